@@ -1,0 +1,22 @@
+namespace Serverless.Inference;
+
+/// <summary>Base of every error the inference engine raises on purpose.</summary>
+public class InferenceException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>The model folder is incomplete or its files disagree with <c>config.json</c>. Permanent: retrying will not help.</summary>
+public sealed class ModelFormatException(string message, Exception? inner = null) : InferenceException(message, inner);
+
+/// <summary>A prompt has more tokens than the context window and the request did not ask for truncation.</summary>
+public sealed class PromptTooLongException(int tokenCount, int limit)
+    : InferenceException($"The prompt has {tokenCount} tokens but the model's context window is {limit}; shorten it or set truncation to keep_start or keep_end.")
+{
+    public int TokenCount { get; } = tokenCount;
+    public int Limit { get; } = limit;
+}
+
+/// <summary>A generation parameter is out of range.</summary>
+public sealed class InvalidGenerationOptionsException(IReadOnlyList<Generation.OptionError> errors)
+    : InferenceException(string.Join("; ", errors.Select(e => $"{e.Parameter}: {e.Message}")))
+{
+    public IReadOnlyList<Generation.OptionError> Errors { get; } = errors;
+}

@@ -1,0 +1,15 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Serverless.Inference.Model;
+
+/// <summary>How to load and run a model.</summary>
+public sealed record ModelOptions
+{
+    /// <summary>Load the <c>*_quantized.onnx</c> variants.</summary>
+    public bool UseQuantized { get; init; }
+    /// <summary>Threads inside one operator; 0 lets ONNX Runtime choose (one per core).</summary>
+    public int IntraOpThreads { get; init; }
+    public GraphOptimizationLevel GraphOptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+    /// <summary>The largest <c>max_new_tokens</c> a request may ask for.</summary>
+    public int MaxNewTokensCeiling { get; init; } = 512;
+}
