@@ -29,7 +29,7 @@ start() {
   mkdir -p "$state"
   "$tool/node_modules/.bin/azurite" --inMemoryPersistence --skipApiVersionCheck --loose \
     --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
-    --location "$state" --debug "$state/debug.log" >"$state/azurite.log" 2>&1 &
+    --debug "$state/debug.log" >"$state/azurite.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 150); do
     if all_open; then echo "azurite.sh: Azurite up (pid $(cat "$pidfile")), blob 10000, queue 10001, table 10002"; return 0; fi
