@@ -1,0 +1,173 @@
+// Deploys the serverless prompt pipeline: a resource group holding a Flex Consumption function app, its
+// storage account (model, jobs, completions, queues, deployment package), monitoring and one managed identity.
+// `azd up` fills the parameters from main.parameters.json; `az deployment sub create` works the same way.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Environment name (azd: AZURE_ENV_NAME). Seeds every resource name and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource. It must offer the Flex Consumption plan (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group name. Empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Object id of the deploying user (azd: AZURE_PRINCIPAL_ID). When set, it may upload the model to the models container. Empty: no access.')
+param principalId string = ''
+
+@description('Kind of principal principalId is (a CI pipeline deploying with a service principal passes ServicePrincipal).')
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param principalType string = 'User'
+
+@description('Memory per instance in MB. flan-t5-small in fp32 needs ~1 GB with its working set: 2048 is the smallest that fits.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances Flex may scale out to; bounds the cost of a burst.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-api-${resourceToken}'
+// Names are computed here, not read from module outputs, so every resource id is known before deployment
+// starts (what-if can predict the whole deployment); dependsOn carries the ordering instead.
+var identityName = 'id-api-${resourceToken}'
+var storageAccountName = 'st${resourceToken}'
+var applicationInsightsName = 'appi-${resourceToken}'
+// Flex pulls the app package from here; one container per app (azd's naming).
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'core/security/user-assigned-identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: identityName
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'core/storage/storage-account.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: storageAccountName
+    location: location
+    tags: tags
+    // Names as in local.settings.sample.json (JobsContainer, CompletionsContainer, Model__Container).
+    containerNames: [
+      deploymentContainerName
+      'models'
+      'jobs'
+      'completions'
+    ]
+    // PromptJobsQueue and the poison queue the host moves a message to after maxDequeueCount failures.
+    queueNames: [
+      'prompt-jobs'
+      'prompt-jobs-poison'
+    ]
+  }
+}
+
+module monitoring 'core/monitor/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: applicationInsightsName
+    location: location
+    tags: tags
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  dependsOn: [
+    identity
+    storage
+    monitoring
+  ]
+  params: {
+    storageAccountName: storageAccountName
+    modelsContainerName: 'models'
+    applicationInsightsName: applicationInsightsName
+    appIdentityName: identityName
+    uploaderPrincipalId: principalId
+    uploaderPrincipalType: principalType
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  // The host reads the deployment package and its storage with the identity as soon as it starts.
+  dependsOn: [
+    rbac
+  ]
+  params: {
+    name: functionAppName
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    serviceName: 'api'
+    storageAccountName: storageAccountName
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: applicationInsightsName
+    identityName: identityName
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    // The settings the code reads, with the names and values of local.settings.sample.json. Not here:
+    // FUNCTIONS_WORKER_RUNTIME (Flex takes the runtime from functionAppConfig and rejects the setting),
+    // AzureWebJobsStorage (replaced by its identity-based AzureWebJobsStorage__* form in app/api.bicep),
+    // Model__CacheDirectory (empty = under the instance's temp folder).
+    appSettings: {
+      PromptJobsQueue: 'prompt-jobs'
+      JobsContainer: 'jobs'
+      CompletionsContainer: 'completions'
+      Model__Connection: 'AzureWebJobsStorage'
+      Model__Container: 'models'
+      Model__Prefix: 'flan-t5-small/'
+      Model__UseQuantized: 'false'
+      Inference__IntraOpThreads: '0'
+      Inference__MaxNewTokensCeiling: '512'
+    }
+  }
+}
+
+// azd reads these into the environment (.azure/<env>/.env).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output SERVICE_API_NAME string = api.outputs.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output SERVICE_API_URI string = 'https://${api.outputs.defaultHostName}/api'
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
+output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
