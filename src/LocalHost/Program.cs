@@ -1,5 +1,6 @@
-// Placeholder until the job pipeline lands (issue 5).
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.MapGet("/api/ping", () => "pong");
-app.Run();
+// The local host: the Functions app's function classes under the WebJobs SDK (queue triggers) and Kestrel (HTTP),
+// for machines without Azure Functions Core Tools. See LocalHostApp for what it reads and where.
+using Serverless.LocalHost;
+
+await using var app = LocalHostApp.Create(args);
+await app.RunAsync();

@@ -1,0 +1,101 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Storage.Queues;
+
+namespace Serverless.Cli.Commands;
+
+/// <summary>
+/// Talks to a running host (the Functions app or the local host) over HTTP: submit a job, read its status, wait for it.
+/// The wire format is the Jobs library's: snake_case JSON, <c>POST /api/jobs</c> answers 202 with <c>id</c>.
+/// </summary>
+public sealed class JobClient : IDisposable
+{
+    private readonly HttpClient _http;
+
+    /// <param name="baseUrl">The host's root, e.g. <c>http://127.0.0.1:7071</c> (the <c>/api</c> prefix is added).</param>
+    /// <param name="functionKey">Sent as <c>x-functions-key</c>; Azure needs it, local hosts ignore it.</param>
+    public JobClient(Uri baseUrl, string? functionKey = null, HttpMessageHandler? handler = null)
+    {
+        _http = handler is null ? new HttpClient() : new HttpClient(handler);
+        _http.BaseAddress = new Uri(baseUrl.ToString().TrimEnd('/') + "/api/");
+        _http.Timeout = TimeSpan.FromSeconds(100);
+        if (!string.IsNullOrEmpty(functionKey)) _http.DefaultRequestHeaders.Add("x-functions-key", functionKey);
+        _http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+    }
+
+    /// <summary>Submits a job spec (<c>{"prompt": …}</c> or <c>{"prompts": […]}</c>, optional <c>parameters</c>) and
+    /// returns the 202 body (<c>id</c>, <c>status</c>, <c>status_url</c>).</summary>
+    public async Task<JsonElement> SubmitAsync(JsonObject spec, CancellationToken cancellationToken)
+    {
+        using var content = new StringContent(spec.ToJsonString(), Encoding.UTF8, "application/json");
+        using var response = await _http.PostAsync("jobs", content, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(response, "submit", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The job's status record (with <c>results</c> once it has succeeded).</summary>
+    public async Task<JsonElement> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        using var response = await _http.GetAsync("jobs/" + Uri.EscapeDataString(id), cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(response, $"status of job '{id}'", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Polls until the job is <c>succeeded</c> or <c>failed</c>; a 404 is retried too (a job dropped into the
+    /// queue has no record until the worker picks it up).</summary>
+    public async Task<JsonElement> WaitAsync(string id, TimeSpan timeout, TimeSpan pollInterval, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            while (true)
+            {
+                using var response = await _http.GetAsync("jobs/" + Uri.EscapeDataString(id), deadline.Token).ConfigureAwait(false);
+                if (response.StatusCode != HttpStatusCode.NotFound)
+                {
+                    var body = await ReadAsync(response, $"status of job '{id}'", deadline.Token).ConfigureAwait(false);
+                    if (IsTerminal(body)) return body;
+                }
+                await Task.Delay(pollInterval, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Job '{id}' did not finish within {timeout.TotalSeconds:0} s. Check it later with `serverless jobs status {id}`.");
+        }
+    }
+
+    public static bool IsTerminal(JsonElement status) =>
+        status.TryGetProperty("status", out var s) && s.GetString() is "succeeded" or "failed";
+
+    /// <summary>Drops <paramref name="text"/> into the queue as a plain-text message (the queue's encoding is "none")
+    /// and returns the message id, which is the job id unless the text is a JSON spec carrying its own <c>id</c>.</summary>
+    public static async Task<string> EnqueueAsync(QueueClient queue, string text, CancellationToken cancellationToken)
+    {
+        await queue.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        var receipt = await queue.SendMessageAsync(text, cancellationToken).ConfigureAwait(false);
+        return receipt.Value.MessageId;
+    }
+
+    private static async Task<JsonElement> ReadAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
+    {
+        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            var hint = response.StatusCode == HttpStatusCode.Unauthorized ? " (pass the function key with --key)" : "";
+            throw new JobClientException((int)response.StatusCode, $"The {what} failed: HTTP {(int)response.StatusCode}{hint}. {text}");
+        }
+        using var document = JsonDocument.Parse(text);
+        return document.RootElement.Clone();
+    }
+
+    public void Dispose() => _http.Dispose();
+}
+
+/// <summary>An HTTP error from the host, with its status code and body.</summary>
+public sealed class JobClientException(int statusCode, string message) : Exception(message)
+{
+    public int StatusCode { get; } = statusCode;
+}

@@ -1,0 +1,222 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Storage.Queues;
+
+namespace Serverless.Cli.Commands;
+
+/// <summary>
+/// <c>serverless jobs submit|enqueue|status|wait|bench</c>: the client side of the job pipeline, against a running host
+/// (<c>func start</c>, the local host, or Azure) or straight into the queue.
+/// </summary>
+public static class JobCommands
+{
+    public const string DefaultUrl = "http://127.0.0.1:7071";
+    public const string DefaultQueue = "prompt-jobs";
+
+    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static Command Create()
+    {
+        var jobs = new Command("jobs", "Submit prompt jobs to a running host, drop them into the queue, follow them.");
+        jobs.Subcommands.Add(Submit());
+        jobs.Subcommands.Add(Enqueue());
+        jobs.Subcommands.Add(Status());
+        jobs.Subcommands.Add(Wait());
+        jobs.Subcommands.Add(JobBench.Create());
+        return jobs;
+    }
+
+    internal static Option<string> UrlOption() => new("--url")
+    {
+        Description = "The host's root URL (the /api prefix is added).",
+        DefaultValueFactory = _ => DefaultUrl,
+    };
+
+    internal static Option<string?> KeyOption() => new("--key")
+    {
+        Description = "Function key, sent as x-functions-key (needed on Azure; ignored locally). Default: env SERVERLESS_FUNCTION_KEY.",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SERVERLESS_FUNCTION_KEY"),
+    };
+
+    internal static Option<int> TimeoutOption(int seconds) => new("--timeout")
+    {
+        Description = "Seconds to wait for the job to finish.",
+        DefaultValueFactory = _ => seconds,
+    };
+
+    internal static JobClient Client(ParseResult parse, Option<string> url, Option<string?> key) =>
+        new(new Uri(parse.GetValue(url)!, UriKind.Absolute), parse.GetValue(key));
+
+    private static Command Submit()
+    {
+        var prompt = new Option<string?>("--prompt") { Description = "The prompt text." };
+        var file = new Option<FileInfo?>("--file") { Description = "A prompt file: plain text (the prompt), or a JSON job spec ({\"prompt\"|\"prompts\", \"parameters\"})." };
+        var parameters = new Option<string[]>("--param")
+        {
+            Description = "A generation parameter as name=value (Hugging Face generate names: max_new_tokens=64, num_beams=4, do_sample=true, …). Repeatable.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var url = UrlOption();
+        var key = KeyOption();
+        var wait = new Option<bool>("--wait") { Description = "Wait for the job and print its completion." };
+        var timeout = TimeoutOption(300);
+        var command = new Command("submit", "Submit a job over HTTP (POST /api/jobs) and print its id.") { prompt, file, parameters, url, key, wait, timeout };
+        command.Validators.Add(result =>
+        {
+            var hasPrompt = result.GetValue(prompt) is not null;
+            var hasFile = result.GetValue(file) is not null;
+            if (hasPrompt == hasFile) result.AddError("Give exactly one of --prompt TEXT or --file FILE.");
+        });
+        command.SetAction(async (parse, ct) =>
+        {
+            var spec = await BuildSpecAsync(parse.GetValue(prompt), parse.GetValue(file), parse.GetValue(parameters) ?? [], ct);
+            using var client = Client(parse, url, key);
+            var accepted = await client.SubmitAsync(spec, ct);
+            var id = accepted.GetProperty("id").GetString()!;
+            Console.WriteLine($"submitted job {id}");
+            if (!parse.GetValue(wait)) return 0;
+            var final = await client.WaitAsync(id, TimeSpan.FromSeconds(parse.GetValue(timeout)), TimeSpan.FromMilliseconds(500), ct);
+            return PrintCompletion(final, Console.Out);
+        });
+        return command;
+    }
+
+    private static Command Enqueue()
+    {
+        var files = new Argument<FileInfo[]>("FILE") { Description = "Prompt files, each sent as one plain-text message (a prompt, or a JSON job spec).", Arity = ArgumentArity.OneOrMore };
+        var queue = new Option<string>("--queue") { Description = "The jobs queue.", DefaultValueFactory = _ => DefaultQueue };
+        var connection = new Option<string>("--connection")
+        {
+            Description = "Storage connection string. Default: env AzureWebJobsStorage, else UseDevelopmentStorage=true (Azurite).",
+            DefaultValueFactory = _ => DefaultConnection(),
+        };
+        var command = new Command("enqueue", "Drop prompt files into the queue as plain-text messages; prints each message id (= job id).") { files, queue, connection };
+        command.SetAction(async (parse, ct) =>
+        {
+            var client = new QueueClient(parse.GetValue(connection), parse.GetValue(queue));
+            foreach (var f in parse.GetValue(files)!)
+            {
+                var text = await File.ReadAllTextAsync(f.FullName, ct);
+                var id = await JobClient.EnqueueAsync(client, text, ct);
+                Console.WriteLine($"{id}\t{f.Name}");
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Status()
+    {
+        var id = new Argument<string>("ID") { Description = "The job id." };
+        var url = UrlOption();
+        var key = KeyOption();
+        var command = new Command("status", "Print a job's status record (GET /api/jobs/{id}) as JSON.") { id, url, key };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = Client(parse, url, key);
+            var status = await client.GetAsync(parse.GetValue(id)!, ct);
+            Console.WriteLine(JsonSerializer.Serialize(status, Indented));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Wait()
+    {
+        var id = new Argument<string>("ID") { Description = "The job id." };
+        var url = UrlOption();
+        var key = KeyOption();
+        var timeout = TimeoutOption(300);
+        var command = new Command("wait", "Poll a job until it has finished; print its completion with token counts and timings.") { id, url, key, timeout };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = Client(parse, url, key);
+            var final = await client.WaitAsync(parse.GetValue(id)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), TimeSpan.FromMilliseconds(500), ct);
+            return PrintCompletion(final, Console.Out);
+        });
+        return command;
+    }
+
+    internal static string DefaultConnection() =>
+        Environment.GetEnvironmentVariable("AzureWebJobsStorage") is { Length: > 0 } s ? s : "UseDevelopmentStorage=true";
+
+    /// <summary>The request body: a prompt (or a file's text), or a JSON spec file as is; <c>--param</c> values merged
+    /// into <c>parameters</c>. A value is read as JSON when it parses (numbers, booleans, arrays), else as a string.</summary>
+    internal static async Task<JsonObject> BuildSpecAsync(string? prompt, FileInfo? file, IEnumerable<string> parameters, CancellationToken cancellationToken)
+    {
+        JsonObject spec;
+        if (file is not null)
+        {
+            var text = await File.ReadAllTextAsync(file.FullName, cancellationToken);
+            spec = TryParseObject(text) ?? new JsonObject { ["prompt"] = text };
+        }
+        else
+        {
+            spec = new JsonObject { ["prompt"] = prompt };
+        }
+
+        foreach (var p in parameters)
+        {
+            var eq = p.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"--param '{p}' is not name=value (e.g. --param max_new_tokens=64).");
+            var name = p[..eq].Trim();
+            var value = p[(eq + 1)..];
+            JsonNode? node;
+            try { node = JsonNode.Parse(value); }
+            catch (JsonException) { node = JsonValue.Create(value); }
+            if (spec["parameters"] is not JsonObject target) spec["parameters"] = target = new JsonObject();
+            target[name] = node;
+        }
+        return spec;
+    }
+
+    private static JsonObject? TryParseObject(string text)
+    {
+        if (!text.TrimStart().StartsWith('{')) return null;
+        try { return JsonNode.Parse(text) as JsonObject; }
+        catch (JsonException) { return null; }
+    }
+
+    /// <summary>Prints a finished job: each prompt's completion with its token counts and timings, or the failure.
+    /// Returns the exit code (0 succeeded, 1 failed).</summary>
+    internal static int PrintCompletion(JsonElement job, TextWriter output)
+    {
+        var id = Str(job, "id");
+        var status = Str(job, "status");
+        if (status != "succeeded")
+        {
+            var error = job.TryGetProperty("error", out var e) ? $"{Str(e, "code")}: {Str(e, "message")}" : "(no error recorded)";
+            output.WriteLine($"job {id} {status}: {error}");
+            return 1;
+        }
+        output.WriteLine($"job {id} succeeded after {Num(job, "attempts")} attempt(s)");
+        if (job.TryGetProperty("results", out var results))
+        {
+            foreach (var r in results.EnumerateArray())
+            {
+                output.WriteLine($"--- prompt {Num(r, "index")} ---");
+                output.WriteLine(Str(r, "completion"));
+                output.WriteLine($"tokens: {Num(r, "input_tokens")} in, {Num(r, "output_tokens")} out (finish: {Str(r, "finish_reason")}, context window {Num(r, "context_window")})");
+                output.WriteLine($"timings: tokenize {Num(r, "tokenize_ms")} ms, encode {Num(r, "encode_ms")} ms, first token {Num(r, "first_token_ms")} ms, total {Num(r, "total_ms")} ms, {Num(r, "tokens_per_second")} tokens/s");
+            }
+        }
+        if (job.TryGetProperty("usage", out var usage))
+        {
+            output.WriteLine($"job total: {Num(usage, "input_tokens")} tokens in, {Num(usage, "output_tokens")} out, {Num(usage, "duration_ms")} ms");
+        }
+        if (job.TryGetProperty("created_at", out var created) && job.TryGetProperty("completed_at", out var completed))
+        {
+            var latency = completed.GetDateTimeOffset() - created.GetDateTimeOffset();
+            output.WriteLine($"queued → done: {latency.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)} ms");
+        }
+        return 0;
+    }
+
+    private static string Str(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "?";
+
+    private static string Num(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetRawText() : "?";
+}

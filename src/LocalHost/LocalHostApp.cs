@@ -1,0 +1,72 @@
+using Microsoft.Extensions.Configuration.Memory;
+using Microsoft.Extensions.Hosting;
+using Serverless.Functions;
+using Serverless.Jobs;
+
+namespace Serverless.LocalHost;
+
+/// <summary>
+/// Builds the local host. It reads:
+/// <list type="bullet">
+/// <item>app settings: <c>local.settings.sample.json</c> defaults, then <c>local.settings.json</c> Values (see
+/// <see cref="LocalSettings"/>), then environment variables, then the command line (<c>--PromptJobsQueue=…</c>);</item>
+/// <item>queue settings: the repository's root <c>host.json</c>, copied beside the host (<see cref="HostJsonQueueSettings"/>);</item>
+/// <item>listening address: <c>--urls</c> / <c>ASPNETCORE_URLS</c>, else <c>http://127.0.0.1:7071</c>.</item>
+/// </list>
+/// </summary>
+public static class LocalHostApp
+{
+    public const string DefaultUrl = "http://127.0.0.1:7071";
+
+    public static WebApplication Create(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        // Lowest priority first, under appsettings/environment/command line.
+        var sample = Path.Combine(AppContext.BaseDirectory, LocalSettings.SampleFileName);
+        var sources = new List<IReadOnlyDictionary<string, string?>>
+        {
+            // Azure.Core logs every storage request at Information: too loud for a console host. Overridable.
+            new Dictionary<string, string?> { ["Logging:LogLevel:Azure.Core"] = "Warning", ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning" },
+        };
+        if (File.Exists(sample)) sources.Add(LocalSettings.ReadValues(sample));
+        var localSettings = LocalSettings.Candidates(Environment.CurrentDirectory).FirstOrDefault(File.Exists);
+        if (localSettings is not null) sources.Add(LocalSettings.ReadValues(localSettings));
+        for (var i = 0; i < sources.Count; i++)
+        {
+            builder.Configuration.Sources.Insert(i, new MemoryConfigurationSource { InitialData = sources[i] });
+        }
+
+        var queueSettings = HostJsonQueueSettings.Read(
+            builder.Configuration["LocalHost:HostJson"] ?? Path.Combine(AppContext.BaseDirectory, "host.json"),
+            builder.Configuration);
+
+        builder.Host.ConfigureWebJobs(webJobs => webJobs.AddAzureStorageQueues(queueSettings.ApplyTo));
+        // ConfigureWebJobs appends appsettings.json and environment variables; keep the command line on top so a
+        // caller (a test, a second instance) can point this host at its own queue, containers or storage account.
+        builder.Configuration.AddCommandLine(args);
+
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        builder.Services.AddMvcCore();
+        builder.Services.AddPromptJobs(builder.Configuration);
+        builder.Services.AddTransient<SubmitJob>();
+        builder.Services.AddTransient<GetJob>();
+        builder.Services.AddTransient<ProcessJob>();
+        builder.Services.AddTransient<FailPoisonedJob>();
+
+        var app = builder.Build();
+        HttpRoutes.Map(app);
+        app.Logger.LogInformation(
+            "Local host: settings from {Settings}; queue settings from host.json: {QueueSettings}",
+            localSettings ?? "defaults + environment", queueSettings);
+        return app;
+    }
+}
