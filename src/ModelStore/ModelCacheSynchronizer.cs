@@ -1,0 +1,281 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Azure;
+using Azure.Storage;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+
+namespace Serverless.ModelStore;
+
+/// <summary>One model file as storage has it.</summary>
+internal sealed record RemoteFile(string Name, long Size, string ETag, string? Sha256);
+
+/// <summary>What a prefix holds right now: the files to fetch, the manifest if any, and a fingerprint of the version.</summary>
+internal sealed record RemoteModel(
+    IReadOnlyList<RemoteFile> Files, ModelManifest? Manifest, string? ManifestETag, IReadOnlyList<string> Found, string Fingerprint);
+
+/// <summary>The outcome of bringing the cache folder in line with storage.</summary>
+internal sealed record SyncResult(string Fingerprint, int FilesDownloaded, int FilesReused, long BytesDownloaded, TimeSpan Elapsed);
+
+/// <summary>
+/// Brings a local cache folder in line with a model prefix in Blob Storage: lists the prefix, trusts cached files whose
+/// recorded ETag/size (and hash) still match, downloads the rest to temporary names in parallel ranges, verifies them
+/// (manifest SHA-256, or size + ETag without one) and only then renames them into place.
+/// </summary>
+internal sealed class ModelCacheSynchronizer
+{
+    private readonly BlobContainerClient _container;
+    private readonly ModelStoreOptions _options;
+    private readonly string _prefix;
+
+    public ModelCacheSynchronizer(BlobContainerClient container, ModelStoreOptions options, string cacheDirectory)
+    {
+        _container = container;
+        _options = options;
+        _prefix = options.NormalizedPrefix;
+        CacheDirectory = cacheDirectory;
+    }
+
+    public string CacheDirectory { get; }
+
+    private string Location => $"container '{_container.Name}' (account '{_container.AccountName}'), prefix '{_prefix}'";
+
+    /// <summary>Lists the prefix and reads the manifest (from the local record when its ETag is unchanged).</summary>
+    public async Task<RemoteModel> GetRemoteAsync(CancellationToken cancellationToken)
+    {
+        var listed = new Dictionary<string, BlobItem>(StringComparer.Ordinal);
+        try
+        {
+            await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = _prefix }, cancellationToken).ConfigureAwait(false))
+                listed[item.Name[_prefix.Length..]] = item;
+        }
+        catch (RequestFailedException e)
+        {
+            throw StorageErrors.Map(e, _container, null, []);
+        }
+        var found = listed.Keys.Order(StringComparer.Ordinal).ToList();
+
+        ModelManifest? manifest = null;
+        string? manifestETag = null;
+        if (listed.TryGetValue(ModelLayout.ManifestName, out var manifestItem))
+        {
+            manifestETag = manifestItem.Properties.ETag?.ToString();
+            var record = CacheRecord.Load(CacheDirectory);
+            manifest = record.ManifestETag == manifestETag && record.Manifest is not null
+                ? record.Manifest
+                : await DownloadManifestAsync(manifestItem, found, cancellationToken).ConfigureAwait(false);
+        }
+
+        List<RemoteFile> files;
+        if (manifest is not null)
+        {
+            files = [];
+            foreach (var entry in manifest.Files)
+            {
+                if (!listed.TryGetValue(entry.Name, out var item))
+                    throw new ModelFileMissingException(Location, _prefix + entry.Name, found);
+                var size = item.Properties.ContentLength ?? -1;
+                if (size != entry.Size)
+                    throw new ModelChecksumMismatchException(_prefix + entry.Name, $"{entry.Size} bytes (manifest)", $"{size} bytes in storage");
+                files.Add(new RemoteFile(entry.Name, size, item.Properties.ETag?.ToString() ?? "", entry.Sha256));
+            }
+        }
+        else
+        {
+            files = listed
+                .Where(kv => ModelLayout.IsModelFile(kv.Key) && ModelLayout.IsWanted(kv.Key, _options.UseQuantized))
+                .Select(kv => new RemoteFile(kv.Key, kv.Value.Properties.ContentLength ?? -1, kv.Value.Properties.ETag?.ToString() ?? "", null))
+                .OrderBy(f => f.Name, StringComparer.Ordinal)
+                .ToList();
+        }
+
+        if (ModelLayout.FindMissing(files.Select(f => f.Name).ToList(), _options.UseQuantized) is { } missing)
+            throw new ModelFileMissingException(Location, _prefix + missing, found);
+
+        return new RemoteModel(files, manifest, manifestETag, found, Fingerprint(files, manifestETag));
+    }
+
+    private async Task<ModelManifest> DownloadManifestAsync(BlobItem item, IReadOnlyList<string> found, CancellationToken cancellationToken)
+    {
+        var blob = _container.GetBlobClient(item.Name);
+        BinaryData content;
+        try
+        {
+            var response = await blob.DownloadContentAsync(
+                new BlobDownloadOptions { Conditions = new BlobRequestConditions { IfMatch = item.Properties.ETag } }, cancellationToken).ConfigureAwait(false);
+            content = response.Value.Content;
+        }
+        catch (RequestFailedException e)
+        {
+            throw StorageErrors.Map(e, _container, item.Name, found);
+        }
+        try
+        {
+            return ModelManifest.Parse(content.ToMemory().Span);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException)
+        {
+            throw new ModelManifestInvalidException(item.Name, e);
+        }
+    }
+
+    /// <summary>
+    /// Makes the cache folder hold exactly <paramref name="remote"/>'s files, verified. The caller holds the cache lock.
+    /// </summary>
+    public async Task<SyncResult> SyncAsync(RemoteModel remote, IProgress<ModelTransferProgress>? progress, CancellationToken cancellationToken)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        Directory.CreateDirectory(CacheDirectory);
+        DeleteLeftovers();
+
+        var record = CacheRecord.Load(CacheDirectory);
+        // Files of an earlier version that this one does not have: stop trusting them and remove them, so the loader
+        // cannot pick up e.g. an old merged decoder next to new separate ones.
+        foreach (var stale in record.Files.Keys.Where(k => remote.Files.All(f => f.Name != k)).ToList())
+        {
+            record.Files.Remove(stale);
+            TryDelete(LocalPath(stale));
+        }
+        if (record.ManifestETag != remote.ManifestETag)
+        {
+            record.ManifestETag = remote.ManifestETag;
+            record.Manifest = remote.Manifest;
+        }
+        record.Save(CacheDirectory);
+
+        var reusable = new bool[remote.Files.Count];
+        await Parallel.ForAsync(0, remote.Files.Count,
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
+            async (i, ct) => reusable[i] = await IsCachedAsync(record, remote.Files[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+        var toDownload = remote.Files.Where((_, i) => !reusable[i]).ToList();
+        foreach (var file in toDownload)
+            if (record.Files.Remove(file.Name)) TryDelete(LocalPath(file.Name));
+        if (toDownload.Count > 0) record.Save(CacheDirectory);
+
+        var aggregator = new TransferProgressAggregator(progress, toDownload.Sum(f => f.Size), toDownload.Count);
+        aggregator.Start();
+        var recordGate = new object();
+        // Largest first so the long transfers start at once and small files fill the gaps.
+        await Parallel.ForEachAsync(toDownload.OrderByDescending(f => f.Size),
+            new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelFiles, CancellationToken = cancellationToken },
+            async (file, ct) =>
+            {
+                var sha = await DownloadFileAsync(file, remote.Found, aggregator.ForFile(), ct).ConfigureAwait(false);
+                aggregator.FileCompleted();
+                lock (recordGate)
+                {
+                    record.Files[file.Name] = new CachedFile(file.ETag, file.Size, sha);
+                    record.Save(CacheDirectory);
+                }
+            }).ConfigureAwait(false);
+
+        return new SyncResult(remote.Fingerprint, toDownload.Count, remote.Files.Count - toDownload.Count,
+            aggregator.BytesTransferred, stopwatch.Elapsed);
+    }
+
+    private async Task<bool> IsCachedAsync(CacheRecord record, RemoteFile file, CancellationToken cancellationToken)
+    {
+        if (!record.Files.TryGetValue(file.Name, out var cached)) return false;
+        if (cached.ETag != file.ETag || cached.Size != file.Size) return false;
+        if (file.Sha256 is not null && !string.Equals(cached.Sha256, file.Sha256, StringComparison.OrdinalIgnoreCase)) return false;
+        var info = new FileInfo(LocalPath(file.Name));
+        if (!info.Exists || info.Length != file.Size) return false;
+        if (!_options.VerifyCachedFiles) return true;
+        return string.Equals(await HashFileAsync(info.FullName, cancellationToken).ConfigureAwait(false), cached.Sha256, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private async Task<string> DownloadFileAsync(RemoteFile file, IReadOnlyList<string> found, IProgress<long> progress, CancellationToken cancellationToken)
+    {
+        var finalPath = LocalPath(file.Name);
+        Directory.CreateDirectory(Path.GetDirectoryName(finalPath)!);
+        var tempPath = $"{finalPath}.{Guid.NewGuid():N}{PartialSuffix}";
+        var blobPath = _prefix + file.Name;
+        try
+        {
+            string sha;
+            long written;
+            var fileOptions = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0,
+                Options = FileOptions.Asynchronous, PreallocationSize = Math.Max(0, file.Size),
+            };
+            await using (var fileStream = new FileStream(tempPath, fileOptions))
+            {
+                var hashing = new HashingWriteStream(fileStream);
+                await using (hashing.ConfigureAwait(false))
+                {
+                    try
+                    {
+                        await _container.GetBlobClient(blobPath).DownloadToAsync(hashing, new BlobDownloadToOptions
+                        {
+                            // The ETag from the listing: a blob replaced mid-download fails (412) instead of mixing versions.
+                            Conditions = new BlobRequestConditions { IfMatch = new ETag(file.ETag) },
+                            TransferOptions = new StorageTransferOptions
+                            {
+                                MaximumConcurrency = _options.MaxConcurrencyPerFile,
+                                InitialTransferSize = _options.TransferSize,
+                                MaximumTransferSize = _options.TransferSize,
+                            },
+                            ProgressHandler = progress,
+                        }, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (RequestFailedException e)
+                    {
+                        throw StorageErrors.Map(e, _container, blobPath, found);
+                    }
+                    await hashing.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    written = hashing.BytesWritten;
+                    sha = hashing.IsSequential ? hashing.GetHashHex() : "";
+                }
+            }
+            if (sha.Length == 0) sha = await HashFileAsync(tempPath, cancellationToken).ConfigureAwait(false);
+
+            if (written != file.Size)
+                throw new ModelChecksumMismatchException(blobPath, $"{file.Size} bytes", $"{written} bytes");
+            if (file.Sha256 is not null && !string.Equals(sha, file.Sha256, StringComparison.OrdinalIgnoreCase))
+                throw new ModelChecksumMismatchException(blobPath, $"SHA-256 {file.Sha256}", $"SHA-256 {sha}");
+
+            File.Move(tempPath, finalPath, overwrite: true);
+            return sha;
+        }
+        finally
+        {
+            // A failed, cancelled or rejected download never leaves a file that could be mistaken for a good one.
+            TryDelete(tempPath);
+        }
+    }
+
+    internal const string PartialSuffix = ".partial";
+
+    private void DeleteLeftovers()
+    {
+        // Temp files of a process killed mid-download (we hold the lock, so nobody is writing them now).
+        foreach (var path in Directory.EnumerateFiles(CacheDirectory, "*" + PartialSuffix, SearchOption.AllDirectories))
+            TryDelete(path);
+    }
+
+    private string LocalPath(string relativeName) => Path.Combine(CacheDirectory, relativeName.Replace('/', Path.DirectorySeparatorChar));
+
+    internal static async Task<string> HashFileAsync(string path, CancellationToken cancellationToken)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false));
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    private static string Fingerprint(IEnumerable<RemoteFile> files, string? manifestETag)
+    {
+        var text = new StringBuilder(manifestETag ?? "-").Append('\n');
+        foreach (var f in files.OrderBy(f => f.Name, StringComparer.Ordinal))
+            text.Append(f.Name).Append('\0').Append(f.ETag).Append('\0').Append(f.Size).Append('\n');
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];
+    }
+}

@@ -1,0 +1,62 @@
+namespace Serverless.ModelStore;
+
+/// <summary>
+/// The files of a Hugging Face Optimum export of T5 that the store moves, and the ones the engine cannot do without.
+/// Files sit at the top of the model folder or under <c>onnx/</c> (the transformers.js layout); deeper folders are
+/// other versions or unrelated, and are ignored.
+/// </summary>
+public static class ModelLayout
+{
+    /// <summary>The manifest blob written next to the files by <see cref="ModelUploader"/>.</summary>
+    public const string ManifestName = "manifest.json";
+
+    private static readonly string[] KnownNonOnnxFiles =
+    [
+        "config.json", "generation_config.json", "spiece.model", "tokenizer.json", "tokenizer_config.json",
+        "special_tokens_map.json", "added_tokens.json",
+    ];
+
+    /// <summary>True for a path (relative to the model folder, '/'-separated) that belongs to the model.</summary>
+    public static bool IsModelFile(string relativePath)
+    {
+        var name = relativePath;
+        if (name.StartsWith("onnx/", StringComparison.Ordinal)) name = name["onnx/".Length..];
+        if (name.Length == 0 || name.Contains('/')) return false;
+        return KnownNonOnnxFiles.Contains(name, StringComparer.Ordinal)
+            || name.EndsWith(".onnx", StringComparison.Ordinal)
+            || name.EndsWith(".onnx_data", StringComparison.Ordinal)
+            || name.EndsWith(".onnx.data", StringComparison.Ordinal);
+    }
+
+    /// <summary>Whether a file should be fetched for the chosen precision: quantized graphs are skipped for fp32 and vice versa.</summary>
+    internal static bool IsWanted(string relativePath, bool useQuantized)
+    {
+        var name = Path.GetFileName(relativePath);
+        var isGraph = name.EndsWith(".onnx", StringComparison.Ordinal) || name.EndsWith(".onnx_data", StringComparison.Ordinal)
+            || name.EndsWith(".onnx.data", StringComparison.Ordinal);
+        if (!isGraph) return true;
+        var stem = name[..name.IndexOf(".onnx", StringComparison.Ordinal)];
+        return stem.EndsWith("_quantized", StringComparison.Ordinal) == useQuantized;
+    }
+
+    /// <summary>
+    /// The first required file that is absent (as the path it would have at the top, or under <c>onnx/</c> when the
+    /// export uses that layout), or null when the set is complete.
+    /// </summary>
+    public static string? FindMissing(IReadOnlyCollection<string> relativePaths, bool useQuantized = false)
+    {
+        var set = new HashSet<string>(relativePaths, StringComparer.Ordinal);
+        bool Has(string name) => set.Contains(name) || set.Contains("onnx/" + name);
+        var graphsUnderOnnx = relativePaths.Any(p => p.StartsWith("onnx/", StringComparison.Ordinal) && p.EndsWith(".onnx", StringComparison.Ordinal));
+        string Where(string name) => graphsUnderOnnx && name.EndsWith(".onnx", StringComparison.Ordinal) ? "onnx/" + name : name;
+        var q = useQuantized ? "_quantized" : "";
+
+        foreach (var name in new[] { "config.json", "spiece.model", $"encoder_model{q}.onnx" })
+            if (!Has(name)) return Where(name);
+        if (Has($"decoder_model_merged{q}.onnx")) return null;
+        if (!Has($"decoder_model{q}.onnx"))
+            return Where(Has($"decoder_with_past_model{q}.onnx") ? $"decoder_model{q}.onnx" : $"decoder_model_merged{q}.onnx");
+        if (!Has($"decoder_with_past_model{q}.onnx")) return Where($"decoder_with_past_model{q}.onnx");
+        return null;
+    }
+}

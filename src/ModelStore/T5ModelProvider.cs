@@ -1,0 +1,38 @@
+using Azure.Storage.Blobs;
+using Serverless.Inference.Model;
+
+namespace Serverless.ModelStore;
+
+/// <summary>Shortcuts for the flan-T5 engine's model.</summary>
+public static class ModelProvider
+{
+    /// <summary>A provider that loads <see cref="T5Model"/> from the cache folder.</summary>
+    public static ModelProvider<T5Model> ForT5(
+        BlobContainerClient container, ModelStoreOptions options, ModelOptions? modelOptions = null,
+        IProgress<ModelTransferProgress>? progress = null)
+    {
+        modelOptions ??= new ModelOptions { UseQuantized = options.UseQuantized };
+        return new ModelProvider<T5Model>(container, options, (directory, _) => T5Model.Load(directory, modelOptions), progress);
+    }
+
+    /// <summary>
+    /// A provider configured from app settings (<c>Model__*</c>, <c>Inference__IntraOpThreads</c>,
+    /// <c>Inference__MaxNewTokensCeiling</c>); see <see cref="ModelStorage"/> for the connection settings.
+    /// </summary>
+    public static ModelProvider<T5Model> ForT5(Func<string, string?> settings, BlobClientOptions? clientOptions = null)
+    {
+        var options = ModelStorage.ReadOptions(settings);
+        var modelOptions = new ModelOptions { UseQuantized = options.UseQuantized };
+        if (Setting(settings, "Inference", "IntraOpThreads") is { Length: > 0 } threads)
+            modelOptions = modelOptions with { IntraOpThreads = int.Parse(threads, System.Globalization.CultureInfo.InvariantCulture) };
+        if (Setting(settings, "Inference", "MaxNewTokensCeiling") is { Length: > 0 } ceiling)
+            modelOptions = modelOptions with { MaxNewTokensCeiling = int.Parse(ceiling, System.Globalization.CultureInfo.InvariantCulture) };
+        return ForT5(ModelStorage.CreateContainerClient(settings, clientOptions), options, modelOptions);
+    }
+
+    private static string? Setting(Func<string, string?> settings, string section, string key)
+    {
+        var value = settings($"{section}:{key}");
+        return string.IsNullOrEmpty(value) ? settings($"{section}__{key}") : value;
+    }
+}
