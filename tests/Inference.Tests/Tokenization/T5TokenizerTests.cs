@@ -1,0 +1,215 @@
+using System.Text;
+using Serverless.Inference.Tokenization;
+using Xunit.Abstractions;
+
+namespace Serverless.Inference.Tests.Tokenization;
+
+/// <summary>
+/// Golden-data tests: every expectation below comes from SentencePiece 0.1.97 on flan-t5-small's spiece.model
+/// (scripts/reference/tokenizer_goldens.py), except the README's published example and T5's sentinel naming.
+/// </summary>
+public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelper output) : IClassFixture<T5TokenizerFixture>
+{
+    private readonly T5Tokenizer _tokenizer = fixture.Tokenizer;
+
+    [Fact]
+    public void Encode_MatchesSentencePieceIdsOnEveryGoldenText()
+    {
+        IReadOnlyList<GoldenCase> goldens = fixture.EncodeGoldens;
+        Assert.True(goldens.Count >= 300, $"Only {goldens.Count} golden texts.");
+
+        var failures = new List<string>();
+        foreach (GoldenCase golden in goldens)
+        {
+            int[] actual = _tokenizer.Encode(golden.Text!, addEndOfSentence: false);
+            if (!actual.AsSpan().SequenceEqual(golden.Ids))
+            {
+                failures.Add($"{golden}\n  expected [{string.Join(", ", golden.Ids)}]\n  actual   [{string.Join(", ", actual)}]");
+            }
+        }
+
+        output.WriteLine($"id parity: {goldens.Count - failures.Count}/{goldens.Count} golden texts");
+        Assert.True(failures.Count == 0, $"{failures.Count} of {goldens.Count} differ:\n{string.Join("\n", failures.Take(20))}");
+    }
+
+    [Fact]
+    public void Encode_AppendsEndOfSentenceByDefault()
+    {
+        foreach (GoldenCase golden in fixture.EncodeGoldens)
+        {
+            int[] ids = _tokenizer.Encode(golden.Text!);
+            Assert.Equal([.. golden.Ids, _tokenizer.EosId], ids);
+        }
+
+        Assert.Equal(1, _tokenizer.EosId);
+    }
+
+    [Fact]
+    public void Encode_ReadmeExample()
+    {
+        int[] expected = [2840, 19, 17980, 63, 2726, 15, 1069, 16, 8, 3693, 358, 58];
+        Assert.Equal(expected, _tokenizer.Encode("Where is Ganymede located in the solar system?", addEndOfSentence: false));
+        Assert.Equal([.. expected, 1], _tokenizer.Encode("Where is Ganymede located in the solar system?"));
+    }
+
+    [Fact]
+    public void Encode_EmptyString()
+    {
+        Assert.Empty(_tokenizer.Encode("", addEndOfSentence: false));
+        Assert.Equal([1], _tokenizer.Encode(""));
+        // Whitespace-only input normalises to nothing, like the empty string.
+        Assert.Equal([1], _tokenizer.Encode(" \t\n "));
+    }
+
+    [Fact]
+    public void CountTokens_EqualsEncodeLength()
+    {
+        foreach (GoldenCase golden in fixture.EncodeGoldens)
+        {
+            Assert.Equal(golden.Ids.Length, _tokenizer.CountTokens(golden.Text!, addEndOfSentence: false));
+            Assert.Equal(golden.Ids.Length + 1, _tokenizer.CountTokens(golden.Text!));
+        }
+    }
+
+    [Fact]
+    public void Encode_IsThreadSafe()
+    {
+        IReadOnlyList<GoldenCase> goldens = fixture.EncodeGoldens;
+        var mismatches = 0;
+        Parallel.For(0, goldens.Count * 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            GoldenCase golden = goldens[i % goldens.Count];
+            if (!_tokenizer.Encode(golden.Text!, addEndOfSentence: false).AsSpan().SequenceEqual(golden.Ids))
+            {
+                Interlocked.Increment(ref mismatches);
+            }
+        });
+        Assert.Equal(0, mismatches);
+    }
+
+    [Fact]
+    public void Decode_MatchesSentencePieceOnGoldenTexts()
+    {
+        var failures = new List<string>();
+        foreach (GoldenCase golden in fixture.EncodeGoldens)
+        {
+            // Not skipping: unknown renders as " ⁇ " exactly as sp.decode; skipping: unknown pieces are left out.
+            string kept = _tokenizer.Decode(golden.Ids, skipSpecialTokens: false);
+            string skipped = _tokenizer.Decode(golden.Ids, skipSpecialTokens: true);
+            if (kept != golden.Decoded || skipped != golden.DecodedSkipSpecial)
+            {
+                failures.Add($"{golden}: expected {Quote(golden.Decoded)} / {Quote(golden.DecodedSkipSpecial)}, got {Quote(kept)} / {Quote(skipped)}");
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n", failures.Take(20)));
+        Assert.Contains(fixture.EncodeGoldens, g => g.Ids.Contains(_tokenizer.UnkId));
+    }
+
+    [Fact]
+    public void Decode_MatchesSentencePieceOnRandomIdSequences()
+    {
+        var failures = new List<string>();
+        int comparedKept = 0;
+        foreach (GoldenCase golden in fixture.DecodeGoldens)
+        {
+            string skipped = _tokenizer.Decode(golden.Ids, skipSpecialTokens: true);
+            if (skipped != golden.DecodedSkipSpecial)
+            {
+                failures.Add($"line {golden.Line} skip: expected {Quote(golden.DecodedSkipSpecial)}, got {Quote(skipped)}");
+            }
+
+            // SentencePiece renders control pieces as nothing; this tokenizer shows them when not skipping.
+            if (!golden.Ids.Any(id => id == _tokenizer.PadId || id == _tokenizer.EosId))
+            {
+                comparedKept++;
+                string kept = _tokenizer.Decode(golden.Ids, skipSpecialTokens: false);
+                if (kept != golden.Decoded)
+                {
+                    failures.Add($"line {golden.Line} keep: expected {Quote(golden.Decoded)}, got {Quote(kept)}");
+                }
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n", failures.Take(20)));
+        Assert.True(comparedKept >= 20, $"Only {comparedKept} sequences compared without skipping.");
+    }
+
+    [Fact]
+    public void Decode_RoundTripsNormalisedText()
+    {
+        string text = "Where is Ganymede located in the solar system?";
+        Assert.Equal(text, _tokenizer.Decode(_tokenizer.Encode(text)));
+    }
+
+    [Fact]
+    public void Decode_SpecialTokensAndSentinels()
+    {
+        int hello = _tokenizer.Encode("Hello", addEndOfSentence: false).Single();
+        int first = _tokenizer.VocabularySize + T5Tokenizer.ExtraIdCount - 1;
+        int[] ids = [_tokenizer.PadId, first, hello, _tokenizer.UnkId, _tokenizer.VocabularySize, _tokenizer.EosId];
+
+        Assert.Equal("Hello", _tokenizer.Decode(ids));
+        Assert.Equal("<pad><extra_id_0> Hello \u2047 <extra_id_99></s>", _tokenizer.Decode(ids, skipSpecialTokens: false));
+        Assert.Equal("<extra_id_0>", _tokenizer.IdToPiece(first));
+        Assert.Equal("\u2581Hello", _tokenizer.IdToPiece(hello));
+        Assert.Equal("", _tokenizer.Decode([]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _tokenizer.Decode([-1]));
+    }
+
+    [Fact]
+    public void Vocabulary_MatchesTheModel()
+    {
+        Assert.Equal(32000, _tokenizer.VocabularySize);
+        Assert.Equal(0, _tokenizer.PadId);
+        Assert.Equal(1, _tokenizer.EosId);
+        Assert.Equal(2, _tokenizer.UnkId);
+        Assert.Equal("</s>", _tokenizer.IdToPiece(1));
+    }
+
+    [Fact]
+    public void FromStream_LoadsTheSameModel()
+    {
+        using FileStream stream = File.OpenRead(T5TokenizerFixture.ModelPath);
+        T5Tokenizer fromStream = T5Tokenizer.FromStream(stream);
+        GoldenCase golden = fixture.EncodeGoldens.First(g => g.Ids.Length > 5);
+        Assert.Equal(golden.Ids, fromStream.Encode(golden.Text!, addEndOfSentence: false));
+    }
+
+    [Fact]
+    public void FromFile_MissingFile_NamesTheFile()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}", "spiece.model");
+        var e = Assert.Throws<FileNotFoundException>(() => T5Tokenizer.FromFile(path));
+        Assert.Contains(path, e.Message);
+        Assert.Equal(path, e.FileName);
+    }
+
+    [Theory]
+    [InlineData("garbage")]
+    [InlineData("truncated")]
+    [InlineData("empty")]
+    public void FromFile_CorruptFile_NamesTheFile(string kind)
+    {
+        byte[] model = File.ReadAllBytes(T5TokenizerFixture.ModelPath);
+        byte[] bytes = kind switch
+        {
+            "garbage" => Encoding.UTF8.GetBytes("this is not a protobuf model, just some text\n"),
+            "truncated" => model[..(model.Length / 2)],
+            _ => [],
+        };
+        string path = Path.Combine(Path.GetTempPath(), $"corrupt-{Guid.NewGuid():N}.model");
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            var e = Assert.Throws<ModelFormatException>(() => T5Tokenizer.FromFile(path));
+            Assert.Contains(path, e.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static string Quote(string s) => System.Text.Json.JsonSerializer.Serialize(s);
+}

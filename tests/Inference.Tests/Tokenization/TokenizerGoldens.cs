@@ -1,0 +1,41 @@
+using System.Text.Json;
+
+namespace Serverless.Inference.Tests.Tokenization;
+
+/// <summary>One line of a golden file written by scripts/reference/tokenizer_goldens.py from SentencePiece 0.1.97.</summary>
+public sealed record GoldenCase(string? Text, int[] Ids, string Decoded, string DecodedSkipSpecial, int Line)
+{
+    public override string ToString() => $"line {Line}: {JsonSerializer.Serialize(Text)}";
+}
+
+internal static class TokenizerGoldens
+{
+    public static string FixturePath(params string[] parts) =>
+        Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
+
+    public static IReadOnlyList<GoldenCase> Load(string fileName)
+    {
+        string path = FixturePath("tokenizer", fileName);
+        var cases = new List<GoldenCase>();
+        int line = 0;
+        foreach (string json in File.ReadLines(path))
+        {
+            line++;
+            if (json.Length == 0)
+            {
+                continue;
+            }
+
+            using var doc = JsonDocument.Parse(json);
+            JsonElement root = doc.RootElement;
+            cases.Add(new GoldenCase(
+                root.TryGetProperty("text", out JsonElement text) ? text.GetString() : null,
+                root.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+                root.GetProperty("decoded").GetString()!,
+                root.GetProperty("decoded_skip_special").GetString()!,
+                line));
+        }
+
+        return cases;
+    }
+}
