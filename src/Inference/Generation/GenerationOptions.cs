@@ -85,7 +85,7 @@ public sealed record GenerationOptions
         {
             int length = stops[i]?.Length ?? 0;
             if (length < 1 || length > MaxStopStringLength)
-                Add("stop_strings", $"entries must be between 1 and {MaxStopStringLength} characters long (entry {i} has {length})");
+                Add("stop_strings", $"must hold strings between 1 and {MaxStopStringLength} characters long (entry {i} has {length})");
         }
 
         if (!Enum.IsDefined(Truncation))

@@ -64,6 +64,36 @@ public sealed class TokenSampler
 
     private int Sample(ReadOnlySpan<float> logits)
     {
+        ReadOnlySpan<int> kept = Warp(logits, out float max);
+        // Every token is banned: HF would fail on a NaN distribution; fall back to what greedy search would pick.
+        if (kept.IsEmpty)
+            return ArgMax(logits);
+        ReadOnlySpan<float> scores = _scores;
+        if (float.IsPositiveInfinity(max))
+            return ArgMax(scores[..logits.Length]);
+
+        // HF: softmax over the warped scores, then torch.multinomial. Here: one uniform draw against the cumulative
+        // weights, walking the kept tokens in the order Warp returns them.
+        double total = 0;
+        foreach (int id in kept)
+            total += Math.Exp(scores[id] - max);
+        double target = _rng.NextDouble() * total;
+        double cumulative = 0;
+        foreach (int id in kept)
+        {
+            cumulative += Math.Exp(scores[id] - max);
+            if (target < cumulative)
+                return id;
+        }
+        return kept[^1]; // rounding left the target at the very top
+    }
+
+    /// <summary>
+    /// Applies temperature, top_k and top_p; returns the surviving token ids (ascending without top_p, most probable
+    /// first with it) and their largest warped score. The warped scores stay in <see cref="_scores"/>.
+    /// </summary>
+    internal ReadOnlySpan<int> Warp(ReadOnlySpan<float> logits, out float max)
+    {
         int n = logits.Length;
         EnsureCapacity(n);
         Span<float> scores = _scores.AsSpan(0, n);
@@ -89,7 +119,7 @@ public sealed class TokenSampler
         }
 
         int count = 0;
-        float max = float.NegativeInfinity;
+        max = float.NegativeInfinity;
         for (int i = 0; i < n; i++)
         {
             if (scores[i] > float.NegativeInfinity)
@@ -99,28 +129,9 @@ public sealed class TokenSampler
                     max = scores[i];
             }
         }
-        // Every token is banned: HF would fail on a NaN distribution; fall back to what greedy search would pick.
-        if (count == 0)
-            return ArgMax(logits);
-        if (float.IsPositiveInfinity(max))
-            return ArgMax(scores);
-
-        ReadOnlySpan<int> kept = _topP < 1.0
-            ? TopP(scores, _candidates.AsSpan(0, count), max)
-            : _candidates.AsSpan(0, count);
-
-        double total = 0;
-        foreach (int id in kept)
-            total += Math.Exp(scores[id] - max);
-        double target = _rng.NextDouble() * total;
-        double cumulative = 0;
-        foreach (int id in kept)
-        {
-            cumulative += Math.Exp(scores[id] - max);
-            if (target < cumulative)
-                return id;
-        }
-        return kept[^1]; // rounding left the target at the very top
+        if (count == 0 || float.IsPositiveInfinity(max) || _topP >= 1.0)
+            return _candidates.AsSpan(0, count);
+        return TopP(scores, _candidates.AsSpan(0, count), max);
     }
 
     // HF TopPLogitsWarper sorts ascending, takes the cumulative softmax and removes the tokens whose cumulative

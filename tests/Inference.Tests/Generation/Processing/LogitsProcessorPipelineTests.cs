@@ -1,0 +1,155 @@
+using Serverless.Inference.Generation;
+
+namespace Serverless.Inference.Tests.Generation.Processing;
+
+public class LogitsProcessorPipelineTests
+{
+    private const float NegInf = float.NegativeInfinity;
+
+    private static float[] Run(GenerationOptions options, float[] logits, int[] generated, int eos = 1, int vocab = -1)
+    {
+        var pipeline = LogitsProcessorPipeline.Create(options, eos, vocab < 0 ? logits.Length : vocab);
+        float[] row = (float[])logits.Clone();
+        pipeline.Process(row, generated);
+        return row;
+    }
+
+    [Fact]
+    public void DefaultOptionsLeaveScoresUnchanged()
+    {
+        float[] logits = [2f, -1f, 4f, 0.5f, 3f];
+        Assert.Equal(logits, Run(new GenerationOptions(), logits, [2, 3, 2]));
+    }
+
+    [Fact]
+    public void RepetitionPenaltyDividesPositiveMultipliesNegativeOncePerTokenIncludingDecoderStart()
+    {
+        // History = [0 (decoder start), 2, 3, 2, 1]; token 4 never occurred.
+        float[] logits = [2f, -1f, 4f, 0.5f, 3f];
+        float[] result = Run(new GenerationOptions { RepetitionPenalty = 2.0 }, logits, [2, 3, 2, 1], eos: 4);
+        Assert.Equal([1f, -2f, 2f, 0.25f, 3f], result);
+    }
+
+    [Fact]
+    public void RepetitionPenaltyBelowOneEncouragesRepeats()
+    {
+        float[] logits = [0f, -2f, 4f, 1f];
+        float[] result = Run(new GenerationOptions { RepetitionPenalty = 0.5 }, logits, [1, 2], eos: 3);
+        // Token 0 (decoder start) has score 0: 0 / 0.5 = 0.
+        Assert.Equal([0f, -1f, 8f, 1f], result);
+    }
+
+    [Fact]
+    public void RepetitionPenaltyIsComputedInFloat32LikeHf()
+    {
+        float[] logits = [1f, 0.7f];
+        float[] result = Run(new GenerationOptions { RepetitionPenalty = 1.3 }, logits, [1], eos: 0);
+        Assert.Equal(0.7f / 1.3f, result[1]);
+        Assert.Equal(1f / 1.3f, result[0]);
+    }
+
+    [Fact]
+    public void RepetitionPenaltyIgnoresIdsBeyondTheRow()
+    {
+        float[] result = Run(new GenerationOptions { RepetitionPenalty = 2.0 }, [4f, 4f], [7, 1], eos: 0);
+        Assert.Equal([2f, 2f], result);
+    }
+
+    [Fact]
+    public void RepetitionPenaltyStaysCorrectAcrossManyCalls()
+    {
+        // The per-call stamp must not leak marks from one call into the next.
+        var pipeline = LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 2.0 }, 9, 4);
+        for (int call = 0; call < 5; call++)
+        {
+            float[] row = [8f, 8f, 8f, 8f];
+            int[] generated = call % 2 == 0 ? [1] : [2];
+            pipeline.Process(row, generated);
+            Assert.Equal(call % 2 == 0 ? [4f, 4f, 8f, 8f] : [4f, 8f, 4f, 8f], row);
+        }
+    }
+
+    public static TheoryData<int, int[], int[]> NgramCases => new()
+    {
+        // n, generated (history is [0] + generated), banned tokens
+        { 2, [5, 6, 5], [6] },                    // bigram (5,6) seen, last token 5
+        { 2, [1, 2, 1, 3, 1], [2, 3] },            // (1,2) and (1,3) seen
+        { 2, [], [] },                             // history [0]: no bigram yet
+        { 2, [7], [] },                            // (0,7) seen, last token 7 starts none
+        { 3, [1, 2, 3, 1, 2], [3] },               // trigram (1,2,3)
+        { 3, [1, 2, 3, 1, 3], [] },                // prefix (1,3) never seen
+        { 3, [1], [] },                            // history [0,1]: no trigram yet
+        { 4, [], [] },                             // shorter than n - 1
+        { 1, [4, 6], [0, 4, 6] },                  // unigrams: the decoder start token too, as in HF
+        { 2, [3, 0], [3] },                        // prefix 0 matches the decoder start: bigram (0,3)
+        { 2, [5, 5], [5] },                        // (5,5) seen
+    };
+
+    [Theory]
+    [MemberData(nameof(NgramCases))]
+    public void NoRepeatNgramBansExactlyTheTokensCompletingASeenNgram(int n, int[] generated, int[] banned)
+    {
+        float[] logits = Enumerable.Range(0, 10).Select(i => (float)i + 0.5f).ToArray();
+        float[] result = Run(new GenerationOptions { NoRepeatNgramSize = n }, logits, generated, eos: 9);
+        int[] actual = Enumerable.Range(0, 10).Where(i => float.IsNegativeInfinity(result[i])).ToArray();
+        Assert.Equal(banned, actual);
+        foreach (int i in Enumerable.Range(0, 10).Except(banned))
+            Assert.Equal(logits[i], result[i]);
+    }
+
+    [Theory]
+    [InlineData(0, true)]
+    [InlineData(1, true)]
+    [InlineData(2, false)]
+    [InlineData(3, false)]
+    public void MinNewTokensBansEosUntilEnoughTokensWereGenerated(int generatedCount, bool eosBanned)
+    {
+        float[] logits = [0.1f, 5f, 0.3f];
+        int[] generated = Enumerable.Repeat(2, generatedCount).ToArray();
+        float[] result = Run(new GenerationOptions { MinNewTokens = 2 }, logits, generated, eos: 1);
+        Assert.Equal(eosBanned ? NegInf : 5f, result[1]);
+        Assert.Equal(0.1f, result[0]);
+        Assert.Equal(0.3f, result[2]);
+    }
+
+    [Fact]
+    public void RowsBeyondTheTokenizerVocabularyAreNeverChosen()
+    {
+        float[] logits = [1f, 2f, 3f, 4f, 9f, 9f];
+        float[] result = Run(new GenerationOptions(), logits, [], eos: 1, vocab: 4);
+        Assert.Equal([1f, 2f, 3f, 4f, NegInf, NegInf], result);
+    }
+
+    [Fact]
+    public void ProcessorsCombine()
+    {
+        // repetition_penalty 2, no_repeat_ngram_size 2, min_new_tokens 3, eos 1; history [0, 2, 3, 2].
+        var options = new GenerationOptions { RepetitionPenalty = 2.0, NoRepeatNgramSize = 2, MinNewTokens = 4 };
+        float[] result = Run(options, [2f, 6f, -4f, 8f, 1f], [2, 3, 2], eos: 1);
+        Assert.Equal([1f, NegInf, -8f, NegInf, 1f], result);
+    }
+
+    [Fact]
+    public void CreateRejectsUnvalidatedOptions()
+    {
+        Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 0 }, 1, 10));
+        Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { NoRepeatNgramSize = -1 }, 1, 10));
+        Assert.Throws<ArgumentOutOfRangeException>(() => LogitsProcessorPipeline.Create(new GenerationOptions(), -1, 10));
+        Assert.Throws<ArgumentOutOfRangeException>(() => LogitsProcessorPipeline.Create(new GenerationOptions(), 1, 0));
+    }
+
+    [Fact]
+    public void ProcessDoesNotAllocateAfterTheFirstCall()
+    {
+        var options = new GenerationOptions { RepetitionPenalty = 1.2, NoRepeatNgramSize = 3, MinNewTokens = 5 };
+        var pipeline = LogitsProcessorPipeline.Create(options, 1, 32100);
+        float[] row = new float[32128];
+        int[] generated = Enumerable.Range(0, 200).Select(i => (i * 37) % 500).ToArray();
+        pipeline.Process(row, generated);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++)
+            pipeline.Process(row, generated.AsSpan(0, 100 + i));
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+    }
+}
