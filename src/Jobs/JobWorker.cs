@@ -1,0 +1,248 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Azure;
+using Microsoft.Extensions.Logging;
+using Serverless.Inference;
+using Serverless.Inference.Generation;
+using Serverless.Jobs.Messages;
+using Serverless.Jobs.Models;
+using Serverless.Jobs.Specs;
+using Serverless.Jobs.Storage;
+using Serverless.ModelStore;
+
+namespace Serverless.Jobs;
+
+/// <summary>
+/// Runs one queue message (trigger on <c>%PromptJobsQueue%</c>). Delivery is at least once: a message of a finished job
+/// changes and writes nothing. Permanent failures (a bad message, invalid parameters, a prompt over the context window
+/// without truncation, an incompatible model) mark the job failed and return normally; transient ones (storage, the
+/// model not downloadable yet) record the attempt and its error on the status record and throw, so the host retries
+/// and finally moves the message to the poison queue, where <see cref="PoisonJobHandler"/> closes the job.
+/// </summary>
+public sealed class JobWorker
+{
+    private readonly JobStore _store;
+    private readonly IJobModelSource _models;
+    private readonly PromptJobsOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<JobWorker> _logger;
+
+    internal JobWorker(JobStore store, IJobModelSource models, PromptJobsOptions options, TimeProvider time, ILogger<JobWorker> logger)
+    {
+        _store = store;
+        _models = models;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <param name="messageText">The queue message as text (encoding "none").</param>
+    /// <param name="messageId">The queue message id: the job id of messages that do not carry one.</param>
+    /// <param name="dequeueCount">1-based delivery count (logged; the poison queue bounds the retries).</param>
+    public async Task ProcessAsync(string messageText, string messageId, long dequeueCount, CancellationToken cancellationToken)
+    {
+        var message = QueueMessageReader.Read(messageText, messageId);
+        var id = message.JobId;
+        using var scope = _logger.BeginScope(new Dictionary<string, object>
+        {
+            ["JobId"] = id, ["MessageId"] = messageId, ["DequeueCount"] = dequeueCount,
+        });
+
+        var existing = await _store.GetAsync(id, cancellationToken).ConfigureAwait(false);
+        if (existing is { Record.IsTerminal: true })
+        {
+            _logger.LogInformation("Job {JobId} is already {Status}; duplicate delivery of message {MessageId} ignored", id, existing.Value.Record.Status, messageId);
+            return;
+        }
+
+        if (message.Kind == MessageKind.Invalid)
+        {
+            await FailAsync(id, message.Error!, promptCount: 0, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (!message.HasExplicitId)
+        {
+            // The queue extension moves a poisoned message as a new message (new id, same text). Remember which job this
+            // text started so the poison handler can find it; see PoisonJobHandler.
+            await _store.AddToContentIndexAsync(QueueMessageReader.ContentHash(messageText ?? ""), id, cancellationToken).ConfigureAwait(false);
+        }
+
+        var (spec, specError) = await ReadSpecAsync(message, cancellationToken).ConfigureAwait(false);
+        if (spec is null)
+        {
+            await FailAsync(id, specError!, promptCount: 0, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var record = await _store.UpdateAsync(id, r => (r ?? new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = now, Source = "queue" }) with
+        {
+            Status = JobStatus.Running,
+            StartedAt = r?.StartedAt ?? now,
+            Attempts = (r?.Attempts ?? 0) + 1,
+            PromptCount = spec.Prompts.Count,
+        }, cancellationToken).ConfigureAwait(false);
+        if (record is null || record.IsTerminal) return; // finished concurrently by another delivery
+
+        try
+        {
+            await RunAsync(record, spec, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogWarning("Job {JobId}: attempt {Attempt} cancelled (host shutting down); the message will be delivered again", id, record.Attempts);
+            throw;
+        }
+        catch (Exception e) when (Classify(e) is { Permanent: true } failure)
+        {
+            await FailAsync(id, failure.Error, spec.Prompts.Count, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            var failure = Classify(e);
+            _logger.LogError(e, "Job {JobId}: attempt {Attempt} failed ({ErrorCode}); the host will retry: {Reason}", id, record.Attempts, failure.Error.Code, e.Message);
+            try
+            {
+                var lastError = failure.Error with { Attempt = record.Attempts, At = _time.GetUtcNow() };
+                await _store.UpdateAsync(id, r => r is null ? null : r with { LastError = lastError }, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception recordError)
+            {
+                _logger.LogError(recordError, "Job {JobId}: could not record the failed attempt", id);
+            }
+            throw;
+        }
+    }
+
+    private async Task RunAsync(JobRecord record, JobSpec spec, CancellationToken cancellationToken)
+    {
+        var id = record.Id;
+        if (record.Attempts > 1 && await _store.GetOutputAsync(id, cancellationToken).ConfigureAwait(false) is { } earlier)
+        {
+            // An earlier attempt wrote the output and stopped before the record said so: finish the record, do not regenerate.
+            _logger.LogInformation("Job {JobId}: output already written by an earlier attempt; completing the record", id);
+            await SucceedAsync(id, Usage(earlier.Results, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var total = Stopwatch.StartNew();
+        using var lease = await _models.AcquireAsync(cancellationToken).ConfigureAwait(false);
+        if (lease.LoadTime is { } loadTime)
+            _logger.LogInformation("Job {JobId}: loaded the model in {ModelLoadMs:F0} ms", id, loadTime.TotalMilliseconds);
+        var model = lease.Model;
+
+        if (spec.Options.Truncation == Truncation.None)
+        {
+            // Checked before any generation so the error names the prompt and no batch runs in vain.
+            for (var i = 0; i < spec.Prompts.Count; i++)
+            {
+                var count = model.Tokenizer.Encode(spec.Prompts[i]).Length;
+                if (count > model.ContextWindow)
+                    throw new PromptAtIndexTooLongException(spec.FieldName(i), new PromptTooLongException(count, model.ContextWindow));
+            }
+        }
+
+        var results = new List<PromptResult>(spec.Prompts.Count);
+        var generation = TimeSpan.Zero;
+        var batchSize = Math.Max(1, _options.BatchSize);
+        for (var start = 0; start < spec.Prompts.Count; start += batchSize)
+        {
+            var batch = spec.Prompts.Skip(start).Take(batchSize).ToArray();
+            var started = Stopwatch.GetTimestamp();
+            var generated = await model.GenerateAsync(batch, spec.Options, cancellationToken).ConfigureAwait(false);
+            generation += Stopwatch.GetElapsedTime(started);
+            if (generated.Count != batch.Length)
+                throw new InvalidOperationException($"The engine returned {generated.Count} results for a batch of {batch.Length} prompts.");
+            for (var i = 0; i < generated.Count; i++) results.Add(PromptResult.From(start + i, generated[i]));
+        }
+
+        var output = new JobOutput(id, _time.GetUtcNow(), results);
+        if (!await _store.WriteOutputAsync(output, cancellationToken).ConfigureAwait(false))
+            _logger.LogInformation("Job {JobId}: output already written by a concurrent delivery; keeping the first", id);
+
+        var usage = Usage(results, generation) with { DurationMs = Math.Round(total.Elapsed.TotalMilliseconds, 1) };
+        await SucceedAsync(id, usage, cancellationToken).ConfigureAwait(false);
+        _logger.LogInformation(
+            "Job {JobId} succeeded: {PromptCount} prompt(s), {InputTokens} tokens in, {OutputTokens} tokens out, {TokensPerSecond:F1} tok/s, {DurationMs:F0} ms",
+            id, results.Count, usage.InputTokens, usage.OutputTokens, usage.TokensPerSecond, usage.DurationMs);
+    }
+
+    private static JobUsage Usage(IReadOnlyList<PromptResult> results, TimeSpan generation)
+    {
+        var input = results.Sum(r => r.InputTokens);
+        var output = results.Sum(r => r.OutputTokens);
+        var tps = generation > TimeSpan.Zero ? Math.Round(output / generation.TotalSeconds, 2) : 0;
+        return new JobUsage(input, output, tps, Math.Round(generation.TotalMilliseconds, 1));
+    }
+
+    private async Task<(JobSpec? Spec, JobError? Error)> ReadSpecAsync(ParsedMessage message, CancellationToken cancellationToken)
+    {
+        switch (message.Kind)
+        {
+            case MessageKind.Prompt:
+                return (new JobSpec(null, [message.Text], new GenerationOptions(), null, IsList: false), null);
+            case MessageKind.SpecInBlob:
+            {
+                var text = await _store.ReadInputAsync(message.JobId, cancellationToken).ConfigureAwait(false);
+                if (text is null)
+                    return (null, new JobError(JobErrorCodes.InvalidMessage, $"The message refers to the job input jobs/_inputs/{message.JobId}.json, which does not exist."));
+                using var document = JsonDocument.Parse(text);
+                return Validate(document.RootElement);
+            }
+            case MessageKind.Spec:
+                return Validate(message.Json!.Value);
+            default:
+                throw new InvalidOperationException($"Unexpected message kind {message.Kind}.");
+        }
+    }
+
+    private (JobSpec?, JobError?) Validate(JsonElement root)
+    {
+        var errors = new SpecErrors();
+        var spec = JobSpecReader.Read(root, allowId: true, _options.MaxPromptsPerJob, _options.MaxNewTokensCeiling, errors);
+        if (spec is not null) return (spec, null);
+        var onlyParameters = errors.ToDictionary().Keys.All(k => k.StartsWith("parameters", StringComparison.Ordinal));
+        return (null, new JobError(onlyParameters ? JobErrorCodes.InvalidParameters : JobErrorCodes.InvalidMessage, "The job spec is invalid: " + errors));
+    }
+
+    private async Task FailAsync(string id, JobError error, int promptCount, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var stored = await _store.UpdateAsync(id, r => (r ?? new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = now, Source = "queue", PromptCount = promptCount }) with
+        {
+            Status = JobStatus.Failed,
+            CompletedAt = now,
+            Error = error,
+        }, cancellationToken).ConfigureAwait(false);
+        if (stored is { Status: JobStatus.Failed } && ReferenceEquals(stored.Error, error))
+            _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.Message);
+    }
+
+    private Task SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken) =>
+        _store.UpdateAsync(id, r => r is null ? null : r with { Status = JobStatus.Succeeded, CompletedAt = _time.GetUtcNow(), Usage = usage }, cancellationToken);
+
+    private sealed record Failure(bool Permanent, JobError Error);
+
+    /// <summary>Which failures end the job now and which are worth another delivery.</summary>
+    private static Failure Classify(Exception e) => e switch
+    {
+        PromptAtIndexTooLongException p => new(true, new JobError(JobErrorCodes.PromptTooLong, $"{p.Field}: {p.InnerException!.Message}")),
+        PromptTooLongException p => new(true, new JobError(JobErrorCodes.PromptTooLong, p.Message)),
+        InvalidGenerationOptionsException p => new(true, new JobError(JobErrorCodes.InvalidParameters, p.Message)),
+        ModelFormatException p => new(true, new JobError(JobErrorCodes.ModelIncompatible, p.Message)),
+        // A missing model, container or role assignment is fixed by someone uploading or granting it, often minutes
+        // after a deployment: retry (bounded by the poison queue) rather than fail the jobs that raced it.
+        ModelContainerNotFoundException or ModelFileMissingException or ModelAccessDeniedException
+            => new(false, new JobError(JobErrorCodes.ModelUnavailable, e.Message)),
+        ModelStoreException m => new(!m.IsTransient, new JobError(JobErrorCodes.ModelUnavailable, m.Message)),
+        RequestFailedException r => new(false, new JobError(JobErrorCodes.StorageError, $"Storage request failed ({r.Status} {r.ErrorCode}): {r.Message}")),
+        _ => new(false, new JobError(JobErrorCodes.InternalError, $"{e.GetType().Name}: {e.Message}")),
+    };
+
+    /// <summary>A <see cref="PromptTooLongException"/> that also names the prompt's field.</summary>
+    private sealed class PromptAtIndexTooLongException(string field, PromptTooLongException inner) : Exception(inner.Message, inner)
+    {
+        public string Field { get; } = field;
+    }
+}

@@ -1,0 +1,194 @@
+using System.Text;
+using System.Text.Json;
+using Azure;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Logging;
+using Serverless.Inference.Generation;
+using Serverless.Jobs.Http;
+using Serverless.Jobs.Models;
+using Serverless.Jobs.Specs;
+using Serverless.Jobs.Storage;
+
+namespace Serverless.Jobs;
+
+/// <summary>
+/// The HTTP semantics of the job API, independent of the host: <c>POST /api/jobs</c> validates and enqueues a job
+/// (202 + <c>Location</c>), <c>GET /api/jobs/{id}</c> reports it. Errors are RFC 9457 <c>application/problem+json</c>
+/// whose <c>errors</c> map names every bad field. Nothing is enqueued for a rejected job.
+/// </summary>
+public sealed class JobsApi
+{
+    private readonly JobStore _store;
+    private readonly JobQueue _queue;
+    private readonly PromptLengthChecker _lengths;
+    private readonly PromptJobsOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<JobsApi> _logger;
+
+    internal JobsApi(JobStore store, JobQueue queue, PromptLengthChecker lengths, PromptJobsOptions options, TimeProvider time, ILogger<JobsApi> logger)
+    {
+        _store = store;
+        _queue = queue;
+        _lengths = lengths;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary><c>POST /api/jobs</c> with <c>{"prompt": "...", "parameters": {...}}</c> or <c>{"prompts": [...], ...}</c>.</summary>
+    /// <returns>202 with <c>Location</c> and <c>Retry-After</c>; 400 for invalid input; 413 for a body over
+    /// <see cref="PromptJobsOptions.MaxRequestBodyBytes"/>; 503 when storage is unavailable.</returns>
+    public async Task<IActionResult> SubmitAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var body = await ReadBodyAsync(request, cancellationToken).ConfigureAwait(false);
+        if (body is null)
+            return JobsHttpResult.Problem(413, "Request body too large",
+                $"The request body is larger than {_options.MaxRequestBodyBytes} bytes. Split the prompts into several jobs.",
+                new Dictionary<string, string[]> { ["body"] = [$"Must be at most {_options.MaxRequestBodyBytes} bytes."] });
+        if (body.Length == 0)
+            return Invalid(new Dictionary<string, string[]> { ["body"] = ["Required: a JSON object such as {\"prompt\": \"...\"}."] });
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body);
+        }
+        catch (JsonException e)
+        {
+            return Invalid(new Dictionary<string, string[]> { ["body"] = [$"Malformed JSON: {e.Message}"] });
+        }
+
+        JobSpec? spec;
+        var errors = new SpecErrors();
+        using (document)
+            spec = JobSpecReader.Read(document.RootElement, allowId: false, _options.MaxPromptsPerJob, _options.MaxNewTokensCeiling, errors);
+        if (spec is null) return Invalid(errors.ToDictionary());
+
+        if (spec.Options.Truncation == Truncation.None)
+        {
+            await CheckLengthsAsync(spec, errors, cancellationToken).ConfigureAwait(false);
+            if (errors.Any) return Invalid(errors.ToDictionary());
+        }
+
+        var id = JobId.New();
+        using var scope = _logger.BeginScope(new Dictionary<string, object> { ["JobId"] = id });
+        var record = new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = _time.GetUtcNow(), PromptCount = spec.Prompts.Count, Source = "http" };
+        try
+        {
+            await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e)
+        {
+            _logger.LogError(e, "Could not create the status record of job {JobId}", id);
+            return Unavailable("The job store is unavailable");
+        }
+
+        try
+        {
+            var message = spec.ToMessage(id);
+            if (Encoding.UTF8.GetByteCount(message) > _options.MaxInlineMessageBytes)
+            {
+                // A queue message holds at most 64 KiB; keep the spec in a blob and send only its id.
+                await _store.WriteInputAsync(id, message, cancellationToken).ConfigureAwait(false);
+                message = JsonSerializer.Serialize(new { id, input = "blob" });
+            }
+            await _queue.SendAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RequestFailedException or OperationCanceledException)
+        {
+            // The job was accepted into the store but never queued: close it so it does not sit in "queued" forever.
+            _logger.LogError(e, "Could not enqueue job {JobId}; marking it failed", id);
+            try
+            {
+                await _store.UpdateAsync(id, r => r is null ? null : r with
+                {
+                    Status = JobStatus.Failed,
+                    CompletedAt = _time.GetUtcNow(),
+                    Error = new JobError(JobErrorCodes.EnqueueFailed, "The job could not be queued; submit it again."),
+                }, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception inner)
+            {
+                _logger.LogError(inner, "Could not mark job {JobId} failed after the enqueue failure", id);
+            }
+            if (e is OperationCanceledException) throw;
+            return Unavailable("The job queue is unavailable");
+        }
+
+        _logger.LogInformation("Accepted job {JobId} with {PromptCount} prompt(s)", id, spec.Prompts.Count);
+        var location = $"{request.PathBase}/api/jobs/{id}";
+        var statusUrl = request.Host.HasValue ? $"{request.Scheme}://{request.Host}{location}" : location;
+        return new JobsHttpResult(StatusCodes.Status202Accepted, new SubmitResponse(id, JobStatus.Queued, record.CreatedAt, statusUrl, spec.Prompts.Count))
+            .WithHeader("Location", location)
+            .WithHeader("Retry-After", _options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary><c>GET /api/jobs/{id}</c>: 200 with the status (and results once succeeded), 404 for an unknown id,
+    /// 400 for an id that is not <c>[A-Za-z0-9-]{1,64}</c>.</summary>
+    public async Task<IActionResult> GetAsync(HttpRequest request, string id, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (!JobId.IsValid(id))
+            return Invalid(new Dictionary<string, string[]> { ["id"] = [$"Must be 1 to {JobId.MaxLength} letters, digits or '-'."] }, "The job id is malformed.");
+
+        JobRecord? record;
+        JobOutput? output = null;
+        try
+        {
+            record = (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record;
+            if (record is { Status: JobStatus.Succeeded })
+            {
+                output = await _store.GetOutputAsync(id, cancellationToken).ConfigureAwait(false);
+                if (output is null) _logger.LogWarning("Job {JobId} succeeded but its output blob is missing", id);
+            }
+        }
+        catch (RequestFailedException e)
+        {
+            _logger.LogError(e, "Could not read job {JobId}", id);
+            return Unavailable("The job store is unavailable");
+        }
+
+        if (record is null)
+            return JobsHttpResult.Problem(404, "Job not found", $"There is no job '{id}'.");
+
+        var result = new JobsHttpResult(StatusCodes.Status200OK, JobStatusResponse.From(record, output)).WithHeader("Cache-Control", "no-store");
+        if (!record.IsTerminal) result.WithHeader("Retry-After", _options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return result;
+    }
+
+    private async Task CheckLengthsAsync(JobSpec spec, SpecErrors errors, CancellationToken cancellationToken)
+    {
+        if (await _lengths.TryGetAsync(cancellationToken).ConfigureAwait(false) is not { } t) return;
+        for (var i = 0; i < spec.Prompts.Count; i++)
+        {
+            var count = t.Tokenizer.Encode(spec.Prompts[i]).Length;
+            if (count > t.ContextWindow)
+                errors.Add(spec.FieldName(i),
+                    $"Has {count} tokens but the model's context window is {t.ContextWindow}. Shorten it, or set parameters.truncation to \"keep_start\" or \"keep_end\".");
+        }
+    }
+
+    private async Task<byte[]?> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var limit = _options.MaxRequestBodyBytes;
+        if (request.ContentLength > limit) return null;
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > limit) return null;
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
+    }
+
+    private static JobsHttpResult Invalid(IReadOnlyDictionary<string, string[]> errors, string? detail = null) =>
+        JobsHttpResult.Problem(400, "Invalid job", detail ?? $"The job has {errors.Count} invalid field(s); see errors.", errors);
+
+    private JobsHttpResult Unavailable(string what) =>
+        JobsHttpResult.Problem(503, "Service unavailable", what + "; try again shortly.")
+            .WithHeader("Retry-After", Math.Max(_options.RetryAfterSeconds, 5).ToString(System.Globalization.CultureInfo.InvariantCulture));
+}

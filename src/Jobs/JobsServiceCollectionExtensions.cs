@@ -1,0 +1,94 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Serverless.Inference.Model;
+using Serverless.Jobs.Models;
+using Serverless.Jobs.Storage;
+using Serverless.ModelStore;
+
+namespace Serverless.Jobs;
+
+public static class JobsServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the job pipeline: <see cref="PromptJobsOptions"/> (from <c>PromptJobsQueue</c>, <c>JobsContainer</c>,
+    /// <c>CompletionsContainer</c>, <c>Jobs__*</c>, <c>Inference__MaxNewTokensCeiling</c>), the storage clients (connection
+    /// <c>AzureWebJobsStorage</c>: a connection string, or identity-based <c>__blobServiceUri</c>/<c>__queueServiceUri</c>),
+    /// the model provider (<c>Model__*</c>; registered only if the host has not registered a <c>ModelProvider&lt;T5Model&gt;</c>),
+    /// and <see cref="JobsApi"/>, <see cref="JobWorker"/>, <see cref="PoisonJobHandler"/> as singletons. Nothing touches
+    /// storage until first use.
+    /// </summary>
+    public static IServiceCollection AddPromptJobs(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddLogging();
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.TryAddSingleton(_ => ReadOptions(configuration));
+        services.TryAddSingleton(_ => ModelProvider.ForT5(key => configuration[key]));
+        services.TryAddSingleton<IJobModelSource>(sp => new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>()));
+
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<PromptJobsOptions>();
+            var blobs = ModelStorage.CreateServiceClient(options.Connection, key => configuration[key]);
+            return new JobStore(blobs.GetBlobContainerClient(options.JobsContainer), blobs.GetBlobContainerClient(options.CompletionsContainer),
+                sp.GetRequiredService<ILogger<JobStore>>());
+        });
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<PromptJobsOptions>();
+            return new JobQueue(StorageClientFactory.CreateQueueServiceClient(configuration, options.Connection).GetQueueClient(options.QueueName));
+        });
+        services.TryAddSingleton(sp => new PromptLengthChecker(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PromptLengthChecker>>()));
+
+        services.TryAddSingleton(sp => new JobsApi(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<JobQueue>(), sp.GetRequiredService<PromptLengthChecker>(),
+            sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobsApi>>()));
+        services.TryAddSingleton(sp => new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(),
+            sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>()));
+        services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
+        return services;
+    }
+
+    /// <summary>Reads the options; a setting that is present but malformed throws naming it.</summary>
+    public static PromptJobsOptions ReadOptions(IConfiguration configuration)
+    {
+        var options = new PromptJobsOptions();
+        if (configuration["PromptJobsQueue"] is { Length: > 0 } queue) options.QueueName = queue;
+        if (configuration["JobsContainer"] is { Length: > 0 } jobs) options.JobsContainer = jobs;
+        if (configuration["CompletionsContainer"] is { Length: > 0 } completions) options.CompletionsContainer = completions;
+        if (configuration["Jobs:Connection"] is { Length: > 0 } connection) options.Connection = connection;
+        options.MaxPromptsPerJob = Int(configuration, "Jobs:MaxPromptsPerJob", options.MaxPromptsPerJob, 1);
+        options.MaxRequestBodyBytes = Int(configuration, "Jobs:MaxRequestBodyBytes", options.MaxRequestBodyBytes, 1024);
+        options.BatchSize = Int(configuration, "Jobs:BatchSize", options.BatchSize, 1);
+        options.RetryAfterSeconds = Int(configuration, "Jobs:RetryAfterSeconds", options.RetryAfterSeconds, 1);
+        options.MaxInlineMessageBytes = Int(configuration, "Jobs:MaxInlineMessageBytes", options.MaxInlineMessageBytes, 256);
+        options.SubmitTokenizerWaitSeconds = Double(configuration, "Jobs:SubmitTokenizerWaitSeconds", options.SubmitTokenizerWaitSeconds);
+        options.ModelRetryAfterSeconds = Double(configuration, "Jobs:ModelRetryAfterSeconds", options.ModelRetryAfterSeconds);
+        options.MaxNewTokensCeiling = Int(configuration, "Inference:MaxNewTokensCeiling", options.MaxNewTokensCeiling, 1);
+        return options;
+    }
+
+    private static int Int(IConfiguration configuration, string key, int fallback, int min)
+    {
+        var text = configuration[key];
+        if (string.IsNullOrWhiteSpace(text)) return fallback;
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min
+            ? value
+            : throw new FormatException($"Setting {key.Replace(":", "__")} must be an integer of at least {min}, not '{text}'.");
+    }
+
+    private static double Double(IConfiguration configuration, string key, double fallback)
+    {
+        var text = configuration[key];
+        if (string.IsNullOrWhiteSpace(text)) return fallback;
+        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value >= 0
+            ? value
+            : throw new FormatException($"Setting {key.Replace(":", "__")} must be a non-negative number, not '{text}'.");
+    }
+}

@@ -1,0 +1,63 @@
+using Microsoft.Extensions.Logging;
+using Serverless.Inference.Tokenization;
+
+namespace Serverless.Jobs.Models;
+
+/// <summary>
+/// The tokenizer and context window for the submit-time length check, fetched from the model source once per process.
+/// Never fails a submit: if the model is not there (not uploaded yet, still downloading) the job is accepted unchecked
+/// and the worker decides. A failed load is retried at most every <see cref="PromptJobsOptions.ModelRetryAfterSeconds"/>
+/// so a missing model does not cost every request a storage round trip.
+/// </summary>
+internal sealed class PromptLengthChecker(IJobModelSource models, PromptJobsOptions options, TimeProvider time, ILogger<PromptLengthChecker> logger)
+{
+    private readonly object _gate = new();
+    private Task<(T5Tokenizer Tokenizer, int ContextWindow)>? _load;
+    private DateTimeOffset _failedAt;
+
+    /// <summary>The tokenizer and window, or null when they are not available within the submit's wait.</summary>
+    public async Task<(T5Tokenizer Tokenizer, int ContextWindow)?> TryGetAsync(CancellationToken cancellationToken)
+    {
+        Task<(T5Tokenizer, int)> load;
+        lock (_gate)
+        {
+            if (_load is { IsFaulted: true } or { IsCanceled: true } &&
+                time.GetUtcNow() - _failedAt >= TimeSpan.FromSeconds(options.ModelRetryAfterSeconds))
+                _load = null;
+            if (_load is { IsFaulted: true } or { IsCanceled: true })
+                return null;
+            _load ??= LoadAsync();
+            load = _load;
+        }
+        try
+        {
+            return await load.WaitAsync(TimeSpan.FromSeconds(options.SubmitTokenizerWaitSeconds), time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            logger.LogInformation("The model is still loading after {WaitSeconds} s; accepting the job without the context-window check (the worker checks it)",
+                options.SubmitTokenizerWaitSeconds);
+            return null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning(e, "The model could not be loaded for the context-window check; accepting the job unchecked (the worker checks it): {Reason}", e.Message);
+            return null;
+        }
+    }
+
+    private async Task<(T5Tokenizer, int)> LoadAsync()
+    {
+        try
+        {
+            // Not the request's token: the load outlives a request that stopped waiting, and serves the next ones.
+            using var lease = await models.AcquireAsync(CancellationToken.None).ConfigureAwait(false);
+            return (lease.Model.Tokenizer, lease.Model.ContextWindow);
+        }
+        catch
+        {
+            lock (_gate) _failedAt = time.GetUtcNow();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Logging;
+using Serverless.Jobs.Messages;
+using Serverless.Jobs.Storage;
+
+namespace Serverless.Jobs;
+
+/// <summary>
+/// Closes the job of a message the host gave up on (trigger on <c>%PromptJobsQueue%-poison</c>): marks it failed with the
+/// last error its attempts recorded, so every accepted job ends in <c>succeeded</c> or <c>failed</c>.
+/// </summary>
+/// <remarks>
+/// The queue extension moves a poisoned message as a new message (new id, same text), so the poison message id says
+/// nothing. Messages from the HTTP submit carry their job id. For hand-dropped messages (raw prompt text, or a spec
+/// without an id) the worker, on first sight, adds the job id to <c>jobs/_by-content/{sha256(text)}.json</c>; this
+/// handler looks the text up there. That works even when the worker died mid-attempt (out of memory, instance
+/// recycled) and does not depend on knowing the host's maxDequeueCount, which a "fail on the last attempt" rule would.
+/// Identical texts dropped several times map to several jobs; the unfinished one with the most attempts is closed.
+/// </remarks>
+public sealed class PoisonJobHandler
+{
+    private readonly JobStore _store;
+    private readonly TimeProvider _time;
+    private readonly ILogger<PoisonJobHandler> _logger;
+
+    internal PoisonJobHandler(JobStore store, TimeProvider time, ILogger<PoisonJobHandler> logger)
+    {
+        _store = store;
+        _time = time;
+        _logger = logger;
+    }
+
+    public async Task HandleAsync(string messageText, string messageId, CancellationToken cancellationToken)
+    {
+        var message = QueueMessageReader.Read(messageText, messageId);
+        IReadOnlyList<string> candidates = message.HasExplicitId
+            ? [message.JobId]
+            : await _store.GetContentIndexAsync(QueueMessageReader.ContentHash(messageText ?? ""), cancellationToken).ConfigureAwait(false);
+
+        using var scope = _logger.BeginScope(new Dictionary<string, object> { ["PoisonMessageId"] = messageId });
+        if (candidates.Count == 0)
+        {
+            // The worker never saw this text (e.g. a host that could not decode it): record it under the poison message id.
+            var error = message.Error ?? new JobError(JobErrorCodes.RetriesExhausted,
+                "The message reached the poison queue before any attempt recorded it; check the function host's logs.");
+            var failed = await FailAsync(message.JobId, error, null, cancellationToken).ConfigureAwait(false);
+            _logger.LogWarning("Poison message {PoisonMessageId} matched no known job; recorded it as failed job {JobId} ({ErrorCode})", messageId, failed?.Id, error.Code);
+            return;
+        }
+
+        var open = new List<JobRecord>();
+        foreach (var id in candidates)
+            if (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false) is { } r && !r.Record.IsTerminal) open.Add(r.Record);
+        if (open.Count == 0 && message.HasExplicitId && await _store.GetAsync(message.JobId, cancellationToken).ConfigureAwait(false) is null)
+        {
+            // A spec with an id that never got a record (the worker never ran): create it failed.
+            await FailAsync(message.JobId, message.Error ?? new JobError(JobErrorCodes.RetriesExhausted,
+                "The message reached the poison queue before any attempt recorded it; check the function host's logs."), null, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        if (open.Count == 0)
+        {
+            _logger.LogInformation("Poison message {PoisonMessageId}: its job is already finished; nothing to do", messageId);
+            return;
+        }
+
+        var job = open.OrderByDescending(r => r.Attempts).ThenBy(r => r.CreatedAt).First();
+        using var jobScope = _logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id });
+        var last = job.LastError;
+        var reason = last is null
+            ? new JobError(JobErrorCodes.RetriesExhausted,
+                $"Gave up after {job.Attempts} attempt(s) without a recorded error (the worker may have stopped mid-attempt, e.g. out of memory).")
+            : new JobError(last.Code, $"Gave up after {job.Attempts} attempt(s). Last error: {last.Message}");
+        var stored = await FailAsync(job.Id, reason, job, cancellationToken).ConfigureAwait(false);
+        _logger.LogWarning("Job {JobId} failed after its message was poisoned ({ErrorCode}): {Reason}", job.Id, stored?.Error?.Code, stored?.Error?.Message);
+    }
+
+    private Task<JobRecord?> FailAsync(string id, JobError error, JobRecord? known, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        return _store.UpdateAsync(id, r => (r ?? new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = now, Source = "queue" }) with
+        {
+            Status = JobStatus.Failed,
+            CompletedAt = now,
+            // Re-read under the ETag: a newer attempt may have recorded a later error since we looked.
+            Error = r?.LastError is { } latest && known is not null && latest != known.LastError
+                ? new JobError(latest.Code, $"Gave up after {r.Attempts} attempt(s). Last error: {latest.Message}")
+                : error,
+        }, cancellationToken);
+    }
+}

@@ -1,0 +1,50 @@
+namespace Serverless.Jobs;
+
+/// <summary>
+/// Settings of the job pipeline. <see cref="JobsServiceCollectionExtensions.AddPromptJobs"/> reads them from the app
+/// settings named in the comments (flat Functions-style names; the limits live under <c>Jobs__*</c>).
+/// </summary>
+public sealed class PromptJobsOptions
+{
+    /// <summary>Name of the connection setting (<c>AzureWebJobsStorage</c>): a connection string, or
+    /// <c>{name}__blobServiceUri</c> / <c>{name}__queueServiceUri</c> with a token credential.</summary>
+    public string Connection { get; set; } = "AzureWebJobsStorage";
+
+    /// <summary><c>PromptJobsQueue</c>. The poison queue is this name plus <c>-poison</c>.</summary>
+    public string QueueName { get; set; } = "prompt-jobs";
+
+    /// <summary><c>JobsContainer</c>: status records <c>{id}.json</c>.</summary>
+    public string JobsContainer { get; set; } = "jobs";
+
+    /// <summary><c>CompletionsContainer</c>: outputs <c>{id}.json</c>, written once.</summary>
+    public string CompletionsContainer { get; set; } = "completions";
+
+    /// <summary><c>Jobs__MaxPromptsPerJob</c>.</summary>
+    public int MaxPromptsPerJob { get; set; } = 64;
+
+    /// <summary><c>Jobs__MaxRequestBodyBytes</c>: larger bodies get 413.</summary>
+    public int MaxRequestBodyBytes { get; set; } = 256 * 1024;
+
+    /// <summary><c>Jobs__BatchSize</c>: prompts per engine call.</summary>
+    public int BatchSize { get; set; } = 8;
+
+    /// <summary><c>Jobs__RetryAfterSeconds</c>: the polling hint on 202 and on unfinished jobs.</summary>
+    public int RetryAfterSeconds { get; set; } = 2;
+
+    /// <summary><c>Jobs__SubmitTokenizerWaitSeconds</c>: how long a submit waits for the model (its tokenizer) to load
+    /// for the context-window check before accepting the job unchecked; the load carries on in the background.</summary>
+    public double SubmitTokenizerWaitSeconds { get; set; } = 20;
+
+    /// <summary><c>Jobs__ModelRetryAfterSeconds</c>: after a failed model load, submits skip the token check (rather
+    /// than retrying the load on every request) for this long.</summary>
+    public double ModelRetryAfterSeconds { get; set; } = 30;
+
+    /// <summary><c>Jobs__MaxInlineMessageBytes</c>: job specs larger than this are kept in <c>jobs/_inputs/{id}.json</c>
+    /// and the queue message only carries the id (a queue message holds at most 64 KiB).</summary>
+    public int MaxInlineMessageBytes { get; set; } = 32 * 1024;
+
+    /// <summary><c>Inference__MaxNewTokensCeiling</c>.</summary>
+    public int MaxNewTokensCeiling { get; set; } = 512;
+
+    internal string PoisonQueueName => QueueName + "-poison";
+}

@@ -1,0 +1,43 @@
+using Serverless.Inference.Generation;
+
+namespace Serverless.Jobs.Storage;
+
+/// <summary>The output <c>completions/{id}.json</c>: one result per prompt, in prompt order. Written once.</summary>
+internal sealed record JobOutput(string Id, DateTimeOffset CreatedAt, IReadOnlyList<PromptResult> Results);
+
+/// <summary>The completion of one prompt with its token counts and timings (milliseconds).</summary>
+internal sealed record PromptResult(
+    int Index,
+    string Completion,
+    string FinishReason,
+    int InputTokens,
+    int OutputTokens,
+    int ContextWindow,
+    int TokensTruncated,
+    double TokenizeMs,
+    double EncodeMs,
+    double FirstTokenMs,
+    double TotalMs,
+    double TokensPerSecond)
+{
+    public static PromptResult From(int index, GenerationResult r) => new(
+        index,
+        r.Text,
+        r.FinishReason switch
+        {
+            Inference.Generation.FinishReason.Eos => "eos",
+            Inference.Generation.FinishReason.Length => "length",
+            Inference.Generation.FinishReason.Stop => "stop",
+            Inference.Generation.FinishReason.Cancelled => "cancelled",
+            _ => r.FinishReason.ToString().ToLowerInvariant(),
+        },
+        r.InputTokens,
+        r.OutputTokens,
+        r.ContextWindow,
+        r.TokensTruncated,
+        Math.Round(r.Timings.Tokenize.TotalMilliseconds, 3),
+        Math.Round(r.Timings.Encode.TotalMilliseconds, 3),
+        Math.Round(r.Timings.FirstToken.TotalMilliseconds, 3),
+        Math.Round(r.Timings.Total.TotalMilliseconds, 3),
+        Math.Round(r.TokensPerSecond, 2));
+}

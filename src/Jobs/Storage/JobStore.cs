@@ -1,0 +1,176 @@
+using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Serverless.Jobs.Storage;
+
+/// <summary>
+/// The job state in Blob Storage: status records <c>jobs/{id}.json</c> (ETag-conditioned so they never go backwards),
+/// outputs <c>completions/{id}.json</c> (written once), spilled inputs <c>jobs/_inputs/{id}.json</c> and the content
+/// index <c>jobs/_by-content/{sha256}.json</c> the poison handler uses to find jobs of messages without an id.
+/// Names under <c>_</c> cannot collide with records: ids never contain '/' or '.'.
+/// </summary>
+internal sealed class JobStore
+{
+    private const int MaxConditionalAttempts = 16;
+    private readonly BlobContainerClient _jobs;
+    private readonly BlobContainerClient _completions;
+    private readonly ILogger _logger;
+    private readonly OnceAsync _ensureCreated;
+
+    public JobStore(BlobContainerClient jobs, BlobContainerClient completions, ILogger<JobStore> logger)
+    {
+        _jobs = jobs;
+        _completions = completions;
+        _logger = logger;
+        _ensureCreated = new OnceAsync(async ct =>
+        {
+            await _jobs.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+            await _completions.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+        });
+    }
+
+    public BlobContainerClient JobsContainer => _jobs;
+    public BlobContainerClient CompletionsContainer => _completions;
+
+    /// <summary>Creates the containers if missing, once per process.</summary>
+    public Task EnsureCreatedAsync(CancellationToken cancellationToken) => _ensureCreated.RunAsync(cancellationToken);
+
+    public async Task<(JobRecord Record, ETag ETag)?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        var read = await ReadAsync<JobRecord>(_jobs.GetBlobClient(RecordName(id)), cancellationToken).ConfigureAwait(false);
+        return read is { } r ? (r.Value, r.ETag) : null;
+    }
+
+    /// <summary>Creates a record; false if one already exists (If-None-Match: *).</summary>
+    public async Task<bool> CreateAsync(JobRecord record, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        return await TryUploadAsync(_jobs.GetBlobClient(RecordName(record.Id)), record, new BlobRequestConditions { IfNoneMatch = ETag.All }, cancellationToken)
+            .ConfigureAwait(false) is not null;
+    }
+
+    /// <summary>
+    /// Read-modify-write of a record under an ETag condition, retried after re-reading on 412/409.
+    /// <paramref name="change"/> gets the current record (null if there is none) and returns the new one, or null for
+    /// "no change". A change that would move the record backwards, or touch a terminal record, is dropped: the result is
+    /// then the stored record. Returns the record as stored afterwards (null if none exists and none was made).
+    /// </summary>
+    public async Task<JobRecord?> UpdateAsync(string id, Func<JobRecord?, JobRecord?> change, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        var blob = _jobs.GetBlobClient(RecordName(id));
+        for (var attempt = 1; ; attempt++)
+        {
+            var current = await ReadAsync<JobRecord>(blob, cancellationToken).ConfigureAwait(false);
+            var next = change(current?.Value);
+            if (next is null) return current?.Value;
+            if (next.Id != id) throw new InvalidOperationException($"A change of job {id} produced a record for {next.Id}.");
+            if (current is { Value: var old } && (old.IsTerminal || next.Status < old.Status))
+            {
+                _logger.LogDebug("Job {JobId}: dropped a {From} -> {To} change: records never go backwards", id, old.Status, next.Status);
+                return old;
+            }
+            var conditions = current is { } c ? new BlobRequestConditions { IfMatch = c.ETag } : new BlobRequestConditions { IfNoneMatch = ETag.All };
+            if (await TryUploadAsync(blob, next, conditions, cancellationToken).ConfigureAwait(false) is not null) return next;
+            if (attempt >= MaxConditionalAttempts)
+                throw new InvalidOperationException($"Job {id}: the status record kept changing under {MaxConditionalAttempts} conditional updates; giving up this attempt.");
+            _logger.LogDebug("Job {JobId}: status record changed concurrently; re-reading (attempt {Attempt})", id, attempt);
+        }
+    }
+
+    /// <summary>Writes the output once (If-None-Match: *); false if it already exists — a duplicate, not an error.</summary>
+    public async Task<bool> WriteOutputAsync(JobOutput output, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        return await TryUploadAsync(_completions.GetBlobClient(RecordName(output.Id)), output, new BlobRequestConditions { IfNoneMatch = ETag.All }, cancellationToken)
+            .ConfigureAwait(false) is not null;
+    }
+
+    public async Task<JobOutput?> GetOutputAsync(string id, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        return (await ReadAsync<JobOutput>(_completions.GetBlobClient(RecordName(id)), cancellationToken).ConfigureAwait(false))?.Value;
+    }
+
+    /// <summary>Keeps a job spec too large for a queue message; the message then carries only the id.</summary>
+    public async Task WriteInputAsync(string id, string specJson, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        await _jobs.GetBlobClient(InputName(id)).UploadAsync(BinaryData.FromString(specJson),
+            new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" } }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<string?> ReadInputAsync(string id, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var content = await _jobs.GetBlobClient(InputName(id)).DownloadContentAsync(cancellationToken).ConfigureAwait(false);
+            return content.Value.Content.ToString();
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>Adds a job id to the index of a message content (idempotent).</summary>
+    public async Task AddToContentIndexAsync(string contentHash, string id, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        var blob = _jobs.GetBlobClient(ContentIndexName(contentHash));
+        for (var attempt = 1; ; attempt++)
+        {
+            var current = await ReadAsync<ContentIndex>(blob, cancellationToken).ConfigureAwait(false);
+            if (current is { } c && c.Value.JobIds.Contains(id)) return;
+            var next = new ContentIndex([.. current?.Value.JobIds ?? [], id]);
+            var conditions = current is { } cur ? new BlobRequestConditions { IfMatch = cur.ETag } : new BlobRequestConditions { IfNoneMatch = ETag.All };
+            if (await TryUploadAsync(blob, next, conditions, cancellationToken).ConfigureAwait(false) is not null) return;
+            if (attempt >= MaxConditionalAttempts) throw new InvalidOperationException($"The content index {contentHash} kept changing; giving up this attempt.");
+        }
+    }
+
+    public async Task<IReadOnlyList<string>> GetContentIndexAsync(string contentHash, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        return (await ReadAsync<ContentIndex>(_jobs.GetBlobClient(ContentIndexName(contentHash)), cancellationToken).ConfigureAwait(false))?.Value.JobIds ?? [];
+    }
+
+    internal static string RecordName(string id) =>
+        JobId.IsValid(id) ? id + ".json" : throw new ArgumentException($"'{id}' is not a valid job id.", nameof(id));
+
+    private static string InputName(string id) => "_inputs/" + RecordName(id);
+    private static string ContentIndexName(string hash) => "_by-content/" + hash + ".json";
+
+    private static async Task<(T Value, ETag ETag)?> ReadAsync<T>(BlobClient blob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var content = await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false);
+            var value = content.Value.Content.ToObjectFromJson<T>(JobsJson.Options)
+                ?? throw new InvalidDataException($"Blob {blob.Uri} holds JSON null.");
+            return (value, content.Value.Details.ETag);
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>Uploads under a condition; null when the condition failed (412, or 409 for If-None-Match: *).</summary>
+    private static async Task<ETag?> TryUploadAsync<T>(BlobClient blob, T value, BlobRequestConditions conditions, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await blob.UploadAsync(
+                BinaryData.FromObjectAsJson(value, JobsJson.Options),
+                new BlobUploadOptions { Conditions = conditions, HttpHeaders = new BlobHttpHeaders { ContentType = "application/json" } },
+                cancellationToken).ConfigureAwait(false);
+            return response.Value.ETag;
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412 && e.ErrorCode != BlobErrorCode.ContainerNotFound)
+        {
+            return null;
+        }
+    }
+
+    private sealed record ContentIndex(IReadOnlyList<string> JobIds);
+}

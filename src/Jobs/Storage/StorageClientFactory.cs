@@ -1,0 +1,46 @@
+using Azure.Core;
+using Azure.Identity;
+using Azure.Storage.Queues;
+using Microsoft.Extensions.Configuration;
+
+namespace Serverless.Jobs.Storage;
+
+/// <summary>
+/// The queue client from a Functions-style connection setting: a connection string (<c>AzureWebJobsStorage</c>,
+/// including <c>UseDevelopmentStorage=true</c>) or identity-based settings (<c>AzureWebJobsStorage__queueServiceUri</c>
+/// or <c>__accountName</c>, <c>__credential=managedidentity</c>, <c>__clientId</c>). Blob clients come from the model
+/// store's <see cref="ModelStore.ModelStorage.CreateServiceClient"/>, which reads the same settings.
+/// </summary>
+internal static class StorageClientFactory
+{
+    public static QueueServiceClient CreateQueueServiceClient(IConfiguration configuration, string connectionName)
+    {
+        // Plain text: host.json sets the queue extension's messageEncoding to "none", so what we send is what the
+        // trigger (and anyone looking at the queue in Storage Explorer) sees.
+        var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None };
+        var connectionString = configuration[connectionName];
+        if (string.IsNullOrWhiteSpace(connectionString)) connectionString = configuration.GetConnectionString(connectionName);
+        if (!string.IsNullOrWhiteSpace(connectionString)) return new QueueServiceClient(connectionString, options);
+
+        var section = configuration.GetSection(connectionName);
+        var uri = section["queueServiceUri"] is { Length: > 0 } u ? u
+            : section["accountName"] is { Length: > 0 } account ? $"https://{account}.queue.core.windows.net"
+            : throw new InvalidOperationException(
+                $"No storage connection '{connectionName}' for the job queue: set '{connectionName}' to a connection string " +
+                $"(UseDevelopmentStorage=true for Azurite), or '{connectionName}__queueServiceUri' (with '{connectionName}__credential=managedidentity' " +
+                $"and optionally '{connectionName}__clientId') for an identity-based connection.");
+        return new QueueServiceClient(new Uri(uri), Credential(section), options);
+    }
+
+    private static TokenCredential Credential(IConfigurationSection section)
+    {
+        var clientId = section["clientId"];
+        if (string.Equals(section["credential"], "managedidentity", StringComparison.OrdinalIgnoreCase))
+            return new ManagedIdentityCredential(string.IsNullOrEmpty(clientId)
+                ? ManagedIdentityId.SystemAssigned
+                : ManagedIdentityId.FromUserAssignedClientId(clientId));
+        var options = new DefaultAzureCredentialOptions();
+        if (!string.IsNullOrEmpty(clientId)) options.ManagedIdentityClientId = clientId;
+        return new DefaultAzureCredential(options);
+    }
+}
