@@ -1,6 +1,10 @@
 namespace Serverless.Inference.Generation;
 
 /// <summary>The completion of one prompt.</summary>
+/// <param name="Text">The decoded completion without special tokens, cut before a stop string.</param>
+/// <param name="OutputIds">The generated ids without the decoder start token, ending with <c>&lt;/s&gt;</c> if it was produced.</param>
+/// <param name="InputTokens">Tokens given to the encoder (after truncation), <c>&lt;/s&gt;</c> included.</param>
+/// <param name="TokensTruncated">Prompt tokens dropped to fit the context window.</param>
 public sealed record GenerationResult(
     string Text,
     IReadOnlyList<int> OutputIds,
@@ -12,9 +16,17 @@ public sealed record GenerationResult(
     GenerationTimings Timings)
 {
     /// <summary>Generated tokens per second of generation (first decoder step to last).</summary>
-    public double TokensPerSecond => throw new NotImplementedException();
+    public double TokensPerSecond => Timings.Decode > TimeSpan.Zero ? OutputTokens / Timings.Decode.TotalSeconds : 0;
 }
 
-public sealed record GenerationTimings(TimeSpan Tokenize, TimeSpan Encode, TimeSpan FirstToken, TimeSpan Total);
+/// <summary>Where the time of one completion went.</summary>
+/// <param name="Tokenize">Tokenizing this prompt.</param>
+/// <param name="Encode">Running the encoder over the prompt's batch.</param>
+/// <param name="FirstToken">From the start of the call to the first generated token.</param>
+/// <param name="Total">From the start of the call to the completion's last token.</param>
+/// <param name="Decode">From the first decoder step to the completion's last token.</param>
+/// <param name="InsideRun">Time of the prompt's batch spent inside ONNX Runtime's Run (encoder and decoder).</param>
+public sealed record GenerationTimings(TimeSpan Tokenize, TimeSpan Encode, TimeSpan FirstToken, TimeSpan Total,
+    TimeSpan Decode = default, TimeSpan InsideRun = default);
 
 public enum FinishReason { Eos, Length, Stop, Cancelled }

@@ -12,4 +12,9 @@ public sealed record ModelOptions
     public GraphOptimizationLevel GraphOptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
     /// <summary>The largest <c>max_new_tokens</c> a request may ask for.</summary>
     public int MaxNewTokensCeiling { get; init; } = 512;
+    /// <summary>
+    /// The most decoder rows (prompts × num_beams) run as one batch; a call with more prompts runs several batches
+    /// one after another. Bounds the memory of the KV cache.
+    /// </summary>
+    public int MaxBatchRows { get; init; } = 32;
 }

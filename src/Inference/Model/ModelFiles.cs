@@ -1,0 +1,57 @@
+namespace Serverless.Inference.Model;
+
+/// <summary>Where the files of a Hugging Face Optimum export are: at the top of the folder or under <c>onnx/</c>.</summary>
+internal sealed record ModelFiles(
+    string Directory,
+    string Config,
+    string? GenerationConfig,
+    string SentencePiece,
+    string Encoder,
+    string? MergedDecoder,
+    string? Decoder,
+    string? DecoderWithPast)
+{
+    /// <summary>Finds the files; prefers <c>decoder_model_merged</c> over the split pair when both are present.</summary>
+    /// <exception cref="ModelFormatException">A required file is missing; the message names it and the folder.</exception>
+    public static ModelFiles Locate(string directory, bool useQuantized)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (!System.IO.Directory.Exists(directory))
+            throw new ModelFormatException($"The model folder '{directory}' does not exist.");
+        string full = Path.GetFullPath(directory);
+        string suffix = useQuantized ? "_quantized" : "";
+
+        string? Find(string name)
+        {
+            foreach (string candidate in new[] { Path.Combine(full, name), Path.Combine(full, "onnx", name) })
+            {
+                if (File.Exists(candidate))
+                    return candidate;
+            }
+            return null;
+        }
+        string Require(string name) => Find(name) ?? throw new ModelFormatException(
+            $"The model folder '{full}' has no {name} (looked at the top and under onnx/); export the model with Hugging Face Optimum or copy the file there.");
+
+        string config = Require("config.json");
+        string spiece = Require("spiece.model");
+        string encoder = Require($"encoder_model{suffix}.onnx");
+        string? merged = Find($"decoder_model_merged{suffix}.onnx");
+        string? decoder = null, withPast = null;
+        if (merged is null)
+        {
+            decoder = Find($"decoder_model{suffix}.onnx");
+            withPast = Find($"decoder_with_past_model{suffix}.onnx");
+            if (decoder is null || withPast is null)
+            {
+                string missing = decoder is null && withPast is null
+                    ? $"decoder_model{suffix}.onnx and decoder_with_past_model{suffix}.onnx"
+                    : decoder is null ? $"decoder_model{suffix}.onnx" : $"decoder_with_past_model{suffix}.onnx";
+                throw new ModelFormatException(
+                    $"The model folder '{full}' has no decoder_model_merged{suffix}.onnx and no {missing} (looked at the top and under onnx/); " +
+                    "it needs the merged decoder or both decoder_model and decoder_with_past_model.");
+            }
+        }
+        return new ModelFiles(full, config, Find("generation_config.json"), spiece, encoder, merged, decoder, withPast);
+    }
+}
