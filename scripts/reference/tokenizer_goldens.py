@@ -12,6 +12,8 @@ Writes two files (one JSON object per line, UTF-8, ensure_ascii so invisible cha
                               "decoded_skip_special" (sp.decode of ids without pad/eos/unk)}
   <out>.decode.golden.jsonl  {"ids" (random id sequences, incl. control and unk ids), "decoded",
                               "decoded_skip_special"}
+  <out>.unicode.golden.jsonl same fields as .golden.jsonl: every BMP code point (surrogates excepted) in runs
+                              of 128, plus a sample of the supplementary planes, to pin the nmt_nfkc charsmap
 The texts are handwritten edge cases plus texts generated from a fixed seed, so reruns are byte-identical.
 """
 import argparse
@@ -283,6 +285,17 @@ def main():
             d, ds = decoded_pair(ids)
             f.write(json.dumps({"text": t, "ids": ids, "decoded": d, "decoded_skip_special": ds},
                                ensure_ascii=True) + "\n")
+
+    with open(args.out + ".unicode.golden.jsonl", "w", encoding="utf-8", newline="\n") as f:
+        planes = [c for c in range(0x10000) if not 0xD800 <= c < 0xE000]
+        planes += [c for c in range(0x10000, 0x110000) if (c >> 7) % 37 == 0]
+        for k in range(0, len(planes), 128):
+            t = "".join(chr(c) for c in planes[k:k + 128])
+            ids = sp.encode(t)
+            d, ds = decoded_pair(ids)
+            # Raw UTF-8 here halves the file; JSON still escapes the C0 controls, and no line breaks inside.
+            f.write(json.dumps({"text": t, "ids": ids, "decoded": d, "decoded_skip_special": ds},
+                               ensure_ascii=False) + "\n")
 
     size = sp.get_piece_size()
     space_piece = sp.piece_to_id("\u2581")

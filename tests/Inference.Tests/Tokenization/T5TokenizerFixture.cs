@@ -11,5 +11,7 @@ public sealed class T5TokenizerFixture
 
     public IReadOnlyList<GoldenCase> EncodeGoldens { get; } = TokenizerGoldens.Load("flan-t5-small.golden.jsonl");
 
+    public IReadOnlyList<GoldenCase> UnicodeGoldens { get; } = TokenizerGoldens.Load("flan-t5-small.unicode.golden.jsonl");
+
     public IReadOnlyList<GoldenCase> DecodeGoldens { get; } = TokenizerGoldens.Load("flan-t5-small.decode.golden.jsonl");
 }
