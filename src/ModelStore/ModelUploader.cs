@@ -53,6 +53,12 @@ public static class ModelUploader
             await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             await container.GetBlobClient(prefix + ModelLayout.ManifestName).DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
 
+            // Blobs that already hold the same bytes (size + the sha256 metadata we wrote) are left alone, so a
+            // re-upload keeps their ETags and every cache of them stays valid.
+            var existing = new Dictionary<string, (long Size, string? Sha)>(StringComparer.Ordinal);
+            await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix, Traits = BlobTraits.Metadata }, cancellationToken).ConfigureAwait(false))
+                existing[item.Name[prefix.Length..]] = (item.Properties.ContentLength ?? -1, item.Metadata.TryGetValue("sha256", out var s) ? s : null);
+
             var sizes = files.ToDictionary(f => f, f => new FileInfo(Path.Combine(root, f)).Length);
             var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
             var aggregator = new TransferProgressAggregator(progress, sizes.Values.Sum(), files.Count);
@@ -64,12 +70,19 @@ public static class ModelUploader
                     var path = Path.Combine(root, file);
                     var sha = await ModelCacheSynchronizer.HashFileAsync(path, ct).ConfigureAwait(false);
                     lock (hashes) hashes[file] = sha;
+                    var fileProgress = aggregator.ForFile();
+                    if (existing.TryGetValue(file, out var remote) && remote.Size == sizes[file] && remote.Sha == sha)
+                    {
+                        fileProgress.Report(sizes[file]);
+                        aggregator.FileCompleted();
+                        return;
+                    }
                     await container.GetBlobClient(prefix + file).UploadAsync(path, new BlobUploadOptions
                     {
                         TransferOptions = Transfer,
                         // Kept with the blob so a reader can see the intended hash without the manifest.
                         Metadata = new Dictionary<string, string> { ["sha256"] = sha },
-                        ProgressHandler = aggregator.ForFile(),
+                        ProgressHandler = fileProgress,
                     }, ct).ConfigureAwait(false);
                     aggregator.FileCompleted();
                 }).ConfigureAwait(false);
