@@ -1,0 +1,64 @@
+namespace Serverless.Infra.Tests;
+
+/// <summary>The templates compile and lint clean: any diagnostic, warning or error, fails.</summary>
+[Collection(CompiledTemplateCollection.Name)]
+public sealed class BicepBuildTests(CompiledTemplate compiled)
+{
+    private static List<string> InfraFiles() =>
+        Directory.EnumerateFiles(BicepCli.InRepository("infra"), "*.bicep", SearchOption.AllDirectories)
+            .Select(file => Path.GetRelativePath(BicepCli.RepositoryRoot, file).Replace('\\', '/'))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+
+    public static TheoryData<string> BicepFiles() => new(InfraFiles());
+
+    [Fact]
+    public void MainBuildsWithoutAnyDiagnostic()
+    {
+        Assert.Equal(0, compiled.Build.ExitCode);
+        AssertNoDiagnostics(compiled.Build.StandardError);
+        Assert.StartsWith("{", compiled.Json.TrimStart(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(BicepFiles))]
+    public async Task EveryFileLintsWithoutAnyDiagnostic(string file)
+    {
+        var lint = await BicepCli.RunAsync("lint", file);
+
+        Assert.True(lint.ExitCode == 0, $"bicep lint {file} exited {lint.ExitCode}:\n{lint.Diagnostics}");
+        AssertNoDiagnostics(lint.Diagnostics);
+    }
+
+    [Fact]
+    public void InfraHasTheExpectedModules()
+    {
+        // Guards the theory above against silently linting nothing.
+        var files = InfraFiles();
+        Assert.Contains("infra/main.bicep", files);
+        Assert.Contains("infra/app/api.bicep", files);
+        Assert.Contains("infra/app/rbac.bicep", files);
+        Assert.True(files.Count >= 5, string.Join(", ", files));
+    }
+
+    [Fact]
+    public async Task RepositoryBicepConfigTurnsLinterRulesIntoErrors()
+    {
+        // A file that breaks rules on purpose, linted with the repository's bicepconfig.json (the CLI finds
+        // it by walking up from the file): each must be an error, and the date-based API-version rule silent.
+        var lint = await BicepCli.RunAsync("lint", "tests/Infra.Tests/Fixtures/lint-violations.bicep");
+
+        Assert.NotEqual(0, lint.ExitCode);
+        Assert.Contains("Error no-hardcoded-location", lint.Diagnostics, StringComparison.Ordinal);
+        Assert.Contains("Error no-unused-vars", lint.Diagnostics, StringComparison.Ordinal);
+        Assert.Contains("Error no-hardcoded-env-urls", lint.Diagnostics, StringComparison.Ordinal);
+        Assert.Contains("Error outputs-should-not-contain-secrets", lint.Diagnostics, StringComparison.Ordinal);
+        Assert.DoesNotContain("use-recent-api-versions", lint.Diagnostics, StringComparison.Ordinal);
+        Assert.DoesNotContain("Warning", lint.Diagnostics, StringComparison.Ordinal);
+    }
+
+    private static void AssertNoDiagnostics(string output)
+    {
+        Assert.True(string.IsNullOrWhiteSpace(output), $"Expected no diagnostics, got:\n{output}");
+    }
+}

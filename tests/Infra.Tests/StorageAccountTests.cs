@@ -1,0 +1,53 @@
+using System.Text.Json.Nodes;
+
+namespace Serverless.Infra.Tests;
+
+[Collection(CompiledTemplateCollection.Name)]
+public sealed class StorageAccountTests(CompiledTemplate compiled)
+{
+    [Fact]
+    public void AccountAcceptsOnlyEntraIdOverTls12Https()
+    {
+        var properties = compiled.Single("Microsoft.Storage/storageAccounts").Properties!;
+
+        Assert.False(TemplateAssert.Literal<bool>(properties["allowSharedKeyAccess"], "allowSharedKeyAccess"));
+        Assert.False(TemplateAssert.Literal<bool>(properties["allowBlobPublicAccess"], "allowBlobPublicAccess"));
+        Assert.True(TemplateAssert.Literal<bool>(properties["supportsHttpsTrafficOnly"], "supportsHttpsTrafficOnly"));
+        Assert.Equal("TLS1_2", TemplateAssert.Literal<string>(properties["minimumTlsVersion"], "minimumTlsVersion"));
+    }
+
+    [Fact]
+    public void ContainersAreThePipelinesPlusTheDeploymentPackage()
+    {
+        var containers = compiled.OfType("Microsoft.Storage/storageAccounts/blobServices/containers");
+        var names = containers.Select(c => c.ShortName).ToList();
+
+        Assert.Equal(4, names.Count);
+        Assert.Contains("models", names);
+        Assert.Contains("jobs", names);
+        Assert.Contains("completions", names);
+        // The fourth is the Flex deployment container, named from uniqueString at deploy time; it is the one
+        // the function app's functionAppConfig points at (checked in FunctionAppTests).
+        var deployment = Assert.Single(names.Except(["models", "jobs", "completions"]));
+        Assert.Contains("app-package-", deployment, StringComparison.Ordinal);
+        Assert.All(containers, c => Assert.Equal("None", TemplateAssert.Literal<string>(c.Properties?["publicAccess"], $"{c.Name} publicAccess")));
+    }
+
+    [Fact]
+    public void QueuesAreTheJobQueueAndItsPoisonQueue()
+    {
+        var names = compiled.OfType("Microsoft.Storage/storageAccounts/queueServices/queues").Select(q => q.ShortName).Order().ToList();
+
+        Assert.Equal(["prompt-jobs", "prompt-jobs-poison"], names);
+    }
+
+    [Fact]
+    public void ContainersAndQueuesLiveInTheOneStorageAccount()
+    {
+        var account = compiled.Single("Microsoft.Storage/storageAccounts").Name;
+        var children = compiled.OfType("Microsoft.Storage/storageAccounts/blobServices/containers")
+            .Concat(compiled.OfType("Microsoft.Storage/storageAccounts/queueServices/queues"));
+
+        Assert.All(children, c => Assert.StartsWith(account + "/default/", c.Name, StringComparison.Ordinal));
+    }
+}
