@@ -12,6 +12,9 @@ Writes two files (one JSON object per line, UTF-8, ensure_ascii so invisible cha
                               "decoded_skip_special" (sp.decode of ids without pad/eos/unk)}
   <out>.decode.golden.jsonl  {"ids" (random id sequences, incl. control and unk ids), "decoded",
                               "decoded_skip_special"}
+  <out>.user-defined.golden.jsonl  the model with USER_DEFINED_SYMBOLS appended as USER_DEFINED pieces (ids
+                              from the vocabulary size up): a first line {"user_defined_symbols": [...]},
+                              then the .golden.jsonl fields for the handwritten texts and a few using the symbols
   <out>.unicode.golden.jsonl same fields as .golden.jsonl: every BMP code point (surrogates excepted) in runs
                               of 128, plus a sample of the supplementary planes, to pin the nmt_nfkc charsmap
 The texts are handwritten edge cases plus texts generated from a fixed seed, so reruns are byte-identical.
@@ -189,6 +192,11 @@ HANDWRITTEN = [
     "\u00a0",
 ]
 
+# Appended to the model as USER_DEFINED pieces for the user-defined golden set (T5 itself has none).
+USER_DEFINED_SYMBOLS = ["<sep>", "Gany", "[MASK]", "ab"]
+USER_DEFINED_TEXTS = ["a<sep>b", "<sep><sep>", " <sep> ", "Ganymede [MASK] is", "ababab", "x[MASK]y",
+                      "<sep> leading", "trailing <sep>", "Gany Ganymede GANY"]
+
 WORDS = (
     "the of and to in is was for on that with as by at from this be have are it an not or which "
     "question answer translate summarize German French English model token sentence language water "
@@ -258,6 +266,28 @@ def random_text(rng):
     return w if rng.random() < 0.5 else (rng.choice(WORDS) + rng.choice(POOLS["punct"])) * rng.randint(2, 30)
 
 
+def write_user_defined(args):
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    with open(args.model, "rb") as f:
+        proto.ParseFromString(f.read())
+    for symbol in USER_DEFINED_SYMBOLS:
+        piece = proto.pieces.add()
+        piece.piece = symbol
+        piece.score = 0.0
+        piece.type = sentencepiece_model_pb2.ModelProto.SentencePiece.USER_DEFINED
+    sp = sentencepiece.SentencePieceProcessor(model_proto=proto.SerializeToString())
+    special = {i for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)}
+    with open(args.out + ".user-defined.golden.jsonl", "w", encoding="utf-8", newline="\n") as f:
+        f.write(json.dumps({"user_defined_symbols": USER_DEFINED_SYMBOLS}) + "\n")
+        for t in HANDWRITTEN + USER_DEFINED_TEXTS:
+            ids = sp.encode(t)
+            f.write(json.dumps({"text": t, "ids": ids, "decoded": sp.decode(ids),
+                                "decoded_skip_special": sp.decode([i for i in ids if i not in special])},
+                               ensure_ascii=True) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="tests/Inference.Tests/Fixtures/flan-t5-small/spiece.model")
@@ -296,6 +326,8 @@ def main():
             # Raw UTF-8 here halves the file; JSON still escapes the C0 controls, and no line breaks inside.
             f.write(json.dumps({"text": t, "ids": ids, "decoded": d, "decoded_skip_special": ds},
                                ensure_ascii=False) + "\n")
+
+    write_user_defined(args)
 
     size = sp.get_piece_size()
     space_piece = sp.piece_to_id("\u2581")

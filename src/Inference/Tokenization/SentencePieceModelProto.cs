@@ -2,15 +2,15 @@ using System.Text;
 
 namespace Serverless.Inference.Tokenization;
 
-/// <summary>The piece types of SentencePiece's <c>ModelProto.SentencePiece.Type</c>.</summary>
+/// <summary>The piece types of SentencePiece's <c>ModelProto.SentencePiece.Type</c> (note UNUSED is 5, BYTE 6).</summary>
 internal enum PieceType
 {
     Normal = 1,
     Unknown = 2,
     Control = 3,
     UserDefined = 4,
-    Byte = 5,
-    Unused = 6,
+    Unused = 5,
+    Byte = 6,
 }
 
 /// <summary>

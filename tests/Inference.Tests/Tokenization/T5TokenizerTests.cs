@@ -36,6 +36,38 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public void Encode_UserDefinedSymbols_MatchSentencePiece()
+    {
+        // The golden script appends these symbols to T5's model as USER_DEFINED pieces; do the same here by
+        // appending protobuf-encoded pieces (a repeated field concatenates), then compare with its ids.
+        const string file = "flan-t5-small.user-defined.golden.jsonl";
+        using var header = System.Text.Json.JsonDocument.Parse(File.ReadLines(TokenizerGoldens.FixturePath("tokenizer", file)).First());
+        string[] symbols = header.RootElement.GetProperty("user_defined_symbols").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        var model = new MemoryStream();
+        model.Write(File.ReadAllBytes(T5TokenizerFixture.ModelPath));
+        foreach (string symbol in symbols)
+        {
+            byte[] text = Encoding.UTF8.GetBytes(symbol);
+            byte[] piece = [0x0A, (byte)text.Length, .. text, 0x15, 0, 0, 0, 0, 0x18, 4]; // piece, score 0, type 4
+            model.Write([0x0A, (byte)piece.Length, .. piece]);
+        }
+
+        model.Position = 0;
+        T5Tokenizer tokenizer = T5Tokenizer.FromStream(model, "flan-t5-small + user-defined symbols");
+        Assert.Equal(32000 + symbols.Length, tokenizer.VocabularySize);
+
+        IReadOnlyList<GoldenCase> goldens = TokenizerGoldens.Load(file);
+        Assert.Contains(goldens, g => g.Ids.Any(id => id >= 32000));
+        foreach (GoldenCase golden in goldens)
+        {
+            Assert.True(
+                golden.Ids.AsSpan().SequenceEqual(tokenizer.Encode(golden.Text!, addEndOfSentence: false)),
+                $"{golden}: expected [{string.Join(", ", golden.Ids)}], got [{string.Join(", ", tokenizer.Encode(golden.Text!, false))}]");
+            Assert.Equal(golden.Decoded, tokenizer.Decode(golden.Ids, skipSpecialTokens: false));
+        }
+    }
+
+    [Fact]
     public void Encode_AppendsEndOfSentenceByDefault()
     {
         foreach (GoldenCase golden in fixture.EncodeGoldens)
