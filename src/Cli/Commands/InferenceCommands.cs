@@ -1,0 +1,173 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Serverless.Inference;
+using Serverless.Inference.Generation;
+using Serverless.Inference.Model;
+
+namespace Serverless.Cli.Commands;
+
+/// <summary><c>complete</c>, <c>tokenize</c> and <c>bench</c>: run the ONNX model in this process, no host needed.</summary>
+internal static class InferenceCommands
+{
+    public static IEnumerable<Command> Create() => [Complete(), Tokenize(), InferenceBench.Create()];
+
+    internal static Option<string> ModelOption() => new("--model")
+    {
+        Description = "The model folder (Hugging Face Optimum export: config.json, spiece.model, encoder/decoder .onnx).",
+        Required = true,
+    };
+
+    internal static Option<int> ThreadsOption() => new("--threads")
+    {
+        Description = "ONNX Runtime intra-op threads; 0 = one per core.",
+        DefaultValueFactory = _ => 0,
+    };
+
+    internal static readonly JsonWriterOptions JsonOptions = new() { Indented = true };
+
+    private static Command Complete()
+    {
+        var model = ModelOption();
+        var prompt = new Option<string>("--prompt") { Description = "The prompt text." };
+        var inputIds = new Option<string>("--input-ids") { Description = "The prompt as comma-separated token ids, e.g. 5,6,1." };
+        var maxNewTokens = new Option<int>("--max-new-tokens") { Description = "max_new_tokens." };
+        var minNewTokens = new Option<int>("--min-new-tokens") { Description = "min_new_tokens." };
+        var doSample = new Option<bool>("--do-sample") { Description = "Sample instead of greedy search." };
+        var temperature = new Option<double>("--temperature") { Description = "temperature (sampling)." };
+        var topK = new Option<int>("--top-k") { Description = "top_k (sampling)." };
+        var topP = new Option<double>("--top-p") { Description = "top_p (sampling)." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed: the same seed gives the same sample." };
+        var numBeams = new Option<int>("--num-beams") { Description = "num_beams (beam search when > 1)." };
+        var lengthPenalty = new Option<double>("--length-penalty") { Description = "length_penalty (beam search)." };
+        var earlyStopping = new Option<bool>("--early-stopping") { Description = "early_stopping (beam search)." };
+        var repetitionPenalty = new Option<double>("--repetition-penalty") { Description = "repetition_penalty." };
+        var noRepeat = new Option<int>("--no-repeat-ngram-size") { Description = "no_repeat_ngram_size." };
+        var stop = new Option<string[]>("--stop") { Description = "A stop string (repeatable)." };
+        var truncation = new Option<string>("--truncation") { Description = "What to do with a prompt longer than the context window." };
+        truncation.AcceptOnlyFromAmong("none", "keep_start", "keep_end");
+        var threads = ThreadsOption();
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the text." };
+
+        var command = new Command("complete", "Complete one prompt with the local model.")
+        {
+            model, prompt, inputIds, maxNewTokens, minNewTokens, doSample, temperature, topK, topP, seed, numBeams,
+            lengthPenalty, earlyStopping, repetitionPenalty, noRepeat, stop, truncation, threads, json,
+        };
+        command.Validators.Add(r =>
+        {
+            if ((r.GetResult(prompt) is null) == (r.GetResult(inputIds) is null))
+                r.AddError("Give exactly one of --prompt and --input-ids.");
+        });
+        command.SetAction(async (parse, ct) =>
+        {
+            int[]? ids = null;
+            if (parse.GetValue(inputIds) is { } idsText)
+            {
+                try
+                {
+                    ids = idsText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                        .Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+                }
+                catch (FormatException)
+                {
+                    Console.Error.WriteLine($"--input-ids must be comma-separated integers, e.g. 5,6,1; got '{idsText}'.");
+                    return 2;
+                }
+            }
+            try
+            {
+                using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads) });
+                GenerationOptions o = loaded.DefaultGenerationOptions;
+                T Pick<T>(Option<T> option, T current) => parse.GetResult(option) is null ? current : parse.GetValue(option)!;
+                o = o with
+                {
+                    MaxNewTokens = Pick(maxNewTokens, o.MaxNewTokens),
+                    MinNewTokens = Pick(minNewTokens, o.MinNewTokens),
+                    DoSample = Pick(doSample, o.DoSample),
+                    Temperature = Pick(temperature, o.Temperature),
+                    TopK = Pick(topK, o.TopK),
+                    TopP = Pick(topP, o.TopP),
+                    Seed = parse.GetResult(seed) is null ? o.Seed : parse.GetValue(seed),
+                    NumBeams = Pick(numBeams, o.NumBeams),
+                    LengthPenalty = Pick(lengthPenalty, o.LengthPenalty),
+                    EarlyStopping = Pick(earlyStopping, o.EarlyStopping),
+                    RepetitionPenalty = Pick(repetitionPenalty, o.RepetitionPenalty),
+                    NoRepeatNgramSize = Pick(noRepeat, o.NoRepeatNgramSize),
+                    StopStrings = parse.GetValue(stop) ?? [],
+                    Truncation = parse.GetValue(truncation) switch
+                    {
+                        "keep_start" => Truncation.KeepStart,
+                        "keep_end" => Truncation.KeepEnd,
+                        _ => Truncation.None,
+                    },
+                };
+                GenerationResult result = ids is null
+                    ? (await loaded.GenerateAsync([parse.GetValue(prompt)!], o, ct))[0]
+                    : (await loaded.GenerateAsync([ids], o, ct))[0];
+                if (!parse.GetValue(json))
+                {
+                    Console.WriteLine(result.Text);
+                    return 0;
+                }
+                using var stdout = Console.OpenStandardOutput();
+                using var w = new Utf8JsonWriter(stdout, JsonOptions);
+                w.WriteStartObject();
+                w.WriteStartArray("output_ids");
+                foreach (int id in result.OutputIds)
+                    w.WriteNumberValue(id);
+                w.WriteEndArray();
+                w.WriteString("text", result.Text);
+                w.WriteString("finish_reason", result.FinishReason.ToString().ToLowerInvariant());
+                w.WriteNumber("input_tokens", result.InputTokens);
+                w.WriteNumber("output_tokens", result.OutputTokens);
+                w.WriteNumber("context_window", result.ContextWindow);
+                w.WriteNumber("tokens_truncated", result.TokensTruncated);
+                w.WriteNumber("tokens_per_second", Math.Round(result.TokensPerSecond, 2));
+                w.WriteStartObject("timings");
+                w.WriteNumber("tokenize", Math.Round(result.Timings.Tokenize.TotalMilliseconds, 3));
+                w.WriteNumber("encode", Math.Round(result.Timings.Encode.TotalMilliseconds, 3));
+                w.WriteNumber("first_token", Math.Round(result.Timings.FirstToken.TotalMilliseconds, 3));
+                w.WriteNumber("total", Math.Round(result.Timings.Total.TotalMilliseconds, 3));
+                w.WriteEndObject();
+                w.WriteEndObject();
+                w.Flush();
+                stdout.WriteByte((byte)'\n');
+                return 0;
+            }
+            catch (InferenceException e)
+            {
+                Console.Error.WriteLine(e.Message);
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static Command Tokenize()
+    {
+        var model = ModelOption();
+        var text = new Argument<string>("text") { Description = "The text to tokenize." };
+        var json = new Option<bool>("--json") { Description = "Print {\"ids\": [...]} instead of the ids on one line." };
+        var command = new Command("tokenize", "Print the token ids of a text (</s> included) with the model's spiece.model.")
+        {
+            model, text, json,
+        };
+        command.SetAction(parse =>
+        {
+            string folder = parse.GetValue(model)!;
+            string? spiece = new[] { Path.Combine(folder, "spiece.model"), Path.Combine(folder, "onnx", "spiece.model") }.FirstOrDefault(File.Exists);
+            if (spiece is null)
+            {
+                Console.Error.WriteLine($"The model folder '{Path.GetFullPath(folder)}' has no spiece.model (looked at the top and under onnx/).");
+                return 1;
+            }
+            int[] ids = Serverless.Inference.Tokenization.T5Tokenizer.FromFile(spiece).Encode(parse.GetValue(text)!, addEndOfSentence: true);
+            Console.WriteLine(parse.GetValue(json)
+                ? JsonSerializer.Serialize(new Dictionary<string, int[]> { ["ids"] = ids })
+                : string.Join(' ', ids));
+            return 0;
+        });
+        return command;
+    }
+}

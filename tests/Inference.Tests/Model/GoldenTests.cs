@@ -1,0 +1,116 @@
+using System.Text.Json;
+using Serverless.Inference.Generation;
+
+namespace Serverless.Inference.Tests.Model;
+
+/// <summary>The C# decode loop against the torch reference's goldens, token for token, with both decoder layouts.</summary>
+[Collection(TinyModelCollection.Name)]
+public sealed class GoldenTests(TinyModels models)
+{
+    [Theory]
+    [InlineData("merged")]
+    [InlineData("split")]
+    public async Task Greedy_matches_every_golden(string layout)
+    {
+        JsonElement cases = TinyModels.Goldens().GetProperty("greedy");
+        Assert.True(cases.GetArrayLength() >= 10, "expected at least 10 greedy goldens");
+        var mismatches = new List<string>();
+        foreach (JsonElement c in cases.EnumerateArray())
+        {
+            int[] input = TinyModels.Ints(c.GetProperty("input_ids"));
+            int[] expected = TinyModels.Ints(c.GetProperty("output_ids"));
+            var options = new GenerationOptions { MaxNewTokens = c.GetProperty("max_new_tokens").GetInt32() };
+            GenerationResult result = (await models.Get(layout).GenerateAsync([input], options))[0];
+            if (!result.OutputIds.SequenceEqual(expected))
+                mismatches.Add($"[{string.Join(',', input)}]: expected [{string.Join(',', expected)}], got [{string.Join(',', result.OutputIds)}]");
+            Assert.Equal(expected[^1] == 1 ? FinishReason.Eos : FinishReason.Length, result.FinishReason);
+            Assert.Equal(expected.Length, result.OutputTokens);
+            Assert.Equal(input.Length, result.InputTokens);
+        }
+        Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));
+    }
+
+    [Theory]
+    [InlineData("merged")]
+    [InlineData("split")]
+    public async Task Greedy_text_prompts_tokenize_to_the_golden_inputs(string layout)
+    {
+        JsonElement cases = TinyModels.Goldens().GetProperty("greedy");
+        foreach (JsonElement c in cases.EnumerateArray().Take(4))
+        {
+            var options = new GenerationOptions { MaxNewTokens = c.GetProperty("max_new_tokens").GetInt32() };
+            GenerationResult result = (await models.Get(layout).GenerateAsync([c.GetProperty("text").GetString()!], options))[0];
+            Assert.Equal(TinyModels.Ints(c.GetProperty("output_ids")), result.OutputIds);
+            Assert.Equal(models.Merged.Tokenizer.Decode(TinyModels.Ints(c.GetProperty("output_ids"))), result.Text);
+        }
+    }
+
+    [Theory]
+    [InlineData("merged")]
+    [InlineData("split")]
+    public async Task Right_padded_batch_matches_golden_and_single_runs(string layout)
+    {
+        JsonElement batch = TinyModels.Goldens().GetProperty("greedy_batch");
+        int[][] inputs = batch.GetProperty("input_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        int[][] expected = batch.GetProperty("output_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        Assert.True(inputs.Select(i => i.Length).Distinct().Count() > 1, "the golden batch should need padding");
+        var options = new GenerationOptions { MaxNewTokens = batch.GetProperty("max_new_tokens").GetInt32() };
+
+        IReadOnlyList<GenerationResult> results = await models.Get(layout).GenerateAsync(inputs, options);
+        Assert.Equal(inputs.Length, results.Count);
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            Assert.Equal(expected[i], results[i].OutputIds);
+            GenerationResult single = (await models.Get(layout).GenerateAsync([inputs[i]], options))[0];
+            Assert.Equal(single.OutputIds, results[i].OutputIds);
+            Assert.Equal(single.Text, results[i].Text);
+        }
+    }
+
+    [Theory]
+    [InlineData("merged")]
+    [InlineData("split")]
+    public async Task Beam_search_matches_every_golden(string layout)
+    {
+        JsonElement cases = TinyModels.Goldens().GetProperty("beam");
+        Assert.True(cases.GetArrayLength() > 0);
+        var mismatches = new List<string>();
+        foreach (JsonElement c in cases.EnumerateArray())
+        {
+            int[] input = TinyModels.Ints(c.GetProperty("input_ids"));
+            int[] expected = TinyModels.Ints(c.GetProperty("output_ids"));
+            var options = new GenerationOptions
+            {
+                NumBeams = c.GetProperty("num_beams").GetInt32(),
+                LengthPenalty = c.GetProperty("length_penalty").GetDouble(),
+                EarlyStopping = c.GetProperty("early_stopping").GetBoolean(),
+                MaxNewTokens = c.GetProperty("max_new_tokens").GetInt32(),
+            };
+            GenerationResult result = (await models.Get(layout).GenerateAsync([input], options))[0];
+            if (!result.OutputIds.SequenceEqual(expected))
+                mismatches.Add($"[{string.Join(',', input)}] {options.NumBeams} beams, lp {options.LengthPenalty}, early {options.EarlyStopping}: expected [{string.Join(',', expected)}], got [{string.Join(',', result.OutputIds)}]");
+        }
+        Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));
+    }
+
+    [Theory]
+    [InlineData("merged")]
+    [InlineData("split")]
+    public async Task Batched_beam_search_matches_golden(string layout)
+    {
+        JsonElement batch = TinyModels.Goldens().GetProperty("beam_batch");
+        Assert.Equal(JsonValueKind.Object, batch.ValueKind);
+        int[][] inputs = batch.GetProperty("input_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        int[][] expected = batch.GetProperty("output_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        var options = new GenerationOptions
+        {
+            NumBeams = batch.GetProperty("num_beams").GetInt32(),
+            LengthPenalty = batch.GetProperty("length_penalty").GetDouble(),
+            EarlyStopping = batch.GetProperty("early_stopping").GetBoolean(),
+            MaxNewTokens = batch.GetProperty("max_new_tokens").GetInt32(),
+        };
+        IReadOnlyList<GenerationResult> results = await models.Get(layout).GenerateAsync(inputs, options);
+        for (int i = 0; i < inputs.Length; i++)
+            Assert.Equal(expected[i], results[i].OutputIds);
+    }
+}
