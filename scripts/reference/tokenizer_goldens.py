@@ -7,19 +7,23 @@ Run with Debian's python3-sentencepiece (0.1.97), which is what the C# port is c
         [--model tests/Inference.Tests/Fixtures/flan-t5-small/spiece.model] \
         [--out tests/Inference.Tests/Fixtures/tokenizer/flan-t5-small] [--generated 400]
 
-Writes two files (one JSON object per line, UTF-8, ensure_ascii so invisible characters stay reviewable):
-  <out>.golden.jsonl         {"text", "ids" (sp.encode, no EOS), "decoded" (sp.decode(ids)),
-                              "decoded_skip_special" (sp.decode of ids without pad/eos/unk)}
+Writes these files (one JSON object per line, UTF-8, escaped to ASCII so invisible characters stay reviewable):
+  <out>.golden.jsonl         a header {"model_sha256", "sentencepiece"}, then {"text", "ids" (sp.encode, no EOS),
+                              "decoded" (sp.decode(ids)), "decoded_skip_special" (sp.decode without pad/eos/unk)}
   <out>.decode.golden.jsonl  {"ids" (random id sequences, incl. control and unk ids), "decoded",
                               "decoded_skip_special"}
   <out>.user-defined.golden.jsonl  the model with USER_DEFINED_SYMBOLS appended as USER_DEFINED pieces (ids
                               from the vocabulary size up): a first line {"user_defined_symbols": [...]},
                               then the .golden.jsonl fields for the handwritten texts and a few using the symbols
-  <out>.unicode.golden.jsonl same fields as .golden.jsonl: every BMP code point (surrogates excepted) in runs
-                              of 128, plus a sample of the supplementary planes, to pin the nmt_nfkc charsmap
+  <out>.unicode.golden.jsonl same fields as .golden.jsonl (raw UTF-8): every BMP code point (surrogates
+                              excepted) in runs of 128 plus a sample of the other planes, to pin the charsmap
+--basic writes only the first two (used for the tiny demo model:
+    --model models/demo/spiece.model --out tests/Inference.Tests/Fixtures/tokenizer/demo --basic
+    --generated 150 --decode-cases 60).
 The texts are handwritten edge cases plus texts generated from a fixed seed, so reruns are byte-identical.
 """
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -295,6 +299,8 @@ def main():
     ap.add_argument("--generated", type=int, default=400, help="number of seeded random texts")
     ap.add_argument("--decode-cases", type=int, default=150, help="number of random id sequences")
     ap.add_argument("--seed", type=int, default=20261129)
+    ap.add_argument("--basic", action="store_true",
+                    help="write only .golden.jsonl and .decode.golden.jsonl (for a second, smaller model)")
     args = ap.parse_args()
 
     sp = sentencepiece.SentencePieceProcessor(model_file=args.model)
@@ -309,25 +315,20 @@ def main():
     def decoded_pair(ids):
         return sp.decode(ids), sp.decode([i for i in ids if i not in special])
 
+    with open(args.model, "rb") as m:
+        model_sha256 = hashlib.sha256(m.read()).hexdigest()
     with open(args.out + ".golden.jsonl", "w", encoding="utf-8", newline="\n") as f:
+        # Header: which model the ids belong to, so a changed model fails loudly instead of mysteriously.
+        f.write(json.dumps({"model_sha256": model_sha256, "sentencepiece": sentencepiece.__version__}) + "\n")
         for t in unique:
             ids = sp.encode(t)
             d, ds = decoded_pair(ids)
             f.write(json.dumps({"text": t, "ids": ids, "decoded": d, "decoded_skip_special": ds},
                                ensure_ascii=True) + "\n")
 
-    with open(args.out + ".unicode.golden.jsonl", "w", encoding="utf-8", newline="\n") as f:
-        planes = [c for c in range(0x10000) if not 0xD800 <= c < 0xE000]
-        planes += [c for c in range(0x10000, 0x110000) if (c >> 7) % 37 == 0]
-        for k in range(0, len(planes), 128):
-            t = "".join(chr(c) for c in planes[k:k + 128])
-            ids = sp.encode(t)
-            d, ds = decoded_pair(ids)
-            # Raw UTF-8 here halves the file; JSON still escapes the C0 controls, and no line breaks inside.
-            f.write(json.dumps({"text": t, "ids": ids, "decoded": d, "decoded_skip_special": ds},
-                               ensure_ascii=False) + "\n")
-
-    write_user_defined(args)
+    if not args.basic:
+        write_unicode(args, sp, decoded_pair)
+        write_user_defined(args)
 
     size = sp.get_piece_size()
     space_piece = sp.piece_to_id("\u2581")
@@ -343,6 +344,19 @@ def main():
 
     print(f"{len(unique)} texts, {args.decode_cases} decode cases, sentencepiece {sentencepiece.__version__}",
           file=sys.stderr)
+
+
+def write_unicode(args, sp, decoded_pair):
+    with open(args.out + ".unicode.golden.jsonl", "w", encoding="utf-8", newline="\n") as f:
+        planes = [c for c in range(0x10000) if not 0xD800 <= c < 0xE000]
+        planes += [c for c in range(0x10000, 0x110000) if (c >> 7) % 37 == 0]
+        for k in range(0, len(planes), 128):
+            t = "".join(chr(c) for c in planes[k:k + 128])
+            ids = sp.encode(t)
+            d, ds = decoded_pair(ids)
+            # Raw UTF-8 here halves the file; JSON still escapes the C0 controls, and no line breaks inside.
+            f.write(json.dumps({"text": t, "ids": ids, "decoded": d, "decoded_skip_special": ds},
+                               ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

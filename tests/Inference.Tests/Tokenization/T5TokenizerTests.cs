@@ -68,6 +68,10 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public void Goldens_BelongToTheModel() =>
+        TokenizerGoldens.AssertGoldensBelongTo("flan-t5-small.golden.jsonl", T5TokenizerFixture.ModelPath);
+
+    [Fact]
     public void Encode_AppendsEndOfSentenceByDefault()
     {
         foreach (GoldenCase golden in fixture.EncodeGoldens)

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text.Json;
 
 namespace Serverless.Inference.Tests.Tokenization;
@@ -30,7 +31,7 @@ internal static class TokenizerGoldens
             JsonElement root = doc.RootElement;
             if (!root.TryGetProperty("ids", out _))
             {
-                continue; // a header line, e.g. the user-defined symbols
+                continue; // a header line: the model's hash or the user-defined symbols
             }
 
             cases.Add(new GoldenCase(
@@ -42,5 +43,17 @@ internal static class TokenizerGoldens
         }
 
         return cases;
+    }
+
+    /// <summary>Fails unless the golden file's header names the SHA-256 of <paramref name="modelPath"/>.</summary>
+    public static void AssertGoldensBelongTo(string goldenFileName, string modelPath)
+    {
+        using var header = JsonDocument.Parse(File.ReadLines(FixturePath("tokenizer", goldenFileName)).First());
+        string expected = header.RootElement.GetProperty("model_sha256").GetString()!;
+        string actual = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(modelPath)));
+        Assert.True(
+            expected == actual,
+            $"{goldenFileName} was generated from a model with SHA-256 {expected}, but {modelPath} has {actual}: " +
+            "regenerate the goldens with scripts/reference/tokenizer_goldens.py.");
     }
 }
