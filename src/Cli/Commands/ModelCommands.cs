@@ -1,0 +1,264 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Azure.Storage.Blobs;
+using Serverless.Inference.Generation;
+using Serverless.Inference.Model;
+using Serverless.ModelStore;
+
+namespace Serverless.Cli.Commands;
+
+/// <summary><c>model upload | verify | list | bench</c>: put the ONNX export into Blob Storage and check it.</summary>
+internal static class ModelCommands
+{
+    public static Command Create() => new("model", "Upload, verify, list and benchmark the model in Blob Storage.")
+    {
+        Upload(), Verify(), List(), Bench(),
+    };
+
+    private static Option<string> ContainerOption() => new("--container")
+    {
+        Description = "The blob container holding model versions.", DefaultValueFactory = _ => ModelStoreOptions.DefaultContainer,
+    };
+
+    private static Option<string> PrefixOption() => new("--prefix")
+    {
+        Description = "The model version's prefix (a version is just another prefix).", DefaultValueFactory = _ => ModelStoreOptions.DefaultPrefix,
+    };
+
+    private static Option<string> ConnectionOption() => new("--connection")
+    {
+        Description = "Storage connection string, or a blob service URI (then Azure credentials are used). " +
+            "Default: the AzureWebJobsStorage environment variable, else UseDevelopmentStorage=true (Azurite).",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AzureWebJobsStorage") is { Length: > 0 } s ? s : "UseDevelopmentStorage=true",
+    };
+
+    private static BlobContainerClient Container(string connection, string container)
+    {
+        // A bare https URI means identity-based access (DefaultAzureCredential), as <name>__blobServiceUri does in the app.
+        var isUri = Uri.TryCreate(connection, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http";
+        var settings = new Dictionary<string, string?> { [isUri ? "cli__blobServiceUri" : "cli"] = connection };
+        return ModelStorage.CreateServiceClient("cli", k => settings.GetValueOrDefault(k)).GetBlobContainerClient(container);
+    }
+
+    private static Command Upload()
+    {
+        var dir = new Argument<string>("DIR") { Description = "An Optimum ONNX export folder (files at the top or under onnx/)." };
+        var (container, prefix, connection) = (ContainerOption(), PrefixOption(), ConnectionOption());
+        var command = new Command("upload", "Upload a model export folder and write its manifest (names, sizes, SHA-256) last.")
+        {
+            dir, container, prefix, connection,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var client = Container(parse.GetValue(connection)!, parse.GetValue(container)!);
+            var stopwatch = Stopwatch.StartNew();
+            return await Run(async () =>
+            {
+                var manifest = await ModelUploader.UploadAsync(parse.GetValue(dir)!, client, parse.GetValue(prefix)!, new ConsoleProgress("upload"), ct);
+                var bytes = manifest.Files.Sum(f => f.Size);
+                Console.WriteLine($"Uploaded {manifest.Files.Count} files ({Mb(bytes)}) to {client.Uri}/{parse.GetValue(prefix)!.Trim('/')}/ " +
+                    $"in {stopwatch.Elapsed.TotalSeconds:0.0} s; manifest written.");
+                return 0;
+            });
+        });
+        return command;
+    }
+
+    private static Command Verify()
+    {
+        var (container, prefix, connection) = (ContainerOption(), PrefixOption(), ConnectionOption());
+        var command = new Command("verify", "Download every file of a model version and check it against the manifest.") { container, prefix, connection };
+        command.SetAction(async (parse, ct) =>
+        {
+            var client = Container(parse.GetValue(connection)!, parse.GetValue(container)!);
+            return await Run(async () =>
+            {
+                var result = await ModelUploader.VerifyAsync(client, parse.GetValue(prefix)!, new ConsoleProgress("verify"), ct);
+                foreach (var problem in result.Problems) Console.WriteLine($"  problem: {problem}");
+                Console.WriteLine(result.IsValid
+                    ? $"OK: {result.FilesChecked} files ({Mb(result.BytesChecked)}) under {result.Prefix} match the manifest."
+                    : $"FAILED: {result.Problems.Count} problem(s) under {result.Prefix}. Re-upload with: serverless model upload <export-dir> --prefix {result.Prefix}");
+                return result.IsValid ? 0 : 1;
+            });
+        });
+        return command;
+    }
+
+    private static Command List()
+    {
+        var (container, connection) = (ContainerOption(), ConnectionOption());
+        var command = new Command("list", "Show the model versions (prefixes) in the container, with file count and size.") { container, connection };
+        command.SetAction(async (parse, ct) =>
+        {
+            var client = Container(parse.GetValue(connection)!, parse.GetValue(container)!);
+            return await Run(async () =>
+            {
+                var versions = await ModelUploader.ListAsync(client, ct);
+                if (versions.Count == 0)
+                {
+                    Console.WriteLine($"Container '{client.Name}' is empty.");
+                    return 0;
+                }
+                Console.WriteLine($"{"PREFIX",-40} {"FILES",5} {"SIZE",12} {"MANIFEST",8}  MODIFIED (UTC)");
+                foreach (var v in versions)
+                    Console.WriteLine($"{(v.Prefix.Length == 0 ? "(root)" : v.Prefix),-40} {v.FileCount,5} {Mb(v.TotalBytes),12} {(v.HasManifest ? "yes" : "no"),8}  {v.LastModified:yyyy-MM-dd HH:mm}");
+                return 0;
+            });
+        });
+        return command;
+    }
+
+    private static Command Bench()
+    {
+        var modelDir = new Option<string>("--model-dir") { Description = "A model export folder to upload and load.", Required = true };
+        var runs = new Option<int>("--runs") { Description = "Cold and warm starts measured (the median is reported).", DefaultValueFactory = _ => 3 };
+        var threads = InferenceCommands.ThreadsOption();
+        var (container, connection) = (ContainerOption(), ConnectionOption());
+        container.DefaultValueFactory = _ => "models-bench";
+        var command = new Command("bench",
+            "Upload a model under a fresh prefix, then measure cold start (empty cache: download + load + first token) and " +
+            "warm start (cached files verified + load + first token).")
+        {
+            modelDir, runs, threads, container, connection,
+        };
+        command.Validators.Add(r => { if (r.GetValue(runs) < 1) r.AddError("--runs must be at least 1."); });
+        command.SetAction(async (parse, ct) =>
+        {
+            var client = Container(parse.GetValue(connection)!, parse.GetValue(container)!);
+            return await Run(() => ModelBench.RunAsync(client, parse.GetValue(modelDir)!, parse.GetValue(runs), parse.GetValue(threads), ct));
+        });
+        return command;
+    }
+
+    private static async Task<int> Run(Func<Task<int>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (ModelStoreException e)
+        {
+            Console.Error.WriteLine();
+            Console.Error.WriteLine($"error ({(e.IsTransient ? "transient" : "permanent")}): {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (e is DirectoryNotFoundException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+
+    internal static string Mb(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e6:0.0} MB");
+}
+
+/// <summary>A one-line text progress bar, redrawn with a carriage return at most ten times a second.</summary>
+internal sealed class ConsoleProgress(string label) : IProgress<ModelTransferProgress>
+{
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly object _gate = new();
+    private long _lastDraw = -1;
+    private bool _done;
+
+    public void Report(ModelTransferProgress value)
+    {
+        lock (_gate)
+        {
+            if (_done) return;
+            var finished = value.TotalFiles > 0 && value.FilesCompleted == value.TotalFiles;
+            var now = _clock.ElapsedMilliseconds;
+            if (!finished && _lastDraw >= 0 && now - _lastDraw < 100) return;
+            _lastDraw = now;
+            // Redirected output gets the final line only: carriage returns would make a log unreadable.
+            if (Console.IsOutputRedirected && !finished) return;
+            var fraction = value.TotalBytes > 0 ? (double)value.BytesTransferred / value.TotalBytes : 1;
+            var filled = (int)Math.Round(fraction * 30);
+            var rate = value.BytesTransferred / 1e6 / Math.Max(0.001, _clock.Elapsed.TotalSeconds);
+            Console.Write(string.Create(CultureInfo.InvariantCulture,
+                $"\r{label} [{new string('#', filled)}{new string('-', 30 - filled)}] {fraction * 100,5:0.0}% " +
+                $"{value.BytesTransferred / 1e6,8:0.0}/{value.TotalBytes / 1e6:0.0} MB  {value.FilesCompleted}/{value.TotalFiles} files  {rate,6:0.0} MB/s "));
+            if (finished)
+            {
+                Console.WriteLine();
+                _done = true;
+            }
+        }
+    }
+}
+
+/// <summary>
+/// <c>serverless model bench</c>: cold and warm start of the model from Blob Storage. A benchmark program: it prints figures.
+/// </summary>
+internal static class ModelBench
+{
+    private sealed record Run(string Kind, TimeSpan Acquire, TimeSpan? FirstToken, ModelLoadInfo Load);
+
+    public static async Task<int> RunAsync(BlobContainerClient container, string modelDir, int runs, int threads, CancellationToken ct)
+    {
+        var prefix = $"bench-{Guid.NewGuid():N}"[..14] + "/";
+        var benchRoot = Path.Combine(Path.GetTempPath(), "serverless-model-bench", prefix.TrimEnd('/'));
+        Console.WriteLine($"Uploading {modelDir} to {container.Uri}/{prefix} ...");
+        var upload = Stopwatch.StartNew();
+        var manifest = await ModelUploader.UploadAsync(modelDir, container, prefix, new ConsoleProgress("upload"), ct);
+        var bytes = manifest.Files.Sum(f => f.Size);
+        Console.WriteLine($"Uploaded {manifest.Files.Count} files, {ModelCommands.Mb(bytes)}, in {upload.Elapsed.TotalSeconds:0.00} s.");
+        try
+        {
+            var results = new List<Run>();
+            for (var i = 0; i < runs; i++)
+            {
+                var cache = Path.Combine(benchRoot, $"run{i}");
+                results.Add(await MeasureAsync("cold", container, prefix, cache, threads, ct));
+                results.Add(await MeasureAsync("warm", container, prefix, cache, threads, ct));
+                foreach (var r in results.TakeLast(2)) Print(r);
+            }
+
+            Console.WriteLine();
+            Console.WriteLine($"Median of {runs} (model {ModelCommands.Mb(bytes)}, {Environment.ProcessorCount} cores):");
+            foreach (var kind in new[] { "cold", "warm" })
+            {
+                var rs = results.Where(r => r.Kind == kind).ToList();
+                var total = Median(rs.Select(r => (r.FirstToken ?? r.Acquire).TotalSeconds));
+                var sync = Median(rs.Select(r => r.Load.SyncDuration.TotalSeconds));
+                var load = Median(rs.Select(r => r.Load.LoadDuration.TotalSeconds));
+                var line = string.Create(CultureInfo.InvariantCulture,
+                    $"  {kind}: {total:0.00} s to {(rs[0].FirstToken is null ? "loaded (no first token)" : "first token")} " +
+                    $"(fetch+verify {sync:0.00} s, load {load:0.00} s)");
+                if (kind == "cold")
+                    line += string.Create(CultureInfo.InvariantCulture, $", download {Median(rs.Select(r => r.Load.BytesDownloaded / 1e6 / r.Load.SyncDuration.TotalSeconds)):0} MB/s");
+                Console.WriteLine(line);
+            }
+            return 0;
+        }
+        finally
+        {
+            // Azurite keeps blobs in memory: leave nothing behind.
+            await foreach (var blob in container.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = prefix }, CancellationToken.None))
+                await container.DeleteBlobIfExistsAsync(blob.Name, cancellationToken: CancellationToken.None);
+            try { Directory.Delete(benchRoot, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static async Task<Run> MeasureAsync(string kind, BlobContainerClient container, string prefix, string cache, int threads, CancellationToken ct)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        using var provider = ModelProvider.ForT5(container, new ModelStoreOptions { Prefix = prefix, CacheDirectory = cache },
+            new ModelOptions { IntraOpThreads = threads });
+        using var lease = await provider.AcquireAsync(ct);
+        var acquired = stopwatch.Elapsed;
+        await lease.Model.GenerateAsync(["translate English to German: How old are you?"], new GenerationOptions { MaxNewTokens = 1 }, ct);
+        return new Run(kind, acquired, stopwatch.Elapsed, provider.LastLoad!);
+    }
+
+    private static void Print(Run r) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"  {r.Kind}: first token {r.FirstToken?.TotalSeconds:0.00} s, loaded {r.Acquire.TotalSeconds:0.00} s " +
+        $"(fetch+verify {r.Load.SyncDuration.TotalSeconds:0.00} s: {r.Load.FilesDownloaded} downloaded, {r.Load.FilesReused} reused, " +
+        $"{ModelCommands.Mb(r.Load.BytesDownloaded)}; load {r.Load.LoadDuration.TotalSeconds:0.00} s)"));
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}
