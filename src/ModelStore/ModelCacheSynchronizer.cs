@@ -67,28 +67,30 @@ internal sealed class ModelCacheSynchronizer
                 : await DownloadManifestAsync(manifestItem, found, cancellationToken).ConfigureAwait(false);
         }
 
-        List<RemoteFile> files;
+        List<RemoteFile> files = [];
         if (manifest is not null)
         {
-            files = [];
-            foreach (var entry in manifest.Files)
+            var entries = manifest.Files.ToDictionary(f => f.Name, StringComparer.Ordinal);
+            foreach (var name in ModelLayout.SelectFiles(entries.Keys, _options.UseQuantized))
             {
-                if (!listed.TryGetValue(entry.Name, out var item))
-                    throw new ModelFileMissingException(Location, _prefix + entry.Name, found);
+                var entry = entries[name];
+                if (!listed.TryGetValue(name, out var item))
+                    throw new ModelFileMissingException(Location, _prefix + name, found);
                 var size = item.Properties.ContentLength ?? -1;
                 if (size != entry.Size)
-                    throw new ModelChecksumMismatchException(_prefix + entry.Name, $"{entry.Size} bytes (manifest)", $"{size} bytes in storage");
-                files.Add(new RemoteFile(entry.Name, size, item.Properties.ETag?.ToString() ?? "", entry.Sha256));
+                    throw new ModelChecksumMismatchException(_prefix + name, $"{entry.Size} bytes (manifest)", $"{size} bytes in storage");
+                files.Add(new RemoteFile(name, size, item.Properties.ETag?.ToString() ?? "", entry.Sha256));
             }
         }
         else
         {
-            files = listed
-                .Where(kv => ModelLayout.IsModelFile(kv.Key) && ModelLayout.IsWanted(kv.Key, _options.UseQuantized))
-                .Select(kv => new RemoteFile(kv.Key, kv.Value.Properties.ContentLength ?? -1, kv.Value.Properties.ETag?.ToString() ?? "", null))
-                .OrderBy(f => f.Name, StringComparer.Ordinal)
-                .ToList();
+            foreach (var name in ModelLayout.SelectFiles(listed.Keys, _options.UseQuantized))
+            {
+                var item = listed[name];
+                files.Add(new RemoteFile(name, item.Properties.ContentLength ?? -1, item.Properties.ETag?.ToString() ?? "", null));
+            }
         }
+        files.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
 
         if (ModelLayout.FindMissing(files.Select(f => f.Name).ToList(), _options.UseQuantized) is { } missing)
             throw new ModelFileMissingException(Location, _prefix + missing, found);

@@ -40,6 +40,24 @@ public static class ModelLayout
     }
 
     /// <summary>
+    /// The files worth fetching out of <paramref name="relativePaths"/>: model files of the chosen precision, and, when
+    /// the merged decoder is present, not the split decoder pair (the engine prefers the merged one; an Optimum export
+    /// carries all three, so this saves about half the download).
+    /// </summary>
+    public static IReadOnlyList<string> SelectFiles(IEnumerable<string> relativePaths, bool useQuantized = false)
+    {
+        var files = relativePaths.Where(p => IsModelFile(p) && IsWanted(p, useQuantized)).ToList();
+        var q = useQuantized ? "_quantized" : "";
+        if (!files.Any(f => Path.GetFileName(f) == $"decoder_model_merged{q}.onnx")) return files;
+        return files.Where(f =>
+        {
+            var name = Path.GetFileName(f);
+            return !name.StartsWith($"decoder_model{q}.onnx", StringComparison.Ordinal)
+                && !name.StartsWith($"decoder_with_past_model{q}.onnx", StringComparison.Ordinal);
+        }).ToList();
+    }
+
+    /// <summary>
     /// The first required file that is absent (as the path it would have at the top, or under <c>onnx/</c> when the
     /// export uses that layout), or null when the set is complete.
     /// </summary>

@@ -289,6 +289,31 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
+    public async Task OnlyTheFilesTheEngineUses_AreDownloaded()
+    {
+        // An Optimum export carries the merged decoder and the split pair, and maybe quantized graphs: the engine
+        // prefers the merged fp32 decoder, so the rest stays in storage.
+        await using var storage = new TestStorage();
+        using var model = new FakeModel(underOnnx: true);
+        string[] unused = ["onnx/decoder_model.onnx", "onnx/decoder_with_past_model.onnx", "onnx/decoder_with_past_model.onnx_data", "onnx/encoder_model_quantized.onnx"];
+        foreach (var name in unused) model.Write(name, System.Security.Cryptography.RandomNumberGenerator.GetBytes(1000));
+        await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
+        storage.Requests.Clear();
+        var cache = storage.NewCacheDirectory();
+        using var provider = Provider(storage, cache, new CountingLoader());
+
+        using var lease = await provider.AcquireAsync();
+
+        foreach (var name in unused)
+        {
+            Assert.Equal(0, storage.Requests.DownloadsStarted(Prefix + name));
+            Assert.DoesNotContain(name, lease.Model.Hashes.Keys);
+        }
+        Assert.Equal(1, storage.Requests.DownloadsStarted(Prefix + "onnx/decoder_model_merged.onnx"));
+        Assert.Equal(model.Hashes.Count - unused.Length, lease.Model.Hashes.Count);
+    }
+
+    [Fact]
     public async Task MissingFile_NamesTheBlobPath_AndListsWhatWasFound()
     {
         await using var storage = new TestStorage();

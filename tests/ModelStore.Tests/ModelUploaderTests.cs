@@ -119,6 +119,23 @@ public sealed class ModelLayoutTests
         Assert.Null(ModelLayout.FindMissing(["config.json", "spiece.model", "encoder_model_quantized.onnx", "decoder_model_merged_quantized.onnx"], true));
     }
 
+    [Fact]
+    public void SelectFiles_PrefersTheMergedDecoder_AndThePrecisionAsked()
+    {
+        string[] export =
+        [
+            "config.json", "spiece.model", "README.md", "onnx/encoder_model.onnx", "onnx/encoder_model_quantized.onnx",
+            "onnx/decoder_model.onnx", "onnx/decoder_model.onnx_data", "onnx/decoder_with_past_model.onnx",
+            "onnx/decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx_data", "onnx/decoder_model_merged_quantized.onnx",
+        ];
+        Assert.Equal(["config.json", "spiece.model", "onnx/encoder_model.onnx", "onnx/decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx_data"],
+            ModelLayout.SelectFiles(export));
+        Assert.Equal(["config.json", "spiece.model", "onnx/encoder_model_quantized.onnx", "onnx/decoder_model_merged_quantized.onnx"],
+            ModelLayout.SelectFiles(export, useQuantized: true));
+        string[] split = ["config.json", "spiece.model", "encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"];
+        Assert.Equal(split, ModelLayout.SelectFiles(split));
+    }
+
     [Theory]
     [InlineData("config.json", true)]
     [InlineData("onnx/encoder_model.onnx", true)]
