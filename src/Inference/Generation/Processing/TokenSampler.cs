@@ -23,6 +23,7 @@ public sealed class TokenSampler
     private float[] _scratch = [];  // quickselect workspace for top_k
     private int[] _candidates = []; // finite-score token ids, ascending; a heap during top_p
     private int[] _kept = [];       // tokens surviving top_p, most probable first
+    private double[] _weights = []; // exp(score - max) per surviving token id
 
     public TokenSampler(GenerationOptions options)
     {
@@ -68,20 +69,20 @@ public sealed class TokenSampler
         // Every token is banned: HF would fail on a NaN distribution; fall back to what greedy search would pick.
         if (kept.IsEmpty)
             return ArgMax(logits);
-        ReadOnlySpan<float> scores = _scores;
         if (float.IsPositiveInfinity(max))
-            return ArgMax(scores[..logits.Length]);
+            return ArgMax(_scores.AsSpan(0, logits.Length));
+        ReadOnlySpan<double> weights = _weights;
 
         // HF: softmax over the warped scores, then torch.multinomial. Here: one uniform draw against the cumulative
         // weights, walking the kept tokens in the order Warp returns them.
         double total = 0;
         foreach (int id in kept)
-            total += Math.Exp(scores[id] - max);
+            total += weights[id];
         double target = _rng.NextDouble() * total;
         double cumulative = 0;
         foreach (int id in kept)
         {
-            cumulative += Math.Exp(scores[id] - max);
+            cumulative += weights[id];
             if (target < cumulative)
                 return id;
         }
@@ -90,7 +91,8 @@ public sealed class TokenSampler
 
     /// <summary>
     /// Applies temperature, top_k and top_p; returns the surviving token ids (ascending without top_p, most probable
-    /// first with it) and their largest warped score. The warped scores stay in <see cref="_scores"/>.
+    /// first with it) and their largest warped score. The warped scores stay in <see cref="_scores"/> and, unless the
+    /// maximum is +infinity, exp(score - max) of every surviving token in <see cref="_weights"/>.
     /// </summary>
     internal ReadOnlySpan<int> Warp(ReadOnlySpan<float> logits, out float max)
     {
@@ -129,9 +131,13 @@ public sealed class TokenSampler
                     max = scores[i];
             }
         }
-        if (count == 0 || float.IsPositiveInfinity(max) || _topP >= 1.0)
+        if (count == 0 || float.IsPositiveInfinity(max))
             return _candidates.AsSpan(0, count);
-        return TopP(scores, _candidates.AsSpan(0, count), max);
+
+        Span<double> weights = _weights.AsSpan(0, n);
+        foreach (int id in _candidates.AsSpan(0, count))
+            weights[id] = Math.Exp(scores[id] - max);
+        return _topP >= 1.0 ? _candidates.AsSpan(0, count) : TopP(scores, weights, _candidates.AsSpan(0, count));
     }
 
     // HF TopPLogitsWarper sorts ascending, takes the cumulative softmax and removes the tokens whose cumulative
@@ -139,11 +145,11 @@ public sealed class TokenSampler
     // probable token down, a token is removed once the mass of the tokens above it reaches top_p. Walking a heap
     // gives that without sorting the whole row. Ties are ordered by token id, lower id first (more probable), as
     // with argmax.
-    private ReadOnlySpan<int> TopP(ReadOnlySpan<float> scores, Span<int> heap, float max)
+    private ReadOnlySpan<int> TopP(ReadOnlySpan<float> scores, ReadOnlySpan<double> weights, Span<int> heap)
     {
         double total = 0;
         foreach (int id in heap)
-            total += Math.Exp(scores[id] - max);
+            total += weights[id];
         double threshold = _topP * total;
 
         int size = heap.Length;
@@ -158,7 +164,7 @@ public sealed class TokenSampler
             if (kept > 0 && above >= threshold)
                 break;
             _kept[kept++] = top;
-            above += Math.Exp(scores[top] - max);
+            above += weights[top];
             heap[0] = heap[--size];
             SiftDown(scores, heap, 0, size);
         }
@@ -221,5 +227,6 @@ public sealed class TokenSampler
         _scratch = new float[n];
         _candidates = new int[n];
         _kept = new int[n];
+        _weights = new double[n];
     }
 }
