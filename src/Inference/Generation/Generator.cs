@@ -62,7 +62,11 @@ internal static class Generator
         try
         {
             await foreach (string piece in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                // Pieces may be buffered ahead of the consumer: stop at once when cancelled, not after the backlog.
+                cancellationToken.ThrowIfCancellationRequested();
                 yield return piece;
+            }
             GenerationResult done = await worker.ConfigureAwait(false);
             if (done.FinishReason == FinishReason.Cancelled)
                 throw new OperationCanceledException("The completion was cancelled.", cancellationToken);
