@@ -1,0 +1,137 @@
+"""Runs the exported graphs under ONNX Runtime (through the small C# runner in ortcheck/, since there is no Python
+onnxruntime here) and compares every output with the torch reference, at sizes other than the ones traced.
+
+  /usr/bin/python3 scripts/reference/check_onnx.py MODEL_DIR SEED EOS_ROW_SCALE
+  e.g. check_onnx.py models/demo 1234 2.0   |   check_onnx.py .models/flan-t5-small-random 42 1.0
+
+Checks: encoder (padded batch of 3); decoder_model (4 decoder tokens); decoder_with_past_model (1 token after a past
+of 4, i.e. the relative bias at query position = past length); decoder_model_merged with use_cache_branch false
+(past tensors of length 0) and true (present.*.encoder.* are the past ones passed through). Prints the largest
+absolute difference per graph and fails above the tolerance.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import t5  # noqa: E402
+from export_onnx import kv_names  # noqa: E402
+
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+RUNNER_DIR = os.path.join(tempfile.gettempdir(), "ortcheck-bin")
+
+
+def tensor(t: torch.Tensor) -> dict:
+    dtype = {torch.int64: "int64", torch.float32: "float32", torch.bool: "bool"}[t.dtype]
+    return {"dtype": dtype, "shape": list(t.shape), "data": t.flatten().tolist()}
+
+
+def run(runs):
+    runner = os.path.join(RUNNER_DIR, "ortcheck")
+    if not os.path.exists(runner):
+        subprocess.run(["dotnet", "build", os.path.join(HERE, "ortcheck"), "-c", "Release", "-o", RUNNER_DIR,
+                        "--nologo", "-v", "q"], check=True)
+    with tempfile.TemporaryDirectory() as d:
+        req, resp = os.path.join(d, "req.json"), os.path.join(d, "resp.json")
+        with open(req, "w") as f:
+            json.dump({"runs": runs}, f)
+        subprocess.run([runner, req, resp], check=True)
+        with open(resp) as f:
+            out = json.load(f)
+    return [{k: torch.tensor(v["data"], dtype=torch.float32).view(v["shape"]) for k, v in r.items()} for r in out]
+
+
+@torch.no_grad()
+def main(model_dir: str, seed: int, eos_row_scale: float, tol: float = 2e-3) -> None:
+    m = t5.build(os.path.join(model_dir, "config.json"), seed, eos_row_scale)
+    c = m.config
+    n, H, D = c.num_decoder_layers, c.num_heads, c.d_kv
+    g = torch.Generator().manual_seed(5)
+    lens = [11, 4, 7]
+    ids = torch.zeros(3, 11, dtype=torch.long)
+    mask = torch.zeros(3, 11, dtype=torch.long)
+    for i, L in enumerate(lens):
+        ids[i, :L] = torch.randint(3, c.vocab_size, (L,), generator=g)
+        ids[i, L - 1] = 1
+        mask[i, :L] = 1
+    hidden = m.encode(ids, mask)
+    cross = m.cross_kv(hidden)
+    dec = torch.cat([torch.zeros(3, 1, dtype=torch.long), torch.randint(3, c.vocab_size, (3, 4), generator=g)], 1)
+    logits_full, present_full = m.decode(dec[:, :4], mask, cross, None)
+    logits_step, present_step = m.decode(dec[:, 4:], mask, cross, present_full)
+    # the cached step must equal the last row of a full recompute
+    logits_all, _ = m.decode(dec, mask, cross, None)
+    assert (logits_all[:, 4] - logits_step[:, 0]).abs().max() < 1e-4
+
+    past = {}
+    for i in range(n):
+        past[f"past_key_values.{i}.decoder.key"] = present_full[i][0]
+        past[f"past_key_values.{i}.decoder.value"] = present_full[i][1]
+        past[f"past_key_values.{i}.encoder.key"] = cross[i][0]
+        past[f"past_key_values.{i}.encoder.value"] = cross[i][1]
+    empty = {k: (torch.zeros(3, H, 0, D) if ".decoder." in k else torch.zeros(3, H, 0, D)) for k in past}
+    f = lambda name: os.path.join(model_dir, name)
+    runs = [
+        {"model": f("encoder_model.onnx"), "inputs": {"input_ids": tensor(ids), "attention_mask": tensor(mask)}},
+        {"model": f("decoder_model.onnx"), "inputs": {"encoder_attention_mask": tensor(mask),
+                                                     "input_ids": tensor(dec[:, :4]),
+                                                     "encoder_hidden_states": tensor(hidden)}},
+        {"model": f("decoder_with_past_model.onnx"), "inputs": {"encoder_attention_mask": tensor(mask),
+                                                               "input_ids": tensor(dec[:, 4:]),
+                                                               **{k: tensor(v) for k, v in past.items()}}},
+    ]
+    merged = os.path.exists(f("decoder_model_merged.onnx"))
+    if merged:
+        runs.append({"model": f("decoder_model_merged.onnx"), "inputs": {
+            "encoder_attention_mask": tensor(mask), "input_ids": tensor(dec[:, :4]),
+            "encoder_hidden_states": tensor(hidden), **{k: tensor(v) for k, v in empty.items()},
+            "use_cache_branch": tensor(torch.tensor([False]))}})
+        runs.append({"model": f("decoder_model_merged.onnx"), "inputs": {
+            "encoder_attention_mask": tensor(mask), "input_ids": tensor(dec[:, 4:]),
+            "encoder_hidden_states": tensor(hidden), **{k: tensor(v) for k, v in past.items()},
+            "use_cache_branch": tensor(torch.tensor([True]))}})
+    out = run(runs)
+
+    expect_first = {"logits": logits_full}
+    for i in range(n):
+        expect_first[f"present.{i}.decoder.key"], expect_first[f"present.{i}.decoder.value"] = present_full[i]
+        expect_first[f"present.{i}.encoder.key"], expect_first[f"present.{i}.encoder.value"] = cross[i]
+    expect_step = {"logits": logits_step}
+    for i in range(n):
+        expect_step[f"present.{i}.decoder.key"], expect_step[f"present.{i}.decoder.value"] = present_step[i]
+    expect_merged_step = dict(expect_step)
+    for i in range(n):
+        expect_merged_step[f"present.{i}.encoder.key"], expect_merged_step[f"present.{i}.encoder.value"] = cross[i]
+
+    checks = [("encoder_model", {"last_hidden_state": hidden}, ["last_hidden_state"]),
+              ("decoder_model", expect_first, ["logits"] + kv_names("present", n)),
+              ("decoder_with_past_model", expect_step, ["logits"] + kv_names("present", n, False))]
+    if merged:
+        checks += [("decoder_model_merged[use_cache_branch=false]", expect_first, ["logits"] + kv_names("present", n)),
+                   ("decoder_model_merged[use_cache_branch=true]", expect_merged_step,
+                    ["logits"] + kv_names("present", n))]
+    ok = True
+    for (name, expect, names), got in zip(checks, out):
+        assert list(got) == names, f"{name}: outputs {list(got)} != {names}"
+        worst = 0.0
+        for k in names:
+            assert list(got[k].shape) == list(expect[k].shape), f"{name}.{k}: shape {got[k].shape} vs {expect[k].shape}"
+            worst = max(worst, (got[k] - expect[k]).abs().max().item())
+        argmax_same = True
+        if "logits" in expect:
+            argmax_same = bool((got["logits"].argmax(-1) == expect["logits"].argmax(-1)).all())
+        print(f"{name:45s} max |onnxruntime - torch| = {worst:.2e}  argmax equal: {argmax_same}")
+        ok &= worst <= tol and argmax_same
+    if not ok:
+        raise SystemExit("ONNX Runtime disagrees with the torch reference")
+    print("all graphs agree with the torch reference")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
