@@ -24,7 +24,7 @@ internal static class InferenceCommands
         DefaultValueFactory = _ => 0,
     };
 
-    internal static readonly JsonWriterOptions JsonOptions = new() { Indented = true };
+    internal static readonly JsonWriterOptions JsonOptions = new() { Indented = false };
 
     private static Command Complete()
     {

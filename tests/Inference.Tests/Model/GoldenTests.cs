@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Serverless.Inference.Generation;
+using Serverless.Inference.Model;
 
 namespace Serverless.Inference.Tests.Model;
 
@@ -112,5 +113,31 @@ public sealed class GoldenTests(TinyModels models)
         IReadOnlyList<GenerationResult> results = await models.Get(layout).GenerateAsync(inputs, options);
         for (int i = 0; i < inputs.Length; i++)
             Assert.Equal(expected[i], results[i].OutputIds);
+    }
+}
+
+/// <summary>The first decoder step's logits against the reference, within float tolerance (ONNX Runtime vs torch).</summary>
+[Collection(TinyModelCollection.Name)]
+public sealed class FirstStepLogitsTests(TinyModels models)
+{
+    [Theory]
+    [InlineData("merged")]
+    [InlineData("split")]
+    public void First_step_top5_logits_match_the_reference(string layout)
+    {
+        JsonElement golden = TinyModels.Goldens().GetProperty("first_step_logits");
+        int[] input = TinyModels.Ints(golden.GetProperty("input_ids"));
+        T5Model model = models.Get(layout);
+        var results = new GenerationResult[1];
+        var prompts = new ArraySegment<PreparedPrompt>([new PreparedPrompt(input, 0, TimeSpan.Zero)]);
+        var context = new Generator.BatchContext(model, prompts, 0, new GenerationOptions(), null, 0, results, default);
+        var (hidden, mask) = Generator.Encode(context, 1);
+        using var stepper = new DecoderStepper(model, 1, hidden, mask);
+        stepper.InputIds[0] = 0;
+        float[] logits = stepper.Step().ToArray();
+        foreach (JsonElement top in golden.GetProperty("top5").EnumerateArray())
+            Assert.Equal(top.GetProperty("logit").GetSingle(), logits[top.GetProperty("id").GetInt32()], 1e-4f);
+        int argmax = Array.IndexOf(logits, logits.Max());
+        Assert.Equal(golden.GetProperty("top5")[0].GetProperty("id").GetInt32(), argmax);
     }
 }
