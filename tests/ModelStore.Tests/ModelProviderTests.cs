@@ -314,6 +314,47 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
+    public async Task CacheFolderLockedByAnotherProcess_TimesOutAsTransient()
+    {
+        await using var storage = new TestStorage();
+        using var model = new FakeModel();
+        await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
+        var cache = storage.NewCacheDirectory();
+        Directory.CreateDirectory(cache);
+        var loader = new CountingLoader();
+        using var provider = Provider(storage, cache, loader, new ModelStoreOptions { CacheLockTimeout = TimeSpan.FromMilliseconds(300) });
+
+        using (new FileStream(Path.Combine(cache, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            var e = await Assert.ThrowsAsync<ModelCacheLockTimeoutException>(() => provider.AcquireAsync());
+            Assert.True(e.IsTransient);
+            Assert.Contains(".lock", e.Message);
+        }
+        Assert.Equal(0, loader.Loads);
+
+        using var lease = await provider.AcquireAsync(); // released: the next request proceeds
+        AssertSameFiles(model, lease.Model);
+    }
+
+    [Fact]
+    public async Task DisposingTheProvider_KeepsTheModelUntilTheLastLeaseEnds()
+    {
+        await using var storage = new TestStorage();
+        using var model = new FakeModel();
+        await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
+        var provider = Provider(storage, storage.NewCacheDirectory(), new CountingLoader());
+        var lease = await provider.AcquireAsync();
+
+        provider.Dispose();
+
+        Assert.False(lease.Model.IsDisposed);
+        var loaded = lease.Model;
+        lease.Dispose();
+        Assert.True(loaded.IsDisposed);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => provider.AcquireAsync());
+    }
+
+    [Fact]
     public async Task MissingFile_NamesTheBlobPath_AndListsWhatWasFound()
     {
         await using var storage = new TestStorage();
