@@ -4,8 +4,8 @@ internal static class RepoPaths
 {
     public static string Root { get; } = FindRoot();
 
-    /// <summary>The committed tiny random-weight model (d_model 64): real ONNX files, fast to load.</summary>
-    public static string TinyModel => Path.Combine(Root, "tests", "Inference.Tests", "Fixtures", "tiny");
+    /// <summary>The committed tiny random-weight model (d_model 64, n_positions 512): real ONNX files, fast to load.</summary>
+    public static string TinyModel => Path.Combine(Root, "models", "demo");
 
     private static string FindRoot()
     {
