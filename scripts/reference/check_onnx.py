@@ -1,13 +1,15 @@
 """Runs the exported graphs under ONNX Runtime (through the small C# runner in ortcheck/, since there is no Python
 onnxruntime here) and compares every output with the torch reference, at sizes other than the ones traced.
 
-  /usr/bin/python3 scripts/reference/check_onnx.py MODEL_DIR SEED EOS_ROW_SCALE
-  e.g. check_onnx.py models/demo 1234 2.0   |   check_onnx.py .models/flan-t5-small-random 42 1.0
+  /usr/bin/python3 scripts/reference/check_onnx.py MODEL_DIR SEED EOS_ROW_SCALE [GOLDENS.json]
+  e.g. check_onnx.py models/demo 1234 2.0 tests/Inference.Tests/Fixtures/tiny/goldens.json
+       check_onnx.py .models/flan-t5-small-random 42 1.0
 
 Checks: encoder (padded batch of 3); decoder_model (4 decoder tokens); decoder_with_past_model (1 token after a past
 of 4, i.e. the relative bias at query position = past length); decoder_model_merged with use_cache_branch false
 (past tensors of length 0) and true (present.*.encoder.* are the past ones passed through). Prints the largest
-absolute difference per graph and fails above the tolerance.
+absolute difference per graph and fails above the tolerance. With GOLDENS.json, also replays every batch-1 greedy
+golden end to end under ONNX Runtime, through the merged decoder and through the split pair.
 """
 
 import json
@@ -32,11 +34,16 @@ def tensor(t: torch.Tensor) -> dict:
     return {"dtype": dtype, "shape": list(t.shape), "data": t.flatten().tolist()}
 
 
-def run(runs):
+def runner_path() -> str:
     runner = os.path.join(RUNNER_DIR, "ortcheck")
     if not os.path.exists(runner):
         subprocess.run(["dotnet", "build", os.path.join(HERE, "ortcheck"), "-c", "Release", "-o", RUNNER_DIR,
                         "--nologo", "-v", "q"], check=True)
+    return runner
+
+
+def run(runs):
+    runner = runner_path()
     with tempfile.TemporaryDirectory() as d:
         req, resp = os.path.join(d, "req.json"), os.path.join(d, "resp.json")
         with open(req, "w") as f:
@@ -135,3 +142,5 @@ def main(model_dir: str, seed: int, eos_row_scale: float, tol: float = 2e-3) -> 
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+    if len(sys.argv) > 4:
+        subprocess.run([runner_path(), "greedy", sys.argv[1], sys.argv[4]], check=True)

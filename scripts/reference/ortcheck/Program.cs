@@ -1,9 +1,13 @@
 // Usage: ortcheck REQUEST.json RESPONSE.json
+// or:   ortcheck greedy MODEL_DIR GOLDENS.json (see Greedy.cs)
 // REQUEST: {"runs": [{"model": path, "inputs": {name: {"dtype": "int64"|"float32"|"bool", "shape": [...], "data": [...]}}}]}
 // RESPONSE: [{name: {"shape": [...], "data": [...]}}] per run, every output as float32.
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+
+if (args.Length == 3 && args[0] == "greedy")
+    return Greedy.Run(args[1], args[2]);
 
 JsonElement request = JsonDocument.Parse(File.ReadAllText(args[0])).RootElement;
 var sessions = new Dictionary<string, InferenceSession>();
@@ -38,3 +42,4 @@ foreach (JsonElement run in request.GetProperty("runs").EnumerateArray())
 File.WriteAllText(args[1], JsonSerializer.Serialize(results));
 foreach (InferenceSession s in sessions.Values)
     s.Dispose();
+return 0;
