@@ -55,7 +55,7 @@ internal sealed class JobsTestHost : IAsyncDisposable
     public BlobContainerClient Models { get; }
 
     /// <param name="withModel">Upload the tiny model first; without it the model container does not exist.</param>
-    public static async Task<JobsTestHost> CreateAsync(bool withModel = false, IDictionary<string, string?>? settings = null)
+    public static async Task<JobsTestHost> CreateAsync(bool withModel = false, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
     {
         await TestStorage.EnsureReachableAsync();
         var names = "jt" + Guid.NewGuid().ToString("N")[..12];
@@ -75,8 +75,10 @@ internal sealed class JobsTestHost : IAsyncDisposable
         };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) values[k] = v;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
-        var services = new ServiceCollection().AddPromptJobs(configuration).BuildServiceProvider();
-        var host = new JobsTestHost(services, configuration, names, cache);
+        var collection = new ServiceCollection();
+        services?.Invoke(collection);
+        var provider = collection.AddPromptJobs(configuration).BuildServiceProvider();
+        var host = new JobsTestHost(provider, configuration, names, cache);
         await host.Queue.CreateIfNotExistsAsync();
         if (withModel) await ModelUploader.UploadAsync(RepoPaths.TinyModel, host.Models, ModelPrefix);
         return host;

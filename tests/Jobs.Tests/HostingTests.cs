@@ -1,0 +1,72 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Serverless.Jobs.Storage;
+using Serverless.Jobs.Tests.Infrastructure;
+
+namespace Serverless.Jobs.Tests;
+
+public sealed class HostingTests
+{
+    [Fact]
+    public void Identity_based_connection_builds_clients_for_the_configured_endpoints_without_a_connection_string()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            // As app settings: AzureWebJobsStorage__blobServiceUri etc.; no AzureWebJobsStorage value at all.
+            ["AzureWebJobsStorage:blobServiceUri"] = "https://acct.blob.core.windows.net",
+            ["AzureWebJobsStorage:queueServiceUri"] = "https://acct.queue.core.windows.net",
+            ["AzureWebJobsStorage:credential"] = "managedidentity",
+            ["AzureWebJobsStorage:clientId"] = "00000000-0000-0000-0000-000000000001",
+            ["PromptJobsQueue"] = "q1",
+            ["JobsContainer"] = "j1",
+            ["CompletionsContainer"] = "c1",
+        }).Build();
+        using var services = new ServiceCollection().AddPromptJobs(configuration).BuildServiceProvider();
+
+        var store = services.GetRequiredService<JobStore>();
+        Assert.Equal("https://acct.blob.core.windows.net/j1", store.JobsContainer.Uri.ToString());
+        Assert.Equal("https://acct.blob.core.windows.net/c1", store.CompletionsContainer.Uri.ToString());
+        Assert.Equal("https://acct.queue.core.windows.net/q1", services.GetRequiredService<JobQueue>().Client.Uri.ToString());
+        // The public entry points resolve too (nothing touches the network until first use).
+        Assert.NotNull(services.GetRequiredService<JobsApi>());
+        Assert.NotNull(services.GetRequiredService<JobWorker>());
+        Assert.NotNull(services.GetRequiredService<PoisonJobHandler>());
+    }
+
+    [Fact]
+    public void Missing_connection_says_which_settings_to_set()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>()).Build();
+        using var services = new ServiceCollection().AddPromptJobs(configuration).BuildServiceProvider();
+        var e = Assert.ThrowsAny<Exception>(() => services.GetRequiredService<JobQueue>());
+        Assert.Contains("AzureWebJobsStorage__queueServiceUri", e.ToString());
+    }
+
+    [Fact]
+    public void Malformed_limit_setting_is_named()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Jobs:BatchSize"] = "zero" }).Build();
+        var e = Assert.Throws<FormatException>(() => JobsServiceCollectionExtensions.ReadOptions(configuration));
+        Assert.Contains("Jobs__BatchSize", e.Message);
+    }
+
+    [Fact]
+    public async Task Job_logs_carry_the_job_id_model_load_time_tokens_and_throughput()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, services: s => s.AddLogging(b => b.AddProvider(logs)));
+        var message = await host.DropAndReceiveAsync("Translate to French: good night");
+        await host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None);
+
+        var worker = logs.Entries.Where(e => e.Category == typeof(JobWorker).FullName).ToArray();
+        Assert.NotEmpty(worker);
+        Assert.All(worker, e => Assert.Equal(message.MessageId, e.Scopes["JobId"]));
+        var load = Assert.Single(worker, e => e.Values.ContainsKey("ModelLoadMs"));
+        Assert.True(Convert.ToDouble(load.Values["ModelLoadMs"]) > 0);
+        var done = Assert.Single(worker, e => e.Values.ContainsKey("TokensPerSecond"));
+        Assert.Equal(message.MessageId, done.Values["JobId"]);
+        Assert.True(Convert.ToInt32(done.Values["InputTokens"]) > 0);
+        Assert.True(Convert.ToInt32(done.Values["OutputTokens"]) > 0);
+    }
+}
