@@ -31,7 +31,7 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-@description('Memory per instance in MB. flan-t5-small in fp32 needs ~1 GB with its working set: 2048 is the smallest that fits.')
+@description('Memory per instance in MB. The fp32 flan-t5-small encoder and decoder weights alone are ~360 MiB, before ONNX Runtime, the host and the worker: 512 is too tight.')
 @allowed([
   512
   2048
