@@ -26,13 +26,13 @@ internal static class InferenceBench
         {
             model, batch, inputTokens, newTokens, runs, threads, json,
         };
-        command.Validators.Add(r =>
-        {
-            if (r.GetValue(inputTokens) < 1 || r.GetValue(newTokens) < 1 || r.GetValue(runs) < 1)
-                r.AddError("--input-tokens, --new-tokens and --runs must be at least 1.");
-        });
         command.SetAction(parse =>
         {
+            if (parse.GetValue(inputTokens) < 1 || parse.GetValue(newTokens) < 1 || parse.GetValue(runs) < 1)
+            {
+                Console.Error.WriteLine("--input-tokens, --new-tokens and --runs must be at least 1.");
+                return 2;
+            }
             int[] sizes;
             try
             {

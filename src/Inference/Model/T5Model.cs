@@ -180,6 +180,7 @@ public sealed class T5Model : IDisposable
     /// <remarks>
     /// The pieces concatenate to the result's text: a piece is held back while it could still be the start of a stop
     /// string or ends in an incomplete character. Cancellation throws <see cref="OperationCanceledException"/>.
+    /// With num_beams &gt; 1 the best hypothesis is only known at the end, so the text arrives as one piece.
     /// </remarks>
     public IAsyncEnumerable<string> StreamAsync(string prompt, GenerationOptions options, CancellationToken cancellationToken = default)
     {
