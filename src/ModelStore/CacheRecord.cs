@@ -42,8 +42,9 @@ internal sealed class CacheRecord
     }
 }
 
-/// <summary>One trusted cached file.</summary>
+/// <summary>One trusted cached file; <see cref="ModifiedUtcTicks"/> is the file's last-write time once in place.</summary>
 internal sealed record CachedFile(
     [property: JsonPropertyName("etag")] string ETag,
     [property: JsonPropertyName("size")] long Size,
-    [property: JsonPropertyName("sha256")] string Sha256);
+    [property: JsonPropertyName("sha256")] string Sha256,
+    [property: JsonPropertyName("modifiedUtcTicks")] long ModifiedUtcTicks = 0);

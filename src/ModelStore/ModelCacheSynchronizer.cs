@@ -168,7 +168,8 @@ internal sealed class ModelCacheSynchronizer
                 aggregator.FileCompleted();
                 lock (recordGate)
                 {
-                    record.Files[file.Name] = new CachedFile(file.ETag, file.Size, sha);
+                    var modified = File.GetLastWriteTimeUtc(LocalPath(file.Name)).Ticks;
+                    record.Files[file.Name] = new CachedFile(file.ETag, file.Size, sha, modified);
                     record.Save(CacheDirectory);
                 }
             }).ConfigureAwait(false);
@@ -184,7 +185,8 @@ internal sealed class ModelCacheSynchronizer
         if (file.Sha256 is not null && !string.Equals(cached.Sha256, file.Sha256, StringComparison.OrdinalIgnoreCase)) return false;
         var info = new FileInfo(LocalPath(file.Name));
         if (!info.Exists || info.Length != file.Size) return false;
-        if (!_options.VerifyCachedFiles) return true;
+        // Without full verification a file is still re-hashed when its write time moved (something rewrote it).
+        if (!_options.VerifyCachedFiles && info.LastWriteTimeUtc.Ticks == cached.ModifiedUtcTicks) return true;
         return string.Equals(await HashFileAsync(info.FullName, cancellationToken).ConfigureAwait(false), cached.Sha256, StringComparison.OrdinalIgnoreCase);
     }
 

@@ -100,8 +100,10 @@ public sealed class ModelProviderTests
         foreach (var l in leases) l.Dispose();
     }
 
-    [Fact]
-    public async Task WarmRestart_WithUnchangedETags_DownloadsNoContent()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task WarmRestart_WithUnchangedETags_DownloadsNoContent(bool verifyCachedFiles)
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -112,7 +114,7 @@ public sealed class ModelProviderTests
         storage.Requests.Clear();
 
         var loader = new CountingLoader();
-        using var restarted = Provider(storage, cache, loader);
+        using var restarted = Provider(storage, cache, loader, new ModelStoreOptions { VerifyCachedFiles = verifyCachedFiles });
         using var lease = await restarted.AcquireAsync();
 
         Assert.Equal(0, storage.Requests.AllContentGets); // listing only: not even the manifest is fetched again
@@ -206,8 +208,10 @@ public sealed class ModelProviderTests
         AssertSameFiles(model, newer.Model);
     }
 
-    [Fact]
-    public async Task CorruptedCacheFiles_AreDetectedAndReplaced()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // the write time moved, so the file is re-hashed anyway
+    public async Task CorruptedCacheFiles_AreDetectedAndReplaced(bool verifyCachedFiles)
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -224,7 +228,7 @@ public sealed class ModelProviderTests
         using (var s = new FileStream(Path.Combine(cache, "spiece.model"), FileMode.Open)) s.SetLength(10);
         storage.Requests.Clear();
 
-        using var restarted = Provider(storage, cache, new CountingLoader());
+        using var restarted = Provider(storage, cache, new CountingLoader(), new ModelStoreOptions { VerifyCachedFiles = verifyCachedFiles });
         using var lease = await restarted.AcquireAsync();
 
         Assert.Equal(1, storage.Requests.DownloadsStarted(Prefix + "encoder_model.onnx"));
