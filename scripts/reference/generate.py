@@ -115,7 +115,8 @@ class BeamHypotheses:
 @torch.no_grad()
 def beam_search(m: T5, rows: List[List[int]], num_beams: int, max_new_tokens: int, length_penalty: float = 1.0,
                 early_stopping: bool = False, use_cache: bool = True):
-    """HF beam search (see module docstring). Returns (ids per row, min ranking margin over the run)."""
+    """HF beam search (see module docstring). Returns (ids per row, min ranking margin over the run, decoder steps
+    run: fewer than max_new_tokens when every row was done early)."""
     c = m.config
     K, B = num_beams, len(rows)
     ids, mask = pad_batch(rows, c.pad_token_id)
@@ -130,7 +131,9 @@ def beam_search(m: T5, rows: List[List[int]], num_beams: int, max_new_tokens: in
     done = [False] * B
     past = None
     min_margin = float("inf")
+    steps = 0
     for _ in range(max_new_tokens):
+        steps += 1
         if use_cache:
             logits, present = m.decode(seqs[:, -1:], mask_e, cross, past)
         else:
@@ -195,4 +198,4 @@ def beam_search(m: T5, rows: List[List[int]], num_beams: int, max_new_tokens: in
         best = sorted(h.beams, key=lambda x: x[0])[-1]
         ids_out = best[1][1:] + ([c.eos_token_id] if best[2] else [])
         results.append(ids_out)
-    return results, min_margin
+    return results, min_margin, steps
