@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Configuration.Memory;
-using Microsoft.Extensions.Hosting;
 using Serverless.Functions;
 using Serverless.Jobs;
 
@@ -45,11 +44,6 @@ public static class LocalHostApp
             builder.Configuration["LocalHost:HostJson"] ?? Path.Combine(AppContext.BaseDirectory, "host.json"),
             builder.Configuration);
 
-        builder.Host.ConfigureWebJobs(webJobs => webJobs.AddAzureStorageQueues(queueSettings.ApplyTo));
-        // ConfigureWebJobs appends appsettings.json and environment variables; keep the command line on top so a
-        // caller (a test, a second instance) can point this host at its own queue, containers or storage account.
-        builder.Configuration.AddCommandLine(args);
-
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -59,8 +53,10 @@ public static class LocalHostApp
         builder.Services.AddPromptJobs(builder.Configuration);
         builder.Services.AddTransient<SubmitJob>();
         builder.Services.AddTransient<GetJob>();
-        builder.Services.AddTransient<ProcessJob>();
-        builder.Services.AddTransient<FailPoisonedJob>();
+        // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
+        builder.Services.AddSingleton(queueSettings);
+        builder.Services.AddSingleton<QueueTriggerHost>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<QueueTriggerHost>());
 
         var app = builder.Build();
         HttpRoutes.Map(app);

@@ -76,7 +76,8 @@ public sealed class HostJsonTests
         Assert.Equal(File.ReadAllText(RootHostJson), File.ReadAllText(besideHost));
 
         var app = LocalHostApp.Create(["--urls=http://127.0.0.1:0"]);
-        var options = app.Services.GetRequiredService<IOptions<QueuesOptions>>().Value;
+        using var jobHost = app.Services.GetRequiredService<QueueTriggerHost>().BuildJobHost(_ => { });
+        var options = jobHost.Services.GetRequiredService<IOptions<QueuesOptions>>().Value;
 
         var queues = Queues();
         Assert.Equal(QueueMessageEncoding.None, options.MessageEncoding);
