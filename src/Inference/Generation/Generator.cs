@@ -229,6 +229,7 @@ internal static class Generator
         var finishedAt = new long[rows];
         for (int r = 0; r < rows; r++)
         {
+            // One sampler per row, each seeded with the request's seed: a row's sample does not depend on its batch.
             samplers[r] = new TokenSampler(options);
             generated[r] = new int[maxNew];
         }
