@@ -197,12 +197,18 @@ public sealed class ModelProviderTests
         await Task.Delay(300);
 
         using (var lease = await provider.AcquireAsync()) Assert.Same(first, lease.Model); // triggers the check, does not wait for it
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (loader.Loads < 2 && DateTime.UtcNow < deadline) await Task.Delay(50);
-        await Task.Delay(100);
-
-        using var newer = await provider.AcquireAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        ModelLease<HashedModel> newer;
+        while (true)
+        {
+            newer = await provider.AcquireAsync();
+            if (!ReferenceEquals(newer.Model, first) || DateTime.UtcNow > deadline) break;
+            newer.Dispose();
+            await Task.Delay(50);
+        }
+        using var _ = newer;
         Assert.Null(provider.LastRefreshError);
+        Assert.Equal(2, loader.Loads);
         Assert.NotSame(first, newer.Model);
         Assert.True(first.IsDisposed);
         AssertSameFiles(model, newer.Model);
