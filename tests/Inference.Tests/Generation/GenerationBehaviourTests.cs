@@ -170,6 +170,28 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     }
 
     [Fact]
+    public async Task Stream_surfaces_errors_of_the_decode_thread()
+    {
+        await Assert.ThrowsAsync<PromptTooLongException>(async () =>
+        {
+            await foreach (string _ in models.Merged.StreamAsync(LongIds(513), new GenerationOptions()))
+            {
+            }
+        });
+    }
+
+    [Fact]
+    public async Task Beam_search_streams_its_text_in_one_piece()
+    {
+        var options = new GenerationOptions { NumBeams = 3, MaxNewTokens = 12 };
+        string expected = (await models.Merged.GenerateAsync([Prompt], options))[0].Text;
+        var pieces = new List<string>();
+        await foreach (string piece in models.Merged.StreamAsync(Prompt, options))
+            pieces.Add(piece);
+        Assert.Equal(expected, string.Concat(pieces));
+    }
+
+    [Fact]
     public async Task Cancelling_a_stream_stops_it()
     {
         using var cts = new CancellationTokenSource();
