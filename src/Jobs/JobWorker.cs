@@ -152,6 +152,9 @@ public sealed class JobWorker
             var started = Stopwatch.GetTimestamp();
             var generated = await model.GenerateAsync(batch, spec.Options, cancellationToken).ConfigureAwait(false);
             generation += Stopwatch.GetElapsedTime(started);
+            // The engine answers a mid-way cancellation with partial results (finish_reason "cancelled"); a job must not
+            // succeed with those. Throw instead: the message comes back and the next attempt generates it whole.
+            cancellationToken.ThrowIfCancellationRequested();
             if (generated.Count != batch.Length)
                 throw new InvalidOperationException($"The engine returned {generated.Count} results for a batch of {batch.Length} prompts.");
             for (var i = 0; i < generated.Count; i++) results.Add(PromptResult.From(start + i, generated[i]));

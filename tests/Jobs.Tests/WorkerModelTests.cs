@@ -165,4 +165,21 @@ public sealed class WorkerModelTests
         Assert.Equal(2, reply.Body.GetProperty("attempts").GetInt32());
         Assert.Equal("from attempt 1", reply.Body.GetProperty("results")[0].GetProperty("completion").GetString());
     }
+
+    [Fact]
+    public async Task Host_shutdown_mid_job_throws_so_the_message_is_retried_and_writes_no_partial_output()
+    {
+        await using var host = await JobsTestHost.CreateAsync(withModel: true);
+        // One batch: a cancellation inside the last (here: only) batch is the one the engine answers with partial results.
+        var prompts = Enumerable.Range(0, host.Options.BatchSize).Select(i => $"prompt number {i}").ToArray();
+        var message = await host.DropAndReceiveAsync(JsonSerializer.Serialize(new { prompts, parameters = new { min_new_tokens = 500, max_new_tokens = 500 } }));
+        using var shutdown = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, shutdown.Token));
+
+        var record = await host.RecordAsync(message.MessageId);
+        Assert.Equal(JobStatus.Running, record.Status);
+        Assert.False(await host.Completions.GetBlobClient($"{message.MessageId}.json").ExistsAsync());
+    }
 }
