@@ -15,8 +15,12 @@ internal sealed record RemoteFile(string Name, long Size, string ETag, string? S
 internal sealed record RemoteModel(
     IReadOnlyList<RemoteFile> Files, ModelManifest? Manifest, string? ManifestETag, IReadOnlyList<string> Found, string Fingerprint);
 
-/// <summary>The outcome of bringing the cache folder in line with storage.</summary>
-internal sealed record SyncResult(string Fingerprint, int FilesDownloaded, int FilesReused, long BytesDownloaded, TimeSpan Elapsed);
+/// <summary>
+/// The outcome of bringing the cache folder in line with storage. <see cref="Unverified"/>: cached files trusted on
+/// their metadata whose hashes the caller still has to check (<see cref="ModelCacheSynchronizer.FindCorruptAsync"/>).
+/// </summary>
+internal sealed record SyncResult(
+    string Fingerprint, int FilesDownloaded, int FilesReused, long BytesDownloaded, TimeSpan Elapsed, IReadOnlyList<string> Unverified);
 
 /// <summary>
 /// Brings a local cache folder in line with a model prefix in Blob Storage: lists the prefix, trusts cached files whose
@@ -124,8 +128,11 @@ internal sealed class ModelCacheSynchronizer
 
     /// <summary>
     /// Makes the cache folder hold exactly <paramref name="remote"/>'s files, verified. The caller holds the cache lock.
+    /// With <paramref name="deferHashing"/>, cached files whose record, size and write time match are returned as
+    /// <see cref="SyncResult.Unverified"/> instead of being hashed here, so the caller can hash them while loading.
     /// </summary>
-    public async Task<SyncResult> SyncAsync(RemoteModel remote, IProgress<ModelTransferProgress>? progress, CancellationToken cancellationToken)
+    public async Task<SyncResult> SyncAsync(
+        RemoteModel remote, IProgress<ModelTransferProgress>? progress, bool deferHashing, CancellationToken cancellationToken)
     {
         var stopwatch = Stopwatch.StartNew();
         Directory.CreateDirectory(CacheDirectory);
@@ -146,12 +153,13 @@ internal sealed class ModelCacheSynchronizer
         }
         record.Save(CacheDirectory);
 
-        var reusable = new bool[remote.Files.Count];
+        var state = new CacheState[remote.Files.Count];
         await Parallel.ForAsync(0, remote.Files.Count,
             new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
-            async (i, ct) => reusable[i] = await IsCachedAsync(record, remote.Files[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
+            async (i, ct) => state[i] = await CheckCachedAsync(record, remote.Files[i], deferHashing, ct).ConfigureAwait(false)).ConfigureAwait(false);
 
-        var toDownload = remote.Files.Where((_, i) => !reusable[i]).ToList();
+        var toDownload = remote.Files.Where((_, i) => state[i] == CacheState.Missing).ToList();
+        var unverified = remote.Files.Where((_, i) => state[i] == CacheState.Unverified).Select(f => f.Name).ToList();
         foreach (var file in toDownload)
             if (record.Files.Remove(file.Name)) TryDelete(LocalPath(file.Name));
         if (toDownload.Count > 0) record.Save(CacheDirectory);
@@ -175,19 +183,54 @@ internal sealed class ModelCacheSynchronizer
             }).ConfigureAwait(false);
 
         return new SyncResult(remote.Fingerprint, toDownload.Count, remote.Files.Count - toDownload.Count,
-            aggregator.BytesTransferred, stopwatch.Elapsed);
+            aggregator.BytesTransferred, stopwatch.Elapsed, unverified);
     }
 
-    private async Task<bool> IsCachedAsync(CacheRecord record, RemoteFile file, CancellationToken cancellationToken)
+    private enum CacheState { Missing, Verified, Unverified }
+
+    private async Task<CacheState> CheckCachedAsync(CacheRecord record, RemoteFile file, bool deferHashing, CancellationToken cancellationToken)
     {
-        if (!record.Files.TryGetValue(file.Name, out var cached)) return false;
-        if (cached.ETag != file.ETag || cached.Size != file.Size) return false;
-        if (file.Sha256 is not null && !string.Equals(cached.Sha256, file.Sha256, StringComparison.OrdinalIgnoreCase)) return false;
+        if (!record.Files.TryGetValue(file.Name, out var cached)) return CacheState.Missing;
+        if (cached.ETag != file.ETag || cached.Size != file.Size) return CacheState.Missing;
+        if (file.Sha256 is not null && !string.Equals(cached.Sha256, file.Sha256, StringComparison.OrdinalIgnoreCase)) return CacheState.Missing;
         var info = new FileInfo(LocalPath(file.Name));
-        if (!info.Exists || info.Length != file.Size) return false;
-        // Without full verification a file is still re-hashed when its write time moved (something rewrote it).
-        if (!_options.VerifyCachedFiles && info.LastWriteTimeUtc.Ticks == cached.ModifiedUtcTicks) return true;
-        return string.Equals(await HashFileAsync(info.FullName, cancellationToken).ConfigureAwait(false), cached.Sha256, StringComparison.OrdinalIgnoreCase);
+        if (!info.Exists || info.Length != file.Size) return CacheState.Missing;
+        if (info.LastWriteTimeUtc.Ticks == cached.ModifiedUtcTicks)
+        {
+            // Untouched since it was verified: full verification may run alongside the load, or not at all.
+            if (!_options.VerifyCachedFiles) return CacheState.Verified;
+            if (deferHashing) return CacheState.Unverified;
+        }
+        // Something rewrote it (or it must be checked now): hash it before trusting it.
+        return string.Equals(await HashFileAsync(info.FullName, cancellationToken).ConfigureAwait(false), cached.Sha256, StringComparison.OrdinalIgnoreCase)
+            ? CacheState.Verified : CacheState.Missing;
+    }
+
+    /// <summary>
+    /// Hashes <paramref name="names"/> against the record, one file at a time (it runs beside the loader, which needs
+    /// the other core), and stops trusting and deletes those that do not match. Returns the ones removed.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> FindCorruptAsync(IReadOnlyList<string> names, CancellationToken cancellationToken)
+    {
+        if (names.Count == 0) return [];
+        var record = CacheRecord.Load(CacheDirectory);
+        var corrupt = new List<string>();
+        foreach (var name in names)
+        {
+            var ok = record.Files.TryGetValue(name, out var cached) && string.Equals(
+                await HashFileAsync(LocalPath(name), cancellationToken).ConfigureAwait(false), cached.Sha256, StringComparison.OrdinalIgnoreCase);
+            if (!ok) corrupt.Add(name);
+        }
+        if (corrupt.Count > 0)
+        {
+            foreach (var name in corrupt)
+            {
+                record.Files.Remove(name);
+                TryDelete(LocalPath(name));
+            }
+            record.Save(CacheDirectory);
+        }
+        return corrupt;
     }
 
     private async Task<string> DownloadFileAsync(RemoteFile file, IReadOnlyList<string> found, IProgress<long> progress, CancellationToken cancellationToken)

@@ -7,6 +7,6 @@ namespace Serverless.ModelStore;
 /// <param name="FilesReused">Files taken from the cache after checking them.</param>
 /// <param name="BytesDownloaded">Blob content bytes fetched.</param>
 /// <param name="SyncDuration">Listing, checking the cache and downloading.</param>
-/// <param name="LoadDuration">The loader alone.</param>
+/// <param name="LoadDuration">The loader, with the re-hashing of cached files running beside it.</param>
 public sealed record ModelLoadInfo(
     string Version, string CacheDirectory, int FilesDownloaded, int FilesReused, long BytesDownloaded, TimeSpan SyncDuration, TimeSpan LoadDuration);

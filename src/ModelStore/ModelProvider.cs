@@ -140,21 +140,60 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
     {
         // The lock is held through the load too, so another process cannot swap files under a model being loaded.
         using var fileLock = await CacheLock.AcquireAsync(CacheDirectory, _options.CacheLockTimeout, cancellationToken).ConfigureAwait(false);
-        SyncResult sync;
+        var sync = await SyncAsync(remote, deferHashing: true, cancellationToken).ConfigureAwait(false);
+
+        var stopwatch = Stopwatch.StartNew();
+        // Cached files untouched since they were verified are re-hashed while the model loads (the warm-start path):
+        // the load does not wait for the hash, but the model is not handed out until the hash agrees.
+        var loading = Task.Run(() => _loader(CacheDirectory, cancellationToken), cancellationToken);
+        IReadOnlyList<string> corrupt;
         try
         {
-            sync = await _sync.SyncAsync(remote, _progress, cancellationToken).ConfigureAwait(false);
+            corrupt = await _sync.FindCorruptAsync(sync.Unverified, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await DisposeWhenLoadedAsync(loading).ConfigureAwait(false);
+            throw;
+        }
+
+        if (corrupt.Count > 0)
+        {
+            // A cached file changed without its size or write time moving: throw the load away, fetch those files again.
+            await DisposeWhenLoadedAsync(loading).ConfigureAwait(false);
+            sync = await SyncAsync(remote, deferHashing: false, cancellationToken).ConfigureAwait(false);
+            stopwatch.Restart();
+            loading = Task.Run(() => _loader(CacheDirectory, cancellationToken), cancellationToken);
+        }
+        var model = await loading.ConfigureAwait(false);
+
+        LastLoad = new ModelLoadInfo(sync.Fingerprint, CacheDirectory, sync.FilesDownloaded, sync.FilesReused, sync.BytesDownloaded,
+            sync.Elapsed, stopwatch.Elapsed);
+        return new LoadedModel<TModel>(model, sync.Fingerprint);
+    }
+
+    private async Task<SyncResult> SyncAsync(RemoteModel remote, bool deferHashing, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _sync.SyncAsync(remote, _progress, deferHashing, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (StorageErrors.MapOther(e, _container) is { } mapped)
         {
             throw mapped;
         }
+    }
 
-        var stopwatch = Stopwatch.StartNew();
-        var model = await Task.Run(() => _loader(CacheDirectory, cancellationToken), cancellationToken).ConfigureAwait(false);
-        LastLoad = new ModelLoadInfo(sync.Fingerprint, CacheDirectory, sync.FilesDownloaded, sync.FilesReused, sync.BytesDownloaded,
-            sync.Elapsed, stopwatch.Elapsed);
-        return new LoadedModel<TModel>(model, sync.Fingerprint);
+    private static async Task DisposeWhenLoadedAsync(Task<TModel> loading)
+    {
+        try
+        {
+            (await loading.ConfigureAwait(false)).Dispose();
+        }
+        catch (Exception)
+        {
+            // The load failed as well; the caller is already reporting the reason that matters.
+        }
     }
 
     private void MaybeStartRefresh()

@@ -88,11 +88,15 @@ internal sealed class HashedModel : IDisposable
 internal sealed class CountingLoader
 {
     private int _loads;
+    private readonly List<HashedModel> _models = [];
     public int Loads => Volatile.Read(ref _loads);
+    public IReadOnlyList<HashedModel> Models { get { lock (_models) return [.. _models]; } }
 
     public HashedModel Load(string directory, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _loads);
-        return HashedModel.Load(directory, cancellationToken);
+        var model = HashedModel.Load(directory, cancellationToken);
+        lock (_models) _models.Add(model);
+        return model;
     }
 }

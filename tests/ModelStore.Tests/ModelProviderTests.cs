@@ -245,6 +245,36 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
+    public async Task CorruptionKeepingSizeAndWriteTime_IsCaughtByTheHashBesideTheLoad_AndTheLoadIsRedone()
+    {
+        await using var storage = new TestStorage();
+        using var model = new FakeModel();
+        await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
+        var cache = storage.NewCacheDirectory();
+        using (var first = Provider(storage, cache, new CountingLoader()))
+        using (await first.AcquireAsync()) { }
+
+        var encoder = Path.Combine(cache, "encoder_model.onnx");
+        var written = File.GetLastWriteTimeUtc(encoder);
+        var bytes = File.ReadAllBytes(encoder);
+        bytes[12345] ^= 0x01;
+        File.WriteAllBytes(encoder, bytes);
+        File.SetLastWriteTimeUtc(encoder, written); // bit rot: nothing but the content changed
+        storage.Requests.Clear();
+
+        var loader = new CountingLoader();
+        using var restarted = Provider(storage, cache, loader);
+        using var lease = await restarted.AcquireAsync();
+
+        Assert.Equal(1, storage.Requests.DownloadsStarted(Prefix + "encoder_model.onnx"));
+        Assert.Equal(0, storage.Requests.DownloadsStarted(Prefix + "decoder_model_merged.onnx"));
+        Assert.Equal(2, loader.Loads);
+        Assert.True(loader.Models[0].IsDisposed); // the load from the bad file was thrown away
+        Assert.Same(loader.Models[1], lease.Model);
+        AssertSameFiles(model, lease.Model);
+    }
+
+    [Fact]
     public async Task InterruptedDownload_LeavesNoTrustedFile_AndTheNextAcquireSucceeds()
     {
         await using var storage = new TestStorage();
