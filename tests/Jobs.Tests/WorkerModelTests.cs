@@ -169,15 +169,23 @@ public sealed class WorkerModelTests
     [Fact]
     public async Task Host_shutdown_mid_job_throws_so_the_message_is_retried_and_writes_no_partial_output()
     {
-        await using var host = await JobsTestHost.CreateAsync(withModel: true);
+        // One big batch (the tiny model makes ~13k tokens/s; 64 x 512 tokens take a few seconds).
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, new Dictionary<string, string?> { ["Jobs:BatchSize"] = "64" });
+        var warm = await host.DropAndReceiveAsync("warm up"); // loads the model, so the cancellation lands in generation
+        await host.Worker.ProcessAsync(warm.MessageText, warm.MessageId, 1, CancellationToken.None);
+
         // One batch: a cancellation inside the last (here: only) batch is the one the engine answers with partial results.
         var prompts = Enumerable.Range(0, host.Options.BatchSize).Select(i => $"prompt number {i}").ToArray();
-        var message = await host.DropAndReceiveAsync(JsonSerializer.Serialize(new { prompts, parameters = new { min_new_tokens = 500, max_new_tokens = 500 } }));
-        using var shutdown = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var message = await host.DropAndReceiveAsync(JsonSerializer.Serialize(new { prompts, parameters = new { min_new_tokens = 512, max_new_tokens = 512 } }));
+        using var shutdown = new CancellationTokenSource();
+        var run = host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, shutdown.Token);
+        while (!run.IsCompleted && (await host.Store.GetAsync(message.MessageId, CancellationToken.None))?.Record.Status != JobStatus.Running)
+            await Task.Delay(10);
+        await Task.Delay(50);
+        if (run.IsCompleted) Assert.Fail($"The job finished before the shutdown: {await host.RecordAsync(message.MessageId)}");
+        shutdown.Cancel();
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, shutdown.Token));
-
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
         var record = await host.RecordAsync(message.MessageId);
         Assert.Equal(JobStatus.Running, record.Status);
         Assert.False(await host.Completions.GetBlobClient($"{message.MessageId}.json").ExistsAsync());

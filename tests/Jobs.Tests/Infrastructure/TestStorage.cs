@@ -8,21 +8,27 @@ internal static class TestStorage
     public static string ConnectionString { get; } =
         Environment.GetEnvironmentVariable("AzureWebJobsStorage") is { Length: > 0 } s ? s : "UseDevelopmentStorage=true";
 
-    private static readonly Lazy<Task> Reachable = new(async () =>
+    private static readonly BlobServiceClient Probe = CreateProbe();
+
+    private static BlobServiceClient CreateProbe()
     {
+        // A refused connection fails at once; the generous timeout only covers an Azurite busy under a loaded CI machine.
         var options = new BlobClientOptions();
-        options.Retry.MaxRetries = 0;
-        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(5);
+        options.Retry.MaxRetries = 1;
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
+        return new BlobServiceClient(ConnectionString, options);
+    }
+
+    public static async Task EnsureReachableAsync()
+    {
         try
         {
-            await new BlobServiceClient(ConnectionString, options).GetPropertiesAsync();
+            await Probe.GetPropertiesAsync();
         }
         catch (Exception e)
         {
             throw new InvalidOperationException(
                 "Storage is unreachable (AzureWebJobsStorage, default Azurite on 127.0.0.1:10000-10002). Start it with scripts/azurite.sh start.", e);
         }
-    });
-
-    public static Task EnsureReachableAsync() => Reachable.Value;
+    }
 }
