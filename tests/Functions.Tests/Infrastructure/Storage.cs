@@ -13,8 +13,8 @@ internal static class Storage
     public static async Task EnsureReachableAsync(string connectionString)
     {
         var options = new QueueClientOptions();
-        options.Retry.MaxRetries = 1;
-        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(5);
+        options.Retry.MaxRetries = 2;
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30); // a busy Azurite on a loaded CI machine answers slowly; a stopped one refuses at once
         try
         {
             await new QueueServiceClient(connectionString, options).GetPropertiesAsync();
