@@ -27,12 +27,10 @@ internal static class JobBench
         {
             jobs, concurrency, prompt, maxNewTokens, poll, url, key, timeout,
         };
-        command.Validators.Add(r =>
+        command.SetAction((parse, ct) => JobCommands.Guard(async () =>
         {
-            if (r.GetValue(jobs) < 1 || r.GetValue(concurrency) < 1) r.AddError("--jobs and --concurrency must be at least 1.");
-        });
-        command.SetAction(async (parse, ct) =>
-        {
+            // Checked here, not in a validator: validators do not see default values.
+            if (parse.GetValue(jobs) < 1 || parse.GetValue(concurrency) < 1) throw new ArgumentException("--jobs and --concurrency must be at least 1.");
             using var client = JobCommands.Client(parse, url, key);
             var n = parse.GetValue(jobs);
             var spec = new JsonObject
@@ -82,7 +80,7 @@ internal static class JobBench
                     Console.WriteLine(F($"latency (recorded, created_at → completed_at): p50 {Percentile(recorded, 50):0} ms, p95 {Percentile(recorded, 95):0} ms, max {recorded[^1]:0} ms"));
             }
             return succeeded.Length == n ? 0 : 1;
-        });
+        }));
         return command;
     }
 

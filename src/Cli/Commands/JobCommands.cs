@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Storage.Queues;
@@ -15,7 +16,22 @@ public static class JobCommands
     public const string DefaultUrl = "http://127.0.0.1:7071";
     public const string DefaultQueue = "prompt-jobs";
 
-    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Runs a command body; the errors a user can act on print one line (no stack trace) and exit 1.</summary>
+    internal static async Task<int> Guard(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (Exception e) when (e is JobClientException or TimeoutException or HttpRequestException or ArgumentException
+                                       or IOException or UriFormatException or Azure.RequestFailedException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
 
     public static Command Create()
     {
@@ -69,7 +85,7 @@ public static class JobCommands
             var hasFile = result.GetValue(file) is not null;
             if (hasPrompt == hasFile) result.AddError("Give exactly one of --prompt TEXT or --file FILE.");
         });
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => Guard(async () =>
         {
             var spec = await BuildSpecAsync(parse.GetValue(prompt), parse.GetValue(file), parse.GetValue(parameters) ?? [], ct);
             using var client = Client(parse, url, key);
@@ -79,7 +95,7 @@ public static class JobCommands
             if (!parse.GetValue(wait)) return 0;
             var final = await client.WaitAsync(id, TimeSpan.FromSeconds(parse.GetValue(timeout)), TimeSpan.FromMilliseconds(500), ct);
             return PrintCompletion(final, Console.Out);
-        });
+        }));
         return command;
     }
 
@@ -93,7 +109,7 @@ public static class JobCommands
             DefaultValueFactory = _ => DefaultConnection(),
         };
         var command = new Command("enqueue", "Drop prompt files into the queue as plain-text messages; prints each message id (= job id).") { files, queue, connection };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => Guard(async () =>
         {
             var client = new QueueClient(parse.GetValue(connection), parse.GetValue(queue));
             foreach (var f in parse.GetValue(files)!)
@@ -103,7 +119,7 @@ public static class JobCommands
                 Console.WriteLine($"{id}\t{f.Name}");
             }
             return 0;
-        });
+        }));
         return command;
     }
 
@@ -113,13 +129,13 @@ public static class JobCommands
         var url = UrlOption();
         var key = KeyOption();
         var command = new Command("status", "Print a job's status record (GET /api/jobs/{id}) as JSON.") { id, url, key };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => Guard(async () =>
         {
             using var client = Client(parse, url, key);
             var status = await client.GetAsync(parse.GetValue(id)!, ct);
             Console.WriteLine(JsonSerializer.Serialize(status, Indented));
             return 0;
-        });
+        }));
         return command;
     }
 
@@ -130,12 +146,12 @@ public static class JobCommands
         var key = KeyOption();
         var timeout = TimeoutOption(300);
         var command = new Command("wait", "Poll a job until it has finished; print its completion with token counts and timings.") { id, url, key, timeout };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => Guard(async () =>
         {
             using var client = Client(parse, url, key);
             var final = await client.WaitAsync(parse.GetValue(id)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), TimeSpan.FromMilliseconds(500), ct);
             return PrintCompletion(final, Console.Out);
-        });
+        }));
         return command;
     }
 

@@ -114,19 +114,23 @@ internal static class ModelCommands
         var modelDir = new Option<string>("--model-dir") { Description = "A model export folder to upload and load.", Required = true };
         var runs = new Option<int>("--runs") { Description = "Cold and warm starts measured (the median is reported).", DefaultValueFactory = _ => 3 };
         var threads = InferenceCommands.ThreadsOption();
+        var trustCache = new Option<bool>("--trust-cache")
+        {
+            Description = "Warm starts trust cached files whose size and write time are unchanged instead of re-hashing them (Model VerifyCachedFiles=false).",
+        };
         var (container, connection) = (ContainerOption(), ConnectionOption());
         container.DefaultValueFactory = _ => "models-bench";
         var command = new Command("bench",
             "Upload a model under a fresh prefix, then measure cold start (empty cache: download + load + first token) and " +
             "warm start (cached files verified + load + first token).")
         {
-            modelDir, runs, threads, container, connection,
+            modelDir, runs, threads, trustCache, container, connection,
         };
         command.Validators.Add(r => { if (r.GetValue(runs) < 1) r.AddError("--runs must be at least 1."); });
         command.SetAction(async (parse, ct) =>
         {
             var client = Container(parse.GetValue(connection)!, parse.GetValue(container)!);
-            return await Run(() => ModelBench.RunAsync(client, parse.GetValue(modelDir)!, parse.GetValue(runs), parse.GetValue(threads), ct));
+            return await Run(() => ModelBench.RunAsync(client, parse.GetValue(modelDir)!, parse.GetValue(runs), parse.GetValue(threads), !parse.GetValue(trustCache), ct));
         });
         return command;
     }
@@ -194,7 +198,7 @@ internal static class ModelBench
 {
     private sealed record Run(string Kind, TimeSpan Acquire, TimeSpan? FirstToken, ModelLoadInfo Load);
 
-    public static async Task<int> RunAsync(BlobContainerClient container, string modelDir, int runs, int threads, CancellationToken ct)
+    public static async Task<int> RunAsync(BlobContainerClient container, string modelDir, int runs, int threads, bool verifyCache, CancellationToken ct)
     {
         var prefix = $"bench-{Guid.NewGuid():N}"[..14] + "/";
         var benchRoot = Path.Combine(Path.GetTempPath(), "serverless-model-bench", prefix.TrimEnd('/'));
@@ -209,13 +213,14 @@ internal static class ModelBench
             for (var i = 0; i < runs; i++)
             {
                 var cache = Path.Combine(benchRoot, $"run{i}");
-                results.Add(await MeasureAsync("cold", container, prefix, cache, threads, ct));
-                results.Add(await MeasureAsync("warm", container, prefix, cache, threads, ct));
+                results.Add(await MeasureAsync("cold", container, prefix, cache, threads, verifyCache, ct));
+                results.Add(await MeasureAsync("warm", container, prefix, cache, threads, verifyCache, ct));
                 foreach (var r in results.TakeLast(2)) Print(r);
             }
 
             Console.WriteLine();
-            Console.WriteLine($"Median of {runs} (model {ModelCommands.Mb(bytes)}, {Environment.ProcessorCount} cores):");
+            Console.WriteLine($"Median of {runs} (model {ModelCommands.Mb(bytes)}, {Environment.ProcessorCount} cores, " +
+                $"warm start {(verifyCache ? "re-hashes cached files beside the load" : "trusts unchanged cached files")}):");
             foreach (var kind in new[] { "cold", "warm" })
             {
                 var rs = results.Where(r => r.Kind == kind).ToList();
@@ -240,10 +245,11 @@ internal static class ModelBench
         }
     }
 
-    private static async Task<Run> MeasureAsync(string kind, BlobContainerClient container, string prefix, string cache, int threads, CancellationToken ct)
+    private static async Task<Run> MeasureAsync(
+        string kind, BlobContainerClient container, string prefix, string cache, int threads, bool verifyCache, CancellationToken ct)
     {
         var stopwatch = Stopwatch.StartNew();
-        using var provider = ModelProvider.ForT5(container, new ModelStoreOptions { Prefix = prefix, CacheDirectory = cache },
+        using var provider = ModelProvider.ForT5(container, new ModelStoreOptions { Prefix = prefix, CacheDirectory = cache, VerifyCachedFiles = verifyCache },
             new ModelOptions { IntraOpThreads = threads });
         using var lease = await provider.AcquireAsync(ct);
         var acquired = stopwatch.Elapsed;
