@@ -160,7 +160,7 @@ public static class JobCommands
 
     /// <summary>The request body: a prompt (or a file's text), or a JSON spec file as is; <c>--param</c> values merged
     /// into <c>parameters</c>. A value is read as JSON when it parses (numbers, booleans, arrays), else as a string.</summary>
-    internal static async Task<JsonObject> BuildSpecAsync(string? prompt, FileInfo? file, IEnumerable<string> parameters, CancellationToken cancellationToken)
+    public static async Task<JsonObject> BuildSpecAsync(string? prompt, FileInfo? file, IEnumerable<string> parameters, CancellationToken cancellationToken)
     {
         JsonObject spec;
         if (file is not null)
@@ -197,7 +197,7 @@ public static class JobCommands
 
     /// <summary>Prints a finished job: each prompt's completion with its token counts and timings, or the failure.
     /// Returns the exit code (0 succeeded, 1 failed).</summary>
-    internal static int PrintCompletion(JsonElement job, TextWriter output)
+    public static int PrintCompletion(JsonElement job, TextWriter output)
     {
         var id = Str(job, "id");
         var status = Str(job, "status");

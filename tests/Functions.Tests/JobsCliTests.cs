@@ -1,0 +1,96 @@
+using System.Text.Json.Nodes;
+using Serverless.Cli.Commands;
+using Serverless.Functions.Tests.Infrastructure;
+
+namespace Serverless.Functions.Tests;
+
+/// <summary>The jobs CLI's client (<c>serverless jobs submit|enqueue|wait</c>) against an in-process local host.</summary>
+public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHostFixture>
+{
+    private JobClient Client() => new(host.Http.BaseAddress!);
+
+    [Fact]
+    public async Task Submit_with_params_then_wait_prints_the_completion_with_token_counts_and_timings()
+    {
+        using var client = Client();
+        var spec = await JobCommands.BuildSpecAsync("Where is Ganymede?", null, ["max_new_tokens=3", "min_new_tokens=3"], CancellationToken.None);
+
+        var accepted = await client.SubmitAsync(spec, CancellationToken.None);
+        var id = accepted.GetProperty("id").GetString()!;
+        var final = await client.WaitAsync(id, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200), CancellationToken.None);
+        var output = new StringWriter();
+        var exitCode = JobCommands.PrintCompletion(final, output);
+
+        Assert.Equal(0, exitCode);
+        var text = output.ToString();
+        Assert.Contains($"job {id} succeeded", text);
+        Assert.Contains("3 out", text);
+        Assert.Contains("timings: tokenize", text);
+    }
+
+    [Fact]
+    public async Task Enqueue_returns_the_message_id_that_wait_then_finds_as_the_job()
+    {
+        using var client = Client();
+
+        var id = await JobClient.EnqueueAsync(host.JobsQueue, "Where is Europa?", CancellationToken.None);
+        var final = await client.WaitAsync(id, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200), CancellationToken.None);
+
+        Assert.Equal("succeeded", final.Status());
+    }
+
+    [Fact]
+    public async Task A_failed_job_prints_its_error_and_exits_1()
+    {
+        using var client = Client();
+        var id = await JobClient.EnqueueAsync(host.JobsQueue, """{"prompt": "x", "parameters": {"top_p": 7}}""", CancellationToken.None);
+        var final = await client.WaitAsync(id, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200), CancellationToken.None);
+        var output = new StringWriter();
+
+        Assert.Equal(1, JobCommands.PrintCompletion(final, output));
+        Assert.Contains("failed: invalid_parameters", output.ToString());
+    }
+
+    [Fact]
+    public async Task Submit_rejections_surface_the_http_status_and_problem()
+    {
+        using var client = Client();
+        var e = await Assert.ThrowsAsync<JobClientException>(() => client.SubmitAsync(new JsonObject { ["prompt"] = "" }, CancellationToken.None));
+        Assert.Equal(400, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task Params_are_read_as_json_when_they_parse_and_as_strings_otherwise()
+    {
+        var spec = await JobCommands.BuildSpecAsync("p", null,
+            ["max_new_tokens=8", "do_sample=true", "top_p=0.9", "stop_strings=[\".\",\"!\"]", "truncation=keep_end"], CancellationToken.None);
+
+        var parameters = spec["parameters"]!.AsObject();
+        Assert.Equal(8, parameters["max_new_tokens"]!.GetValue<int>());
+        Assert.True(parameters["do_sample"]!.GetValue<bool>());
+        Assert.Equal(0.9, parameters["top_p"]!.GetValue<double>());
+        Assert.Equal([".", "!"], parameters["stop_strings"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Equal("keep_end", parameters["truncation"]!.GetValue<string>());
+        await Assert.ThrowsAsync<ArgumentException>(() => JobCommands.BuildSpecAsync("p", null, ["no-equals-sign"], CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_file_is_a_json_spec_when_it_is_one_and_the_prompt_otherwise()
+    {
+        var dir = Directory.CreateTempSubdirectory();
+        try
+        {
+            var specFile = new FileInfo(Path.Combine(dir.FullName, "job.json"));
+            await File.WriteAllTextAsync(specFile.FullName, """{"prompts": ["a", "b"]}""");
+            var textFile = new FileInfo(Path.Combine(dir.FullName, "prompt.txt"));
+            await File.WriteAllTextAsync(textFile.FullName, "{not json, just a prompt that starts with a brace");
+
+            Assert.Equal(2, (await JobCommands.BuildSpecAsync(null, specFile, [], CancellationToken.None))["prompts"]!.AsArray().Count);
+            Assert.StartsWith("{not json", (await JobCommands.BuildSpecAsync(null, textFile, [], CancellationToken.None))["prompt"]!.GetValue<string>());
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
