@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Azure;
 using Microsoft.Extensions.Logging;
 using Serverless.Inference;
 using Serverless.Inference.Generation;
@@ -239,7 +238,7 @@ public sealed class JobWorker
         ModelContainerNotFoundException or ModelFileMissingException or ModelAccessDeniedException
             => new(false, new JobError(JobErrorCodes.ModelUnavailable, e.Message)),
         ModelStoreException m => new(!m.IsTransient, new JobError(JobErrorCodes.ModelUnavailable, m.Message)),
-        RequestFailedException r => new(false, new JobError(JobErrorCodes.StorageError, $"Storage request failed ({r.Status} {r.ErrorCode}): {r.Message}")),
+        _ when StorageFailure.Is(e) => new(false, new JobError(JobErrorCodes.StorageError, StorageFailure.Describe(e))),
         _ => new(false, new JobError(JobErrorCodes.InternalError, $"{e.GetType().Name}: {e.Message}")),
     };
 

@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using Azure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
@@ -79,7 +78,7 @@ public sealed class JobsApi
         {
             await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false);
         }
-        catch (RequestFailedException e)
+        catch (Exception e) when (StorageFailure.Is(e))
         {
             _logger.LogError(e, "Could not create the status record of job {JobId}", id);
             return Unavailable("The job store is unavailable");
@@ -96,7 +95,7 @@ public sealed class JobsApi
             }
             await _queue.SendAsync(message, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RequestFailedException or OperationCanceledException)
+        catch (Exception e) when (StorageFailure.Is(e) || e is OperationCanceledException)
         {
             // The job was accepted into the store but never queued: close it so it does not sit in "queued" forever.
             _logger.LogError(e, "Could not enqueue job {JobId}; marking it failed", id);
@@ -144,7 +143,7 @@ public sealed class JobsApi
                 if (output is null) _logger.LogWarning("Job {JobId} succeeded but its output blob is missing", id);
             }
         }
-        catch (RequestFailedException e)
+        catch (Exception e) when (StorageFailure.Is(e))
         {
             _logger.LogError(e, "Could not read job {JobId}", id);
             return Unavailable("The job store is unavailable");

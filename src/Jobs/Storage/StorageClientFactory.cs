@@ -18,6 +18,12 @@ internal static class StorageClientFactory
         // Plain text: host.json sets the queue extension's messageEncoding to "none", so what we send is what the
         // trigger (and anyone looking at the queue in Storage Explorer) sees.
         var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None };
+        // Bounded retries: the submit waits on this inside an HTTP request; an outage should become a 503 in seconds.
+        options.Retry.MaxRetries = 3;
+        options.Retry.Mode = Azure.Core.RetryMode.Exponential;
+        options.Retry.Delay = TimeSpan.FromMilliseconds(500);
+        options.Retry.MaxDelay = TimeSpan.FromSeconds(4);
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
         var connectionString = configuration[connectionName];
         if (string.IsNullOrWhiteSpace(connectionString)) connectionString = configuration.GetConnectionString(connectionName);
         if (!string.IsNullOrWhiteSpace(connectionString)) return new QueueServiceClient(connectionString, options);
