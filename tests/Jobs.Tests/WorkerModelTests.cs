@@ -83,6 +83,21 @@ public sealed class WorkerModelTests
     }
 
     [Fact]
+    public async Task Job_too_large_for_a_queue_message_runs_from_its_input_blob()
+    {
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, new Dictionary<string, string?> { ["Jobs:MaxInlineMessageBytes"] = "512" });
+        var prompts = Enumerable.Range(0, 6).Select(i => $"item {i}: " + string.Join(' ', Enumerable.Repeat("beta", 20 + i))).ToArray();
+        var submit = await host.SubmitAsync(JsonSerializer.Serialize(new { prompts, parameters = new { max_new_tokens = 2 } }));
+        var id = submit.Body.GetProperty("id").GetString()!;
+
+        var message = await host.ProcessNextAsync();
+
+        Assert.DoesNotContain("beta", message.MessageText);
+        var results = (await host.GetAsync(id)).Body.GetProperty("results").EnumerateArray().ToArray();
+        Assert.Equal(prompts.Select(p => Tokenizer.Encode(p).Length), results.Select(r => r.GetProperty("input_tokens").GetInt32()));
+    }
+
+    [Fact]
     public async Task Prompt_over_the_context_window_fails_with_prompt_too_long_unless_truncation_is_asked()
     {
         await using var host = await JobsTestHost.CreateAsync(withModel: true);
