@@ -1,4 +1,8 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Serverless.Inference.Model;
+using Serverless.Jobs.Models;
+using Serverless.ModelStore;
 using Serverless.Inference.Tokenization;
 using Serverless.Jobs.Storage;
 using Serverless.Jobs.Tests.Infrastructure;
@@ -184,25 +188,45 @@ public sealed class WorkerModelTests
     [Fact]
     public async Task Host_shutdown_mid_job_throws_so_the_message_is_retried_and_writes_no_partial_output()
     {
-        // One big batch (the tiny model makes ~13k tokens/s; 64 x 512 tokens take a few seconds).
-        await using var host = await JobsTestHost.CreateAsync(withModel: true, new Dictionary<string, string?> { ["Jobs:BatchSize"] = "64" });
-        var warm = await host.DropAndReceiveAsync("warm up"); // loads the model, so the cancellation lands in generation
+        // One big batch (the tiny model makes ~13k tokens/s; 64 x 512 tokens take a few seconds), and a shutdown that
+        // fires shortly after the model is handed to the worker, i.e. inside generation.
+        var shutdown = new ShutdownAfterAcquire();
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, new Dictionary<string, string?> { ["Jobs:BatchSize"] = "64" },
+            services => services.AddSingleton<IJobModelSource>(sp => shutdown.Wrap(new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>()))));
+        var warm = await host.DropAndReceiveAsync("warm up"); // loads the model
         await host.Worker.ProcessAsync(warm.MessageText, warm.MessageId, 1, CancellationToken.None);
 
         // One batch: a cancellation inside the last (here: only) batch is the one the engine answers with partial results.
         var prompts = Enumerable.Range(0, host.Options.BatchSize).Select(i => $"prompt number {i}").ToArray();
         var message = await host.DropAndReceiveAsync(JsonSerializer.Serialize(new { prompts, parameters = new { min_new_tokens = 512, max_new_tokens = 512 } }));
-        using var shutdown = new CancellationTokenSource();
-        var run = host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, shutdown.Token);
-        while (!run.IsCompleted && (await host.Store.GetAsync(message.MessageId, CancellationToken.None))?.Record.Status != JobStatus.Running)
-            await Task.Delay(10);
-        await Task.Delay(50);
-        if (run.IsCompleted) Assert.Fail($"The job finished before the shutdown: {await host.RecordAsync(message.MessageId)}");
-        shutdown.Cancel();
+        shutdown.Arm(TimeSpan.FromMilliseconds(200));
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, shutdown.Token));
+
         var record = await host.RecordAsync(message.MessageId);
         Assert.Equal(JobStatus.Running, record.Status);
+        Assert.Equal(1, record.Attempts);
         Assert.False(await host.Completions.GetBlobClient($"{message.MessageId}.json").ExistsAsync());
+    }
+
+    /// <summary>Cancels a token a moment after the next model acquire returns.</summary>
+    private sealed class ShutdownAfterAcquire
+    {
+        private readonly CancellationTokenSource _cts = new();
+        private TimeSpan? _delay;
+        public CancellationToken Token => _cts.Token;
+        public void Arm(TimeSpan delay) => _delay = delay;
+        public IJobModelSource Wrap(IJobModelSource inner) => new Source(inner, this);
+
+        private sealed class Source(IJobModelSource inner, ShutdownAfterAcquire owner) : IJobModelSource
+        {
+            public async Task<JobModelLease> AcquireAsync(CancellationToken cancellationToken)
+            {
+                var lease = await inner.AcquireAsync(cancellationToken);
+                if (owner._delay is { } delay) owner._cts.CancelAfter(delay);
+                return lease;
+            }
+        }
     }
 }
