@@ -29,8 +29,9 @@ public static class LocalHostApp
         var sample = Path.Combine(AppContext.BaseDirectory, LocalSettings.SampleFileName);
         var sources = new List<IReadOnlyDictionary<string, string?>>
         {
-            // Azure.Core logs every storage request at Information: too loud for a console host. Overridable.
-            new Dictionary<string, string?> { ["Logging:LogLevel:Azure.Core"] = "Warning", ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning" },
+            // Azure.Core logs every storage request (and every expected 404, e.g. an empty poison queue not created yet);
+            // real failures surface as exceptions in the host's own logs. Overridable.
+            new Dictionary<string, string?> { ["Logging:LogLevel:Azure.Core"] = "Error", ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning" },
         };
         if (File.Exists(sample)) sources.Add(LocalSettings.ReadValues(sample));
         var localSettings = LocalSettings.Candidates(Environment.CurrentDirectory).FirstOrDefault(File.Exists);
