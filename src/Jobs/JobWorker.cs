@@ -189,8 +189,15 @@ public sealed class JobWorker
                 var text = await _store.ReadInputAsync(message.JobId, cancellationToken).ConfigureAwait(false);
                 if (text is null)
                     return (null, new JobError(JobErrorCodes.InvalidMessage, $"The message refers to the job input jobs/_inputs/{message.JobId}.json, which does not exist."));
-                using var document = JsonDocument.Parse(text);
-                return Validate(document.RootElement);
+                try
+                {
+                    using var document = JsonDocument.Parse(text);
+                    return Validate(document.RootElement);
+                }
+                catch (JsonException e)
+                {
+                    return (null, new JobError(JobErrorCodes.InvalidMessage, $"The job input jobs/_inputs/{message.JobId}.json is not valid JSON: {e.Message}"));
+                }
             }
             case MessageKind.Spec:
                 return Validate(message.Json!.Value);
