@@ -70,12 +70,12 @@ public sealed class HostJsonTests
     }
 
     [Fact]
-    public void The_local_host_reads_the_same_host_json_and_applies_its_queue_settings()
+    public async Task The_local_host_reads_the_same_host_json_and_applies_its_queue_settings()
     {
         var besideHost = Path.Combine(AppContext.BaseDirectory, "host.json");
         Assert.Equal(File.ReadAllText(RootHostJson), File.ReadAllText(besideHost));
 
-        var app = LocalHostApp.Create(["--urls=http://127.0.0.1:0"]);
+        await using var app = LocalHostApp.Create(["--urls=http://127.0.0.1:0"]);
         using var jobHost = app.Services.GetRequiredService<QueueTriggerHost>().BuildJobHost(_ => { });
         var options = jobHost.Services.GetRequiredService<IOptions<QueuesOptions>>().Value;
 

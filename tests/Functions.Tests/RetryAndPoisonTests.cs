@@ -35,6 +35,10 @@ public sealed class RetryAndPoisonTests(ModelMissingHostFixture host) : IClassFi
         var error = job.GetProperty("error");
         Assert.Equal("model_unavailable", error.GetProperty("code").GetString());
         Assert.Contains("not-uploaded", error.GetProperty("message").GetString());
+        // Closed by the poison path: after the last attempt the host moved the message to the poison queue, whose
+        // function recorded the last attempt's error, and the poison message was consumed.
+        Assert.Contains("Gave up after 2 attempt(s)", error.GetProperty("message").GetString());
+        await PipelineTests.WaitUntilAsync(async () => (await host.PoisonQueue.GetPropertiesAsync()).Value.ApproximateMessagesCount == 0, TimeSpan.FromSeconds(20));
         Assert.False((await host.Completions.GetBlobClient($"{receipt.Value.MessageId}.json").ExistsAsync()).Value);
     }
 
