@@ -23,13 +23,14 @@ install() {
 }
 
 start() {
+  # Always installed, even when one is already running: some tests start their own Azurite from this install.
+  install
   if all_open; then echo "azurite.sh: Azurite already answering on ${ports[*]}; reusing it"; return 0; fi
   if any_open; then echo "azurite.sh: some of ports ${ports[*]} are taken by something else; free them first" >&2; exit 1; fi
-  install
   mkdir -p "$state"
   "$tool/node_modules/.bin/azurite" --inMemoryPersistence --skipApiVersionCheck --loose \
     --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
-    --debug "$state/debug.log" >"$state/azurite.log" 2>&1 &
+    >"$state/azurite.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 150); do
     if all_open; then echo "azurite.sh: Azurite up (pid $(cat "$pidfile")), blob 10000, queue 10001, table 10002"; return 0; fi
