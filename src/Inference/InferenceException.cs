@@ -15,8 +15,9 @@ public sealed class PromptTooLongException(int tokenCount, int limit)
 }
 
 /// <summary>A generation parameter is out of range.</summary>
+/// <remarks>Each <see cref="Generation.OptionError.Message"/> already names its parameter, so the message joins them as they are.</remarks>
 public sealed class InvalidGenerationOptionsException(IReadOnlyList<Generation.OptionError> errors)
-    : InferenceException(string.Join("; ", errors.Select(e => $"{e.Parameter}: {e.Message}")))
+    : InferenceException(string.Join("; ", errors.Select(e => e.Message)))
 {
     public IReadOnlyList<Generation.OptionError> Errors { get; } = errors;
 }

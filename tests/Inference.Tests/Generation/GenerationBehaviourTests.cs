@@ -103,6 +103,9 @@ public sealed class GenerationBehaviourTests(TinyModels models)
         var e = await Assert.ThrowsAsync<InvalidGenerationOptionsException>(() => models.Merged.GenerateAsync([Prompt], bad));
         Assert.Contains(e.Errors, x => x.Parameter == "max_new_tokens");
         Assert.Contains(e.Errors, x => x.Parameter == "temperature");
+        // One message names each parameter once: "max_new_tokens must be ...; temperature must be ...".
+        Assert.Equal(string.Join("; ", e.Errors.Select(x => x.Message)), e.Message);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(e.Message, "max_new_tokens"));
 
         using T5Model capped = T5Model.Load(TinyModels.ModelDirectory, new ModelOptions { MaxNewTokensCeiling = 16 });
         var over = await Assert.ThrowsAsync<InvalidGenerationOptionsException>(() => capped.GenerateAsync([Prompt], new GenerationOptions { MaxNewTokens = 17 }));
