@@ -85,7 +85,12 @@ public static class ModelStorage
         return new BlobServiceClient(new Uri(uri), CreateCredential(connectionName, settings), clientOptions);
     }
 
-    private static TokenCredential CreateCredential(string connectionName, Func<string, string?> settings)
+    /// <summary>
+    /// The token credential of an identity-based connection: <c>&lt;name&gt;__credential=managedidentity</c> (+ optional
+    /// <c>&lt;name&gt;__clientId</c>) selects a managed identity, as the Functions host does; otherwise
+    /// <see cref="DefaultAzureCredential"/> (developer sign-in, workload identity, …).
+    /// </summary>
+    public static TokenCredential CreateCredential(string connectionName, Func<string, string?> settings)
     {
         var clientId = Get(settings, connectionName, "clientId");
         var credential = Get(settings, connectionName, "credential");

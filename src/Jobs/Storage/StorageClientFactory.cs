@@ -1,7 +1,6 @@
-using Azure.Core;
-using Azure.Identity;
 using Azure.Storage.Queues;
 using Microsoft.Extensions.Configuration;
+using Serverless.ModelStore;
 
 namespace Serverless.Jobs.Storage;
 
@@ -9,7 +8,8 @@ namespace Serverless.Jobs.Storage;
 /// The queue client from a Functions-style connection setting: a connection string (<c>AzureWebJobsStorage</c>,
 /// including <c>UseDevelopmentStorage=true</c>) or identity-based settings (<c>AzureWebJobsStorage__queueServiceUri</c>
 /// or <c>__accountName</c>, <c>__credential=managedidentity</c>, <c>__clientId</c>). Blob clients come from the model
-/// store's <see cref="ModelStore.ModelStorage.CreateServiceClient"/>, which reads the same settings.
+/// store's <see cref="ModelStorage.CreateServiceClient"/>, which reads the same settings, and so
+/// does the credential.
 /// </summary>
 internal static class StorageClientFactory
 {
@@ -35,18 +35,6 @@ internal static class StorageClientFactory
                 $"No storage connection '{connectionName}' for the job queue: set '{connectionName}' to a connection string " +
                 $"(UseDevelopmentStorage=true for Azurite), or '{connectionName}__queueServiceUri' (with '{connectionName}__credential=managedidentity' " +
                 $"and optionally '{connectionName}__clientId') for an identity-based connection.");
-        return new QueueServiceClient(new Uri(uri), Credential(section), options);
-    }
-
-    private static TokenCredential Credential(IConfigurationSection section)
-    {
-        var clientId = section["clientId"];
-        if (string.Equals(section["credential"], "managedidentity", StringComparison.OrdinalIgnoreCase))
-            return new ManagedIdentityCredential(string.IsNullOrEmpty(clientId)
-                ? ManagedIdentityId.SystemAssigned
-                : ManagedIdentityId.FromUserAssignedClientId(clientId));
-        var options = new DefaultAzureCredentialOptions();
-        if (!string.IsNullOrEmpty(clientId)) options.ManagedIdentityClientId = clientId;
-        return new DefaultAzureCredential(options);
+        return new QueueServiceClient(new Uri(uri), ModelStorage.CreateCredential(connectionName, key => configuration[key]), options);
     }
 }
