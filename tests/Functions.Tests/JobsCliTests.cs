@@ -40,6 +40,18 @@ public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHos
     }
 
     [Fact]
+    public void Enqueue_takes_a_queue_service_uri_for_identity_based_access()
+    {
+        var azure = JobCommands.QueueFor("https://stexample.queue.core.windows.net/", "prompt-jobs");
+        Assert.Equal(new Uri("https://stexample.queue.core.windows.net/prompt-jobs"), azure.Uri);
+        Assert.Equal("stexample", azure.AccountName);
+
+        var local = JobCommands.QueueFor("UseDevelopmentStorage=true", "prompt-jobs");
+        Assert.Equal("devstoreaccount1", local.AccountName);
+        Assert.Equal("prompt-jobs", local.Name);
+    }
+
+    [Fact]
     public async Task A_failed_job_prints_its_error_and_exits_1()
     {
         using var client = Client();

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Azure;
 using Azure.Storage.Queues;
 
 namespace Serverless.Cli.Commands;
@@ -74,7 +75,14 @@ public sealed class JobClient : IDisposable
     /// and returns the message id, which is the job id unless the text is a JSON spec carrying its own <c>id</c>.</summary>
     public static async Task<string> EnqueueAsync(QueueClient queue, string text, CancellationToken cancellationToken)
     {
-        await queue.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await queue.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status == 403)
+        {
+            // Message Sender may not create queues; the deployed queue exists, and the send below reports a real denial.
+        }
         var receipt = await queue.SendMessageAsync(text, cancellationToken).ConfigureAwait(false);
         return receipt.Value.MessageId;
     }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Azure.Identity;
 using Azure.Storage.Queues;
 
 namespace Serverless.Cli.Commands;
@@ -105,13 +106,14 @@ public static class JobCommands
         var queue = new Option<string>("--queue") { Description = "The jobs queue.", DefaultValueFactory = _ => DefaultQueue };
         var connection = new Option<string>("--connection")
         {
-            Description = "Storage connection string. Default: env AzureWebJobsStorage, else UseDevelopmentStorage=true (Azurite).",
+            Description = "Storage connection string, or a queue service URI (https://<account>.queue.core.windows.net: then your " +
+                          "Azure sign-in is used, as the deployed account accepts no keys). Default: env AzureWebJobsStorage, else UseDevelopmentStorage=true (Azurite).",
             DefaultValueFactory = _ => DefaultConnection(),
         };
         var command = new Command("enqueue", "Drop prompt files into the queue as plain-text messages; prints each message id (= job id).") { files, queue, connection };
         command.SetAction((parse, ct) => Guard(async () =>
         {
-            var client = new QueueClient(parse.GetValue(connection), parse.GetValue(queue));
+            var client = QueueFor(parse.GetValue(connection)!, parse.GetValue(queue)!);
             foreach (var f in parse.GetValue(files)!)
             {
                 var text = await File.ReadAllTextAsync(f.FullName, ct);
@@ -153,6 +155,18 @@ public static class JobCommands
             return PrintCompletion(final, Console.Out);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The jobs queue from a connection string, or from a queue service URI with <see cref="DefaultAzureCredential"/>
+    /// (identity-based, as the app itself connects). Messages go as plain text: host.json's messageEncoding is "none".
+    /// </summary>
+    public static QueueClient QueueFor(string connection, string queue)
+    {
+        var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None };
+        if (Uri.TryCreate(connection, UriKind.Absolute, out var service) && service.Scheme is "https" or "http")
+            return new QueueClient(new Uri(service.AbsoluteUri.TrimEnd('/') + "/" + queue), new DefaultAzureCredential(), options);
+        return new QueueClient(connection, queue, options);
     }
 
     internal static string DefaultConnection() =>
