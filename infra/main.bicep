@@ -117,6 +117,7 @@ module rbac 'app/rbac.bicep' = {
   params: {
     storageAccountName: storageAccountName
     modelsContainerName: 'models'
+    jobsQueueName: 'prompt-jobs'
     applicationInsightsName: applicationInsightsName
     appIdentityName: identityName
     uploaderPrincipalId: principalId

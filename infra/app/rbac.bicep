@@ -13,7 +13,9 @@
 //   only way telemetry is accepted.
 //
 // The deploying user (optional, azd's principalId): Storage Blob Data Contributor on the models container
-// only, so `serverless model upload` can write the model and nothing else.
+// only, so `serverless model upload` can write the model and nothing else; Storage Queue Data Message Sender
+// on the prompt-jobs queue only, so `serverless jobs enqueue` can add messages (it cannot read, delete or
+// create queues).
 
 @description('Storage account name.')
 param storageAccountName string
@@ -21,13 +23,16 @@ param storageAccountName string
 @description('Container the deploying user may upload the model to.')
 param modelsContainerName string
 
+@description('Queue the deploying user may send job messages to.')
+param jobsQueueName string
+
 @description('Application Insights component name.')
 param applicationInsightsName string
 
 @description('Name of the app\'s user-assigned identity (in this resource group).')
 param appIdentityName string
 
-@description('Object id of a user or service principal allowed to upload the model. Empty: no assignment.')
+@description('Object id of a user or service principal allowed to upload the model and enqueue jobs. Empty: no assignment.')
 param uploaderPrincipalId string = ''
 
 @description('Kind of principal uploaderPrincipalId is.')
@@ -46,6 +51,14 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
 
     resource modelsContainer 'containers' existing = {
       name: modelsContainerName
+    }
+  }
+
+  resource queueService 'queueServices' existing = {
+    name: 'default'
+
+    resource jobsQueue 'queues' existing = {
+      name: jobsQueueName
     }
   }
 }
@@ -97,6 +110,17 @@ resource uploaderBlobDataContributor 'Microsoft.Authorization/roleAssignments@20
   properties: {
     // Storage Blob Data Contributor
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
+    principalId: uploaderPrincipalId
+    principalType: uploaderPrincipalType
+  }
+}
+
+resource uploaderQueueMessageSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(uploaderPrincipalId)) {
+  name: guid(storage::queueService::jobsQueue.id, uploaderPrincipalId, 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a')
+  scope: storage::queueService::jobsQueue
+  properties: {
+    // Storage Queue Data Message Sender
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a')
     principalId: uploaderPrincipalId
     principalType: uploaderPrincipalType
   }

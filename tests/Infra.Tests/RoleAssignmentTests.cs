@@ -1,6 +1,6 @@
 namespace Serverless.Infra.Tests;
 
-/// <summary>The app's identity gets exactly three roles, each scoped to the one resource it is for.</summary>
+/// <summary>The app's identity gets exactly three roles and the deploying user two, each scoped to the one resource it is for.</summary>
 [Collection(CompiledTemplateCollection.Name)]
 public sealed class RoleAssignmentTests(CompiledTemplate compiled)
 {
@@ -8,6 +8,7 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
     private const string StorageQueueDataContributor = "974c5e8b-45b9-4653-ba55-5f855dd0fb88";
     private const string MonitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
     private const string StorageBlobDataContributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+    private const string StorageQueueDataMessageSender = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a";
 
     private sealed record Assignment(string Role, string Principal, string Scope, bool Conditional, ArmResource Resource);
 
@@ -45,9 +46,10 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
     public void NoOtherRoleIsGrantedAndNoneAtResourceGroupScope()
     {
         var assignments = Assignments();
-        var allowed = new[] { StorageBlobDataOwner, StorageQueueDataContributor, MonitoringMetricsPublisher, StorageBlobDataContributor };
+        var allowed = new[] { StorageBlobDataOwner, StorageQueueDataContributor, MonitoringMetricsPublisher, StorageBlobDataContributor, StorageQueueDataMessageSender };
 
-        Assert.Equal(4, assignments.Count);
+        Assert.Equal(5, assignments.Count);
+        Assert.All(allowed, role => Assert.Single(assignments, a => a.Role.Contains(role, StringComparison.Ordinal)));
         Assert.All(assignments, a => Assert.Contains(allowed, role => a.Role.Contains(role, StringComparison.Ordinal)));
         Assert.All(assignments, a => Assert.NotEqual("", a.Scope));
     }
@@ -65,6 +67,23 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
         Assert.Equal("[parameters('principalId')]", rbac.Raw["properties"]?["parameters"]?["uploaderPrincipalId"]?["value"]?.GetValue<string>());
         Assert.StartsWith("[resourceId('Microsoft.Storage/storageAccounts/blobServices/containers', ", assignment.Scope, StringComparison.Ordinal);
         Assert.EndsWith(", 'default', 'models')]", assignment.Scope, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DeployingUserMayOnlySendToTheJobsQueueAndOnlyWhenNamed()
+    {
+        var assignment = Assert.Single(Assignments(), a => a.Role.Contains(StorageQueueDataMessageSender, StringComparison.Ordinal));
+
+        // Same condition and principal as the model upload role: main's principalId, empty by default.
+        Assert.True(assignment.Conditional);
+        Assert.False(TemplateAssert.Literal<bool>(assignment.Resource.Evaluated("condition"), "condition"));
+        Assert.Equal("[parameters('uploaderPrincipalId')]", assignment.Resource.Raw["properties"]?["principalId"]?.GetValue<string>());
+        Assert.Equal("[parameters('uploaderPrincipalType')]", assignment.Resource.Raw["properties"]?["principalType"]?.GetValue<string>());
+        var rbac = Assert.Single(compiled.OfType("Microsoft.Resources/deployments"), d => d.Name == "rbac");
+        Assert.Equal("prompt-jobs", rbac.Raw["properties"]?["parameters"]?["jobsQueueName"]?["value"]?.GetValue<string>());
+        // Scoped to the queue the app triggers on, not the queue service, the account or the poison queue.
+        Assert.StartsWith("[resourceId('Microsoft.Storage/storageAccounts/queueServices/queues', ", assignment.Scope, StringComparison.Ordinal);
+        Assert.EndsWith(", 'default', 'prompt-jobs')]", assignment.Scope, StringComparison.Ordinal);
     }
 
     private static string Unwrap(string text) => ArmExpression.IsExpression(text) ? text[1..^1] : text;
