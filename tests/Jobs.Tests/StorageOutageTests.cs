@@ -7,11 +7,13 @@ namespace Serverless.Jobs.Tests;
 /// <summary>Storage down: the API answers 503 problem+json with Retry-After (not a bare 500); the worker throws to be retried.</summary>
 public sealed class StorageOutageTests
 {
-    // Azurite's well-known development account, on a port nothing listens on: every request is refused at once.
-    private const string Unreachable =
+    // Azurite's well-known (public) development account with chosen endpoints; port 9 refuses every request at once.
+    private static string DevelopmentAccount(int blobPort, int queuePort) =>
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
         "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-        "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;";
+        $"BlobEndpoint=http://127.0.0.1:{blobPort}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{queuePort}/devstoreaccount1;";
+
+    private static readonly string Unreachable = DevelopmentAccount(blobPort: 9, queuePort: 9);
 
     private static ServiceProvider Services() => new ServiceCollection().AddPromptJobs(new ConfigurationBuilder().AddInMemoryCollection(
         new Dictionary<string, string?>
@@ -50,9 +52,7 @@ public sealed class StorageOutageTests
         // Blobs on Azurite, the queue endpoint refused.
         await TestStorage.EnsureReachableAsync();
         var jobs = "jt" + Guid.NewGuid().ToString("N")[..12] + "-jobs";
-        var connection = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-            "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-            "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;";
+        var connection = DevelopmentAccount(blobPort: 10000, queuePort: 9);
         await using var services = new ServiceCollection().AddPromptJobs(new ConfigurationBuilder().AddInMemoryCollection(
             new Dictionary<string, string?>
             {

@@ -5,6 +5,15 @@ public sealed class ModelProviderTests
 {
     private const string Prefix = "flan-t5-small/";
 
+    /// <summary>A new cache folder that one provider has already filled from <paramref name="storage"/> (a warm restart's starting point).</summary>
+    private static async Task<string> FilledCacheAsync(TestStorage storage)
+    {
+        var cache = storage.NewCacheDirectory();
+        using (var first = Provider(storage, cache, new CountingLoader()))
+        using (await first.AcquireAsync()) { }
+        return cache;
+    }
+
     private static ModelProvider<HashedModel> Provider(TestStorage storage, string cacheDirectory, CountingLoader loader,
         ModelStoreOptions? options = null, IProgress<ModelTransferProgress>? progress = null) =>
         new(storage.Container, (options ?? new ModelStoreOptions()) with { Prefix = Prefix, CacheDirectory = cacheDirectory }, loader.Load, progress);
@@ -108,9 +117,7 @@ public sealed class ModelProviderTests
         await using var storage = new TestStorage();
         using var model = new FakeModel();
         await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
-        var cache = storage.NewCacheDirectory();
-        using (var first = Provider(storage, cache, new CountingLoader()))
-        using (await first.AcquireAsync()) { }
+        var cache = await FilledCacheAsync(storage);
         storage.Requests.Clear();
 
         var loader = new CountingLoader();
@@ -131,9 +138,7 @@ public sealed class ModelProviderTests
         await using var storage = new TestStorage();
         using var model = new FakeModel();
         await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
-        var cache = storage.NewCacheDirectory();
-        using (var first = Provider(storage, cache, new CountingLoader()))
-        using (await first.AcquireAsync()) { }
+        var cache = await FilledCacheAsync(storage);
 
         model.Write("encoder_model.onnx", System.Security.Cryptography.RandomNumberGenerator.GetBytes(1 << 20));
         await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix); // unchanged blobs keep their ETags
@@ -222,9 +227,7 @@ public sealed class ModelProviderTests
         await using var storage = new TestStorage();
         using var model = new FakeModel();
         await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
-        var cache = storage.NewCacheDirectory();
-        using (var first = Provider(storage, cache, new CountingLoader()))
-        using (await first.AcquireAsync()) { }
+        var cache = await FilledCacheAsync(storage);
 
         // Same size, one byte flipped (only the hash can tell) and a truncated file (the size tells).
         var encoder = Path.Combine(cache, "encoder_model.onnx");
@@ -250,9 +253,7 @@ public sealed class ModelProviderTests
         await using var storage = new TestStorage();
         using var model = new FakeModel();
         await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
-        var cache = storage.NewCacheDirectory();
-        using (var first = Provider(storage, cache, new CountingLoader()))
-        using (await first.AcquireAsync()) { }
+        var cache = await FilledCacheAsync(storage);
 
         var encoder = Path.Combine(cache, "encoder_model.onnx");
         var written = File.GetLastWriteTimeUtc(encoder);
