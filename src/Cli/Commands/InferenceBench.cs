@@ -21,10 +21,11 @@ internal static class InferenceBench
         var newTokens = new Option<int>("--new-tokens") { Description = "Tokens generated per row.", DefaultValueFactory = _ => 64 };
         var runs = new Option<int>("--runs") { Description = "Measured runs per batch size (the median is reported).", DefaultValueFactory = _ => 3 };
         var threads = InferenceCommands.ThreadsOption();
+        var quantized = InferenceCommands.QuantizedOption();
         var json = new Option<bool>("--json") { Description = "Print a JSON array, one object per batch size." };
         var command = new Command("bench", "Measure the local model's decode throughput, latency, allocations and memory per batch size.")
         {
-            model, batch, inputTokens, newTokens, runs, threads, json,
+            model, batch, inputTokens, newTokens, runs, threads, quantized, json,
         };
         command.SetAction(parse =>
         {
@@ -51,6 +52,7 @@ internal static class InferenceBench
             using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions
             {
                 IntraOpThreads = parse.GetValue(threads),
+                UseQuantized = parse.GetValue(quantized),
                 MaxBatchRows = Math.Max(32, sizes.Max()),
                 MaxNewTokensCeiling = Math.Max(512, newLength),
             });
@@ -114,7 +116,7 @@ internal static class InferenceBench
             }
             else
             {
-                Console.WriteLine($"model {parse.GetValue(model)} ({(loaded.IsMerged ? "merged" : "split")} decoder), {inLength} input tokens, {newLength} new tokens, {runCount} runs (median)");
+                Console.WriteLine($"model {parse.GetValue(model)} ({(loaded.IsMerged ? "merged" : "split")} decoder{(parse.GetValue(quantized) ? ", quantized" : "")}), {inLength} input tokens, {newLength} new tokens, {runCount} runs (median)");
                 foreach (Figures f in figures)
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

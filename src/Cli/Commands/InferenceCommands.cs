@@ -18,6 +18,11 @@ internal static class InferenceCommands
         Required = true,
     };
 
+    internal static Option<bool> QuantizedOption() => new("--quantized")
+    {
+        Description = "Load the *_quantized.onnx files (serverless model quantize makes them), as Model__UseQuantized=true does.",
+    };
+
     internal static Option<int> ThreadsOption() => new("--threads")
     {
         Description = "ONNX Runtime intra-op threads; 0 = one per core.",
@@ -47,12 +52,13 @@ internal static class InferenceCommands
         var truncation = new Option<string>("--truncation") { Description = "What to do with a prompt longer than the context window." };
         truncation.AcceptOnlyFromAmong("none", "keep_start", "keep_end");
         var threads = ThreadsOption();
+        var quantized = QuantizedOption();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the text." };
 
         var command = new Command("complete", "Complete one prompt with the local model.")
         {
             model, prompt, inputIds, maxNewTokens, minNewTokens, doSample, temperature, topK, topP, seed, numBeams,
-            lengthPenalty, earlyStopping, repetitionPenalty, noRepeat, stop, truncation, threads, json,
+            lengthPenalty, earlyStopping, repetitionPenalty, noRepeat, stop, truncation, threads, quantized, json,
         };
         command.Validators.Add(r =>
         {
@@ -77,7 +83,7 @@ internal static class InferenceCommands
             }
             try
             {
-                using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads) });
+                using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads), UseQuantized = parse.GetValue(quantized) });
                 GenerationOptions o = loaded.DefaultGenerationOptions;
                 T Pick<T>(Option<T> option, T current) => parse.GetResult(option) is null ? current : parse.GetValue(option)!;
                 o = o with

@@ -1,0 +1,53 @@
+namespace Serverless.Quantization;
+
+/// <summary>The operator form a quantized MatMul takes.</summary>
+public enum QuantizedMatMulForm
+{
+    /// <summary><c>com.microsoft.MatMulNBits</c>: block-wise weights (4 or 8 bits) with per-block scales and zero points.</summary>
+    MatMulNBits,
+
+    /// <summary>
+    /// <c>DynamicQuantizeLinear</c> + <c>MatMulInteger</c> (int8 weights, one scale per output column), the form
+    /// Optimum's dynamic quantization writes; 8 bits only.
+    /// </summary>
+    MatMulInteger,
+}
+
+/// <summary>How to quantize a model's MatMul weights.</summary>
+public sealed record QuantizationOptions
+{
+    /// <summary>Bits per weight: 4 or 8.</summary>
+    public int Bits { get; init; } = 8;
+
+    /// <summary>Weights per block along K sharing one scale and zero point (MatMulNBits): 32, 64 or 128.</summary>
+    public int BlockSize { get; init; } = 32;
+
+    public QuantizedMatMulForm Form { get; init; } = QuantizedMatMulForm.MatMulNBits;
+
+    /// <summary>
+    /// MatMulNBits <c>accuracy_level</c>: 0 leaves the choice to ONNX Runtime, 4 lets it quantize the activations to
+    /// int8 per block and use integer dot products (the fast CPU path).
+    /// </summary>
+    public int AccuracyLevel { get; init; } = 4;
+
+    /// <summary>
+    /// Tensors are written to a <c>.onnx_data</c> file beside the model when all initializers together exceed this
+    /// many bytes (a protobuf message cannot exceed 2 GiB). 0 always writes external data.
+    /// </summary>
+    public long ExternalDataThreshold { get; init; } = 1L << 30;
+
+    /// <summary>Checks the values; the message names the bad option.</summary>
+    public void Validate()
+    {
+        if (Bits is not (4 or 8))
+            throw new ArgumentException($"--bits must be 8 or 4, not {Bits}.", nameof(Bits));
+        if (BlockSize is not (16 or 32 or 64 or 128 or 256))
+            throw new ArgumentException($"--block-size must be 32, 64 or 128 (16 and 256 also work), not {BlockSize}.", nameof(BlockSize));
+        if (Form == QuantizedMatMulForm.MatMulInteger && Bits != 8)
+            throw new ArgumentException("The MatMulInteger form is 8-bit only; use --bits 8 or the MatMulNBits form.", nameof(Form));
+        if (AccuracyLevel is < 0 or > 4)
+            throw new ArgumentException($"accuracy_level must be 0 to 4, not {AccuracyLevel}.", nameof(AccuracyLevel));
+        if (ExternalDataThreshold < 0)
+            throw new ArgumentException("ExternalDataThreshold cannot be negative.", nameof(ExternalDataThreshold));
+    }
+}
