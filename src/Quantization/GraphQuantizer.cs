@@ -5,9 +5,13 @@ namespace Serverless.Quantization;
 
 /// <summary>What quantizing one graph did.</summary>
 /// <param name="MatMulsQuantized">MatMul nodes rewritten (a weight used by both branches of an <c>If</c> counts twice).</param>
-/// <param name="WeightsQuantized">Distinct weights quantized: each is stored once, where the original was.</param>
+/// <param name="WeightsQuantized">Distinct MatMul weights quantized: each is stored once, where the original was.</param>
 /// <param name="MatMulsLeft">MatMul nodes left in fp32 because their right-hand side is not a constant (e.g. attention scores).</param>
-public sealed record GraphQuantizationSummary(int MatMulsQuantized, int WeightsQuantized, int MatMulsLeft, long WeightBytesBefore, long WeightBytesAfter);
+/// <param name="EmbeddingsQuantized">Distinct embedding tables (Gather data) quantized.</param>
+/// <param name="EmbeddingsLeft">Gathers of a constant table left in fp32 (embeddings off, or a row length not a multiple of the block size).</param>
+public sealed record GraphQuantizationSummary(
+    int MatMulsQuantized, int WeightsQuantized, int MatMulsLeft, long WeightBytesBefore, long WeightBytesAfter,
+    int EmbeddingsQuantized = 0, int EmbeddingsLeft = 0);
 
 /// <summary>
 /// Rewrites every <c>MatMul</c> whose right-hand side is a constant fp32 weight (an initializer of its graph or of an
@@ -28,6 +32,8 @@ internal sealed class GraphQuantizer
     private readonly QuantizationOptions _options;
     private readonly string _file;
     private readonly Dictionary<TensorProto, string[]> _quantized = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<TensorProto, string[]> _embeddings = new(ReferenceEqualityComparer.Instance);
+    private int _embeddingsLeft;
     private readonly List<(GraphProto Owner, TensorProto Original)> _originals = [];
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private int _matMulsQuantized, _matMulsLeft;
@@ -68,9 +74,10 @@ internal sealed class GraphQuantizer
             throw new QuantizationException($"{_file}: no MatMul has a constant fp32 weight; there is nothing to quantize.");
 
         RemoveUnusedOriginals(model.Graph);
-        if (_options.Form == QuantizedMatMulForm.MatMulNBits && !model.OpsetImport.Any(o => o.Domain == MicrosoftDomain))
+        bool usesContribOps = GraphWalker.AllGraphs(model.Graph).SelectMany(g => g.Node).Any(n => n.Domain == MicrosoftDomain);
+        if (usesContribOps && !model.OpsetImport.Any(o => o.Domain == MicrosoftDomain))
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
-        return new GraphQuantizationSummary(_matMulsQuantized, _quantized.Count, _matMulsLeft, _bytesBefore, _bytesAfter);
+        return new GraphQuantizationSummary(_matMulsQuantized, _quantized.Count, _matMulsLeft, _bytesBefore, _bytesAfter, _embeddings.Count, _embeddingsLeft);
     }
 
     private void Rewrite(GraphProto graph, IReadOnlyList<GraphProto> scope)
@@ -88,6 +95,11 @@ internal sealed class GraphQuantizer
             bool isOnnx = node.Domain is "" or "ai.onnx";
             if (isOnnx && node.OpType == "Gemm" && node.Input.Count > 1 && Resolve(node.Input[1], scope) is not null)
                 throw new QuantizationException($"{where}: a Gemm with a constant weight is not handled (only MatMul is rewritten); export the model with MatMul + Add.");
+            if (isOnnx && node.OpType == "Gather" && node.Input.Count == 2 && Resolve(node.Input[0], scope) is { } table)
+            {
+                nodes.Add(QuantizeGather(node, table.Item1, table.Item2, where));
+                continue;
+            }
             if (!isOnnx || node.OpType != "MatMul" || node.Input.Count != 2)
             {
                 nodes.Add(node);
@@ -139,6 +151,63 @@ internal sealed class GraphQuantizer
                 return null;
         }
         return null;
+    }
+
+    /// <summary>
+    /// A Gather of a 2-D fp32 table along axis 0 becomes <c>GatherBlockQuantized</c>: each row quantized in blocks
+    /// along its length, <c>data [rows, columns·bits/8]</c> (4-bit: low nibble first), <c>scales [rows, blocks]</c>,
+    /// <c>zero_points [rows, ceil(blocks·bits/8)]</c>. That is the MatMulNBits layout of the transposed table.
+    /// </summary>
+    private NodeProto QuantizeGather(NodeProto gather, GraphProto owner, TensorProto table, string where)
+    {
+        long axis = gather.Attribute.FirstOrDefault(a => a.Name == "axis")?.I ?? 0;
+        if (!_options.QuantizeEmbeddings || table.DataType != TensorData.Float || table.Dims.Count != 2 || axis != 0 ||
+            table.Dims[1] % _options.BlockSize != 0 || table.Dims[0] * table.Dims[1] > int.MaxValue)
+        {
+            if (table.DataType == TensorData.Float)
+                _embeddingsLeft++;
+            return gather;
+        }
+        int rows = (int)table.Dims[0], columns = (int)table.Dims[1];
+        if (!_embeddings.TryGetValue(table, out string[]? names))
+        {
+            float[] values;
+            try
+            {
+                values = TensorData.ReadFloats(table);
+            }
+            catch (QuantizationException e)
+            {
+                throw new QuantizationException($"{where}: {e.Message}", e);
+            }
+            var transposed = new float[values.Length];
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < columns; c++)
+                    transposed[c * rows + r] = values[r * columns + c];
+            BlockQuantizedWeight q = BlockQuantizer.Quantize(transposed, columns, rows, QuantizationOptions.EmbeddingBits, _options.BlockSize);
+            string data = Unique($"{table.Name}_Q{QuantizationOptions.EmbeddingBits}"), scales = Unique($"{table.Name}_scales"), zeros = Unique($"{table.Name}_zero_points");
+            owner.Initializer.Add(TensorData.Make<byte>(data, TensorData.UInt8, q.Packed, rows, (long)columns * QuantizationOptions.EmbeddingBits / 8));
+            owner.Initializer.Add(TensorData.Make<float>(scales, TensorData.Float, q.Scales, rows, q.Blocks));
+            owner.Initializer.Add(TensorData.Make<byte>(zeros, TensorData.UInt8, q.ZeroPoints, rows, q.ZeroPoints.Length / rows));
+            _bytesBefore += (long)rows * columns * sizeof(float);
+            _bytesAfter += q.Packed.Length + q.Scales.Length * sizeof(float) + q.ZeroPoints.Length;
+            names = [data, scales, zeros];
+            _embeddings.Add(table, names);
+            _originals.Add((owner, table));
+        }
+        var node = new NodeProto
+        {
+            Name = Unique((gather.Name.Length > 0 ? gather.Name : gather.Output[0]) + $"_Q{QuantizationOptions.EmbeddingBits}"),
+            OpType = "GatherBlockQuantized",
+            Domain = MicrosoftDomain,
+        };
+        node.Input.AddRange([names[0], gather.Input[1], names[1], names[2]]);
+        node.Output.AddRange(gather.Output);
+        node.Attribute.Add(Int("gather_axis", 0));
+        node.Attribute.Add(Int("quantize_axis", 1));
+        node.Attribute.Add(Int("block_size", _options.BlockSize));
+        node.Attribute.Add(Int("bits", QuantizationOptions.EmbeddingBits));
+        return node;
     }
 
     private string[] QuantizeWeight(GraphProto owner, TensorProto weight, string where)

@@ -25,6 +25,17 @@ public sealed record QuantizationOptions
     public QuantizedMatMulForm Form { get; init; } = QuantizedMatMulForm.MatMulNBits;
 
     /// <summary>
+    /// Also quantize embedding tables read by <c>Gather</c> to 8 bits (block-wise along the embedding, as
+    /// <c>com.microsoft.GatherBlockQuantized</c> reads them, with the same block size). A Gather reads one row per
+    /// token, so this saves size and load time, not decode time; hence 8 bits even when the MatMuls get 4, since
+    /// 4-bit embeddings would cost fidelity for no speed.
+    /// </summary>
+    public bool QuantizeEmbeddings { get; init; } = true;
+
+    /// <summary>Bits per embedding weight (see <see cref="QuantizeEmbeddings"/>).</summary>
+    public const int EmbeddingBits = 8;
+
+    /// <summary>
     /// MatMulNBits <c>accuracy_level</c>: 0 leaves the choice to ONNX Runtime, 4 lets it quantize the activations to
     /// int8 per block and use integer dot products (the fast CPU path).
     /// </summary>

@@ -18,17 +18,20 @@ public class GraphQuantizerTests
         Assert.Equal(2, branches.Count);
         // Every quantized weight lives once, in the outer graph; the branches hold none.
         Assert.All(branches, b => Assert.Empty(b.Initializer));
-        var packed = model.Graph.Initializer.Where(t => t.Name.EndsWith($"_Q{bits}", StringComparison.Ordinal)).Select(t => t.Name).ToList();
-        Assert.Equal(summary.WeightsQuantized, packed.Count);
-        Assert.Equal(packed.Count, packed.Distinct().Count());
-        // Both branches read shared weights (the with-past branch reads a subset of the no-past one's).
+        var outer = model.Graph.Initializer.Select(t => t.Name).ToHashSet();
         var used = branches.Select(b => b.Node.Where(n => n.OpType == "MatMulNBits").Select(n => n.Input[1]).ToHashSet()).ToList();
+        Assert.Equal(summary.WeightsQuantized, used[0].Union(used[1]).Count());
+        Assert.All(used.SelectMany(u => u), name => Assert.Contains(name, outer));
+        Assert.All(used.SelectMany(u => u), name => Assert.EndsWith($"_Q{bits}", name));
+        // Both branches read shared weights (the with-past branch reads a subset of the no-past one's).
         Assert.True(used[0].Overlaps(used[1]));
         Assert.Equal(summary.MatMulsQuantized, used.Sum(u => u.Count));
+        // The token embedding is 8-bit GatherBlockQuantized, also stored once in the outer graph.
+        Assert.Equal(1, summary.EmbeddingsQuantized);
+        Assert.Contains(model.Graph.Initializer, t => t.Name.EndsWith("_Q8", StringComparison.Ordinal) && t.Dims.SequenceEqual([1024L, 64L]));
         // No MatMul with a constant fp32 weight is left anywhere, and the fp32 weights are gone.
-        var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet();
         Assert.DoesNotContain(GraphWalker.AllGraphs(model.Graph).SelectMany(g => g.Node),
-            n => n.OpType == "MatMul" && initializers.Contains(n.Input[1]));
+            n => n.OpType == "MatMul" && outer.Contains(n.Input[1]));
         Assert.True(summary.MatMulsQuantized > summary.WeightsQuantized);
         Assert.Contains(model.OpsetImport, o => o.Domain == "com.microsoft");
         Assert.True(summary.WeightBytesAfter < summary.WeightBytesBefore / (bits == 8 ? 3 : 5));

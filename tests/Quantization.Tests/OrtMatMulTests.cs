@@ -53,6 +53,63 @@ public class OrtMatMulTests
         Assert.InRange(error, 0, maxRelativeError);
     }
 
+    [Theory]
+    [InlineData(4, 32)]    // embeddings are 8-bit whatever the MatMuls get
+    [InlineData(8, 32)]
+    [InlineData(4, 64)]
+    [InlineData(8, 128)]
+    public void GatherBlockQuantized_returns_the_dequantized_rows(int bits, int blockSize)
+    {
+        const int rows = 50, columns = 128;
+        float[] table = TestModels.Random(rows * columns, seed: 17);
+        var graph = new GraphProto { Name = "g" };
+        var indices = new ValueInfoProto
+        {
+            Name = "ids",
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Int64 } },
+        };
+        graph.Input.Add(indices);
+        graph.Output.Add(new ValueInfoProto { Name = "Y", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = TensorData.Float } } });
+        graph.Initializer.Add(TensorData.Make<float>("E", TensorData.Float, table, rows, columns));
+        var gather = new NodeProto { Name = "embed", OpType = "Gather" };
+        gather.Input.AddRange(["E", "ids"]);
+        gather.Output.Add("Y");
+        graph.Node.Add(gather);
+        var model = new ModelProto { IrVersion = 8, Graph = graph };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 14 });
+        // A MatMul so the graph has something to quantize besides the table.
+        graph.Input.Add(TestModels.Value("X", "M", 32));
+        graph.Output.Add(TestModels.Value("Z", "M", 8));
+        graph.Initializer.Add(TensorData.Make<float>("W", TensorData.Float, TestModels.Random(32 * 8, 2), 32, 8));
+        var matMul = new NodeProto { Name = "mm", OpType = "MatMul" };
+        matMul.Input.AddRange(["X", "W"]);
+        matMul.Output.Add("Z");
+        graph.Node.Add(matMul);
+
+        GraphQuantizationSummary summary = GraphQuantizer.Quantize(model, new QuantizationOptions { Bits = bits, BlockSize = blockSize }, "test.onnx");
+        Assert.Equal(1, summary.EmbeddingsQuantized);
+        Assert.Contains(model.Graph.Node, n => n.OpType == "GatherBlockQuantized");
+        Assert.DoesNotContain(model.Graph.Initializer, t => t.Name == "E");
+        Assert.Contains(model.Graph.Initializer, t => t.Name == "E_Q8" && t.Dims.SequenceEqual([rows, columns]));
+
+        long[] ids = [0, 7, 49, 7, 23];
+        using var session = new InferenceSession(model.ToByteArray());
+        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [ids.Length]);
+        using var x = OrtValue.CreateTensorValueFromMemory(new float[32], [1, 32]);
+        using var output = session.Run(new RunOptions(), new Dictionary<string, OrtValue> { ["ids"] = idsValue, ["X"] = x }, ["Y"]);
+        float[] actual = output[0].GetTensorDataAsSpan<float>().ToArray();
+        Assert.Equal([ids.Length, columns], output[0].GetTensorTypeAndShape().Shape);
+
+        // The reference: each row quantized on its own along its length, then dequantized.
+        for (int i = 0; i < ids.Length; i++)
+        {
+            float[] row = table.AsSpan((int)ids[i] * columns, columns).ToArray();
+            float[] expected = BlockQuantizer.Dequantize(BlockQuantizer.Quantize(row, columns, 1, QuantizationOptions.EmbeddingBits, blockSize));
+            for (int c = 0; c < columns; c++)
+                Assert.Equal(expected[c], actual[i * columns + c], 6);
+        }
+    }
+
     internal static float[] Run(ModelProto model, float[] x, int m, int k)
     {
         using var session = new InferenceSession(model.ToByteArray());

@@ -41,6 +41,10 @@ internal static class QuantizeCommands
             DefaultValueFactory = _ => 4,
         };
         accuracy.AcceptOnlyFromAmong("0", "1", "2", "3", "4");
+        var fp32Embeddings = new Option<bool>("--fp32-embeddings")
+        {
+            Description = "Leave the embedding tables (Gather) in fp32 instead of 8-bit GatherBlockQuantized; they cost size, not decode time.",
+        };
         var externalData = new Option<bool>("--external-data")
         {
             Description = "Always write the tensors to a .onnx_data file beside each model (done anyway above 1 GiB of weights).",
@@ -49,7 +53,7 @@ internal static class QuantizeCommands
             "Quantize every MatMul with a constant weight (lm_head included) of an Optimum export to 8 or 4 bits; writes " +
             "encoder_model_quantized.onnx and decoder_model_merged_quantized.onnx (or the split pair), as Optimum names them.")
         {
-            dir, bits, blockSize, output, form, accuracy, externalData,
+            dir, bits, blockSize, output, form, accuracy, fp32Embeddings, externalData,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -59,6 +63,7 @@ internal static class QuantizeCommands
                 BlockSize = parse.GetValue(blockSize),
                 Form = parse.GetValue(form) == "integer" ? QuantizedMatMulForm.MatMulInteger : QuantizedMatMulForm.MatMulNBits,
                 AccuracyLevel = parse.GetValue(accuracy),
+                QuantizeEmbeddings = !parse.GetValue(fp32Embeddings),
                 ExternalDataThreshold = parse.GetValue(externalData) ? 0 : new QuantizationOptions().ExternalDataThreshold,
             };
             var stopwatch = Stopwatch.StartNew();
@@ -70,7 +75,8 @@ internal static class QuantizeCommands
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{Path.GetFileName(f.Output),-42} {ModelCommands.Mb(f.SourceBytes),10} -> {ModelCommands.Mb(f.OutputBytes),10}  " +
-                        $"{f.Summary.MatMulsQuantized} MatMuls ({f.Summary.WeightsQuantized} weights) quantized, {f.Summary.MatMulsLeft} with computed inputs left fp32"));
+                        $"{f.Summary.MatMulsQuantized} MatMuls ({f.Summary.WeightsQuantized} weights) and {f.Summary.EmbeddingsQuantized} embeddings quantized; " +
+                        $"left fp32: {f.Summary.MatMulsLeft} MatMuls of computed inputs, {f.Summary.EmbeddingsLeft} embeddings"));
                 }
                 string formText = options.Form == QuantizedMatMulForm.MatMulNBits
                     ? $"MatMulNBits, {options.Bits}-bit, block {options.BlockSize}, accuracy_level {options.AccuracyLevel}"
