@@ -20,7 +20,11 @@ internal sealed record BlockQuantizedWeight(int K, int N, int Bits, int BlockSiz
 /// </summary>
 internal static class BlockQuantizer
 {
-    public static BlockQuantizedWeight Quantize(ReadOnlySpan<float> weight, int k, int n, int bits, int blockSize)
+    /// <param name="symmetric">
+    /// Zero point fixed at 2^(bits−1) (then not stored): the block's value of largest magnitude maps to code 0
+    /// exactly, as ONNX Runtime's own quantizer does, so the scale may be negative.
+    /// </param>
+    public static BlockQuantizedWeight Quantize(ReadOnlySpan<float> weight, int k, int n, int bits, int blockSize, bool symmetric = false)
     {
         if (weight.Length != (long)k * n)
             throw new ArgumentException($"The weight has {weight.Length} values, not K·N = {k}·{n}.", nameof(weight));
@@ -47,9 +51,17 @@ internal static class BlockQuantizer
                     if (v < min) min = v;
                     if (v > max) max = v;
                 }
-                float scale = (max - min) / maxCode;
+                float scale;
                 int zeroPoint;
-                if (scale == 0)
+                if (symmetric)
+                {
+                    float extreme = -min > max ? min : max;
+                    scale = extreme / -(1 << (bits - 1));
+                    zeroPoint = 1 << (bits - 1);
+                    if (scale == 0)
+                        scale = 1;
+                }
+                else if ((scale = (max - min) / maxCode) == 0)
                 {
                     // An all-zero block: any scale decodes it exactly; the middle code keeps it symmetric.
                     scale = 1;

@@ -225,12 +225,16 @@ internal sealed class GraphQuantizer
         _bytesBefore += (long)k * n * sizeof(float);
         if (_options.Form == QuantizedMatMulForm.MatMulNBits)
         {
-            BlockQuantizedWeight q = BlockQuantizer.Quantize(values, k, n, _options.Bits, _options.BlockSize);
-            string b = Unique($"{weight.Name}_Q{_options.Bits}"), scales = Unique($"{weight.Name}_scales"), zeros = Unique($"{weight.Name}_zero_points");
+            BlockQuantizedWeight q = BlockQuantizer.Quantize(values, k, n, _options.Bits, _options.BlockSize, _options.Symmetric);
+            string b = Unique($"{weight.Name}_Q{_options.Bits}"), scales = Unique($"{weight.Name}_scales");
             owner.Initializer.Add(TensorData.Make<byte>(b, TensorData.UInt8, q.Packed, n, q.Blocks, q.BlockSize * q.Bits / 8));
             owner.Initializer.Add(TensorData.Make<float>(scales, TensorData.Float, q.Scales, (long)n * q.Blocks));
+            _bytesAfter += q.Packed.Length + q.Scales.Length * sizeof(float);
+            if (_options.Symmetric)
+                return [b, scales];
+            string zeros = Unique($"{weight.Name}_zero_points");
             owner.Initializer.Add(TensorData.Make<byte>(zeros, TensorData.UInt8, q.ZeroPoints, q.ZeroPoints.Length));
-            _bytesAfter += q.Packed.Length + q.Scales.Length * sizeof(float) + q.ZeroPoints.Length;
+            _bytesAfter += q.ZeroPoints.Length;
             return [b, scales, zeros];
         }
         else
@@ -252,7 +256,7 @@ internal sealed class GraphQuantizer
             OpType = "MatMulNBits",
             Domain = MicrosoftDomain,
         };
-        node.Input.AddRange([matMul.Input[0], weight[0], weight[1], weight[2]]);
+        node.Input.AddRange([matMul.Input[0], .. weight]);
         node.Output.AddRange(matMul.Output);
         node.Attribute.Add(Int("K", k));
         node.Attribute.Add(Int("N", n));

@@ -25,6 +25,12 @@ public sealed record QuantizationOptions
     public QuantizedMatMulForm Form { get; init; } = QuantizedMatMulForm.MatMulNBits;
 
     /// <summary>
+    /// MatMulNBits without zero points (each block symmetric around 0, the default zero point 2^(bits−1)); false
+    /// stores a zero point per block, so each block's own [min, max] range is used.
+    /// </summary>
+    public bool Symmetric { get; init; }
+
+    /// <summary>
     /// Also quantize embedding tables read by <c>Gather</c> to 8 bits (block-wise along the embedding, as
     /// <c>com.microsoft.GatherBlockQuantized</c> reads them, with the same block size). A Gather reads one row per
     /// token, so this saves size and load time, not decode time; hence 8 bits even when the MatMuls get 4, since

@@ -3,14 +3,17 @@ namespace Serverless.Quantization.Tests;
 public class BlockQuantizerTests
 {
     [Theory]
-    [InlineData(4, 32, 64, 24)]
-    [InlineData(4, 128, 80, 7)]   // K shorter than a block: one padded block
-    [InlineData(8, 32, 80, 5)]    // K not a multiple of the block size
-    [InlineData(8, 64, 128, 3)]
-    public void Every_weight_comes_back_within_half_a_step_of_its_block(int bits, int blockSize, int k, int n)
+    [InlineData(4, 32, 64, 24, false)]
+    [InlineData(4, 128, 80, 7, false)]   // K shorter than a block: one padded block
+    [InlineData(8, 32, 80, 5, false)]    // K not a multiple of the block size
+    [InlineData(8, 64, 128, 3, false)]
+    [InlineData(4, 32, 80, 7, true)]
+    [InlineData(8, 64, 128, 3, true)]
+    // Symmetric blocks clamp the far side of the range at 2^(bits−1)−1 steps: up to one step off there.
+    public void Every_weight_comes_back_within_half_a_step_of_its_block(int bits, int blockSize, int k, int n, bool symmetric)
     {
         float[] weight = TestModels.Random(k * n, seed: k + n);
-        BlockQuantizedWeight q = BlockQuantizer.Quantize(weight, k, n, bits, blockSize);
+        BlockQuantizedWeight q = BlockQuantizer.Quantize(weight, k, n, bits, blockSize, symmetric);
         float[] back = BlockQuantizer.Dequantize(q);
 
         Assert.Equal((k + blockSize - 1) / blockSize, q.Blocks);
@@ -22,7 +25,7 @@ public class BlockQuantizerTests
             for (int column = 0; column < n; column++)
             {
                 float scale = q.Scales[column * q.Blocks + row / blockSize];
-                Assert.InRange(Math.Abs(back[row * n + column] - weight[row * n + column]), 0, scale * 0.5f + 1e-6f);
+                Assert.InRange(Math.Abs(back[row * n + column] - weight[row * n + column]), 0, Math.Abs(scale) * (symmetric ? 1f : 0.5f) + 1e-6f);
             }
         }
     }

@@ -11,26 +11,29 @@ namespace Serverless.Quantization.Tests;
 public class OrtMatMulTests
 {
     [Theory]
-    [InlineData(4, 32, 64, 48)]
-    [InlineData(4, 64, 96, 40)]    // K not a multiple of the block size
-    [InlineData(4, 128, 64, 33)]   // K shorter than a block
-    [InlineData(8, 32, 64, 48)]
-    [InlineData(8, 128, 160, 24)]
-    public void MatMulNBits_equals_the_product_with_the_dequantized_weight(int bits, int blockSize, int k, int n)
+    [InlineData(4, 32, 64, 48, false)]
+    [InlineData(4, 64, 96, 40, false)]    // K not a multiple of the block size
+    [InlineData(4, 128, 64, 33, false)]   // K shorter than a block
+    [InlineData(8, 32, 64, 48, false)]
+    [InlineData(8, 128, 160, 24, false)]
+    [InlineData(4, 32, 96, 40, true)]     // symmetric: no zero points input
+    [InlineData(8, 64, 160, 24, true)]
+    public void MatMulNBits_equals_the_product_with_the_dequantized_weight(int bits, int blockSize, int k, int n, bool symmetric)
     {
         float[] weight = TestModels.Random(k * n, seed: 3);
         ModelProto model = TestModels.MatMul(weight, k, n);
         // accuracy_level 0 computes in fp32, so the only difference from the reference is summation order.
-        var options = new QuantizationOptions { Bits = bits, BlockSize = blockSize, AccuracyLevel = 0 };
+        var options = new QuantizationOptions { Bits = bits, BlockSize = blockSize, AccuracyLevel = 0, Symmetric = symmetric };
         GraphQuantizer.Quantize(model, options, "test.onnx");
 
         NodeProto node = Assert.Single(model.Graph.Node);
         Assert.Equal(("MatMulNBits", "com.microsoft"), (node.OpType, node.Domain));
+        Assert.Equal(symmetric ? 3 : 4, node.Input.Count);
         Assert.DoesNotContain(model.Graph.Initializer, t => t.Name == "W");
 
         float[] x = TestModels.Random(3 * k, seed: 5);
         float[] actual = Run(model, x, 3, k);
-        float[] expected = Multiply(x, BlockQuantizer.Dequantize(BlockQuantizer.Quantize(weight, k, n, bits, blockSize)), 3, k, n);
+        float[] expected = Multiply(x, BlockQuantizer.Dequantize(BlockQuantizer.Quantize(weight, k, n, bits, blockSize, symmetric)), 3, k, n);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-4f * (1 + Math.Abs(expected[i])), $"element {i}: ONNX Runtime {actual[i]}, expected {expected[i]}");
     }

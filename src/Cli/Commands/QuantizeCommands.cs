@@ -41,6 +41,10 @@ internal static class QuantizeCommands
             DefaultValueFactory = _ => 4,
         };
         accuracy.AcceptOnlyFromAmong("0", "1", "2", "3", "4");
+        var symmetric = new Option<bool>("--symmetric")
+        {
+            Description = "MatMulNBits without zero points (blocks symmetric around 0).",
+        };
         var fp32Embeddings = new Option<bool>("--fp32-embeddings")
         {
             Description = "Leave the embedding tables (Gather) in fp32 instead of 8-bit GatherBlockQuantized; they cost size, not decode time.",
@@ -53,7 +57,7 @@ internal static class QuantizeCommands
             "Quantize every MatMul with a constant weight (lm_head included) of an Optimum export to 8 or 4 bits; writes " +
             "encoder_model_quantized.onnx and decoder_model_merged_quantized.onnx (or the split pair), as Optimum names them.")
         {
-            dir, bits, blockSize, output, form, accuracy, fp32Embeddings, externalData,
+            dir, bits, blockSize, output, form, accuracy, symmetric, fp32Embeddings, externalData,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -64,6 +68,7 @@ internal static class QuantizeCommands
                 Form = parse.GetValue(form) == "integer" ? QuantizedMatMulForm.MatMulInteger : QuantizedMatMulForm.MatMulNBits,
                 AccuracyLevel = parse.GetValue(accuracy),
                 QuantizeEmbeddings = !parse.GetValue(fp32Embeddings),
+                Symmetric = parse.GetValue(symmetric),
                 ExternalDataThreshold = parse.GetValue(externalData) ? 0 : new QuantizationOptions().ExternalDataThreshold,
             };
             var stopwatch = Stopwatch.StartNew();
@@ -79,7 +84,7 @@ internal static class QuantizeCommands
                         $"left fp32: {f.Summary.MatMulsLeft} MatMuls of computed inputs, {f.Summary.EmbeddingsLeft} embeddings"));
                 }
                 string formText = options.Form == QuantizedMatMulForm.MatMulNBits
-                    ? $"MatMulNBits, {options.Bits}-bit, block {options.BlockSize}, accuracy_level {options.AccuracyLevel}"
+                    ? $"MatMulNBits, {options.Bits}-bit, block {options.BlockSize}, {(options.Symmetric ? "symmetric" : "zero points")}, accuracy_level {options.AccuracyLevel}"
                     : "DynamicQuantizeLinear + MatMulInteger, 8-bit per column";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"Quantized {files.Count} files ({formText}) in {stopwatch.Elapsed.TotalSeconds:0.0} s into {Path.GetDirectoryName(files[0].Output)}; load them with --quantized (Model__UseQuantized=true)."));
