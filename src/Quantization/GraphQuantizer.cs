@@ -8,7 +8,7 @@ namespace Serverless.Quantization;
 /// <param name="WeightsQuantized">Distinct MatMul weights quantized: each is stored once, where the original was.</param>
 /// <param name="MatMulsLeft">MatMul nodes left in fp32 because their right-hand side is not a constant (e.g. attention scores).</param>
 /// <param name="EmbeddingsQuantized">Distinct embedding tables (Gather data) quantized.</param>
-/// <param name="EmbeddingsLeft">Gathers of a constant table left in fp32 (embeddings off, or a row length not a multiple of the block size).</param>
+/// <param name="EmbeddingsLeft">Gathers of a constant fp32 table left in fp32 (embeddings off, or a small table such as T5's relative position bias).</param>
 public sealed record GraphQuantizationSummary(
     int MatMulsQuantized, int WeightsQuantized, int MatMulsLeft, long WeightBytesBefore, long WeightBytesAfter,
     int EmbeddingsQuantized = 0, int EmbeddingsLeft = 0);
@@ -22,6 +22,9 @@ public sealed record GraphQuantizationSummary(
 internal sealed class GraphQuantizer
 {
     private const string MicrosoftDomain = "com.microsoft";
+
+    /// <summary>Smaller tables (T5's relative position bias: buckets × heads) stay fp32: nothing to gain, some fidelity to lose.</summary>
+    private const long MinimumEmbeddingWeights = 1 << 16;
 
     private static readonly HashSet<string> AlreadyQuantizedOps =
     [
@@ -162,7 +165,7 @@ internal sealed class GraphQuantizer
     {
         long axis = gather.Attribute.FirstOrDefault(a => a.Name == "axis")?.I ?? 0;
         if (!_options.QuantizeEmbeddings || table.DataType != TensorData.Float || table.Dims.Count != 2 || axis != 0 ||
-            table.Dims[1] % _options.BlockSize != 0 || table.Dims[0] * table.Dims[1] > int.MaxValue)
+            table.Dims[0] * table.Dims[1] is < MinimumEmbeddingWeights or > int.MaxValue)
         {
             if (table.DataType == TensorData.Float)
                 _embeddingsLeft++;
@@ -184,13 +187,21 @@ internal sealed class GraphQuantizer
             for (int r = 0; r < rows; r++)
                 for (int c = 0; c < columns; c++)
                     transposed[c * rows + r] = values[r * columns + c];
-            BlockQuantizedWeight q = BlockQuantizer.Quantize(transposed, columns, rows, QuantizationOptions.EmbeddingBits, _options.BlockSize);
+            BlockQuantizedWeight q = BlockQuantizer.Quantize(transposed, columns, rows, QuantizationOptions.EmbeddingBits, BlockFor(columns));
             string data = Unique($"{table.Name}_Q{QuantizationOptions.EmbeddingBits}"), scales = Unique($"{table.Name}_scales"), zeros = Unique($"{table.Name}_zero_points");
-            owner.Initializer.Add(TensorData.Make<byte>(data, TensorData.UInt8, q.Packed, rows, (long)columns * QuantizationOptions.EmbeddingBits / 8));
+            // Rows hold exactly `columns` codes (8-bit: one byte each); a last partial block's padding is dropped.
+            byte[] packed = q.Packed;
+            if (q.Blocks * q.BlockSize != columns)
+            {
+                packed = new byte[(long)rows * columns];
+                for (int r = 0; r < rows; r++)
+                    Array.Copy(q.Packed, (long)r * q.Blocks * q.BlockSize, packed, (long)r * columns, columns);
+            }
+            owner.Initializer.Add(TensorData.Make<byte>(data, TensorData.UInt8, packed, rows, columns));
             owner.Initializer.Add(TensorData.Make<float>(scales, TensorData.Float, q.Scales, rows, q.Blocks));
             owner.Initializer.Add(TensorData.Make<byte>(zeros, TensorData.UInt8, q.ZeroPoints, rows, q.ZeroPoints.Length / rows));
             _bytesBefore += (long)rows * columns * sizeof(float);
-            _bytesAfter += q.Packed.Length + q.Scales.Length * sizeof(float) + q.ZeroPoints.Length;
+            _bytesAfter += packed.Length + q.Scales.Length * sizeof(float) + q.ZeroPoints.Length;
             names = [data, scales, zeros];
             _embeddings.Add(table, names);
             _originals.Add((owner, table));
@@ -205,7 +216,7 @@ internal sealed class GraphQuantizer
         node.Output.AddRange(gather.Output);
         node.Attribute.Add(Int("gather_axis", 0));
         node.Attribute.Add(Int("quantize_axis", 1));
-        node.Attribute.Add(Int("block_size", _options.BlockSize));
+        node.Attribute.Add(Int("block_size", BlockFor(columns)));
         node.Attribute.Add(Int("bits", QuantizationOptions.EmbeddingBits));
         return node;
     }
@@ -225,7 +236,7 @@ internal sealed class GraphQuantizer
         _bytesBefore += (long)k * n * sizeof(float);
         if (_options.Form == QuantizedMatMulForm.MatMulNBits)
         {
-            BlockQuantizedWeight q = BlockQuantizer.Quantize(values, k, n, _options.Bits, _options.BlockSize, _options.Symmetric);
+            BlockQuantizedWeight q = BlockQuantizer.Quantize(values, k, n, _options.Bits, BlockFor(k), _options.Symmetric);
             string b = Unique($"{weight.Name}_Q{_options.Bits}"), scales = Unique($"{weight.Name}_scales");
             owner.Initializer.Add(TensorData.Make<byte>(b, TensorData.UInt8, q.Packed, n, q.Blocks, q.BlockSize * q.Bits / 8));
             owner.Initializer.Add(TensorData.Make<float>(scales, TensorData.Float, q.Scales, (long)n * q.Blocks));
@@ -261,7 +272,7 @@ internal sealed class GraphQuantizer
         node.Attribute.Add(Int("K", k));
         node.Attribute.Add(Int("N", n));
         node.Attribute.Add(Int("bits", _options.Bits));
-        node.Attribute.Add(Int("block_size", _options.BlockSize));
+        node.Attribute.Add(Int("block_size", BlockFor(k)));
         if (_options.AccuracyLevel > 0)
             node.Attribute.Add(Int("accuracy_level", _options.AccuracyLevel));
         return node;
@@ -321,6 +332,18 @@ internal sealed class GraphQuantizer
             foreach (ValueInfoProto v in owner.Input.Where(v => v.Name == original.Name).ToList()) owner.Input.Remove(v);
             foreach (ValueInfoProto v in owner.ValueInfo.Where(v => v.Name == original.Name).ToList()) owner.ValueInfo.Remove(v);
         }
+    }
+
+    /// <summary>
+    /// The block size for a reduction of length <paramref name="k"/>: the chosen one, or the smallest power of two
+    /// (at least 16, ONNX Runtime's minimum) covering K when K is shorter, so that no block is mostly padding.
+    /// </summary>
+    private int BlockFor(int k)
+    {
+        int block = _options.EffectiveBlockSize;
+        while (block > 16 && block / 2 >= k)
+            block /= 2;
+        return block;
     }
 
     private string Unique(string name)

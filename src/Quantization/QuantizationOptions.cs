@@ -19,8 +19,17 @@ public sealed record QuantizationOptions
     /// <summary>Bits per weight: 4 or 8.</summary>
     public int Bits { get; init; } = 8;
 
-    /// <summary>Weights per block along K sharing one scale and zero point (MatMulNBits): 32, 64 or 128.</summary>
-    public int BlockSize { get; init; } = 32;
+    /// <summary>
+    /// Weights per block along K sharing one scale and zero point: 32, 64 or 128; null picks
+    /// <see cref="EffectiveBlockSize"/>'s default for the bits.
+    /// </summary>
+    public int? BlockSize { get; init; }
+
+    /// <summary>
+    /// The block size used: <see cref="BlockSize"/>, else 128 for 8 bits (256 levels resolve a 128-weight range finely,
+    /// and fewer scales decode faster: 1.3–1.5× block 32 here) and 32 for 4 bits (16 levels need small blocks).
+    /// </summary>
+    public int EffectiveBlockSize => BlockSize ?? (Bits == 8 ? 128 : 32);
 
     public QuantizedMatMulForm Form { get; init; } = QuantizedMatMulForm.MatMulNBits;
 
@@ -58,7 +67,7 @@ public sealed record QuantizationOptions
     {
         if (Bits is not (4 or 8))
             throw new ArgumentException($"--bits must be 8 or 4, not {Bits}.", nameof(Bits));
-        if (BlockSize is not (16 or 32 or 64 or 128 or 256))
+        if (BlockSize is not (null or 16 or 32 or 64 or 128 or 256))
             throw new ArgumentException($"--block-size must be 32, 64 or 128 (16 and 256 also work), not {BlockSize}.", nameof(BlockSize));
         if (Form == QuantizedMatMulForm.MatMulInteger && Bits != 8)
             throw new ArgumentException("The MatMulInteger form is 8-bit only; use --bits 8 or the MatMulNBits form.", nameof(Form));

@@ -48,7 +48,11 @@ public class GraphQuantizerTests
         GraphQuantizer.Quantize(model, new QuantizationOptions(), "decoder_model.onnx");
 
         Assert.DoesNotContain(model.Graph.Initializer, t => t.Name == weight);
-        Assert.Contains(model.Graph.Node, n => n.OpType == "MatMulNBits" && n.Input[1] == weight + "_Q8" && n.Output[0] == head.Output[0]);
+        NodeProto quantized = Assert.Single(model.Graph.Node, n => n.OpType == "MatMulNBits" && n.Output[0] == head.Output[0]);
+        Assert.Equal(weight + "_Q8", quantized.Input[1]);
+        // 8 bits default to blocks of 128, but K = d_model = 64 here: one block of 64, not a block half padding.
+        Assert.Equal(64, quantized.Attribute.Single(a => a.Name == "block_size").I);
+        Assert.Equal([1024L, 1, 64], model.Graph.Initializer.Single(t => t.Name == weight + "_Q8").Dims);
     }
 
     [Fact]

@@ -22,7 +22,7 @@ internal static class QuantizeCommands
         var dir = new Argument<string>("DIR") { Description = "An Optimum ONNX export folder (files at the top or under onnx/)." };
         var bits = new Option<int>("--bits") { Description = "Bits per weight.", DefaultValueFactory = _ => 8 };
         bits.AcceptOnlyFromAmong("8", "4");
-        var blockSize = new Option<int>("--block-size") { Description = "Weights per block along K sharing a scale and zero point.", DefaultValueFactory = _ => 32 };
+        var blockSize = new Option<int?>("--block-size") { Description = "Weights per block along K sharing a scale and zero point (default: 128 for 8 bits, 32 for 4 bits)." };
         blockSize.AcceptOnlyFromAmong("32", "64", "128");
         var output = new Option<string>("--out")
         {
@@ -84,7 +84,7 @@ internal static class QuantizeCommands
                         $"left fp32: {f.Summary.MatMulsLeft} MatMuls of computed inputs, {f.Summary.EmbeddingsLeft} embeddings"));
                 }
                 string formText = options.Form == QuantizedMatMulForm.MatMulNBits
-                    ? $"MatMulNBits, {options.Bits}-bit, block {options.BlockSize}, {(options.Symmetric ? "symmetric" : "zero points")}, accuracy_level {options.AccuracyLevel}"
+                    ? $"MatMulNBits, {options.Bits}-bit, block {options.EffectiveBlockSize}, {(options.Symmetric ? "symmetric" : "zero points")}, accuracy_level {options.AccuracyLevel}"
                     : "DynamicQuantizeLinear + MatMulInteger, 8-bit per column";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"Quantized {files.Count} files ({formText}) in {stopwatch.Elapsed.TotalSeconds:0.0} s into {Path.GetDirectoryName(files[0].Output)}; load them with --quantized (Model__UseQuantized=true)."));
