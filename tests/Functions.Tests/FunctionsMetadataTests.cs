@@ -59,7 +59,9 @@ public sealed class FunctionsMetadataTests
         Assert.Equal("queueTrigger", trigger.GetProperty("type").GetString());
         Assert.Equal(queue, trigger.GetProperty("queueName").GetString());
         Assert.Equal("AzureWebJobsStorage", trigger.GetProperty("connection").GetString());
-        Assert.Equal("String", trigger.GetProperty("dataType").GetString());
+        // Bound to QueueMessage through the host's deferred (SDK-type) binding: the function reads the message id and
+        // dequeue count from the message itself, never from binding data a JSON body can override.
+        Assert.Equal("True", trigger.GetProperty("properties").GetProperty("supportsDeferredBinding").GetString());
         Assert.Equal("In", trigger.GetProperty("direction").GetString());
         // Queue functions have no output bindings: the worker writes blobs itself, with ETag conditions.
         Assert.Single(Function(name).GetProperty("bindings").EnumerateArray());
