@@ -44,7 +44,17 @@ public static class JobsServiceCollectionExtensions
             // Only the HTTP submit sends: short tries, as for the API's store below.
             return new JobQueue(StorageClientFactory.CreateQueueServiceClient(configuration, options.Connection, options.HttpStorageCallTimeout).GetQueueClient(options.QueueName));
         });
-        services.TryAddSingleton(sp => new PromptLengthChecker(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
+        services.TryAddSingleton(sp =>
+        {
+            // The submit's token count needs config.json and spiece.model, not the whole model: a provider of just
+            // those, cached beside the worker's model (a cache folder holds one file set), refreshed like it.
+            var model = ModelStorage.ReadOptions(key => configuration[key]);
+            var worker = sp.GetRequiredService<ModelProvider<T5Model>>();
+            var options = model with { OnlyFiles = SubmitTokenizer.Files, CacheDirectory = worker.CacheDirectory + "-tokenizer" };
+            return new ModelProvider<SubmitTokenizer>(ModelStorage.CreateContainerClient(key => configuration[key]), options, (directory, _) => SubmitTokenizer.Load(directory));
+        });
+        services.TryAddSingleton<ITokenizerSource>(sp => new ModelStoreTokenizerSource(sp.GetRequiredService<ModelProvider<SubmitTokenizer>>()));
+        services.TryAddSingleton(sp => new PromptLengthChecker(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PromptLengthChecker>>()));
 
         services.TryAddSingleton(sp =>

@@ -54,7 +54,7 @@ public sealed class HttpTimeBudgetTests : IDisposable
         }).Build();
         var services = new ServiceCollection();
         services.AddSingleton(new PromptJobsOptions { QueueName = "blackholed", HttpTimeBudget = Budget, HttpStorageCallTimeout = TimeSpan.FromSeconds(1), SubmitTokenizerWaitSeconds = 0.1 });
-        services.AddSingleton<IJobModelSource, NeverLoads>();
+        services.AddSingleton<ITokenizerSource, NeverLoads>();
         return services.AddPromptJobs(configuration).BuildServiceProvider().GetRequiredService<JobsApi>();
     }
 
@@ -96,10 +96,10 @@ public sealed class HttpTimeBudgetTests : IDisposable
         _stop.Dispose();
     }
 
-    /// <summary>A model that never finishes loading: the submit's token count must not be what answers.</summary>
-    private sealed class NeverLoads : IJobModelSource
+    /// <summary>A tokenizer that never finishes loading: the submit's token count must not be what answers.</summary>
+    private sealed class NeverLoads : ITokenizerSource
     {
-        public async Task<JobModelLease> AcquireAsync(CancellationToken cancellationToken)
+        public async Task<(Serverless.Inference.Tokenization.T5Tokenizer Tokenizer, int ContextWindow)> AcquireAsync(CancellationToken cancellationToken)
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
             throw new UnreachableException();
