@@ -83,7 +83,8 @@ public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHos
     {
         using var client = Client();
         var id = await JobClient.EnqueueAsync(host.JobsQueue, """{"prompt": "x", "parameters": {"top_p": 7}}""", CancellationToken.None);
-        var final = await client.WaitAsync(id, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200), CancellationToken.None);
+        var final = await client.WaitAsync(id, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200), CancellationToken.None,
+            notFoundGrace: TimeSpan.FromSeconds(60));
         var output = new StringWriter();
 
         Assert.Equal(1, JobCommands.PrintCompletion(final, output));
