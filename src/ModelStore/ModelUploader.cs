@@ -25,8 +25,9 @@ public static class ModelUploader
     };
 
     /// <summary>
-    /// Chooses the files of <paramref name="localDirectory"/> to upload (<see cref="ModelLayout.SelectForUpload"/>, or
-    /// every file with <paramref name="includeAll"/>) and lists the ones left out. Symbolic links are followed, as in a
+    /// Chooses the files of <paramref name="localDirectory"/> to upload (<see cref="ModelLayout.SelectForUpload"/> plus
+    /// the external-data files the chosen graphs reference, or every file with <paramref name="includeAll"/>) and lists
+    /// the ones left out. Symbolic links are followed, as in a
     /// Hugging Face cache snapshot (<c>snapshots/&lt;rev&gt;/*</c> → <c>../../blobs/&lt;hash&gt;</c>).
     /// </summary>
     public static ModelUploadPlan Plan(string localDirectory, bool includeAll = false)
@@ -38,9 +39,38 @@ public static class ModelUploader
             .Where(p => p != ModelLayout.ManifestName)
             .Order(StringComparer.Ordinal)
             .ToList();
-        var files = includeAll ? all : ModelLayout.SelectForUpload(all);
-        var chosen = files.ToHashSet(StringComparer.Ordinal);
-        return new ModelUploadPlan(root, files, all.Where(f => !chosen.Contains(f)).ToList());
+        var chosen = (includeAll ? all : ModelLayout.SelectForUpload(all)).ToHashSet(StringComparer.Ordinal);
+        if (!includeAll)
+        {
+            foreach (var graph in chosen.Where(f => f.EndsWith(".onnx", StringComparison.Ordinal)).ToList())
+                chosen.UnionWith(ExternalDataOf(root, graph, all));
+        }
+        return new ModelUploadPlan(root, all.Where(chosen.Contains).ToList(), all.Where(f => !chosen.Contains(f)).ToList());
+    }
+
+    /// <summary>The external-data files <paramref name="graph"/> references, as paths relative to <paramref name="root"/>.</summary>
+    private static IEnumerable<string> ExternalDataOf(string root, string graph, IReadOnlyList<string> present)
+    {
+        IReadOnlyList<string> locations;
+        try
+        {
+            locations = OnnxExternalData.ReadLocations(Path.Combine(root, graph));
+        }
+        catch (InvalidDataException)
+        {
+            // Not readable as ONNX: the engine says so when it loads the graph; choosing files does not judge content.
+            yield break;
+        }
+        var folder = Path.GetDirectoryName(Path.Combine(root, graph))!;
+        foreach (var location in locations)
+        {
+            var relative = Path.GetRelativePath(root, Path.GetFullPath(Path.Combine(folder, location))).Replace(Path.DirectorySeparatorChar, '/');
+            if (relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative))
+                throw new InvalidDataException($"The graph '{graph}' references external data '{location}' outside the model folder '{root}'.");
+            if (!present.Contains(relative, StringComparer.Ordinal))
+                throw new FileNotFoundException($"The graph '{graph}' references external data '{location}', which is not in the model folder '{root}'.", relative);
+            yield return relative;
+        }
     }
 
     /// <summary>

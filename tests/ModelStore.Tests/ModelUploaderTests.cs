@@ -132,6 +132,62 @@ public sealed class ModelUploaderTests
     }
 
     [Fact]
+    public void Plan_AddsTheExternalDataFilesTheGraphsReference_AndOnlyThose()
+    {
+        using var model = new FakeModel();
+        // The encoder's initializer and a tensor in a node's subgraph (as in the merged decoder's If branches) live in files of their own.
+        model.Write("encoder_model.onnx", OnnxWithExternalData("encoder.weights", "branch.weights"));
+        model.Write("encoder.weights", [1, 2, 3]);
+        model.Write("branch.weights", [4, 5, 6]);
+        model.Write("unreferenced.weights", [7], track: false);
+
+        var plan = ModelUploader.Plan(model.Directory);
+
+        Assert.Contains("encoder.weights", plan.Files);
+        Assert.Contains("branch.weights", plan.Files);
+        Assert.Contains("unreferenced.weights", plan.Skipped);
+        Assert.Equal(model.Hashes.Keys.Order(StringComparer.Ordinal), plan.Files);
+    }
+
+    [Fact]
+    public void Plan_OfAGraphReferencingMissingOrOutsideData_SaysWhich()
+    {
+        using var model = new FakeModel();
+        model.Write("encoder_model.onnx", OnnxWithExternalData("gone.weights", null));
+        var missing = Assert.Throws<FileNotFoundException>(() => ModelUploader.Plan(model.Directory));
+        Assert.Contains("'encoder_model.onnx' references external data 'gone.weights', which is not in the model folder", missing.Message, StringComparison.Ordinal);
+
+        model.Write("encoder_model.onnx", OnnxWithExternalData("../elsewhere.weights", null));
+        var outside = Assert.Throws<InvalidDataException>(() => ModelUploader.Plan(model.Directory));
+        Assert.Contains("outside the model folder", outside.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A ModelProto (onnx.proto field numbers) whose graph has an initializer stored in <paramref name="location"/>
+    /// and, optionally, a node whose subgraph attribute has one stored in <paramref name="subgraphLocation"/>.</summary>
+    private static byte[] OnnxWithExternalData(string location, string? subgraphLocation)
+    {
+        static byte[] Varint(ulong v)
+        {
+            var bytes = new List<byte>();
+            do { bytes.Add((byte)((v & 0x7F) | (v > 0x7F ? 0x80u : 0))); v >>= 7; } while (v != 0);
+            return [.. bytes];
+        }
+        static byte[] Field(int number, byte[] content) => [.. Varint((ulong)(number << 3 | 2)), .. Varint((ulong)content.Length), .. content];
+        static byte[] Text(int number, string text) => Field(number, System.Text.Encoding.UTF8.GetBytes(text));
+        static byte[] Tensor(string name, string where) =>
+        [
+            .. Text(1, name), .. Varint(14 << 3), .. Varint(1), // data_location = EXTERNAL
+            .. Field(13, [.. Text(1, "location"), .. Text(2, where)]), .. Field(13, [.. Text(1, "offset"), .. Text(2, "0")]),
+            .. Field(9, new byte[64]), // raw_data of another tensor kind, skipped unread
+        ];
+
+        byte[] graph = [.. Text(2, "main"), .. Field(5, Tensor("w", location))];
+        if (subgraphLocation is not null)
+            graph = [.. graph, .. Field(1, [.. Text(4, "If"), .. Field(5, [.. Text(1, "then_branch"), .. Field(6, Field(5, Tensor("b", subgraphLocation)))])])];
+        return [.. Varint(1 << 3), .. Varint(8), .. Field(7, graph)]; // ir_version 8, graph
+    }
+
+    [Fact]
     public async Task List_OfAnInvalidContainerName_IsAPermanentRejection_NotTransient()
     {
         await using var storage = new TestStorage();
