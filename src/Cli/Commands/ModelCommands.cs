@@ -52,7 +52,7 @@ internal static class ModelCommands
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
             // The SDK's message does not say which input it could not read.
-            throw new ArgumentException($"--connection is neither a storage connection string nor an http(s) blob service URI ({e.Message}).", e);
+            throw new ArgumentException($"--connection is neither a storage connection string nor an http(s) blob service URI ({e.Message.TrimEnd('.')}).", e);
         }
     }
 
