@@ -36,7 +36,8 @@ start_host() {
   for _ in $(seq 1 120); do curl -s -o /dev/null "$url/api/jobs/ping" && return 0; sleep 0.5; done
   echo "kill-mid-job: the host did not start; see $state/host.log" >&2; exit 1
 }
-status_of() { curl -s "$url/api/jobs/$1" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p'; }
+# One line per call (the JSON has no trailing newline, and sed would keep it that way).
+status_of() { curl -s "$url/api/jobs/$1" | grep -o '"status":"[a-z]*"' | head -n 1 | cut -d'"' -f4; }
 
 start_host
 ids=()
@@ -64,4 +65,7 @@ while :; do
   if [ "$elapsed" -ge "$limit" ]; then echo "gave up after ${limit} s: not every job finished" >&2; exit 1; fi
   sleep 15
 done
-for id in "${ids[@]}"; do curl -s "$url/api/jobs/$id" | sed -n 's/.*"status":"\([a-z]*\)".*"attempts":\([0-9]*\).*/  '"$id"': \1, attempts \2/p'; done
+for id in "${ids[@]}"; do
+  attempts=$(curl -s "$url/api/jobs/$id" | grep -o '"attempts":[0-9]*' | cut -d: -f2)
+  echo "  $id: $(status_of "$id"), attempts $attempts"
+done
