@@ -126,8 +126,9 @@ public sealed class JobsApi
             _logger.LogError(e, "Could not enqueue job {JobId}; marking it failed", id);
             try
             {
-                // Not the request's token (it may be the one that ran out), but still bounded: the client is waiting.
-                using var closing = new CancellationTokenSource(_options.HttpStorageCallTimeout);
+                // Not the request's token (it may be the one that ran out), but still bounded (the client is waiting):
+                // a read and a conditional write, with a retry's worth of slack.
+                using var closing = new CancellationTokenSource(3 * _options.HttpStorageCallTimeout);
                 await _store.UpdateAsync(id, r => r is null ? null : r with
                 {
                     Status = JobStatus.Failed,
