@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Serverless.Inference;
 using Serverless.Quantization;
 
 namespace Serverless.Cli.Commands;
@@ -72,29 +71,31 @@ internal static class QuantizeCommands
                 ExternalDataThreshold = parse.GetValue(externalData) ? 0 : new QuantizationOptions().ExternalDataThreshold,
             };
             var stopwatch = Stopwatch.StartNew();
-            try
+            return await CommandGuard.RunAsync(async () =>
             {
-                options.Validate();
-                IReadOnlyList<QuantizedFile> files = await ExportQuantizer.QuantizeAsync(parse.GetValue(dir)!, parse.GetValue(output), options, null, ct);
-                foreach (QuantizedFile f in files)
+                try
                 {
+                    options.Validate();
+                    IReadOnlyList<QuantizedFile> files = await ExportQuantizer.QuantizeAsync(parse.GetValue(dir)!, parse.GetValue(output), options, null, ct);
+                    foreach (QuantizedFile f in files)
+                    {
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"{Path.GetFileName(f.Output),-42} {ModelCommands.Mb(f.SourceBytes),10} -> {ModelCommands.Mb(f.OutputBytes),10}  " +
+                            $"{f.Summary.MatMulsQuantized} MatMuls ({f.Summary.WeightsQuantized} weights) and {f.Summary.EmbeddingsQuantized} embeddings quantized; " +
+                            $"left fp32: {f.Summary.MatMulsLeft} MatMuls of computed inputs, {f.Summary.EmbeddingsLeft} small tables"));
+                    }
+                    string formText = options.Form == QuantizedMatMulForm.MatMulNBits
+                        ? $"MatMulNBits, {options.Bits}-bit, block {options.EffectiveBlockSize}, {(options.Symmetric ? "symmetric" : "zero points")}, accuracy_level {options.AccuracyLevel}"
+                        : "DynamicQuantizeLinear + MatMulInteger, 8-bit per column";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{Path.GetFileName(f.Output),-42} {ModelCommands.Mb(f.SourceBytes),10} -> {ModelCommands.Mb(f.OutputBytes),10}  " +
-                        $"{f.Summary.MatMulsQuantized} MatMuls ({f.Summary.WeightsQuantized} weights) and {f.Summary.EmbeddingsQuantized} embeddings quantized; " +
-                        $"left fp32: {f.Summary.MatMulsLeft} MatMuls of computed inputs, {f.Summary.EmbeddingsLeft} embeddings"));
+                        $"Quantized {files.Count} files ({formText}) in {stopwatch.Elapsed.TotalSeconds:0.0} s into {Path.GetDirectoryName(files[0].Output)}; load them with --quantized (Model__UseQuantized=true)."));
+                    return CliExit.Success;
                 }
-                string formText = options.Form == QuantizedMatMulForm.MatMulNBits
-                    ? $"MatMulNBits, {options.Bits}-bit, block {options.EffectiveBlockSize}, {(options.Symmetric ? "symmetric" : "zero points")}, accuracy_level {options.AccuracyLevel}"
-                    : "DynamicQuantizeLinear + MatMulInteger, 8-bit per column";
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"Quantized {files.Count} files ({formText}) in {stopwatch.Elapsed.TotalSeconds:0.0} s into {Path.GetDirectoryName(files[0].Output)}; load them with --quantized (Model__UseQuantized=true)."));
-                return 0;
-            }
-            catch (Exception e) when (e is QuantizationException or ArgumentException or IOException or UnauthorizedAccessException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
+                catch (QuantizationException e)
+                {
+                    return CliExit.Fail(e.Message);
+                }
+            });
         });
         return command;
     }
@@ -113,7 +114,7 @@ internal static class QuantizeCommands
         {
             reference, candidate, prompts, steps, goldens, threads,
         };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction(async (parse, ct) => await CommandGuard.RunAsync(async () =>
         {
             try
             {
@@ -126,14 +127,13 @@ internal static class QuantizeCommands
                 };
                 FidelityReport report = await Task.Run(() => FidelityComparer.Compare(parse.GetValue(reference)!, parse.GetValue(candidate)!, options, ct), ct);
                 Console.WriteLine(report.ToText());
-                return 0;
+                return CliExit.Success;
             }
-            catch (Exception e) when (e is QuantizationException or InferenceException or ArgumentException or IOException)
+            catch (QuantizationException e)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
+                return CliExit.Fail(e.Message);
             }
-        });
+        }));
         return command;
     }
 }
