@@ -12,7 +12,7 @@ namespace Serverless.Inference.Generation;
 /// </summary>
 internal static class BeamSearch
 {
-    public static void Run(Generator.BatchContext context)
+    public static void Run(DecodeBatch context)
     {
         T5Model model = context.Model;
         T5Config config = model.Config;
@@ -23,7 +23,7 @@ internal static class BeamSearch
         int vocab = config.VocabSize;
         int maxNew = options.MaxNewTokens;
 
-        var (hidden, mask) = Generator.Encode(context, beams);
+        var (hidden, mask) = context.Encode(beams);
         using var stepper = new DecoderStepper(model, rows, hidden, mask);
         var pipeline = LogitsProcessorPipeline.Create(options, config.EosTokenId, config.DecoderStartTokenId);
 
