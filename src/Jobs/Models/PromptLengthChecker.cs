@@ -1,10 +1,15 @@
 using Microsoft.Extensions.Logging;
+using Serverless.Inference.Generation;
 using Serverless.Inference.Tokenization;
 
 namespace Serverless.Jobs.Models;
 
+/// <summary>What a submit checks a job against: the model's tokenizer and context window, and its generation defaults
+/// (<c>generation_config.json</c>), which the job's parameters are applied over as the worker will.</summary>
+internal sealed record SubmitModel(T5Tokenizer Tokenizer, int ContextWindow, GenerationOptions Defaults);
+
 /// <summary>
-/// The tokenizer and context window for the submit-time length check, fetched from the model source once per process.
+/// The <see cref="SubmitModel"/> for submit-time checks, fetched from the model source once per process.
 /// Never fails a submit: if the model is not there (not uploaded yet, still downloading) the job is accepted unchecked
 /// and the worker decides. A failed load is retried at most every <see cref="PromptJobsOptions.ModelRetryAfterSeconds"/>
 /// so a missing model does not cost every request a storage round trip.
@@ -12,13 +17,13 @@ namespace Serverless.Jobs.Models;
 internal sealed class PromptLengthChecker(IJobModelSource models, PromptJobsOptions options, TimeProvider time, ILogger<PromptLengthChecker> logger)
 {
     private readonly object _gate = new();
-    private Task<(T5Tokenizer Tokenizer, int ContextWindow)>? _load;
+    private Task<SubmitModel>? _load;
     private DateTimeOffset _failedAt;
 
-    /// <summary>The tokenizer and window, or null when they are not available within the submit's wait.</summary>
-    public async Task<(T5Tokenizer Tokenizer, int ContextWindow)?> TryGetAsync(CancellationToken cancellationToken)
+    /// <summary>The model's tokenizer, window and defaults, or null when they are not available within the submit's wait.</summary>
+    public async Task<SubmitModel?> TryGetAsync(CancellationToken cancellationToken)
     {
-        Task<(T5Tokenizer, int)> load;
+        Task<SubmitModel> load;
         lock (_gate)
         {
             if (_load is { IsFaulted: true } or { IsCanceled: true } &&
@@ -46,13 +51,13 @@ internal sealed class PromptLengthChecker(IJobModelSource models, PromptJobsOpti
         }
     }
 
-    private async Task<(T5Tokenizer, int)> LoadAsync()
+    private async Task<SubmitModel> LoadAsync()
     {
         try
         {
             // Not the request's token: the load outlives a request that stopped waiting, and serves the next ones.
             using var lease = await models.AcquireAsync(CancellationToken.None).ConfigureAwait(false);
-            return (lease.Model.Tokenizer, lease.Model.ContextWindow);
+            return new SubmitModel(lease.Model.Tokenizer, lease.Model.ContextWindow, lease.Model.DefaultGenerationOptions);
         }
         catch
         {
