@@ -207,16 +207,21 @@ public static class GenerationParameters
         int eq = text.IndexOf('=', StringComparison.Ordinal);
         if (eq <= 0)
             throw new ArgumentException($"'{text}' is not name=value (e.g. max_new_tokens=64).");
-        string name = text[..eq].Trim();
-        string value = text[(eq + 1)..];
+        return (text[..eq].Trim(), ParseValue(text[(eq + 1)..]));
+    }
+
+    /// <summary>A value as typed on a command line: JSON when it parses as JSON, otherwise the text itself.</summary>
+    public static JsonElement ParseValue(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
         try
         {
-            using JsonDocument document = JsonDocument.Parse(value);
-            return (name, document.RootElement.Clone());
+            using JsonDocument document = JsonDocument.Parse(text);
+            return document.RootElement.Clone();
         }
         catch (JsonException)
         {
-            return (name, JsonSerializer.SerializeToElement(value));
+            return JsonSerializer.SerializeToElement(text);
         }
     }
 
