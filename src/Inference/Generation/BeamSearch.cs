@@ -23,9 +23,8 @@ internal static class BeamSearch
         int vocab = config.VocabSize;
         int maxNew = options.MaxNewTokens;
 
-        var (hidden, mask) = context.Encode(beams);
-        using var stepper = new DecoderStepper(model, rows, hidden, mask);
-        var pipeline = LogitsProcessorPipeline.Create(options, config.EosTokenId, config.DecoderStartTokenId);
+        using DecoderStepper stepper = context.StartDecoder(beams);
+        LogitsProcessorPipeline pipeline = context.CreateProcessors();
 
         // Running beams: scores (float32, as torch keeps them) and token histories, double-buffered for reordering.
         var beamScores = new float[rows];

@@ -23,8 +23,19 @@ internal sealed class DecodeBatch(T5Model model, ArraySegment<PreparedPrompt> pr
     public long EncodeTicks { get; set; }
     public long RunTicks { get; set; }
 
+    /// <summary>Runs the encoder and starts a decoder over its output: one row per prompt and beam.</summary>
+    public DecoderStepper StartDecoder(int beams)
+    {
+        var (hidden, mask) = Encode(beams);
+        return new DecoderStepper(Model, Prompts.Count * beams, hidden, mask);
+    }
+
+    /// <summary>The Hugging Face logits processors the options ask for, in HF's order.</summary>
+    public LogitsProcessorPipeline CreateProcessors() =>
+        LogitsProcessorPipeline.Create(Options, Model.Config.EosTokenId, Model.Config.DecoderStartTokenId);
+
     /// <summary>Runs the encoder over the batch's prompts, each repeated <paramref name="repeat"/> times (beams).</summary>
-    public (OrtValue Hidden, OrtValue Mask) Encode(int repeat)
+    private (OrtValue Hidden, OrtValue Mask) Encode(int repeat)
     {
         var ids = new int[Prompts.Count][];
         for (int i = 0; i < ids.Length; i++)

@@ -172,10 +172,17 @@ public static class GenerationParameters
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxNewTokensCeiling);
-        var errors = new List<OptionError>();
+        List<OptionError>? errors = null;
+        List<string> messages = [];
+        Action<string> fail = messages.Add; // one delegate per call: this runs on every generate call
         foreach (GenerationParameter parameter in All)
-            parameter.Check(options, maxNewTokensCeiling, message => errors.Add(new OptionError(parameter.Name, $"{parameter.Name} {message}")));
-        return errors;
+        {
+            parameter.Check(options, maxNewTokensCeiling, fail);
+            foreach (string message in messages)
+                (errors ??= []).Add(new OptionError(parameter.Name, $"{parameter.Name} {message}"));
+            messages.Clear();
+        }
+        return errors ?? (IReadOnlyList<OptionError>)[];
     }
 
     /// <summary>

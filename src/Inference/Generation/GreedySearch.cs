@@ -18,9 +18,8 @@ internal static class GreedySearch
         int vocab = config.VocabSize;
         int maxNew = options.MaxNewTokens;
 
-        var (hidden, mask) = context.Encode(1);
-        using var stepper = new DecoderStepper(model, rows, hidden, mask);
-        var pipeline = LogitsProcessorPipeline.Create(options, config.EosTokenId, config.DecoderStartTokenId);
+        using DecoderStepper stepper = context.StartDecoder(1);
+        LogitsProcessorPipeline pipeline = context.CreateProcessors();
         var samplers = new TokenSampler[rows];
         var generated = new int[rows][];
         var lengths = new int[rows];
