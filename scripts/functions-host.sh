@@ -32,7 +32,7 @@ echo "E2E_FUNCTIONS_APP_DIR=$app"
 if [ -d "$src" ]; then
   src="$(cd "$src" && pwd)"
   host="${E2E_FUNCTIONS_HOST_DIR:-${FUNCTIONS_HOST_DIR:-$cache/functions-host}}"
-  "$src/build.sh" "$host" >&2
+  bash "$src/build.sh" "$host" >&2   # bash: the shared folder may be a copy without exec bits
   echo "E2E_FUNCTIONS_HOST_SRC=$src"
   echo "E2E_FUNCTIONS_HOST_DIR=$(cd "$host" && pwd)"
 else

@@ -22,7 +22,8 @@ public abstract class HostFixture : IAsyncLifetime
     /// <summary>The function key the host requires; null when it enforces none (Core Tools locally).</summary>
     public string? FunctionKey { get; protected set; }
 
-    public string StorageConnection { get; protected set; } = null!;
+    /// <summary>The host's storage account (for queue drops and outputs); null when not given (a running host).</summary>
+    public string? StorageConnection { get; protected set; }
     public string QueueName { get; protected set; } = null!;
     public string JobsContainerName { get; protected set; } = null!;
     public string CompletionsContainerName { get; protected set; } = null!;
@@ -69,10 +70,13 @@ public abstract class HostFixture : IAsyncLifetime
         Anonymous = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromSeconds(100) };
         Http = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromSeconds(100) };
         if (FunctionKey is not null) Http.DefaultRequestHeaders.Add("x-functions-key", FunctionKey);
-        var queues = new QueueServiceClient(StorageConnection);
-        Queue = queues.GetQueueClient(QueueName);
-        PoisonQueue = queues.GetQueueClient(QueueName + "-poison");
-        Completions = new BlobServiceClient(StorageConnection).GetBlobContainerClient(CompletionsContainerName);
+        if (StorageConnection is not null)
+        {
+            var queues = new QueueServiceClient(StorageConnection);
+            Queue = queues.GetQueueClient(QueueName);
+            PoisonQueue = queues.GetQueueClient(QueueName + "-poison");
+            Completions = new BlobServiceClient(StorageConnection).GetBlobContainerClient(CompletionsContainerName);
+        }
         HostsReport.Ran(Name);
     }
 

@@ -39,13 +39,14 @@ public abstract class StartedHostFixture : HostFixture
     {
         Directory.CreateDirectory(_work);
         await PrepareAsync();
-        StorageConnection = Environment.GetEnvironmentVariable("AzureWebJobsStorage") is { Length: > 0 } s ? s : "UseDevelopmentStorage=true";
+        var storage = Environment.GetEnvironmentVariable("AzureWebJobsStorage") is { Length: > 0 } s ? s : "UseDevelopmentStorage=true";
+        StorageConnection = storage;
         QueueName = UniqueName("e2e-jobs");
         JobsContainerName = UniqueName("e2e-jobs");
         CompletionsContainerName = UniqueName("e2e-completions");
         MaxPromptsPerJob = TestMaxPromptsPerJob;
 
-        var queues = new QueueServiceClient(StorageConnection);
+        var queues = new QueueServiceClient(storage);
         try
         {
             await queues.GetQueueClient(QueueName).CreateIfNotExistsAsync();
@@ -56,11 +57,11 @@ public abstract class StartedHostFixture : HostFixture
                 "Storage is unreachable (AzureWebJobsStorage, default Azurite on 127.0.0.1:10000-10002). Start it with `scripts/azurite.sh start` or run ./test.sh. " + e.Message, e);
         }
         await queues.GetQueueClient(QueueName + "-poison").CreateIfNotExistsAsync();
-        await UploadDemoModelAsync(); // also for the model-missing variant: the container exists, the prefix is empty
+        await UploadDemoModelAsync(storage); // also for the model-missing variant: the container exists, the prefix is empty
 
         var settings = new Dictionary<string, string>
         {
-            ["AzureWebJobsStorage"] = StorageConnection,
+            ["AzureWebJobsStorage"] = storage,
             ["PromptJobsQueue"] = QueueName,
             ["JobsContainer"] = JobsContainerName,
             ["CompletionsContainer"] = CompletionsContainerName,
@@ -144,11 +145,11 @@ public abstract class StartedHostFixture : HostFixture
     }
 
     /// <summary>The committed demo model, uploaded the way users do it: the CLI's <c>model upload</c>.</summary>
-    private async Task UploadDemoModelAsync()
+    private async Task UploadDemoModelAsync(string storage)
     {
         var cli = Paths.CliDll;
         Assert.True(File.Exists(cli), $"The CLI is not built at {cli}: build the solution (-c Release) first.");
-        var result = await Run("dotnet", [cli, "model", "upload", Paths.DemoModelDirectory, "--container", ModelContainerName, "--prefix", ModelPrefix, "--connection", StorageConnection]);
+        var result = await Run("dotnet", [cli, "model", "upload", Paths.DemoModelDirectory, "--container", ModelContainerName, "--prefix", ModelPrefix, "--connection", storage]);
         Assert.True(result.ExitCode == 0, $"model upload failed ({result.ExitCode}): {result.Output}");
     }
 
