@@ -1,8 +1,41 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+using Serverless.Cli;
 
-var root = new RootCommand("serverless: the prompt pipeline's command line (models, completions, jobs).");
+var root = new RootCommand(
+    "serverless: the prompt pipeline's command line (models, completions, jobs).\n\n" +
+    "Errors print one line, 'error: …', on standard error. Exit codes: 0 success, 1 failure (storage, host, model, " +
+    "a failed job), 2 usage error (unknown or missing option, bad value).");
 root.Subcommands.Add(Serverless.Cli.Commands.JobCommands.Create());
 root.Subcommands.Add(Serverless.Cli.Commands.ModelCommands.Create());
 foreach (var command in Serverless.Cli.Commands.InferenceCommands.Create())
     root.Subcommands.Add(command);
-return await root.Parse(args).InvokeAsync();
+
+var parse = root.Parse(args);
+if (parse.Action is ParseErrorAction)
+{
+    // The parser's own reaction prints the whole help to stdout; a mistake deserves its reason on stderr and a pointer.
+    foreach (var error in parse.Errors) CliExit.WriteError(error.Message);
+    var names = new List<string>();
+    for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = c.Parent) names.Insert(0, c.Command.Name);
+    var path = string.Join(' ', names);
+    Console.Error.WriteLine($"Run '{path} --help' for usage.");
+    return CliExit.Usage;
+}
+
+try
+{
+    return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (OperationCanceledException)
+{
+    CliExit.WriteError("cancelled.");
+    return CliExit.Failure;
+}
+catch (Exception e)
+{
+    // Last resort: what the commands do not expect still ends in one line, not a stack trace.
+    CliExit.WriteError($"{e.GetType().Name}: {e.Message}");
+    return CliExit.Failure;
+}

@@ -98,7 +98,9 @@ public sealed class QueueTriggerHost(IServiceProvider app, IConfiguration config
         else host.Dispose();
     }
 
-    private static string Describe(Exception e) => (e is AggregateException { InnerExceptions.Count: > 0 } a ? a.InnerExceptions[0] : e).Message;
+    // Listener failures can quote the connection they could not use: never log its key.
+    private static string Describe(Exception e) =>
+        Serverless.ModelStore.SecretMasker.Redact((e is AggregateException { InnerExceptions.Count: > 0 } a ? a.InnerExceptions[0] : e).Message)!;
 
     /// <summary>Reports listener failures to the supervisor instead of ending the process.</summary>
     private sealed class ReportingExceptionHandler(Action<Exception> onFailure) : IWebJobsExceptionHandlerFactory, IWebJobsExceptionHandler

@@ -58,6 +58,35 @@ public static class ModelLayout
     }
 
     /// <summary>
+    /// The files of a local export worth uploading: config, generation config and tokenizer files, and the graphs of
+    /// the layout the engine loads, in each precision present: the encoder, then the merged decoder or, without one,
+    /// the split pair, with their external-data files (<c>&lt;graph&gt;.onnx_data</c>, <c>&lt;graph&gt;.onnx.data</c>).
+    /// Weights for other frameworks (<c>pytorch_model.bin</c>, <c>*.safetensors</c>) and other graphs are left out.
+    /// </summary>
+    public static IReadOnlyList<string> SelectForUpload(IEnumerable<string> relativePaths)
+    {
+        var files = relativePaths.Where(IsModelFile).ToList();
+        var names = files.Select(NameInFolder).ToHashSet(StringComparer.Ordinal);
+        var graphs = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var q in new[] { "", "_quantized" })
+        {
+            if (names.Contains($"encoder_model{q}.onnx")) graphs.Add($"encoder_model{q}");
+            if (names.Contains($"decoder_model_merged{q}.onnx")) graphs.Add($"decoder_model_merged{q}");
+            else if (names.Contains($"decoder_model{q}.onnx") && names.Contains($"decoder_with_past_model{q}.onnx"))
+                graphs.UnionWith([$"decoder_model{q}", $"decoder_with_past_model{q}"]);
+        }
+        return files.Where(f =>
+        {
+            var name = NameInFolder(f);
+            var dot = name.IndexOf(".onnx", StringComparison.Ordinal);
+            return dot < 0 ? KnownNonOnnxFiles.Contains(name, StringComparer.Ordinal) : graphs.Contains(name[..dot]);
+        }).ToList();
+    }
+
+    private static string NameInFolder(string relativePath) =>
+        relativePath.StartsWith("onnx/", StringComparison.Ordinal) ? relativePath["onnx/".Length..] : relativePath;
+
+    /// <summary>
     /// The first required file that is absent (as the path it would have at the top, or under <c>onnx/</c> when the
     /// export uses that layout), or null when the set is complete.
     /// </summary>

@@ -33,13 +33,13 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         ArgumentNullException.ThrowIfNull(container);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loader);
-        options.Validate();
-        _container = container;
         _options = options with { Container = container.Name };
+        _options.Validate();
+        _container = container;
         _loader = loader;
         _progress = progress;
         CacheDirectory = string.IsNullOrEmpty(options.CacheDirectory)
-            ? DefaultCacheDirectory(container.AccountName, container.Name, _options.NormalizedPrefix)
+            ? DefaultCacheDirectory(container, _options.NormalizedPrefix)
             : Path.GetFullPath(options.CacheDirectory);
         _sync = new ModelCacheSynchronizer(container, _options, CacheDirectory);
     }
@@ -221,10 +221,18 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         });
     }
 
-    /// <summary><c>&lt;temp&gt;/serverless-models/&lt;account&gt;/&lt;container&gt;/&lt;prefix&gt;</c>.</summary>
-    public static string DefaultCacheDirectory(string accountName, string containerName, string prefix)
+    /// <summary>
+    /// <c>&lt;temp&gt;/serverless-models/&lt;account&gt;-&lt;endpoint hash&gt;/&lt;container&gt;/&lt;prefix&gt;</c>. The hash
+    /// (8 hex digits of the SHA-256 of the blob service endpoint) keeps apart two endpoints with the same account name:
+    /// two Azurites, or Azurite and a real account called devstoreaccount1.
+    /// </summary>
+    public static string DefaultCacheDirectory(BlobContainerClient container, string prefix)
     {
-        var parts = new List<string> { Path.GetTempPath(), "serverless-models", Safe(accountName), Safe(containerName) };
+        ArgumentNullException.ThrowIfNull(container);
+        var parts = new List<string>
+        {
+            Path.GetTempPath(), "serverless-models", Safe(container.AccountName) + "-" + EndpointHash(container.Uri), Safe(container.Name),
+        };
         parts.AddRange(ModelStoreOptions.NormalizePrefix(prefix).Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Safe));
         return Path.Combine([.. parts]);
 
@@ -234,6 +242,15 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
             var s = new string(segment.Select(c => invalid.Contains(c) ? '_' : c).ToArray());
             return s is "." or ".." || s.Length == 0 ? "_" : s;
         }
+    }
+
+    /// <summary>8 hex digits of the SHA-256 of the service endpoint: the container URI without its SAS and container name.</summary>
+    internal static string EndpointHash(Uri containerUri)
+    {
+        var path = containerUri.AbsolutePath.TrimEnd('/');
+        var service = containerUri.GetLeftPart(UriPartial.Authority) + path[..Math.Max(0, path.LastIndexOf('/'))];
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(service.ToLowerInvariant()));
+        return Convert.ToHexStringLower(hash)[..8];
     }
 
     /// <summary>Releases the provider's reference; the model is disposed once no lease holds it.</summary>

@@ -36,8 +36,10 @@ public static class ModelStorage
     {
         ArgumentNullException.ThrowIfNull(settings);
         var options = new ModelStoreOptions();
-        if (Get(settings, "Model", "Container") is { Length: > 0 } container) options = options with { Container = container };
-        if (Get(settings, "Model", "Prefix") is { Length: > 0 } prefix) options = options with { Prefix = prefix };
+        if (Get(settings, "Model", "Container") is { Length: > 0 } container)
+            options = options with { Container = ModelStoreNames.ContainerNameError(container) is { } error ? throw new FormatException($"Setting Model__Container: {error}") : container };
+        if (Get(settings, "Model", "Prefix") is { Length: > 0 } prefix)
+            options = options with { Prefix = ModelStoreNames.PrefixError(prefix) is { } error ? throw new FormatException($"Setting Model__Prefix: {error}") : prefix };
         if (Get(settings, "Model", "CacheDirectory") is { Length: > 0 } cache) options = options with { CacheDirectory = cache };
         if (Get(settings, "Model", "UseQuantized") is { Length: > 0 } q)
             options = options with { UseQuantized = bool.TryParse(q, out var b) ? b : throw new FormatException($"Model__UseQuantized must be true or false, not '{q}'.") };

@@ -2,9 +2,10 @@ namespace Serverless.ModelStore;
 
 /// <summary>
 /// Base of every error the model store raises on purpose. <see cref="IsTransient"/> tells a caller (the job pipeline)
-/// whether trying again later can help; the message says what to do.
+/// whether trying again later can help; the message says what to do. Messages carry SDK text and endpoints, so
+/// secrets in them (keys, SAS signatures) are masked here, once for every kind.
 /// </summary>
-public abstract class ModelStoreException(string message, Exception? inner = null) : Exception(message, inner)
+public abstract class ModelStoreException(string message, Exception? inner = null) : Exception(SecretMasker.Redact(message), inner)
 {
     /// <summary>True when the same request may succeed later without anyone changing anything (network, throttling, a busy cache).</summary>
     public abstract bool IsTransient { get; }
@@ -76,6 +77,18 @@ public sealed class ModelAccessDeniedException(string accountName, string contai
 {
     public string AccountName { get; } = accountName;
     public string ContainerName { get; } = containerName;
+    public override bool IsTransient => false;
+}
+
+/// <summary>
+/// Storage rejected the request itself (HTTP 400 and other client errors such as InvalidResourceName): the same request
+/// fails again until someone changes the container name, prefix or connection.
+/// </summary>
+public sealed class ModelStoreRequestRejectedException(string message, int status, string? errorCode, Exception? inner = null)
+    : ModelStoreException(message, inner)
+{
+    public int Status { get; } = status;
+    public string? ErrorCode { get; } = errorCode;
     public override bool IsTransient => false;
 }
 

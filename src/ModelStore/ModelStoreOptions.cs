@@ -13,7 +13,7 @@ public sealed record ModelStoreOptions
     public string Prefix { get; init; } = DefaultPrefix;
 
     /// <summary>
-    /// Local cache folder; null or empty means <c>&lt;temp&gt;/serverless-models/&lt;account&gt;/&lt;container&gt;/&lt;prefix&gt;</c>.
+    /// Local cache folder; null or empty means <c>&lt;temp&gt;/serverless-models/&lt;account&gt;-&lt;endpoint hash&gt;/&lt;container&gt;/&lt;prefix&gt;</c>.
     /// Several processes may share it: a lock file serialises downloads.
     /// </summary>
     public string? CacheDirectory { get; init; }
@@ -56,7 +56,8 @@ public sealed record ModelStoreOptions
 
     internal void Validate()
     {
-        if (string.IsNullOrWhiteSpace(Container)) throw new ArgumentException("ModelStoreOptions.Container must be set.", nameof(Container));
+        ModelStoreNames.ThrowIfInvalidContainer(Container, nameof(Container));
+        ModelStoreNames.ThrowIfInvalidPrefix(Prefix, nameof(Prefix));
         if (MaxParallelFiles < 1) throw new ArgumentOutOfRangeException(nameof(MaxParallelFiles), MaxParallelFiles, "Must be at least 1.");
         if (MaxConcurrencyPerFile < 1) throw new ArgumentOutOfRangeException(nameof(MaxConcurrencyPerFile), MaxConcurrencyPerFile, "Must be at least 1.");
         if (TransferSize < 64 * 1024) throw new ArgumentOutOfRangeException(nameof(TransferSize), TransferSize, "Must be at least 64 KiB.");

@@ -25,28 +25,83 @@ public static class ModelUploader
     };
 
     /// <summary>
-    /// Uploads the model files of <paramref name="localDirectory"/> (top level and <c>onnx/</c>: config, tokenizer,
-    /// <c>*.onnx</c>, <c>*.onnx_data</c>) under <paramref name="prefix"/>, creating the container if needed. The old
-    /// manifest is deleted first and the new one written last, so readers never trust a half-finished upload.
+    /// Chooses the files of <paramref name="localDirectory"/> to upload (<see cref="ModelLayout.SelectForUpload"/> plus
+    /// the external-data files the chosen graphs reference, or every file with <paramref name="includeAll"/>) and lists
+    /// the ones left out. Symbolic links are followed, as in a
+    /// Hugging Face cache snapshot (<c>snapshots/&lt;rev&gt;/*</c> → <c>../../blobs/&lt;hash&gt;</c>).
     /// </summary>
-    /// <returns>The manifest written.</returns>
-    public static async Task<ModelManifest> UploadAsync(
-        string localDirectory, BlobContainerClient container, string prefix,
-        IProgress<ModelTransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    public static ModelUploadPlan Plan(string localDirectory, bool includeAll = false)
     {
-        ArgumentNullException.ThrowIfNull(container);
         var root = Path.GetFullPath(localDirectory);
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"The model folder '{root}' does not exist.");
-        prefix = ModelStoreOptions.NormalizePrefix(prefix);
-
-        var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+        var all = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
             .Select(p => Path.GetRelativePath(root, p).Replace(Path.DirectorySeparatorChar, '/'))
-            .Where(ModelLayout.IsModelFile)
+            .Where(p => p != ModelLayout.ManifestName)
             .Order(StringComparer.Ordinal)
             .ToList();
+        var chosen = (includeAll ? all : ModelLayout.SelectForUpload(all)).ToHashSet(StringComparer.Ordinal);
+        if (!includeAll)
+        {
+            foreach (var graph in chosen.Where(f => f.EndsWith(".onnx", StringComparison.Ordinal)).ToList())
+                chosen.UnionWith(ExternalDataOf(root, graph, all));
+        }
+        return new ModelUploadPlan(root, all.Where(chosen.Contains).ToList(), all.Where(f => !chosen.Contains(f)).ToList());
+    }
+
+    /// <summary>The external-data files <paramref name="graph"/> references, as paths relative to <paramref name="root"/>.</summary>
+    private static IEnumerable<string> ExternalDataOf(string root, string graph, IReadOnlyList<string> present)
+    {
+        IReadOnlyList<string> locations;
+        try
+        {
+            locations = OnnxExternalData.ReadLocations(Path.Combine(root, graph));
+        }
+        catch (InvalidDataException)
+        {
+            // Not readable as ONNX: the engine says so when it loads the graph; choosing files does not judge content.
+            yield break;
+        }
+        var folder = Path.GetDirectoryName(Path.Combine(root, graph))!;
+        foreach (var location in locations)
+        {
+            var relative = Path.GetRelativePath(root, Path.GetFullPath(Path.Combine(folder, location))).Replace(Path.DirectorySeparatorChar, '/');
+            if (relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative))
+                throw new InvalidDataException($"The graph '{graph}' references external data '{location}' outside the model folder '{root}'.");
+            if (!present.Contains(relative, StringComparer.Ordinal))
+                throw new FileNotFoundException($"The graph '{graph}' references external data '{location}', which is not in the model folder '{root}'.", relative);
+            yield return relative;
+        }
+    }
+
+    /// <summary>
+    /// Uploads the model files of <paramref name="localDirectory"/> (see <see cref="Plan"/>) under
+    /// <paramref name="prefix"/>, creating the container if needed. The old manifest is deleted first and the new one
+    /// written last, so readers never trust a half-finished upload.
+    /// </summary>
+    /// <returns>The manifest written.</returns>
+    public static Task<ModelManifest> UploadAsync(
+        string localDirectory, BlobContainerClient container, string prefix,
+        IProgress<ModelTransferProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        UploadAsync(Plan(localDirectory), container, prefix, progress, cancellationToken);
+
+    /// <summary>Uploads the files of <paramref name="plan"/>; see <see cref="UploadAsync(string, BlobContainerClient, string, IProgress{ModelTransferProgress}?, CancellationToken)"/>.</summary>
+    public static async Task<ModelManifest> UploadAsync(
+        ModelUploadPlan plan, BlobContainerClient container, string prefix,
+        IProgress<ModelTransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(container);
+        // Checked before any request: "../other/" in a blob URL would resolve into container "other".
+        ModelStoreNames.ThrowIfInvalidContainer(container.Name, nameof(container));
+        ModelStoreNames.ThrowIfInvalidPrefix(prefix, nameof(prefix));
+        prefix = ModelStoreOptions.NormalizePrefix(prefix);
+        var root = plan.Root;
+        var files = plan.Files.ToList();
         var useQuantized = ModelLayout.FindMissing(files) is not null && ModelLayout.FindMissing(files, useQuantized: true) is null;
         if (ModelLayout.FindMissing(files, useQuantized) is { } missing)
             throw new ModelFileMissingException($"local folder '{root}'", Path.Combine(root, missing), files);
+        // A link's own size is not the file's: read, size and hash the final target.
+        var paths = files.ToDictionary(f => f, f => ResolveFile(Path.Combine(root, f)), StringComparer.Ordinal);
 
         try
         {
@@ -59,7 +114,7 @@ public static class ModelUploader
             await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix, Traits = BlobTraits.Metadata }, cancellationToken).ConfigureAwait(false))
                 existing[item.Name[prefix.Length..]] = (item.Properties.ContentLength ?? -1, item.Metadata.TryGetValue("sha256", out var s) ? s : null);
 
-            var sizes = files.ToDictionary(f => f, f => new FileInfo(Path.Combine(root, f)).Length);
+            var sizes = files.ToDictionary(f => f, f => new FileInfo(paths[f]).Length);
             var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
             var aggregator = new TransferProgressAggregator(progress, sizes.Values.Sum(), files.Count);
             aggregator.Start();
@@ -67,7 +122,7 @@ public static class ModelUploader
                 new ParallelOptions { MaxDegreeOfParallelism = ParallelFiles, CancellationToken = cancellationToken },
                 async (file, ct) =>
                 {
-                    var path = Path.Combine(root, file);
+                    var path = paths[file];
                     var sha = await ModelCacheSynchronizer.HashFileAsync(path, ct).ConfigureAwait(false);
                     lock (hashes) hashes[file] = sha;
                     var fileProgress = aggregator.ForFile();
@@ -108,6 +163,17 @@ public static class ModelUploader
         }
     }
 
+    /// <summary>The file a path names, following symbolic links to the end; a dangling link is reported as such.</summary>
+    private static string ResolveFile(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.LinkTarget is null) return path;
+        var target = info.ResolveLinkTarget(returnFinalTarget: true);
+        return target is FileInfo { Exists: true } file
+            ? file.FullName
+            : throw new FileNotFoundException($"The model file '{path}' is a symbolic link to '{info.LinkTarget}', which does not exist.", path);
+    }
+
     /// <summary>
     /// Checks a remote copy: with a manifest, every file exists with its size and its content hashes to the manifest's
     /// SHA-256 (streamed through the hash, not kept); without one, the required files are present.
@@ -116,6 +182,7 @@ public static class ModelUploader
         BlobContainerClient container, string prefix, IProgress<ModelTransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(container);
+        ModelStoreNames.ThrowIfInvalidPrefix(prefix, nameof(prefix));
         prefix = ModelStoreOptions.NormalizePrefix(prefix);
         var problems = new List<string>();
         try

@@ -16,6 +16,10 @@ internal static class StorageErrors
             0 => new ModelStoreUnavailableException(
                 $"Storage for container '{container.Name}' at {container.Uri.GetLeftPart(UriPartial.Authority)} could not be reached: {FirstLine(e.Message)}.", e),
             412 => new ModelStoreUnavailableException($"The model blob '{blobPath}' changed while it was being downloaded.", e),
+            // Client errors other than the ones above (and timeouts, conflicts, throttling) do not go away on a retry.
+            400 or 405 or 411 or 413 or 414 or 416 => new ModelStoreRequestRejectedException(
+                $"Storage rejected the request for container '{container.Name}' (account '{container.AccountName}') with HTTP {e.Status} " +
+                $"{e.ErrorCode}: {FirstLine(e.Message)}. Check the container name and prefix.", e.Status, e.ErrorCode, e),
             _ => new ModelStoreUnavailableException(
                 $"Storage request for container '{container.Name}' (account '{container.AccountName}') failed with HTTP {e.Status} {e.ErrorCode}: {FirstLine(e.Message)}.", e),
         };

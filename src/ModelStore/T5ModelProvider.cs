@@ -24,11 +24,16 @@ public static class ModelProvider
         var options = ModelStorage.ReadOptions(settings);
         var modelOptions = new ModelOptions { UseQuantized = options.UseQuantized };
         if (Setting(settings, "Inference", "IntraOpThreads") is { Length: > 0 } threads)
-            modelOptions = modelOptions with { IntraOpThreads = int.Parse(threads, System.Globalization.CultureInfo.InvariantCulture) };
+            modelOptions = modelOptions with { IntraOpThreads = Int("Inference__IntraOpThreads", threads, 0, "0 (one thread per core) or a positive number of threads") };
         if (Setting(settings, "Inference", "MaxNewTokensCeiling") is { Length: > 0 } ceiling)
-            modelOptions = modelOptions with { MaxNewTokensCeiling = int.Parse(ceiling, System.Globalization.CultureInfo.InvariantCulture) };
+            modelOptions = modelOptions with { MaxNewTokensCeiling = Int("Inference__MaxNewTokensCeiling", ceiling, 1, "a whole number of tokens, at least 1") };
         return ForT5(ModelStorage.CreateContainerClient(settings, clientOptions), options, modelOptions);
     }
+
+    private static int Int(string name, string text, int min, string accepted) =>
+        int.TryParse(text.Trim(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= min
+            ? value
+            : throw new FormatException($"Setting {name} must be {accepted}, not '{text}'.");
 
     private static string? Setting(Func<string, string?> settings, string section, string key)
     {

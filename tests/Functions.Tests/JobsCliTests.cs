@@ -34,9 +34,36 @@ public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHos
         using var client = Client();
 
         var id = await JobClient.EnqueueAsync(host.JobsQueue, "Where is Europa?", CancellationToken.None);
-        var final = await client.WaitAsync(id, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200), CancellationToken.None);
+        // The record appears when a worker picks the message up: allow for that.
+        var final = await client.WaitAsync(id, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200), CancellationToken.None,
+            notFoundGrace: TimeSpan.FromSeconds(60));
 
         Assert.Equal("succeeded", final.Status());
+    }
+
+    [Fact]
+    public async Task Wait_for_an_unknown_id_says_not_found_at_once_instead_of_waiting_out_the_timeout()
+    {
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        var r = await CliProcess.RunAsync("jobs", "wait", "UNKNOWN", "--url", host.Http.BaseAddress!.GetLeftPart(UriPartial.Authority), "--timeout", "60");
+
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.StartsWith("error: Job 'UNKNOWN' was not found", r.Stderr, StringComparison.Ordinal);
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(30), $"took {stopwatch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Wait_with_a_queued_grace_keeps_polling_an_unknown_id_for_that_long_only()
+    {
+        using var client = Client();
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+
+        var e = await Assert.ThrowsAsync<JobClientException>(() => client.WaitAsync("UNKNOWN", TimeSpan.FromSeconds(60),
+            TimeSpan.FromMilliseconds(200), CancellationToken.None, notFoundGrace: TimeSpan.FromSeconds(2)));
+
+        Assert.Equal(404, e.StatusCode);
+        Assert.Contains("within 2 s", e.Message, StringComparison.Ordinal);
+        Assert.InRange(stopwatch.Elapsed, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
     }
 
     [Fact]
@@ -56,7 +83,8 @@ public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHos
     {
         using var client = Client();
         var id = await JobClient.EnqueueAsync(host.JobsQueue, """{"prompt": "x", "parameters": {"top_p": 7}}""", CancellationToken.None);
-        var final = await client.WaitAsync(id, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200), CancellationToken.None);
+        var final = await client.WaitAsync(id, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(200), CancellationToken.None,
+            notFoundGrace: TimeSpan.FromSeconds(60));
         var output = new StringWriter();
 
         Assert.Equal(1, JobCommands.PrintCompletion(final, output));

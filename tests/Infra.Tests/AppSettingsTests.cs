@@ -41,6 +41,26 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
     }
 
     [Fact]
+    public void TheSampleListsExactlyTheSettingsTheCodeReads()
+    {
+        var read = SettingsTheCodeReads.Names();
+        // Read by the Functions host, not by this code.
+        var sample = SampleValues().Select(p => p.Key).Where(name => name != "FUNCTIONS_WORKER_RUNTIME").ToHashSet(StringComparer.Ordinal);
+
+        Assert.True(read.Count >= 20, $"The binding was not discovered: {string.Join(", ", read)}");
+        Assert.Empty(read.Except(sample).Order(StringComparer.Ordinal));
+        Assert.Empty(sample.Except(read).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void EverySettingTheCodeReadsIsDeployed()
+    {
+        var settings = Settings();
+
+        Assert.Empty(SettingsTheCodeReads.Names().Where(name => !NotDeployed.Contains(name) && !settings.ContainsKey(name)).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void SampleStillListsTheSettingsThisTestExpects()
     {
         // Guards the theory: an emptied sample would make it vacuous.

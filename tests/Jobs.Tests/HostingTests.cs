@@ -28,10 +28,10 @@ public sealed class HostingTests
         Assert.Equal("https://acct.blob.core.windows.net/j1", store.JobsContainer.Uri.ToString());
         Assert.Equal("https://acct.blob.core.windows.net/c1", store.CompletionsContainer.Uri.ToString());
         Assert.Equal("https://acct.queue.core.windows.net/q1", services.GetRequiredService<JobQueue>().Client.Uri.ToString());
-        // The public entry points resolve too (nothing touches the network until first use).
-        Assert.NotNull(services.GetRequiredService<JobsApi>());
-        Assert.NotNull(services.GetRequiredService<JobWorker>());
-        Assert.NotNull(services.GetRequiredService<PoisonJobHandler>());
+        // The public entry points resolve too (nothing touches the network until first use), once per app: singletons.
+        Assert.Same(services.GetRequiredService<JobsApi>(), services.GetRequiredService<JobsApi>());
+        Assert.Same(services.GetRequiredService<JobWorker>(), services.GetRequiredService<JobWorker>());
+        Assert.Same(services.GetRequiredService<PoisonJobHandler>(), services.GetRequiredService<PoisonJobHandler>());
     }
 
     [Fact]
@@ -39,8 +39,8 @@ public sealed class HostingTests
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>()).Build();
         using var services = new ServiceCollection().AddPromptJobs(configuration).BuildServiceProvider();
-        var e = Assert.ThrowsAny<Exception>(() => services.GetRequiredService<JobQueue>());
-        Assert.Contains("AzureWebJobsStorage__queueServiceUri", e.ToString());
+        var e = Assert.Throws<InvalidOperationException>(() => services.GetRequiredService<JobQueue>());
+        Assert.Contains("AzureWebJobsStorage__queueServiceUri", e.Message);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Text;
 using Serverless.Jobs.Storage;
 using Serverless.Jobs.Tests.Infrastructure;
+using Serverless.ModelStore;
 
 namespace Serverless.Jobs.Tests;
 
@@ -102,7 +103,7 @@ public sealed class WorkerFailureTests
 
         for (var attempt = 1; attempt <= 2; attempt++)
         {
-            await Assert.ThrowsAnyAsync<Exception>(() => host.Worker.ProcessAsync(message.MessageText, message.MessageId, attempt, CancellationToken.None));
+            await Assert.ThrowsAsync<ModelContainerNotFoundException>(() => host.Worker.ProcessAsync(message.MessageText, message.MessageId, attempt, CancellationToken.None));
             var record = await host.RecordAsync(message.MessageId);
             Assert.Equal(JobStatus.Running, record.Status);
             Assert.Equal(attempt, record.Attempts);
@@ -139,7 +140,7 @@ public sealed class WorkerFailureTests
         var submit = await host.SubmitAsync("""{"prompt": "hello"}""");
         var id = submit.Body.GetProperty("id").GetString()!;
         var message = await host.ReceiveAsync();
-        await Assert.ThrowsAnyAsync<Exception>(() => host.Worker.ProcessAsync(message.MessageText, message.MessageId, 1, CancellationToken.None));
+        await Assert.ThrowsAsync<ModelContainerNotFoundException>(() => host.Worker.ProcessAsync(message.MessageText, message.MessageId, 1, CancellationToken.None));
         Assert.False(await host.Jobs.GetBlobClient($"{message.MessageId}.json").ExistsAsync()); // recorded under the job id
 
         await host.Poison.HandleAsync(message.MessageText, Guid.NewGuid().ToString(), CancellationToken.None);

@@ -78,6 +78,129 @@ public sealed class ModelUploaderTests
     }
 
     [Fact]
+    public async Task Upload_FollowsSymbolicLinks_AsInAHuggingFaceCacheSnapshot()
+    {
+        await using var storage = new TestStorage();
+        using var model = new FakeModel();
+        // snapshots/<rev>/<name> -> ../../blobs/<sha256>, as the Hugging Face hub cache lays out a download.
+        var blobs = Path.Combine(model.Directory, "cache", "blobs");
+        var snapshot = Path.Combine(model.Directory, "cache", "snapshots", "rev1");
+        Directory.CreateDirectory(blobs);
+        Directory.CreateDirectory(snapshot);
+        foreach (var (name, sha) in model.Hashes)
+        {
+            File.Move(Path.Combine(model.Directory, name), Path.Combine(blobs, sha));
+            File.CreateSymbolicLink(Path.Combine(snapshot, name), Path.Combine("..", "..", "blobs", sha));
+        }
+
+        var manifest = await ModelUploader.UploadAsync(snapshot, storage.Container, "hf/");
+
+        Assert.Equal(model.Hashes.OrderBy(kv => kv.Key, StringComparer.Ordinal), manifest.Files.Select(f => KeyValuePair.Create(f.Name, f.Sha256)));
+        foreach (var file in manifest.Files)
+            Assert.Equal(new FileInfo(Path.Combine(blobs, file.Sha256)).Length, file.Size);
+        Assert.True((await ModelUploader.VerifyAsync(storage.Container, "hf/")).IsValid);
+    }
+
+    [Fact]
+    public async Task Upload_OfADanglingLink_NamesTheLinkAndItsTarget()
+    {
+        await using var storage = new TestStorage();
+        using var model = new FakeModel();
+        File.Delete(Path.Combine(model.Directory, "spiece.model"));
+        File.CreateSymbolicLink(Path.Combine(model.Directory, "spiece.model"), "../blobs/gone");
+
+        var e = await Assert.ThrowsAsync<FileNotFoundException>(() => ModelUploader.UploadAsync(model.Directory, storage.Container, "x/"));
+
+        Assert.Contains("spiece.model' is a symbolic link to '../blobs/gone', which does not exist", e.Message, StringComparison.Ordinal);
+        Assert.False(await storage.Container.ExistsAsync());
+    }
+
+    [Fact]
+    public void Plan_TakesWhatTheEngineUses_AndListsTheRest()
+    {
+        using var model = new FakeModel();
+        model.Write("pytorch_model.bin", [1, 2, 3], track: false);
+        model.Write("model.safetensors", [1, 2, 3], track: false);
+
+        var plan = ModelUploader.Plan(model.Directory);
+        var all = ModelUploader.Plan(model.Directory, includeAll: true);
+
+        Assert.Equal(model.Hashes.Keys.Order(StringComparer.Ordinal), plan.Files);
+        Assert.Equal(["README.md", "model.safetensors", "pytorch_model.bin"], plan.Skipped);
+        Assert.Equal(plan.Files.Concat(plan.Skipped).Order(StringComparer.Ordinal), all.Files);
+        Assert.Empty(all.Skipped);
+    }
+
+    [Fact]
+    public void Plan_AddsTheExternalDataFilesTheGraphsReference_AndOnlyThose()
+    {
+        using var model = new FakeModel();
+        // The encoder's initializer and a tensor in a node's subgraph (as in the merged decoder's If branches) live in files of their own.
+        model.Write("encoder_model.onnx", OnnxWithExternalData("encoder.weights", "branch.weights"));
+        model.Write("encoder.weights", [1, 2, 3]);
+        model.Write("branch.weights", [4, 5, 6]);
+        model.Write("unreferenced.weights", [7], track: false);
+
+        var plan = ModelUploader.Plan(model.Directory);
+
+        Assert.Contains("encoder.weights", plan.Files);
+        Assert.Contains("branch.weights", plan.Files);
+        Assert.Contains("unreferenced.weights", plan.Skipped);
+        Assert.Equal(model.Hashes.Keys.Order(StringComparer.Ordinal), plan.Files);
+    }
+
+    [Fact]
+    public void Plan_OfAGraphReferencingMissingOrOutsideData_SaysWhich()
+    {
+        using var model = new FakeModel();
+        model.Write("encoder_model.onnx", OnnxWithExternalData("gone.weights", null));
+        var missing = Assert.Throws<FileNotFoundException>(() => ModelUploader.Plan(model.Directory));
+        Assert.Contains("'encoder_model.onnx' references external data 'gone.weights', which is not in the model folder", missing.Message, StringComparison.Ordinal);
+
+        model.Write("encoder_model.onnx", OnnxWithExternalData("../elsewhere.weights", null));
+        var outside = Assert.Throws<InvalidDataException>(() => ModelUploader.Plan(model.Directory));
+        Assert.Contains("outside the model folder", outside.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A ModelProto (onnx.proto field numbers) whose graph has an initializer stored in <paramref name="location"/>
+    /// and, optionally, a node whose subgraph attribute has one stored in <paramref name="subgraphLocation"/>.</summary>
+    private static byte[] OnnxWithExternalData(string location, string? subgraphLocation)
+    {
+        static byte[] Varint(ulong v)
+        {
+            var bytes = new List<byte>();
+            do { bytes.Add((byte)((v & 0x7F) | (v > 0x7F ? 0x80u : 0))); v >>= 7; } while (v != 0);
+            return [.. bytes];
+        }
+        static byte[] Field(int number, byte[] content) => [.. Varint((ulong)(number << 3 | 2)), .. Varint((ulong)content.Length), .. content];
+        static byte[] Text(int number, string text) => Field(number, System.Text.Encoding.UTF8.GetBytes(text));
+        static byte[] Tensor(string name, string where) =>
+        [
+            .. Text(1, name), .. Varint(14 << 3), .. Varint(1), // data_location = EXTERNAL
+            .. Field(13, [.. Text(1, "location"), .. Text(2, where)]), .. Field(13, [.. Text(1, "offset"), .. Text(2, "0")]),
+            .. Field(9, new byte[64]), // raw_data of another tensor kind, skipped unread
+        ];
+
+        byte[] graph = [.. Text(2, "main"), .. Field(5, Tensor("w", location))];
+        if (subgraphLocation is not null)
+            graph = [.. graph, .. Field(1, [.. Text(4, "If"), .. Field(5, [.. Text(1, "then_branch"), .. Field(6, Field(5, Tensor("b", subgraphLocation)))])])];
+        return [.. Varint(1 << 3), .. Varint(8), .. Field(7, graph)]; // ir_version 8, graph
+    }
+
+    [Fact]
+    public async Task List_OfAnInvalidContainerName_IsAPermanentRejection_NotTransient()
+    {
+        await using var storage = new TestStorage();
+        var bad = storage.Service.GetBlobContainerClient("Bad_Name");
+
+        var e = await Assert.ThrowsAsync<ModelStoreRequestRejectedException>(() => ModelUploader.ListAsync(bad));
+
+        Assert.False(e.IsTransient);
+        Assert.Equal(400, e.Status);
+        Assert.Contains("Bad_Name", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ReUpload_KeepsUnchangedBlobs_AndWritesTheManifestLast()
     {
         await using var storage = new TestStorage();
@@ -134,6 +257,27 @@ public sealed class ModelLayoutTests
             ModelLayout.SelectFiles(export, useQuantized: true));
         string[] split = ["config.json", "spiece.model", "encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"];
         Assert.Equal(split, ModelLayout.SelectFiles(split));
+    }
+
+    [Fact]
+    public void SelectForUpload_TakesTheLayoutTheEngineLoads_InEachPrecision_WithExternalData()
+    {
+        string[] export =
+        [
+            "config.json", "generation_config.json", "spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+            "pytorch_model.bin", "model.safetensors", "flax_model.msgpack", "README.md", "onnx/encoder_model.onnx",
+            "onnx/encoder_model_quantized.onnx", "onnx/encoder_model_fp16.onnx", "onnx/decoder_model.onnx", "onnx/decoder_with_past_model.onnx",
+            "onnx/decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx_data", "onnx/decoder_model_quantized.onnx",
+            "onnx/decoder_with_past_model_quantized.onnx",
+        ];
+
+        Assert.Equal(
+            [
+                "config.json", "generation_config.json", "spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                "onnx/encoder_model.onnx", "onnx/encoder_model_quantized.onnx", "onnx/decoder_model_merged.onnx",
+                "onnx/decoder_model_merged.onnx_data", "onnx/decoder_model_quantized.onnx", "onnx/decoder_with_past_model_quantized.onnx",
+            ],
+            ModelLayout.SelectForUpload(export));
     }
 
     [Theory]
@@ -208,10 +352,45 @@ public sealed class ModelStorageTests
     }
 
     [Fact]
-    public void DefaultCacheDirectory_IsUnderTemp_ByAccountContainerAndPrefix()
+    public void DefaultCacheDirectory_IsUnderTemp_ByAccountEndpointContainerAndPrefix()
     {
-        var dir = ModelProvider<HashedModel>.DefaultCacheDirectory("acct", "models", "flan-t5-small/v2/");
-        Assert.Equal(Path.Combine(Path.GetTempPath(), "serverless-models", "acct", "models", "flan-t5-small", "v2"), dir);
+        var container = new Azure.Storage.Blobs.BlobContainerClient(new Uri("https://acct.blob.core.windows.net/models"));
+        var dir = ModelProvider<HashedModel>.DefaultCacheDirectory(container, "flan-t5-small/v2/");
+
+        var account = Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(dir))))!;
+        Assert.Matches("^acct-[0-9a-f]{8}$", account);
+        Assert.Equal(Path.Combine(Path.GetTempPath(), "serverless-models", account, "models", "flan-t5-small", "v2"), dir);
+    }
+
+    [Fact]
+    public void TwoEndpointsWithTheSameAccountName_DoNotShareACache()
+    {
+        // Two Azurites (or Azurite and a real account called devstoreaccount1): same account, container and prefix.
+        const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+        Azure.Storage.Blobs.BlobContainerClient At(string endpoint) => new Azure.Storage.Blobs.BlobServiceClient(
+            $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={Key};BlobEndpoint={endpoint};").GetBlobContainerClient("models");
+        string CacheOf(Azure.Storage.Blobs.BlobContainerClient c) =>
+            new ModelProvider<HashedModel>(c, new ModelStoreOptions(), HashedModel.Load).CacheDirectory;
+
+        var first = At("http://127.0.0.1:10000/devstoreaccount1");
+        var second = At("http://127.0.0.1:20000/devstoreaccount1");
+        Assert.Equal(first.AccountName, second.AccountName);
+
+        Assert.NotEqual(CacheOf(first), CacheOf(second));
+        Assert.Equal(CacheOf(first), CacheOf(At("http://127.0.0.1:10000/devstoreaccount1")));
+        Assert.Equal(CacheOf(first), CacheOf(new Azure.Storage.Blobs.BlobServiceClient("UseDevelopmentStorage=true").GetBlobContainerClient("models")));
+    }
+
+    [Fact]
+    public void SettingsWithABadNumber_NameTheSettingAndTheAcceptedValues()
+    {
+        var settings = Settings(("AzureWebJobsStorage", "UseDevelopmentStorage=true"), ("Inference__IntraOpThreads", "two"));
+        var e = Assert.Throws<FormatException>(() => ModelProvider.ForT5(settings));
+        Assert.Equal("Setting Inference__IntraOpThreads must be 0 (one thread per core) or a positive number of threads, not 'two'.", e.Message);
+
+        settings = Settings(("AzureWebJobsStorage", "UseDevelopmentStorage=true"), ("Inference:MaxNewTokensCeiling", "0"));
+        e = Assert.Throws<FormatException>(() => ModelProvider.ForT5(settings));
+        Assert.Equal("Setting Inference__MaxNewTokensCeiling must be a whole number of tokens, at least 1, not '0'.", e.Message);
     }
 
     [Fact]

@@ -30,8 +30,7 @@ internal static class InferenceBench
         {
             if (parse.GetValue(inputTokens) < 1 || parse.GetValue(newTokens) < 1 || parse.GetValue(runs) < 1)
             {
-                Console.Error.WriteLine("--input-tokens, --new-tokens and --runs must be at least 1.");
-                return 2;
+                return CliExit.UsageError("--input-tokens, --new-tokens and --runs must be at least 1.");
             }
             int[] sizes;
             try
@@ -44,8 +43,7 @@ internal static class InferenceBench
             }
             catch (FormatException)
             {
-                Console.Error.WriteLine("--batch takes positive integers, e.g. --batch 1,8.");
-                return 2;
+                return CliExit.UsageError("--batch takes positive integers, e.g. --batch 1,8.");
             }
             int inLength = parse.GetValue(inputTokens), newLength = parse.GetValue(newTokens), runCount = parse.GetValue(runs);
             using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions

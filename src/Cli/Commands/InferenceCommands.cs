@@ -59,7 +59,7 @@ internal static class InferenceCommands
             if ((r.GetResult(prompt) is null) == (r.GetResult(inputIds) is null))
                 r.AddError("Give exactly one of --prompt and --input-ids.");
         });
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => CommandGuard.RunAsync(async () =>
         {
             int[]? ids = null;
             if (parse.GetValue(inputIds) is { } idsText)
@@ -69,78 +69,69 @@ internal static class InferenceCommands
                     ids = idsText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                         .Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
                 }
-                catch (FormatException)
+                catch (Exception e) when (e is FormatException or OverflowException)
                 {
-                    Console.Error.WriteLine($"--input-ids must be comma-separated integers, e.g. 5,6,1; got '{idsText}'.");
-                    return 2;
+                    throw new ArgumentException($"--input-ids must be comma-separated integers, e.g. 5,6,1; got '{idsText}'.");
                 }
             }
-            try
+            using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads) });
+            GenerationOptions o = loaded.DefaultGenerationOptions;
+            T Pick<T>(Option<T> option, T current) => parse.GetResult(option) is null ? current : parse.GetValue(option)!;
+            o = o with
             {
-                using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads) });
-                GenerationOptions o = loaded.DefaultGenerationOptions;
-                T Pick<T>(Option<T> option, T current) => parse.GetResult(option) is null ? current : parse.GetValue(option)!;
-                o = o with
+                MaxNewTokens = Pick(maxNewTokens, o.MaxNewTokens),
+                MinNewTokens = Pick(minNewTokens, o.MinNewTokens),
+                DoSample = Pick(doSample, o.DoSample),
+                Temperature = Pick(temperature, o.Temperature),
+                TopK = Pick(topK, o.TopK),
+                TopP = Pick(topP, o.TopP),
+                Seed = parse.GetResult(seed) is null ? o.Seed : parse.GetValue(seed),
+                NumBeams = Pick(numBeams, o.NumBeams),
+                LengthPenalty = Pick(lengthPenalty, o.LengthPenalty),
+                EarlyStopping = Pick(earlyStopping, o.EarlyStopping),
+                RepetitionPenalty = Pick(repetitionPenalty, o.RepetitionPenalty),
+                NoRepeatNgramSize = Pick(noRepeat, o.NoRepeatNgramSize),
+                StopStrings = parse.GetValue(stop) ?? [],
+                Truncation = parse.GetValue(truncation) switch
                 {
-                    MaxNewTokens = Pick(maxNewTokens, o.MaxNewTokens),
-                    MinNewTokens = Pick(minNewTokens, o.MinNewTokens),
-                    DoSample = Pick(doSample, o.DoSample),
-                    Temperature = Pick(temperature, o.Temperature),
-                    TopK = Pick(topK, o.TopK),
-                    TopP = Pick(topP, o.TopP),
-                    Seed = parse.GetResult(seed) is null ? o.Seed : parse.GetValue(seed),
-                    NumBeams = Pick(numBeams, o.NumBeams),
-                    LengthPenalty = Pick(lengthPenalty, o.LengthPenalty),
-                    EarlyStopping = Pick(earlyStopping, o.EarlyStopping),
-                    RepetitionPenalty = Pick(repetitionPenalty, o.RepetitionPenalty),
-                    NoRepeatNgramSize = Pick(noRepeat, o.NoRepeatNgramSize),
-                    StopStrings = parse.GetValue(stop) ?? [],
-                    Truncation = parse.GetValue(truncation) switch
-                    {
-                        "keep_start" => Truncation.KeepStart,
-                        "keep_end" => Truncation.KeepEnd,
-                        _ => Truncation.None,
-                    },
-                };
-                GenerationResult result = ids is null
-                    ? (await loaded.GenerateAsync([parse.GetValue(prompt)!], o, ct))[0]
-                    : (await loaded.GenerateAsync([ids], o, ct))[0];
-                if (!parse.GetValue(json))
-                {
-                    Console.WriteLine(result.Text);
-                    return 0;
-                }
-                using var stdout = Console.OpenStandardOutput();
-                using var w = new Utf8JsonWriter(stdout, JsonOptions);
-                w.WriteStartObject();
-                w.WriteStartArray("output_ids");
-                foreach (int id in result.OutputIds)
-                    w.WriteNumberValue(id);
-                w.WriteEndArray();
-                w.WriteString("text", result.Text);
-                w.WriteString("finish_reason", result.FinishReason.ToString().ToLowerInvariant());
-                w.WriteNumber("input_tokens", result.InputTokens);
-                w.WriteNumber("output_tokens", result.OutputTokens);
-                w.WriteNumber("context_window", result.ContextWindow);
-                w.WriteNumber("tokens_truncated", result.TokensTruncated);
-                w.WriteNumber("tokens_per_second", Math.Round(result.TokensPerSecond, 2));
-                w.WriteStartObject("timings");
-                w.WriteNumber("tokenize", Math.Round(result.Timings.Tokenize.TotalMilliseconds, 3));
-                w.WriteNumber("encode", Math.Round(result.Timings.Encode.TotalMilliseconds, 3));
-                w.WriteNumber("first_token", Math.Round(result.Timings.FirstToken.TotalMilliseconds, 3));
-                w.WriteNumber("total", Math.Round(result.Timings.Total.TotalMilliseconds, 3));
-                w.WriteEndObject();
-                w.WriteEndObject();
-                w.Flush();
-                stdout.WriteByte((byte)'\n');
+                    "keep_start" => Truncation.KeepStart,
+                    "keep_end" => Truncation.KeepEnd,
+                    _ => Truncation.None,
+                },
+            };
+            GenerationResult result = ids is null
+                ? (await loaded.GenerateAsync([parse.GetValue(prompt)!], o, ct))[0]
+                : (await loaded.GenerateAsync([ids], o, ct))[0];
+            if (!parse.GetValue(json))
+            {
+                Console.WriteLine(result.Text);
                 return 0;
             }
-            catch (InferenceException e)
-            {
-                Console.Error.WriteLine(e.Message);
-                return 1;
-            }
-        });
+            using var stdout = Console.OpenStandardOutput();
+            using var w = new Utf8JsonWriter(stdout, JsonOptions);
+            w.WriteStartObject();
+            w.WriteStartArray("output_ids");
+            foreach (int id in result.OutputIds)
+                w.WriteNumberValue(id);
+            w.WriteEndArray();
+            w.WriteString("text", result.Text);
+            w.WriteString("finish_reason", result.FinishReason.ToString().ToLowerInvariant());
+            w.WriteNumber("input_tokens", result.InputTokens);
+            w.WriteNumber("output_tokens", result.OutputTokens);
+            w.WriteNumber("context_window", result.ContextWindow);
+            w.WriteNumber("tokens_truncated", result.TokensTruncated);
+            w.WriteNumber("tokens_per_second", Math.Round(result.TokensPerSecond, 2));
+            w.WriteStartObject("timings");
+            w.WriteNumber("tokenize", Math.Round(result.Timings.Tokenize.TotalMilliseconds, 3));
+            w.WriteNumber("encode", Math.Round(result.Timings.Encode.TotalMilliseconds, 3));
+            w.WriteNumber("first_token", Math.Round(result.Timings.FirstToken.TotalMilliseconds, 3));
+            w.WriteNumber("total", Math.Round(result.Timings.Total.TotalMilliseconds, 3));
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.Flush();
+            stdout.WriteByte((byte)'\n');
+            return 0;
+        }));
         return command;
     }
 
@@ -158,10 +149,7 @@ internal static class InferenceCommands
             string folder = parse.GetValue(model)!;
             string? spiece = new[] { Path.Combine(folder, "spiece.model"), Path.Combine(folder, "onnx", "spiece.model") }.FirstOrDefault(File.Exists);
             if (spiece is null)
-            {
-                Console.Error.WriteLine($"The model folder '{Path.GetFullPath(folder)}' has no spiece.model (looked at the top and under onnx/).");
-                return 1;
-            }
+                return CliExit.Fail($"The model folder '{Path.GetFullPath(folder)}' has no spiece.model (looked at the top and under onnx/).");
             int[] ids = Serverless.Inference.Tokenization.T5Tokenizer.FromFile(spiece).Encode(parse.GetValue(text)!, addEndOfSentence: true);
             Console.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(new Dictionary<string, int[]> { ["ids"] = ids })

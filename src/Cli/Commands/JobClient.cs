@@ -43,12 +43,17 @@ public sealed class JobClient : IDisposable
         return await ReadAsync(response, $"status of job '{id}'", cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Polls until the job is <c>succeeded</c> or <c>failed</c>; a 404 is retried too (a job dropped into the
-    /// queue has no record until the worker picks it up).</summary>
-    public async Task<JsonElement> WaitAsync(string id, TimeSpan timeout, TimeSpan pollInterval, CancellationToken cancellationToken)
+    /// <summary>
+    /// Polls until the job is <c>succeeded</c> or <c>failed</c>. A 404 ends the wait at once with "not found" unless
+    /// <paramref name="notFoundGrace"/> allows for it: a message dropped into the queue has no record until a worker
+    /// picks it up, so a caller that has just enqueued one passes how long that may take.
+    /// </summary>
+    public async Task<JsonElement> WaitAsync(
+        string id, TimeSpan timeout, TimeSpan pollInterval, CancellationToken cancellationToken, TimeSpan notFoundGrace = default)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
+        var started = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             while (true)
@@ -58,6 +63,14 @@ public sealed class JobClient : IDisposable
                 {
                     var body = await ReadAsync(response, $"status of job '{id}'", deadline.Token).ConfigureAwait(false);
                     if (IsTerminal(body)) return body;
+                }
+                else if (started.Elapsed >= notFoundGrace)
+                {
+                    throw new JobClientException(404,
+                        $"Job '{id}' was not found at {_http.BaseAddress}jobs/{Uri.EscapeDataString(id)} (HTTP 404)" +
+                        (notFoundGrace > TimeSpan.Zero ? $" within {notFoundGrace.TotalSeconds:0} s" : "") +
+                        ". Check the id and --url; a message just dropped into the queue gets a record when a worker picks it up " +
+                        "(wait for that with --queued-grace SECONDS).");
                 }
                 await Task.Delay(pollInterval, deadline.Token).ConfigureAwait(false);
             }

@@ -19,20 +19,8 @@ public static class JobCommands
 
     internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>Runs a command body; the errors a user can act on print one line (no stack trace) and exit 1.</summary>
-    internal static async Task<int> Guard(Func<Task<int>> body)
-    {
-        try
-        {
-            return await body();
-        }
-        catch (Exception e) when (e is JobClientException or TimeoutException or HttpRequestException or ArgumentException
-                                       or IOException or UriFormatException or Azure.RequestFailedException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-    }
+    /// <summary>Runs a command body; the errors a user can act on print one line (see <see cref="CommandGuard"/>).</summary>
+    internal static Task<int> Guard(Func<Task<int>> body) => CommandGuard.RunAsync(body);
 
     public static Command Create()
     {
@@ -51,10 +39,10 @@ public static class JobCommands
         DefaultValueFactory = _ => DefaultUrl,
     };
 
+    // No DefaultValueFactory: help would print the key as "[default: …]". The default is resolved when the command runs.
     internal static Option<string?> KeyOption() => new("--key")
     {
-        Description = "Function key, sent as x-functions-key (needed on Azure; ignored locally). Default: env SERVERLESS_FUNCTION_KEY.",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SERVERLESS_FUNCTION_KEY"),
+        Description = "Function key, sent as x-functions-key (needed on Azure; ignored locally). [default: $SERVERLESS_FUNCTION_KEY]",
     };
 
     internal static Option<int> TimeoutOption(int seconds) => new("--timeout")
@@ -63,8 +51,26 @@ public static class JobCommands
         DefaultValueFactory = _ => seconds,
     };
 
-    internal static JobClient Client(ParseResult parse, Option<string> url, Option<string?> key) =>
-        new(new Uri(parse.GetValue(url)!, UriKind.Absolute), parse.GetValue(key));
+    internal static JobClient Client(ParseResult parse, Option<string> url, Option<string?> key)
+    {
+        var text = parse.GetValue(url)!;
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"--url '{text}' is not an http(s) URL, e.g. {DefaultUrl}.");
+        return new(baseUrl, parse.GetValue(key) ?? Environment.GetEnvironmentVariable("SERVERLESS_FUNCTION_KEY"));
+    }
+
+    /// <summary>
+    /// The <c>--connection</c> option of commands that reach storage. Its default is resolved when the command runs
+    /// (<see cref="ResolveConnection"/>), not shown by value: <c>AzureWebJobsStorage</c> may hold an account key, and
+    /// help prints a default value as it is.
+    /// </summary>
+    internal static Option<string?> ConnectionOption(string description) => new("--connection")
+    {
+        Description = description + " [default: $AzureWebJobsStorage, else UseDevelopmentStorage=true (Azurite)]",
+    };
+
+    internal static string ResolveConnection(ParseResult parse, Option<string?> connection) =>
+        parse.GetValue(connection) is { Length: > 0 } given ? given : DefaultConnection();
 
     private static Command Submit()
     {
@@ -104,22 +110,20 @@ public static class JobCommands
     {
         var files = new Argument<FileInfo[]>("FILE") { Description = "Prompt files, each sent as one plain-text message (a prompt, or a JSON job spec).", Arity = ArgumentArity.OneOrMore };
         var queue = new Option<string>("--queue") { Description = "The jobs queue.", DefaultValueFactory = _ => DefaultQueue };
-        var connection = new Option<string>("--connection")
-        {
-            Description = "Storage connection string, or a queue service URI (https://<account>.queue.core.windows.net: then your " +
-                          "Azure sign-in is used, as the deployed account accepts no keys). Default: env AzureWebJobsStorage, else UseDevelopmentStorage=true (Azurite).",
-            DefaultValueFactory = _ => DefaultConnection(),
-        };
+        var connection = ConnectionOption("Storage connection string, or a queue service URI (https://<account>.queue.core.windows.net: then " +
+            "your Azure sign-in is used, as the deployed account accepts no keys).");
         var command = new Command("enqueue", "Drop prompt files into the queue as plain-text messages; prints each message id (= job id).") { files, queue, connection };
         command.SetAction((parse, ct) => Guard(async () =>
         {
-            var client = QueueFor(parse.GetValue(connection)!, parse.GetValue(queue)!);
+            var client = QueueFor(ResolveConnection(parse, connection), parse.GetValue(queue)!);
             foreach (var f in parse.GetValue(files)!)
             {
                 var text = await File.ReadAllTextAsync(f.FullName, ct);
                 var id = await JobClient.EnqueueAsync(client, text, ct);
                 Console.WriteLine($"{id}\t{f.Name}");
             }
+            // A queued message has no record until a worker picks it up; `jobs wait` says "not found" at once without this.
+            Console.Error.WriteLine("follow a job with: serverless jobs wait ID --queued-grace 60");
             return 0;
         }));
         return command;
@@ -147,11 +151,19 @@ public static class JobCommands
         var url = UrlOption();
         var key = KeyOption();
         var timeout = TimeoutOption(300);
-        var command = new Command("wait", "Poll a job until it has finished; print its completion with token counts and timings.") { id, url, key, timeout };
+        var queuedGrace = new Option<int>("--queued-grace")
+        {
+            Description = "Seconds to keep polling while the job has no record yet (a message just dropped into the queue gets one " +
+                          "when a worker picks it up). 0: an unknown id is reported at once.",
+            DefaultValueFactory = _ => 0,
+        };
+        var command = new Command("wait", "Poll a job until it has finished; print its completion with token counts and timings.") { id, url, key, timeout, queuedGrace };
+        command.Validators.Add(r => { if (r.GetValue(queuedGrace) < 0) r.AddError("--queued-grace must be 0 or more seconds."); });
         command.SetAction((parse, ct) => Guard(async () =>
         {
             using var client = Client(parse, url, key);
-            var final = await client.WaitAsync(parse.GetValue(id)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), TimeSpan.FromMilliseconds(500), ct);
+            var final = await client.WaitAsync(parse.GetValue(id)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), TimeSpan.FromMilliseconds(500), ct,
+                TimeSpan.FromSeconds(parse.GetValue(queuedGrace)));
             return PrintCompletion(final, Console.Out);
         }));
         return command;
@@ -164,6 +176,9 @@ public static class JobCommands
     public static QueueClient QueueFor(string connection, string queue)
     {
         var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None };
+        // A command line should fail within seconds when the endpoint is wrong, not after minutes of retries.
+        options.Retry.MaxRetries = 2;
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
         if (Uri.TryCreate(connection, UriKind.Absolute, out var service) && service.Scheme is "https" or "http")
             return new QueueClient(new Uri(service.AbsoluteUri.TrimEnd('/') + "/" + queue), new DefaultAzureCredential(), options);
         return new QueueClient(connection, queue, options);

@@ -16,52 +16,74 @@ internal static class ModelCommands
         Upload(), Verify(), List(), Bench(),
     };
 
-    private static Option<string> ContainerOption() => new("--container")
+    private static Option<string> ContainerOption()
     {
-        Description = "The blob container holding model versions.", DefaultValueFactory = _ => ModelStoreOptions.DefaultContainer,
-    };
+        var option = new Option<string>("--container")
+        {
+            Description = "The blob container holding model versions.", DefaultValueFactory = _ => ModelStoreOptions.DefaultContainer,
+        };
+        option.Validators.Add(r => { if (ModelStoreNames.ContainerNameError(r.GetValueOrDefault<string>()) is { } e) r.AddError("--container: " + e); });
+        return option;
+    }
 
-    private static Option<string> PrefixOption() => new("--prefix")
+    private static Option<string> PrefixOption()
     {
-        Description = "The model version's prefix (a version is just another prefix).", DefaultValueFactory = _ => ModelStoreOptions.DefaultPrefix,
-    };
+        var option = new Option<string>("--prefix")
+        {
+            Description = "The model version's prefix (a version is just another prefix).", DefaultValueFactory = _ => ModelStoreOptions.DefaultPrefix,
+        };
+        option.Validators.Add(r => { if (ModelStoreNames.PrefixError(r.GetValueOrDefault<string>()) is { } e) r.AddError("--prefix: " + e); });
+        return option;
+    }
 
-    private static Option<string> ConnectionOption() => new("--connection")
-    {
-        Description = "Storage connection string, or a blob service URI (then Azure credentials are used). " +
-            "Default: the AzureWebJobsStorage environment variable, else UseDevelopmentStorage=true (Azurite).",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("AzureWebJobsStorage") is { Length: > 0 } s ? s : "UseDevelopmentStorage=true",
-    };
+    private static Option<string?> ConnectionOption() => JobCommands.ConnectionOption(
+        "Storage connection string, or a blob service URI (then your Azure sign-in is used).");
 
-    private static BlobContainerClient Container(string connection, string container)
+    private static BlobContainerClient Container(ParseResult parse, Option<string?> connectionOption, Option<string> containerOption)
     {
+        var connection = JobCommands.ResolveConnection(parse, connectionOption);
         // A bare https URI means identity-based access (DefaultAzureCredential), as <name>__blobServiceUri does in the app.
         var isUri = Uri.TryCreate(connection, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http";
         var settings = new Dictionary<string, string?> { [isUri ? "cli__blobServiceUri" : "cli"] = connection };
-        return ModelStorage.CreateServiceClient("cli", k => settings.GetValueOrDefault(k)).GetBlobContainerClient(container);
+        try
+        {
+            return ModelStorage.CreateServiceClient("cli", k => settings.GetValueOrDefault(k)).GetBlobContainerClient(parse.GetValue(containerOption)!);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            // The SDK's message does not say which input it could not read.
+            throw new ArgumentException($"--connection is neither a storage connection string nor an http(s) blob service URI ({e.Message.TrimEnd('.')}).", e);
+        }
     }
+
+    /// <summary>Where a container is, for messages: its URI without a SAS.</summary>
+    private static string Where(BlobContainerClient client) => SecretMasker.Redact(client.Uri.GetLeftPart(UriPartial.Path))!;
 
     private static Command Upload()
     {
-        var dir = new Argument<string>("DIR") { Description = "An Optimum ONNX export folder (files at the top or under onnx/)." };
+        var dir = new Argument<string>("DIR") { Description = "An Optimum ONNX export folder (files at the top or under onnx/; symbolic links are followed)." };
+        var all = new Option<bool>("--all")
+        {
+            Description = "Upload every file of the folder, not only the ones the engine and tokenizer use (skipped files are listed on stderr).",
+        };
         var (container, prefix, connection) = (ContainerOption(), PrefixOption(), ConnectionOption());
         var command = new Command("upload", "Upload a model export folder and write its manifest (names, sizes, SHA-256) last.")
         {
-            dir, container, prefix, connection,
+            dir, container, prefix, connection, all,
         };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => CommandGuard.RunAsync(async () =>
         {
-            var client = Container(parse.GetValue(connection)!, parse.GetValue(container)!);
+            var client = Container(parse, connection, container);
+            var plan = ModelUploader.Plan(parse.GetValue(dir)!, parse.GetValue(all));
+            if (plan.Skipped.Count > 0)
+                Console.Error.WriteLine($"skipped {plan.Skipped.Count} file(s) the engine does not use (--all uploads them): {string.Join(", ", plan.Skipped)}");
             var stopwatch = Stopwatch.StartNew();
-            return await Run(async () =>
-            {
-                var manifest = await ModelUploader.UploadAsync(parse.GetValue(dir)!, client, parse.GetValue(prefix)!, new ConsoleProgress("upload"), ct);
-                var bytes = manifest.Files.Sum(f => f.Size);
-                Console.WriteLine($"Uploaded {manifest.Files.Count} files ({Mb(bytes)}) to {client.Uri}/{parse.GetValue(prefix)!.Trim('/')}/ " +
-                    $"in {stopwatch.Elapsed.TotalSeconds:0.0} s; manifest written.");
-                return 0;
-            });
-        });
+            var manifest = await ModelUploader.UploadAsync(plan, client, parse.GetValue(prefix)!, new ConsoleProgress("upload"), ct);
+            var bytes = manifest.Files.Sum(f => f.Size);
+            Console.WriteLine($"Uploaded {manifest.Files.Count} files ({Mb(bytes)}) to {Where(client)}/{parse.GetValue(prefix)!.Trim('/')}/ " +
+                $"in {stopwatch.Elapsed.TotalSeconds:0.0} s; manifest written.");
+            return 0;
+        }));
         return command;
     }
 
@@ -69,19 +91,16 @@ internal static class ModelCommands
     {
         var (container, prefix, connection) = (ContainerOption(), PrefixOption(), ConnectionOption());
         var command = new Command("verify", "Download every file of a model version and check it against the manifest.") { container, prefix, connection };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => CommandGuard.RunAsync(async () =>
         {
-            var client = Container(parse.GetValue(connection)!, parse.GetValue(container)!);
-            return await Run(async () =>
-            {
-                var result = await ModelUploader.VerifyAsync(client, parse.GetValue(prefix)!, new ConsoleProgress("verify"), ct);
-                foreach (var problem in result.Problems) Console.WriteLine($"  problem: {problem}");
-                Console.WriteLine(result.IsValid
-                    ? $"OK: {result.FilesChecked} files ({Mb(result.BytesChecked)}) under {result.Prefix} match the manifest."
-                    : $"FAILED: {result.Problems.Count} problem(s) under {result.Prefix}. Re-upload with: serverless model upload <export-dir> --prefix {result.Prefix}");
-                return result.IsValid ? 0 : 1;
-            });
-        });
+            var client = Container(parse, connection, container);
+            var result = await ModelUploader.VerifyAsync(client, parse.GetValue(prefix)!, new ConsoleProgress("verify"), ct);
+            foreach (var problem in result.Problems) Console.WriteLine($"  problem: {problem}");
+            Console.WriteLine(result.IsValid
+                ? $"OK: {result.FilesChecked} files ({Mb(result.BytesChecked)}) under {result.Prefix} match the manifest."
+                : $"FAILED: {result.Problems.Count} problem(s) under {result.Prefix}. Re-upload with: serverless model upload <export-dir> --prefix {result.Prefix}");
+            return result.IsValid ? 0 : 1;
+        }));
         return command;
     }
 
@@ -89,23 +108,20 @@ internal static class ModelCommands
     {
         var (container, connection) = (ContainerOption(), ConnectionOption());
         var command = new Command("list", "Show the model versions (prefixes) in the container, with file count and size.") { container, connection };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => CommandGuard.RunAsync(async () =>
         {
-            var client = Container(parse.GetValue(connection)!, parse.GetValue(container)!);
-            return await Run(async () =>
+            var client = Container(parse, connection, container);
+            var versions = await ModelUploader.ListAsync(client, ct);
+            if (versions.Count == 0)
             {
-                var versions = await ModelUploader.ListAsync(client, ct);
-                if (versions.Count == 0)
-                {
-                    Console.WriteLine($"Container '{client.Name}' is empty.");
-                    return 0;
-                }
-                Console.WriteLine($"{"PREFIX",-40} {"FILES",5} {"SIZE",12} {"MANIFEST",8}  MODIFIED (UTC)");
-                foreach (var v in versions)
-                    Console.WriteLine($"{(v.Prefix.Length == 0 ? "(root)" : v.Prefix),-40} {v.FileCount,5} {Mb(v.TotalBytes),12} {(v.HasManifest ? "yes" : "no"),8}  {v.LastModified:yyyy-MM-dd HH:mm}");
+                Console.WriteLine($"Container '{client.Name}' is empty.");
                 return 0;
-            });
-        });
+            }
+            Console.WriteLine($"{"PREFIX",-40} {"FILES",5} {"SIZE",12} {"MANIFEST",8}  MODIFIED (UTC)");
+            foreach (var v in versions)
+                Console.WriteLine($"{(v.Prefix.Length == 0 ? "(root)" : v.Prefix),-40} {v.FileCount,5} {Mb(v.TotalBytes),12} {(v.HasManifest ? "yes" : "no"),8}  {v.LastModified:yyyy-MM-dd HH:mm}");
+            return 0;
+        }));
         return command;
     }
 
@@ -127,37 +143,21 @@ internal static class ModelCommands
             modelDir, runs, threads, trustCache, container, connection,
         };
         command.Validators.Add(r => { if (r.GetValue(runs) < 1) r.AddError("--runs must be at least 1."); });
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => CommandGuard.RunAsync(() =>
         {
-            var client = Container(parse.GetValue(connection)!, parse.GetValue(container)!);
-            return await Run(() => ModelBench.RunAsync(client, parse.GetValue(modelDir)!, parse.GetValue(runs), parse.GetValue(threads), !parse.GetValue(trustCache), ct));
-        });
+            var client = Container(parse, connection, container);
+            return ModelBench.RunAsync(client, parse.GetValue(modelDir)!, parse.GetValue(runs), parse.GetValue(threads), !parse.GetValue(trustCache), ct);
+        }));
         return command;
-    }
-
-    private static async Task<int> Run(Func<Task<int>> action)
-    {
-        try
-        {
-            return await action();
-        }
-        catch (ModelStoreException e)
-        {
-            Console.Error.WriteLine();
-            Console.Error.WriteLine($"error ({(e.IsTransient ? "transient" : "permanent")}): {e.Message}");
-            return 1;
-        }
-        catch (Exception e) when (e is DirectoryNotFoundException or InvalidOperationException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
     }
 
     internal static string Mb(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e6:0.0} MB");
 }
 
-/// <summary>A one-line text progress bar, redrawn with a carriage return at most ten times a second.</summary>
+/// <summary>
+/// A one-line text progress bar on stderr (as az and tqdm draw theirs: stdout stays for results), redrawn with a
+/// carriage return at most ten times a second.
+/// </summary>
 internal sealed class ConsoleProgress(string label) : IProgress<ModelTransferProgress>
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -175,16 +175,16 @@ internal sealed class ConsoleProgress(string label) : IProgress<ModelTransferPro
             if (!finished && _lastDraw >= 0 && now - _lastDraw < 100) return;
             _lastDraw = now;
             // Redirected output gets the final line only: carriage returns would make a log unreadable.
-            if (Console.IsOutputRedirected && !finished) return;
+            if (Console.IsErrorRedirected && !finished) return;
             var fraction = value.TotalBytes > 0 ? (double)value.BytesTransferred / value.TotalBytes : 1;
             var filled = (int)Math.Round(fraction * 30);
             var rate = value.BytesTransferred / 1e6 / Math.Max(0.001, _clock.Elapsed.TotalSeconds);
-            Console.Write(string.Create(CultureInfo.InvariantCulture,
+            Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
                 $"\r{label} [{new string('#', filled)}{new string('-', 30 - filled)}] {fraction * 100,5:0.0}% " +
                 $"{value.BytesTransferred / 1e6,8:0.0}/{value.TotalBytes / 1e6:0.0} MB  {value.FilesCompleted}/{value.TotalFiles} files  {rate,6:0.0} MB/s "));
             if (finished)
             {
-                Console.WriteLine();
+                Console.Error.WriteLine();
                 _done = true;
             }
         }
@@ -202,7 +202,7 @@ internal static class ModelBench
     {
         var prefix = $"bench-{Guid.NewGuid():N}"[..14] + "/";
         var benchRoot = Path.Combine(Path.GetTempPath(), "serverless-model-bench", prefix.TrimEnd('/'));
-        Console.WriteLine($"Uploading {modelDir} to {container.Uri}/{prefix} ...");
+        Console.WriteLine($"Uploading {modelDir} to {SecretMasker.Redact(container.Uri.GetLeftPart(UriPartial.Path))}/{prefix} ...");
         var upload = Stopwatch.StartNew();
         var manifest = await ModelUploader.UploadAsync(modelDir, container, prefix, new ConsoleProgress("upload"), ct);
         var bytes = manifest.Files.Sum(f => f.Size);

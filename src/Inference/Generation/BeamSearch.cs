@@ -25,7 +25,7 @@ internal static class BeamSearch
 
         var (hidden, mask) = Generator.Encode(context, beams);
         using var stepper = new DecoderStepper(model, rows, hidden, mask);
-        var pipeline = LogitsProcessorPipeline.Create(options, config.EosTokenId, model.DecodableVocabSize, config.DecoderStartTokenId);
+        var pipeline = LogitsProcessorPipeline.Create(options, config.EosTokenId, config.DecoderStartTokenId);
 
         // Running beams: scores (float32, as torch keeps them) and token histories, double-buffered for reordering.
         var beamScores = new float[rows];

@@ -17,7 +17,7 @@ internal static class Generator
     }
 
     public static IReadOnlyList<GenerationResult> Generate(T5Model model, PromptSource source, GenerationOptions options,
-        ITokenObserver? observer, CancellationToken cancellationToken)
+        ITokenObserver? observer, CancellationToken cancellationToken, IScoreObserver? scoreObserver = null)
     {
         long callStart = Stopwatch.GetTimestamp();
         var prepared = new PreparedPrompt[source.Count];
@@ -30,7 +30,10 @@ internal static class Generator
         for (int offset = 0; offset < prepared.Length; offset += perBatch)
         {
             var batch = new ArraySegment<PreparedPrompt>(prepared, offset, Math.Min(perBatch, prepared.Length - offset));
-            var context = new BatchContext(model, batch, offset, options, observer, callStart, results, cancellationToken);
+            var context = new BatchContext(model, batch, offset, options, observer, callStart, results, cancellationToken)
+            {
+                ScoreObserver = scoreObserver,
+            };
             if (beams > 1)
                 BeamSearch.Run(context);
             else
@@ -98,6 +101,7 @@ internal static class Generator
         public long CallStart { get; } = callStart;
         public GenerationResult[] Results { get; } = results;
         public CancellationToken CancellationToken { get; } = cancellationToken;
+        public IScoreObserver? ScoreObserver { get; init; }
         public long EncodeTicks { get; set; }
         public long RunTicks { get; set; }
 
@@ -221,7 +225,7 @@ internal static class Generator
 
         var (hidden, mask) = Encode(context, 1);
         using var stepper = new DecoderStepper(model, rows, hidden, mask);
-        var pipeline = LogitsProcessorPipeline.Create(options, config.EosTokenId, model.DecodableVocabSize, config.DecoderStartTokenId);
+        var pipeline = LogitsProcessorPipeline.Create(options, config.EosTokenId, config.DecoderStartTokenId);
         var samplers = new TokenSampler[rows];
         var generated = new int[rows][];
         var lengths = new int[rows];
@@ -256,6 +260,7 @@ internal static class Generator
                 }
                 Span<float> row = logits.Slice(r * vocab, vocab);
                 pipeline.Process(row, generated[r].AsSpan(0, lengths[r]));
+                context.ScoreObserver?.OnScores(context.Offset + r, step, row);
                 int token = samplers[r].Next(row);
                 generated[r][lengths[r]++] = token;
                 next[r] = token;

@@ -41,8 +41,6 @@ public sealed class T5Model : IDisposable
         DefaultGenerationOptions = defaults;
         Names = new DecoderNames(config.NumDecoderLayers);
         WithPastTakesEncoderHiddenStates = decoderWithPast?.InputMetadata.ContainsKey("encoder_hidden_states") ?? false;
-        // Ids the tokenizer cannot decode (T5's logits have 32128 rows for 32100 pieces) are never chosen.
-        DecodableVocabSize = Math.Min(config.VocabSize, tokenizer.VocabularySize);
     }
 
     /// <summary>Loads a model folder (files at the top or under <c>onnx/</c>).</summary>
@@ -133,7 +131,6 @@ public sealed class T5Model : IDisposable
     internal T5Config Config { get; }
     internal ModelFiles Files { get; }
     internal DecoderNames Names { get; }
-    internal int DecodableVocabSize { get; }
     internal InferenceSession Encoder => _encoder;
     internal InferenceSession FirstDecoder => _decoder;
     internal InferenceSession NextDecoder => _decoderWithPast ?? _decoder;

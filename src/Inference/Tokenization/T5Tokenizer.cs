@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Microsoft.ML.Tokenizers;
 
 namespace Serverless.Inference.Tokenization;
 
@@ -7,10 +8,11 @@ namespace Serverless.Inference.Tokenization;
 /// T5's SentencePiece unigram tokenizer, read from <c>spiece.model</c>, with id parity to SentencePiece 0.1.97
 /// (<c>sp.encode</c>): the precompiled-charsmap normaliser, whitespace handling and the optimised unigram Viterbi
 /// are reimplemented here because Microsoft.ML.Tokenizers 2.0.1 cannot load T5's model and differs from
-/// SentencePiece on unknown characters and score ties. Immutable and thread-safe; encoding rents its scratch
-/// buffers from the shared array pools.
+/// SentencePiece on unknown characters and score ties (MlTokenizersComparisonTests records by how much). It is a
+/// Microsoft.ML.Tokenizers <see cref="Tokenizer"/> all the same (T5Tokenizer.TokenizerApi.cs), so code written against
+/// that abstraction takes it. Immutable and thread-safe; encoding rents its scratch buffers from the shared array pools.
 /// </summary>
-public sealed class T5Tokenizer
+public sealed partial class T5Tokenizer : Tokenizer
 {
     /// <summary>T5 appends 100 sentinel ids after the SentencePiece vocabulary; the highest is <c>&lt;extra_id_0&gt;</c>.</summary>
     public const int ExtraIdCount = 100;
@@ -295,7 +297,7 @@ public sealed class T5Tokenizer
     /// scored min_score − 10. Consecutive unknown pieces are merged into one, as <c>SentencePieceProcessor</c> does.
     /// Writes the ids to <paramref name="ids"/> (growing it from the pool) and returns their count.
     /// </summary>
-    private int Viterbi(ReadOnlySpan<byte> text, ref int[] ids)
+    private int Viterbi(ReadOnlySpan<byte> text, ref int[] ids, List<int>? ends = null)
     {
         int size = text.Length;
         if (size == 0)
@@ -385,10 +387,15 @@ public sealed class T5Tokenizer
             }
 
             EnsureCapacity(ref ids, pieceCount + 1);
+            int[] pieceEnds = ends is null ? [] : new int[pieceCount];
             int write = pieceCount;
             for (int end = size; end > 0; end = startsAt[end])
             {
                 ids[--write] = pieceId[end];
+                if (ends is not null)
+                {
+                    pieceEnds[write] = end;
+                }
             }
 
             int count = 0;
@@ -397,10 +404,16 @@ public sealed class T5Tokenizer
                 int id = ids[i];
                 if (id == UnkId && count > 0 && ids[count - 1] == UnkId)
                 {
+                    if (ends is not null)
+                    {
+                        ends[^1] = pieceEnds[i];
+                    }
+
                     continue;
                 }
 
                 ids[count++] = id;
+                ends?.Add(pieceEnds[i]);
             }
 
             return count;

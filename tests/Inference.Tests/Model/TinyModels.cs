@@ -41,12 +41,15 @@ public sealed class TinyModels : IDisposable
 
     public static int[] Ints(JsonElement array) => array.EnumerateArray().Select(e => e.GetInt32()).ToArray();
 
-    /// <summary>Copies models/demo to a new temp folder, leaving out files (and optionally moving the .onnx files under onnx/).</summary>
-    public static string CopyModel(string? exclude = null, bool onnxSubfolder = false)
+    /// <summary>
+    /// Copies models/demo (or <paramref name="source"/>) to a new temp folder, leaving out files (and optionally moving
+    /// the .onnx files under onnx/).
+    /// </summary>
+    public static string CopyModel(string? exclude = null, bool onnxSubfolder = false, string? source = null)
     {
         string target = Path.Combine(Path.GetTempPath(), "t5-tests-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(target);
-        foreach (string file in Directory.GetFiles(ModelDirectory))
+        foreach (string file in Directory.GetFiles(source ?? ModelDirectory))
         {
             string name = Path.GetFileName(file);
             if (exclude is not null && exclude.Split(',').Contains(name))
@@ -73,7 +76,7 @@ public sealed class TinyModels : IDisposable
 }
 
 [CollectionDefinition(Name)]
-public sealed class TinyModelCollection : ICollectionFixture<TinyModels>
+public sealed class TinyModelCollection : ICollectionFixture<TinyModels>, ICollectionFixture<PaddedTinyModels>
 {
     public const string Name = "tiny model";
 }

@@ -19,54 +19,47 @@ public sealed class LogitsProcessorPipeline
     private readonly int _noRepeatNgramSize;   // 0 = off
     private readonly int _minNewTokens;
     private readonly int _eosTokenId;
-    private readonly int _vocabSize;
     private readonly int _decoderStartTokenId;
 
     // Per-token "seen in this call" marks for repetition_penalty; a new stamp per call avoids clearing the array.
     private int[] _seenStamp = [];
     private int _stamp;
 
-    private LogitsProcessorPipeline(GenerationOptions options, int eosTokenId, int vocabSize, int decoderStartTokenId)
+    private LogitsProcessorPipeline(GenerationOptions options, int eosTokenId, int decoderStartTokenId)
     {
         // HF compares in float32; the penalty is a float32 scalar there too.
         _repetitionPenalty = (float)options.RepetitionPenalty;
         _noRepeatNgramSize = options.NoRepeatNgramSize;
         _minNewTokens = options.MinNewTokens;
         _eosTokenId = eosTokenId;
-        _vocabSize = vocabSize;
         _decoderStartTokenId = decoderStartTokenId;
     }
 
     /// <summary>Builds the processors that <paramref name="options"/> turn on.</summary>
     /// <param name="options">Validated options (see <see cref="GenerationOptions.Validate"/>).</param>
     /// <param name="eosTokenId">The end-of-sequence token, banned while fewer than min_new_tokens were generated.</param>
-    /// <param name="vocabSize">
-    /// How many token ids the tokenizer can decode (flan-T5: 32100). Score rows at or above this id (T5's logits have
-    /// 32128 rows) are set to -infinity so they can never be chosen; HF leaves them, but they are never likely and
-    /// could not be decoded here.
-    /// </param>
     /// <param name="decoderStartTokenId">The token the decoder input starts with (T5: 0).</param>
-    public static LogitsProcessorPipeline Create(GenerationOptions options, int eosTokenId, int vocabSize, int decoderStartTokenId = 0)
+    public static LogitsProcessorPipeline Create(GenerationOptions options, int eosTokenId, int decoderStartTokenId = 0)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegative(eosTokenId);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(vocabSize);
         ArgumentOutOfRangeException.ThrowIfNegative(decoderStartTokenId);
         if (!(options.RepetitionPenalty > 0) || !double.IsFinite(options.RepetitionPenalty))
             throw new ArgumentException($"repetition_penalty must be a finite number greater than 0 (got {options.RepetitionPenalty}); call GenerationOptions.Validate first.", nameof(options));
         if (options.NoRepeatNgramSize < 0)
             throw new ArgumentException($"no_repeat_ngram_size must be at least 0 (got {options.NoRepeatNgramSize}); call GenerationOptions.Validate first.", nameof(options));
-        return new LogitsProcessorPipeline(options, eosTokenId, vocabSize, decoderStartTokenId);
+        return new LogitsProcessorPipeline(options, eosTokenId, decoderStartTokenId);
     }
 
     /// <summary>Applies the processors to one row in place.</summary>
-    /// <param name="logits">The row's next-token scores; may be longer than the tokenizer vocabulary.</param>
+    /// <param name="logits">
+    /// The row's next-token scores, every row of the model's logits. Rows beyond the tokenizer's pieces (flan-T5's 100
+    /// sentinels and 28 padding rows of 32128) stay choosable, as in Hugging Face's generate: masking them would change
+    /// the choice whenever one of them is the best (on random weights, about one completion in four).
+    /// </param>
     /// <param name="generated">Tokens generated so far for this row, without the decoder start token.</param>
     public void Process(Span<float> logits, ReadOnlySpan<int> generated)
     {
-        if (logits.Length > _vocabSize)
-            logits[_vocabSize..].Fill(float.NegativeInfinity);
-
         if (_repetitionPenalty != 1f)
             ApplyRepetitionPenalty(logits, generated);
 

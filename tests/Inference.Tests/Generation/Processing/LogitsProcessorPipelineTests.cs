@@ -6,9 +6,9 @@ public class LogitsProcessorPipelineTests
 {
     private const float NegInf = float.NegativeInfinity;
 
-    private static float[] Run(GenerationOptions options, float[] logits, int[] generated, int eos = 1, int vocab = -1)
+    private static float[] Run(GenerationOptions options, float[] logits, int[] generated, int eos = 1)
     {
-        var pipeline = LogitsProcessorPipeline.Create(options, eos, vocab < 0 ? logits.Length : vocab);
+        var pipeline = LogitsProcessorPipeline.Create(options, eos);
         float[] row = (float[])logits.Clone();
         pipeline.Process(row, generated);
         return row;
@@ -59,7 +59,7 @@ public class LogitsProcessorPipelineTests
     public void RepetitionPenaltyStaysCorrectAcrossManyCalls()
     {
         // The per-call stamp must not leak marks from one call into the next.
-        var pipeline = LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 2.0 }, 9, 4);
+        var pipeline = LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 2.0 }, 9);
         for (int call = 0; call < 5; call++)
         {
             float[] row = [8f, 8f, 8f, 8f];
@@ -113,14 +113,6 @@ public class LogitsProcessorPipelineTests
     }
 
     [Fact]
-    public void RowsBeyondTheTokenizerVocabularyAreNeverChosen()
-    {
-        float[] logits = [1f, 2f, 3f, 4f, 9f, 9f];
-        float[] result = Run(new GenerationOptions(), logits, [], eos: 1, vocab: 4);
-        Assert.Equal([1f, 2f, 3f, 4f, NegInf, NegInf], result);
-    }
-
-    [Fact]
     public void ProcessorsCombine()
     {
         // repetition_penalty 2, no_repeat_ngram_size 2, min_new_tokens 3, eos 1; history [0, 2, 3, 2].
@@ -132,17 +124,17 @@ public class LogitsProcessorPipelineTests
     [Fact]
     public void CreateRejectsUnvalidatedOptions()
     {
-        Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 0 }, 1, 10));
-        Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { NoRepeatNgramSize = -1 }, 1, 10));
-        Assert.Throws<ArgumentOutOfRangeException>(() => LogitsProcessorPipeline.Create(new GenerationOptions(), -1, 10));
-        Assert.Throws<ArgumentOutOfRangeException>(() => LogitsProcessorPipeline.Create(new GenerationOptions(), 1, 0));
+        Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 0 }, 1));
+        Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { NoRepeatNgramSize = -1 }, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => LogitsProcessorPipeline.Create(new GenerationOptions(), -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => LogitsProcessorPipeline.Create(new GenerationOptions(), 1, -1));
     }
 
     [Fact]
     public void ProcessDoesNotAllocateAfterTheFirstCall()
     {
         var options = new GenerationOptions { RepetitionPenalty = 1.2, NoRepeatNgramSize = 3, MinNewTokens = 5 };
-        var pipeline = LogitsProcessorPipeline.Create(options, 1, 32100);
+        var pipeline = LogitsProcessorPipeline.Create(options, 1);
         float[] row = new float[32128];
         int[] generated = Enumerable.Range(0, 200).Select(i => (i * 37) % 500).ToArray();
         pipeline.Process(row, generated);
