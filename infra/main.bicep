@@ -152,7 +152,6 @@ module api 'app/api.bicep' = {
       PromptJobsQueue: 'prompt-jobs'
       JobsContainer: 'jobs'
       CompletionsContainer: 'completions'
-      Jobs__Connection: 'AzureWebJobsStorage'
       Jobs__MaxPromptsPerJob: '64'
       Jobs__MaxRequestBodyBytes: '262144'
       Jobs__BatchSize: '8'

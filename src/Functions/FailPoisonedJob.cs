@@ -1,3 +1,4 @@
+using Azure.Storage.Queues.Models;
 using Microsoft.Azure.Functions.Worker;
 using Serverless.Jobs;
 
@@ -9,10 +10,13 @@ namespace Serverless.Functions;
 /// </summary>
 public sealed class FailPoisonedJob(PoisonJobHandler handler)
 {
+    // The message itself, not a `string id` bound by name: see ProcessJob (a JSON body's "id" would win).
     [Function(nameof(FailPoisonedJob))]
     public Task RunAsync(
-        [QueueTrigger("%PromptJobsQueue%-poison", Connection = "AzureWebJobsStorage")] string message,
-        string id,
+        [QueueTrigger("%PromptJobsQueue%-poison", Connection = "AzureWebJobsStorage")] QueueMessage message,
         CancellationToken cancellationToken)
-        => handler.HandleAsync(message, id, cancellationToken);
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return handler.HandleAsync(message.Body?.ToString() ?? "", message.MessageId, cancellationToken);
+    }
 }

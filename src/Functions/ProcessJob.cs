@@ -1,3 +1,4 @@
+using Azure.Storage.Queues.Models;
 using Microsoft.Azure.Functions.Worker;
 using Serverless.Jobs;
 
@@ -10,13 +11,16 @@ namespace Serverless.Functions;
 /// </summary>
 public sealed class ProcessJob(JobWorker worker)
 {
-    // id and dequeueCount are bound by name from the trigger's metadata (Id, DequeueCount; the lookup ignores case).
-    // dequeueCount is a long: that is the queue extension's type, and an int fails to bind.
+    // The message itself, not `string id, long dequeueCount` bound by name: the Functions host adds a JSON message's
+    // top-level properties to the trigger's binding data, over the message's own Id and DequeueCount (names compared
+    // ignoring case), so {"id": "x", ...} would choose its own job id and {"dequeueCount": "abc"} would fail to bind.
+    // QueueMessage comes from the host's own copy of the message (deferred binding), which the body cannot change.
     [Function(nameof(ProcessJob))]
     public Task RunAsync(
-        [QueueTrigger("%PromptJobsQueue%", Connection = "AzureWebJobsStorage")] string message,
-        string id,
-        long dequeueCount,
+        [QueueTrigger("%PromptJobsQueue%", Connection = "AzureWebJobsStorage")] QueueMessage message,
         CancellationToken cancellationToken)
-        => worker.ProcessAsync(message, id, dequeueCount, cancellationToken);
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return worker.ProcessAsync(message.Body?.ToString() ?? "", message.MessageId, message.DequeueCount, cancellationToken);
+    }
 }

@@ -41,6 +41,31 @@ public sealed class JobsApi
     public async Task<IActionResult> SubmitAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return await WithinBudgetAsync(ct => SubmitWithinBudgetAsync(request, ct), "submit", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs an HTTP operation under <see cref="PromptJobsOptions.HttpTimeBudget"/>: when the budget runs out (storage
+    /// slow or unreachable: each try is short, but they add up) the answer is 503 + Retry-After, well before Azure's
+    /// front end would cut the request at 230 s. The caller's own cancellation (client gone) still propagates.
+    /// </summary>
+    private async Task<IActionResult> WithinBudgetAsync(Func<CancellationToken, Task<IActionResult>> operation, string what, CancellationToken cancellationToken)
+    {
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        budget.CancelAfter(_options.HttpTimeBudget);
+        try
+        {
+            return await operation(budget.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogError("The {Operation} request ran out of its {BudgetSeconds} s time budget (storage too slow or unreachable)", what, _options.HttpTimeBudget.TotalSeconds);
+            return Unavailable("Storage did not answer in time");
+        }
+    }
+
+    private async Task<IActionResult> SubmitWithinBudgetAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
         var body = await ReadBodyAsync(request, cancellationToken).ConfigureAwait(false);
         if (body is null)
             return JobsHttpResult.Problem(413, "Request body too large",
@@ -101,12 +126,15 @@ public sealed class JobsApi
             _logger.LogError(e, "Could not enqueue job {JobId}; marking it failed", id);
             try
             {
+                // Not the request's token (it may be the one that ran out), but still bounded (the client is waiting):
+                // a read and a conditional write, with a retry's worth of slack.
+                using var closing = new CancellationTokenSource(3 * _options.HttpStorageCallTimeout);
                 await _store.UpdateAsync(id, r => r is null ? null : r with
                 {
                     Status = JobStatus.Failed,
                     CompletedAt = _time.GetUtcNow(),
                     Error = new JobError(JobErrorCodes.EnqueueFailed, "The job could not be queued; submit it again."),
-                }, CancellationToken.None).ConfigureAwait(false);
+                }, closing.Token).ConfigureAwait(false);
             }
             catch (Exception inner)
             {
@@ -129,6 +157,11 @@ public sealed class JobsApi
     public async Task<IActionResult> GetAsync(HttpRequest request, string id, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return await WithinBudgetAsync(ct => GetWithinBudgetAsync(request, id, ct), "status", cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IActionResult> GetWithinBudgetAsync(HttpRequest request, string id, CancellationToken cancellationToken)
+    {
         if (!JobId.IsValid(id))
             return Invalid(new Dictionary<string, string[]> { ["id"] = [$"Must be 1 to {JobId.MaxLength} letters, digits or '-'."] }, "The job id is malformed.");
 

@@ -41,13 +41,33 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
-            return new JobQueue(StorageClientFactory.CreateQueueServiceClient(configuration, options.Connection).GetQueueClient(options.QueueName));
+            // Only the HTTP submit sends: short tries, as for the API's store below.
+            return new JobQueue(StorageClientFactory.CreateQueueServiceClient(configuration, options.Connection, options.HttpStorageCallTimeout).GetQueueClient(options.QueueName));
         });
-        services.TryAddSingleton(sp => new PromptLengthChecker(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
+        services.TryAddSingleton(sp =>
+        {
+            // The submit's token count needs config.json and spiece.model, not the whole model: a provider of just
+            // those, cached beside the worker's model (a cache folder holds one file set), refreshed like it.
+            var model = ModelStorage.ReadOptions(key => configuration[key]);
+            var worker = sp.GetRequiredService<ModelProvider<T5Model>>();
+            var options = model with { OnlyFiles = SubmitTokenizer.Files, CacheDirectory = worker.CacheDirectory + "-tokenizer" };
+            return new ModelProvider<SubmitTokenizer>(ModelStorage.CreateContainerClient(key => configuration[key]), options, (directory, _) => SubmitTokenizer.Load(directory));
+        });
+        services.TryAddSingleton<ITokenizerSource>(sp => new ModelStoreTokenizerSource(sp.GetRequiredService<ModelProvider<SubmitTokenizer>>()));
+        services.TryAddSingleton(sp => new PromptLengthChecker(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PromptLengthChecker>>()));
 
-        services.TryAddSingleton(sp => new JobsApi(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<JobQueue>(), sp.GetRequiredService<PromptLengthChecker>(),
-            sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobsApi>>()));
+        services.TryAddSingleton(sp =>
+        {
+            // The API's own store over clients with short tries: an HTTP request must answer within its time budget,
+            // while the worker's store keeps the model store's patient retries.
+            var options = sp.GetRequiredService<PromptJobsOptions>();
+            var blobs = ModelStorage.CreateServiceClient(options.Connection, key => configuration[key], StorageClientFactory.HttpBlobOptions(options.HttpStorageCallTimeout));
+            var store = new JobStore(blobs.GetBlobContainerClient(options.JobsContainer), blobs.GetBlobContainerClient(options.CompletionsContainer),
+                sp.GetRequiredService<ILogger<JobStore>>());
+            return new JobsApi(store, sp.GetRequiredService<JobQueue>(), sp.GetRequiredService<PromptLengthChecker>(),
+                options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobsApi>>());
+        });
         services.TryAddSingleton(sp => new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(),
             sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>()));
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
@@ -62,7 +82,6 @@ public static class JobsServiceCollectionExtensions
         if (configuration["PromptJobsQueue"] is { Length: > 0 } queue) options.QueueName = queue;
         if (configuration["JobsContainer"] is { Length: > 0 } jobs) options.JobsContainer = jobs;
         if (configuration["CompletionsContainer"] is { Length: > 0 } completions) options.CompletionsContainer = completions;
-        if (configuration["Jobs:Connection"] is { Length: > 0 } connection) options.Connection = connection;
         options.MaxPromptsPerJob = Int(configuration, "Jobs:MaxPromptsPerJob", options.MaxPromptsPerJob, 1);
         options.MaxRequestBodyBytes = Int(configuration, "Jobs:MaxRequestBodyBytes", options.MaxRequestBodyBytes, 1024);
         options.BatchSize = Int(configuration, "Jobs:BatchSize", options.BatchSize, 1);

@@ -48,13 +48,24 @@ public sealed class PoisonJobHandler
         }
 
         var open = new List<JobRecord>();
+        var unrecorded = new List<string>();
         foreach (var id in candidates)
-            if (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false) is { } r && !r.Record.IsTerminal) open.Add(r.Record);
-        if (open.Count == 0 && message.HasExplicitId && await _store.GetAsync(message.JobId, cancellationToken).ConfigureAwait(false) is null)
         {
-            // A spec with an id that never got a record (the worker never ran): create it failed.
-            await FailAsync(message.JobId, message.Error ?? new JobError(JobErrorCodes.RetriesExhausted,
-                "The message reached the poison queue before any attempt recorded it; check the function host's logs."), null, cancellationToken).ConfigureAwait(false);
+            var found = await _store.GetAsync(id, cancellationToken).ConfigureAwait(false);
+            if (found is null) unrecorded.Add(id);
+            else if (!found.Value.Record.IsTerminal) open.Add(found.Value.Record);
+        }
+        if (open.Count == 0 && unrecorded.Count > 0)
+        {
+            // Known jobs that never got a record (every attempt failed before writing one, or the worker never ran):
+            // a missing record is never "already finished". Create them failed so GET answers.
+            var error = message.Error ?? new JobError(JobErrorCodes.RetriesExhausted,
+                "The message reached the poison queue before any attempt recorded it; check the function host's logs.");
+            foreach (var id in unrecorded)
+            {
+                await FailAsync(id, error, null, cancellationToken).ConfigureAwait(false);
+                _logger.LogWarning("Poison message {PoisonMessageId}: job {JobId} had no record; recorded it as failed ({ErrorCode})", messageId, id, error.Code);
+            }
             return;
         }
         if (open.Count == 0)

@@ -6,9 +6,14 @@ namespace Serverless.Jobs;
 /// </summary>
 public sealed class PromptJobsOptions
 {
-    /// <summary>Name of the connection setting (<c>AzureWebJobsStorage</c>): a connection string, or
-    /// <c>{name}__blobServiceUri</c> / <c>{name}__queueServiceUri</c> with a token credential.</summary>
-    public string Connection { get; set; } = "AzureWebJobsStorage";
+    /// <summary>The connection setting of the job queue and store: a connection string, or
+    /// <c>AzureWebJobsStorage__blobServiceUri</c> / <c>__queueServiceUri</c> with a token credential.</summary>
+    /// <remarks>Not configurable: the queue triggers name it in their attributes (a compile-time constant the host reads
+    /// from functions.metadata), and the submit must enqueue where they listen.</remarks>
+    public const string ConnectionName = "AzureWebJobsStorage";
+
+    /// <summary>Always <see cref="ConnectionName"/>.</summary>
+    public string Connection => ConnectionName;
 
     /// <summary><c>PromptJobsQueue</c>. The poison queue is this name plus <c>-poison</c>.</summary>
     public string QueueName { get; set; } = "prompt-jobs";
@@ -45,6 +50,13 @@ public sealed class PromptJobsOptions
 
     /// <summary><c>Inference__MaxNewTokensCeiling</c>.</summary>
     public int MaxNewTokensCeiling { get; set; } = 512;
+
+    /// <summary>How long an HTTP request may spend in all (storage calls, the tokenizer wait) before it answers 503 +
+    /// Retry-After: far below the 230 s after which Azure's front end cuts a response.</summary>
+    public TimeSpan HttpTimeBudget { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Network timeout of one storage try on the HTTP path (the worker's clients keep the model store's longer one).</summary>
+    public TimeSpan HttpStorageCallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     internal string PoisonQueueName => QueueName + "-poison";
 }

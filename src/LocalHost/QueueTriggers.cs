@@ -1,3 +1,4 @@
+using Azure.Storage.Queues.Models;
 using Microsoft.Azure.WebJobs;
 using Serverless.Functions;
 
@@ -5,22 +6,20 @@ namespace Serverless.LocalHost;
 
 /// <summary>
 /// WebJobs SDK trigger wiring for the Functions app's queue functions: the same queue names and connection as the
-/// Functions attributes, and one call into the same function class. Only this wiring differs between the two hosts.
+/// Functions attributes, and one call into the same function class, with its parameters bound as the isolated worker
+/// binds them (<see cref="IsolatedWorkerBinding"/>). Only this wiring differs between the two hosts.
 /// </summary>
 public sealed class QueueTriggers(ProcessJob processJob, FailPoisonedJob failPoisonedJob)
 {
     [FunctionName(nameof(ProcessJob))]
     public Task ProcessJobAsync(
-        [QueueTrigger("%PromptJobsQueue%", Connection = "AzureWebJobsStorage")] string message,
-        string id,
-        long dequeueCount,
+        [QueueTrigger("%PromptJobsQueue%", Connection = "AzureWebJobsStorage")] QueueMessage message,
         CancellationToken cancellationToken)
-        => processJob.RunAsync(message, id, dequeueCount, cancellationToken);
+        => IsolatedWorkerBinding.InvokeAsync(processJob, message, cancellationToken);
 
     [FunctionName(nameof(FailPoisonedJob))]
     public Task FailPoisonedJobAsync(
-        [QueueTrigger("%PromptJobsQueue%-poison", Connection = "AzureWebJobsStorage")] string message,
-        string id,
+        [QueueTrigger("%PromptJobsQueue%-poison", Connection = "AzureWebJobsStorage")] QueueMessage message,
         CancellationToken cancellationToken)
-        => failPoisonedJob.RunAsync(message, id, cancellationToken);
+        => IsolatedWorkerBinding.InvokeAsync(failPoisonedJob, message, cancellationToken);
 }

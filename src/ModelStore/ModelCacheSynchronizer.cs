@@ -96,8 +96,17 @@ internal sealed class ModelCacheSynchronizer
         }
         files.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
 
-        if (ModelLayout.FindMissing(files.Select(f => f.Name).ToList(), _options.UseQuantized) is { } missing)
+        if (_options.OnlyFiles is { } only)
+        {
+            static string Bare(string name) => name.StartsWith("onnx/", StringComparison.Ordinal) ? name["onnx/".Length..] : name;
+            files = files.Where(f => only.Contains(Bare(f.Name))).ToList();
+            if (only.FirstOrDefault(name => files.All(f => Bare(f.Name) != name)) is { } absent)
+                throw new ModelFileMissingException(Location, _prefix + absent, found);
+        }
+        else if (ModelLayout.FindMissing(files.Select(f => f.Name).ToList(), _options.UseQuantized) is { } missing)
+        {
             throw new ModelFileMissingException(Location, _prefix + missing, found);
+        }
 
         return new RemoteModel(files, manifest, manifestETag, found, Fingerprint(files, manifestETag));
     }

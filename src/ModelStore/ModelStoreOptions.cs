@@ -34,6 +34,13 @@ public sealed record ModelStoreOptions
     /// </summary>
     public bool VerifyCachedFiles { get; init; } = true;
 
+    /// <summary>
+    /// Fetch only these files (names as at the top of the model folder; found there or under <c>onnx/</c>), e.g.
+    /// <c>config.json</c> and <c>spiece.model</c> for a tokenizer; null fetches the whole model. Give such a subset its
+    /// own <see cref="CacheDirectory"/>: a cache folder holds exactly one file set.
+    /// </summary>
+    public IReadOnlyCollection<string>? OnlyFiles { get; init; }
+
     /// <summary>How many files download at once.</summary>
     public int MaxParallelFiles { get; init; } = 3;
 

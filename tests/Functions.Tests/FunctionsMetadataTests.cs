@@ -58,8 +58,11 @@ public sealed class FunctionsMetadataTests
         var trigger = Trigger(name);
         Assert.Equal("queueTrigger", trigger.GetProperty("type").GetString());
         Assert.Equal(queue, trigger.GetProperty("queueName").GetString());
-        Assert.Equal("AzureWebJobsStorage", trigger.GetProperty("connection").GetString());
-        Assert.Equal("String", trigger.GetProperty("dataType").GetString());
+        // The same connection the submit enqueues with and the job store uses (not configurable, see PromptJobsOptions).
+        Assert.Equal(Serverless.Jobs.PromptJobsOptions.ConnectionName, trigger.GetProperty("connection").GetString());
+        // Bound to QueueMessage through the host's deferred (SDK-type) binding: the function reads the message id and
+        // dequeue count from the message itself, never from binding data a JSON body can override.
+        Assert.Equal("True", trigger.GetProperty("properties").GetProperty("supportsDeferredBinding").GetString());
         Assert.Equal("In", trigger.GetProperty("direction").GetString());
         // Queue functions have no output bindings: the worker writes blobs itself, with ETag conditions.
         Assert.Single(Function(name).GetProperty("bindings").EnumerateArray());

@@ -47,7 +47,9 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
         // Read by the Functions host, not by this code.
         var sample = SampleValues().Select(p => p.Key).Where(name => name != "FUNCTIONS_WORKER_RUNTIME").ToHashSet(StringComparer.Ordinal);
 
-        Assert.True(read.Count >= 20, $"The binding was not discovered: {string.Join(", ", read)}");
+        // Both bindings ran (the job pipeline's and the model store's), or the comparison below would prove nothing.
+        Assert.True(read.Contains("PromptJobsQueue") && read.Contains("Model__Prefix") && read.Contains("Inference__IntraOpThreads"),
+            $"The binding was not discovered: {string.Join(", ", read)}");
         Assert.Empty(read.Except(sample).Order(StringComparer.Ordinal));
         Assert.Empty(sample.Except(read).Order(StringComparer.Ordinal));
     }

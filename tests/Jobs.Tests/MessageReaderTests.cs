@@ -20,6 +20,16 @@ public sealed class MessageReaderTests
         Assert.Equal(text, message.Text);
     }
 
+    [Fact]
+    public void The_base64_advice_names_the_cli_command_that_exists()
+    {
+        var message = QueueMessageReader.Read(Convert.ToBase64String(Encoding.UTF8.GetBytes("hello there")), "m2");
+
+        // The CLI's command is `serverless jobs enqueue` (src/Cli/Commands/JobCommands.cs); `serverless enqueue` does not exist.
+        Assert.Contains("`serverless jobs enqueue`", message.Error!.Message);
+        Assert.DoesNotContain("`serverless enqueue`", message.Error.Message);
+    }
+
     [Theory]
     [InlineData("hi")]
     [InlineData("Translate to German: How old are you?")]

@@ -37,7 +37,7 @@ internal static class QueueMessageReader
             return Invalid(fallbackId, text,
                 "The queue message is Base64-encoded (it decodes to the text \"" + Excerpt(decoded) + "\"), but this queue takes plain text " +
                 "(host.json sets the queue messageEncoding to \"none\"). Resend it as plain text: in Azure Storage Explorer untick " +
-                "'Encode message body in Base64' when adding the message, or use `az storage message put --content \"...\"` or `serverless enqueue`.");
+                "'Encode message body in Base64' when adding the message, or use `az storage message put --content \"...\"` or `serverless jobs enqueue`.");
 
         if (trimmed[0] == '{')
         {
@@ -58,6 +58,13 @@ internal static class QueueMessageReader
 
             var root = document.RootElement.Clone();
             document.Dispose();
+            var textErrors = new SpecErrors();
+            if (!JsonTextChecker.Check(root, textErrors))
+            {
+                // Reading it on would throw before any record exists. Fail it under the spec's own id when that one is
+                // readable and valid (a submitted spec), else under the message id.
+                return Invalid(ReadableSpecId(root) ?? fallbackId, text, "The job spec is invalid: " + textErrors);
+            }
             var isSpec = JobSpecReader.SpecKeys.Any(k => root.TryGetProperty(k, out _));
             var isSpecInBlob = !isSpec && root.TryGetProperty("input", out var input) && input.ValueKind == JsonValueKind.String && input.GetString() == "blob";
             if (isSpec || isSpecInBlob)
@@ -73,6 +80,23 @@ internal static class QueueMessageReader
         }
 
         return new ParsedMessage(MessageKind.Prompt, fallbackId, false, trimmed, null, null);
+    }
+
+    private static string? ReadableSpecId(JsonElement root)
+    {
+        foreach (var property in root.EnumerateObject())
+        {
+            try
+            {
+                if (property.Name == "id" && property.Value.ValueKind == JsonValueKind.String && property.Value.GetString() is { } id && JobId.IsValid(id))
+                    return id;
+            }
+            catch (InvalidOperationException)
+            {
+                // An unreadable name or value is not the id.
+            }
+        }
+        return null;
     }
 
     /// <summary>SHA-256 of the message text (UTF-8), lower-case hex: the key of the content index.</summary>

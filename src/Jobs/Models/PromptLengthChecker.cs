@@ -4,12 +4,12 @@ using Serverless.Inference.Tokenization;
 namespace Serverless.Jobs.Models;
 
 /// <summary>
-/// The tokenizer and context window for the submit-time length check, fetched from the model source once per process.
-/// Never fails a submit: if the model is not there (not uploaded yet, still downloading) the job is accepted unchecked
+/// The tokenizer and context window for the submit-time length check, from <c>config.json</c> and <c>spiece.model</c>
+/// only (<see cref="SubmitTokenizer"/>), asked for on every submit so a refreshed model is followed. Never fails a submit: if the model is not there (not uploaded yet, still downloading) the job is accepted unchecked
 /// and the worker decides. A failed load is retried at most every <see cref="PromptJobsOptions.ModelRetryAfterSeconds"/>
 /// so a missing model does not cost every request a storage round trip.
 /// </summary>
-internal sealed class PromptLengthChecker(IJobModelSource models, PromptJobsOptions options, TimeProvider time, ILogger<PromptLengthChecker> logger)
+internal sealed class PromptLengthChecker(ITokenizerSource tokenizers, PromptJobsOptions options, TimeProvider time, ILogger<PromptLengthChecker> logger)
 {
     private readonly object _gate = new();
     private Task<(T5Tokenizer Tokenizer, int ContextWindow)>? _load;
@@ -26,7 +26,9 @@ internal sealed class PromptLengthChecker(IJobModelSource models, PromptJobsOpti
                 _load = null;
             if (_load is { IsFaulted: true } or { IsCanceled: true })
                 return null;
-            _load ??= LoadAsync();
+            // A finished load is not kept: the source answers at once once loaded, and hands out the refreshed version
+            // after a model change. Only a load in progress is shared (the first one, a slow download).
+            if (_load is null || _load.IsCompletedSuccessfully) _load = LoadAsync();
             load = _load;
         }
         try
@@ -51,8 +53,7 @@ internal sealed class PromptLengthChecker(IJobModelSource models, PromptJobsOpti
         try
         {
             // Not the request's token: the load outlives a request that stopped waiting, and serves the next ones.
-            using var lease = await models.AcquireAsync(CancellationToken.None).ConfigureAwait(false);
-            return (lease.Model.Tokenizer, lease.Model.ContextWindow);
+            return await tokenizers.AcquireAsync(CancellationToken.None).ConfigureAwait(false);
         }
         catch
         {

@@ -44,6 +44,7 @@ internal sealed class SpecErrors
     }
 
     public bool Any => _errors.Count > 0;
+    public int Count => _errors.Sum(kv => kv.Value.Count);
     public IReadOnlyDictionary<string, string[]> ToDictionary() => _errors.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
     /// <summary>One line for a failed job's <c>error.message</c>.</summary>
     public override string ToString() => string.Join("; ", _errors.SelectMany(kv => kv.Value.Select(m => $"{kv.Key}: {m}")));

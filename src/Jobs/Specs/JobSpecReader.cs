@@ -19,6 +19,9 @@ internal static class JobSpecReader
             return null;
         }
 
+        // Strings that cannot be read would throw wherever they are read below: report them all, by field, first.
+        if (!JsonTextChecker.Check(root, errors)) return null;
+
         JsonElement? prompt = null, prompts = null, parameters = null;
         string? id = null;
         foreach (var property in root.EnumerateObject())

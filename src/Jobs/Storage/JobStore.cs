@@ -155,7 +155,8 @@ internal sealed class JobStore
         catch (RequestFailedException e) when (e.Status == 404) { return null; }
     }
 
-    /// <summary>Uploads under a condition; null when the condition failed (412, or 409 for If-None-Match: *).</summary>
+    /// <summary>Uploads under a condition; null when the condition failed (412 ConditionNotMet for If-Match, 409
+    /// BlobAlreadyExists for If-None-Match: *). Any other 409/412 (a lease, a container being deleted) is a real failure.</summary>
     private static async Task<ETag?> TryUploadAsync<T>(BlobClient blob, T value, BlobRequestConditions conditions, CancellationToken cancellationToken)
     {
         try
@@ -166,7 +167,9 @@ internal sealed class JobStore
                 cancellationToken).ConfigureAwait(false);
             return response.Value.ETag;
         }
-        catch (RequestFailedException e) when (e.Status is 409 or 412 && e.ErrorCode != BlobErrorCode.ContainerNotFound)
+        catch (RequestFailedException e) when (
+            (e.Status == 412 && e.ErrorCode == BlobErrorCode.ConditionNotMet) ||
+            (e.Status == 409 && e.ErrorCode == BlobErrorCode.BlobAlreadyExists))
         {
             return null;
         }

@@ -13,7 +13,9 @@ namespace Serverless.Jobs.Storage;
 /// </summary>
 internal static class StorageClientFactory
 {
-    public static QueueServiceClient CreateQueueServiceClient(IConfiguration configuration, string connectionName)
+    /// <param name="networkTimeout">Of one try; default 30 s. The HTTP submit passes a few seconds (see
+    /// <see cref="PromptJobsOptions.HttpStorageCallTimeout"/>).</param>
+    public static QueueServiceClient CreateQueueServiceClient(IConfiguration configuration, string connectionName, TimeSpan? networkTimeout = null)
     {
         // Plain text: host.json sets the queue extension's messageEncoding to "none", so what we send is what the
         // trigger (and anyone looking at the queue in Storage Explorer) sees.
@@ -23,7 +25,7 @@ internal static class StorageClientFactory
         options.Retry.Mode = Azure.Core.RetryMode.Exponential;
         options.Retry.Delay = TimeSpan.FromMilliseconds(500);
         options.Retry.MaxDelay = TimeSpan.FromSeconds(4);
-        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
+        options.Retry.NetworkTimeout = networkTimeout ?? TimeSpan.FromSeconds(30);
         var connectionString = configuration[connectionName];
         if (string.IsNullOrWhiteSpace(connectionString)) connectionString = configuration.GetConnectionString(connectionName);
         if (!string.IsNullOrWhiteSpace(connectionString)) return new QueueServiceClient(connectionString, options);
@@ -36,5 +38,15 @@ internal static class StorageClientFactory
                 $"(UseDevelopmentStorage=true for Azurite), or '{connectionName}__queueServiceUri' (with '{connectionName}__credential=managedidentity' " +
                 $"and optionally '{connectionName}__clientId') for an identity-based connection.");
         return new QueueServiceClient(new Uri(uri), ModelStorage.CreateCredential(connectionName, key => configuration[key]), options);
+    }
+
+    /// <summary>Blob client options for the HTTP path: a few seconds per try and two retries, so a storage outage becomes
+    /// a 503 within <see cref="PromptJobsOptions.HttpTimeBudget"/> instead of the model store's 100 s tries.</summary>
+    public static Azure.Storage.Blobs.BlobClientOptions HttpBlobOptions(TimeSpan networkTimeout)
+    {
+        var options = ModelStorage.CreateClientOptions(maxRetries: 2);
+        options.Retry.MaxDelay = TimeSpan.FromSeconds(2);
+        options.Retry.NetworkTimeout = networkTimeout;
+        return options;
     }
 }

@@ -9,8 +9,13 @@ internal static class StorageFailure
     /// failed on every retry (refused, timed out), Azure.Core's <see cref="AggregateException"/> of them.
     /// </summary>
     public static bool Is(Exception e) =>
-        e is RequestFailedException ||
-        e is AggregateException { InnerExceptions.Count: > 0 } a && a.InnerExceptions.All(x => x is RequestFailedException);
+        IsOneTry(e) ||
+        e is AggregateException { InnerExceptions.Count: > 0 } a && a.InnerExceptions.All(IsOneTry);
+
+    /// <summary>An error response or refused connection, or a try that outlasted the client's network timeout
+    /// (Azure.Core cancels it with a <see cref="TimeoutException"/> inside; a caller's own cancellation has none).</summary>
+    private static bool IsOneTry(Exception e) =>
+        e is RequestFailedException || e is OperationCanceledException { InnerException: TimeoutException };
 
     public static string Describe(Exception e) => e switch
     {

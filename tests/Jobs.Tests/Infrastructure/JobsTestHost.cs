@@ -21,6 +21,8 @@ internal sealed class JobsTestHost : IAsyncDisposable
 {
     public const string ModelPrefix = "tiny/";
     private readonly ServiceProvider _services;
+
+    public IServiceProvider Services => _services;
     private readonly string _cacheDirectory;
 
     private JobsTestHost(ServiceProvider services, IConfiguration configuration, string names, string cacheDirectory)

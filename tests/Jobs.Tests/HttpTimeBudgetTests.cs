@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Serverless.Jobs.Models;
+using Serverless.Jobs.Tests.Infrastructure;
+
+namespace Serverless.Jobs.Tests;
+
+/// <summary>
+/// Every HTTP path answers within its time budget, 503 + Retry-After when storage does not answer: Azure's front end
+/// cuts a response at 230 s, and the model store's clients (100 s per try, several tries) would outlast that.
+/// Storage here is a blackhole: a listener that accepts connections and never answers.
+/// </summary>
+public sealed class HttpTimeBudgetTests : IDisposable
+{
+    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(4);
+    private readonly TcpListener _blackhole = new(IPAddress.Loopback, 0);
+    private readonly List<TcpClient> _accepted = [];
+    private readonly CancellationTokenSource _stop = new();
+
+    public HttpTimeBudgetTests()
+    {
+        _blackhole.Start();
+        _ = AcceptForeverAsync();
+    }
+
+    private async Task AcceptForeverAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                var client = await _blackhole.AcceptTcpClientAsync(_stop.Token);
+                lock (_accepted) _accepted.Add(client); // held open, never read from or answered
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch (SocketException) { }
+    }
+
+    private JobsApi CreateApi()
+    {
+        var port = ((IPEndPoint)_blackhole.LocalEndpoint).Port;
+        var connection = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+                         "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+                         $"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1";
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["AzureWebJobsStorage"] = connection,
+            ["PromptJobsQueue"] = "blackholed",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddSingleton(new PromptJobsOptions { QueueName = "blackholed", HttpTimeBudget = Budget, HttpStorageCallTimeout = TimeSpan.FromSeconds(1), SubmitTokenizerWaitSeconds = 0.1 });
+        services.AddSingleton<ITokenizerSource, NeverLoads>();
+        return services.AddPromptJobs(configuration).BuildServiceProvider().GetRequiredService<JobsApi>();
+    }
+
+    [Fact]
+    public async Task Submit_answers_503_with_Retry_After_within_its_budget()
+    {
+        var api = CreateApi();
+        var watch = Stopwatch.StartNew();
+
+        // Before the budget the submit waited out the model store's tries (minutes): fail fast instead of hanging.
+        var result = await api.SubmitAsync(JobsTestHost.JsonRequest("""{"prompt": "hello"}"""), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var reply = await JobsTestHost.ExecuteAsync(result);
+
+        Assert.Equal(503, reply.Status);
+        Assert.True(int.Parse(reply.Headers.RetryAfter.ToString()) > 0);
+        Assert.StartsWith("application/problem+json", reply.ContentType);
+        Assert.InRange(watch.Elapsed, TimeSpan.Zero, Budget + TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public async Task Status_answers_503_with_Retry_After_within_its_budget()
+    {
+        var api = CreateApi();
+        var watch = Stopwatch.StartNew();
+
+        var result = await api.GetAsync(new DefaultHttpContext().Request, "some-job", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var reply = await JobsTestHost.ExecuteAsync(result);
+
+        Assert.Equal(503, reply.Status);
+        Assert.True(int.Parse(reply.Headers.RetryAfter.ToString()) > 0);
+        Assert.InRange(watch.Elapsed, TimeSpan.Zero, Budget + TimeSpan.FromSeconds(3));
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _blackhole.Stop();
+        lock (_accepted) foreach (var c in _accepted) c.Dispose();
+        _stop.Dispose();
+    }
+
+    /// <summary>A tokenizer that never finishes loading: the submit's token count must not be what answers.</summary>
+    private sealed class NeverLoads : ITokenizerSource
+    {
+        public async Task<(Serverless.Inference.Tokenization.T5Tokenizer Tokenizer, int ContextWindow)> AcquireAsync(CancellationToken cancellationToken)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            throw new UnreachableException();
+        }
+    }
+}

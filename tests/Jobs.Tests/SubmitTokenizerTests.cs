@@ -1,0 +1,70 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Serverless.Inference.Model;
+using Serverless.Jobs.Models;
+using Serverless.Jobs.Tests.Infrastructure;
+using Serverless.ModelStore;
+
+namespace Serverless.Jobs.Tests;
+
+/// <summary>
+/// The submit counts tokens with the tokenizer and context window only: it fetches config.json and spiece.model, not
+/// the whole model (~375 MB for flan-t5-small on a fresh HTTP instance), and follows a model replaced in storage.
+/// </summary>
+public sealed class SubmitTokenizerTests
+{
+    [Fact]
+    public async Task Submit_fetches_only_config_and_spiece_and_loads_no_model()
+    {
+        await using var host = await JobsTestHost.CreateAsync(withModel: true);
+
+        var reply = await host.SubmitAsync("""{"prompt": "Where is Ganymede located in the solar system?"}""");
+
+        Assert.Equal(202, reply.Status);
+        var tokenizer = host.Services.GetRequiredService<ModelProvider<SubmitTokenizer>>();
+        var load = Assert.IsType<ModelLoadInfo>(tokenizer.LastLoad);
+        Assert.Equal(2, load.FilesDownloaded + load.FilesReused);
+        var expected = new FileInfo(Path.Combine(RepoPaths.TinyModel, "config.json")).Length + new FileInfo(Path.Combine(RepoPaths.TinyModel, "spiece.model")).Length;
+        Assert.Equal(expected, load.BytesDownloaded);
+        Assert.Equal(["config.json", "spiece.model"],
+            Directory.GetFiles(tokenizer.CacheDirectory).Select(Path.GetFileName).Where(n => !n!.StartsWith('.') && n != "cache.json").Order(StringComparer.Ordinal));
+        // Before: the submit acquired the worker's whole model to count tokens.
+        Assert.Null(host.Services.GetRequiredService<ModelProvider<T5Model>>().LastLoad);
+    }
+
+    [Fact]
+    public async Task Submit_follows_a_model_replaced_in_storage()
+    {
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, settings: new Dictionary<string, string?> { ["Model:RefreshMinutes"] = "0.001" });
+        const string body = """{"prompt": "Where is Ganymede located in the solar system? Answer in one short sentence."}""";
+        Assert.Equal(202, (await host.SubmitAsync(body)).Status);
+
+        // A new version with a context window of 8 tokens: the same prompt is now too long.
+        var copy = Directory.CreateTempSubdirectory("submit-tokenizer-").FullName;
+        try
+        {
+            foreach (var file in Directory.GetFiles(RepoPaths.TinyModel)) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(copy, "config.json")))!;
+            config["n_positions"] = 8;
+            File.WriteAllText(Path.Combine(copy, "config.json"), config.ToJsonString());
+            await ModelUploader.UploadAsync(copy, host.Models, JobsTestHost.ModelPrefix);
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+
+        // The refresh runs in the background after an acquire finds the interval elapsed: a few submits later it shows.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        HttpReply reply;
+        do
+        {
+            await Task.Delay(200, timeout.Token);
+            reply = await host.SubmitAsync(body);
+        }
+        while (reply.Status == 202);
+
+        Assert.Equal(400, reply.Status);
+        Assert.Contains("context window is 8", string.Join(" ", reply.Errors["prompt"]));
+    }
+}
