@@ -95,6 +95,7 @@ public abstract class EndToEndTests<THost>(THost host) where THost : HostFixture
         { "spec id with a slash", """{"id": "a/b", "prompt": "Where is Ganymede?"}""", "message", "failed", "id" },
         { "spec id empty", """{"id": "", "prompt": "Where is Ganymede?"}""", "message", "failed", "id" },
         { "spec id too long", $$"""{"id": "{{new string('a', 65)}}", "prompt": "Where is Ganymede?"}""", "message", "failed", "id" },
+        { "spec with a lone surrogate", """{"prompt": "lone \ud800 surrogate"}""", "message", "failed", "prompt" },
     };
 
     [SkippableTheory]
@@ -149,6 +150,8 @@ public abstract class EndToEndTests<THost>(THost host) where THost : HostFixture
         { """{"prompt": "a", "parameters": {"num_beams": 2.5}}""", ["parameters.num_beams"] },
         { """{"prompt": "a", "parameters": {"truncation": "middle"}}""", ["parameters.truncation"] },
         { """{"prompt": "a", "parameters": [1, 2]}""", ["parameters"] },
+        { """{"prompt": "lone \ud800 surrogate"}""", ["prompt"] },                      // not valid Unicode
+        { """{"prompt": "hi", "parameters": {"stop_strings": ["\udc00"]}}""", ["parameters.stop_strings[0]"] },
         { """{"prompts": ["ok", "", 3], "parameters": {"top_p": -1, "bogus": true, "top_k": "x"}, "extra": 1}""",
             ["prompts[1]", "prompts[2]", "parameters.top_p", "parameters.bogus", "parameters.top_k", "extra"] },
     };
@@ -164,6 +167,18 @@ public abstract class EndToEndTests<THost>(THost host) where THost : HostFixture
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Equal(fields.Order(StringComparer.Ordinal), Errors(problem).Order(StringComparer.Ordinal));
+    }
+
+    [SkippableFact]
+    public async Task A_body_that_is_not_valid_utf8_is_400_naming_the_field()
+    {
+        SkipIfUnavailable();
+        using var content = new ByteArrayContent([.. "{\"prompt\": \"bad "u8, 0xC3, 0x28, .. " utf8\"}"u8]);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var response = await host.Http.PostAsync("api/jobs", content);
+
+        var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal(["prompt"], Errors(problem));
     }
 
     [SkippableFact]
