@@ -112,7 +112,7 @@ public abstract class HostFixture : IAsyncLifetime
                 var body = await response.Content.ReadAsStringAsync(cts.Token);
                 if (response.StatusCode != HttpStatusCode.NotFound)
                 {
-                    Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET api/jobs/{id} answered {(int)response.StatusCode}: {body}");
+                    Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET api/jobs/{id} answered {(int)response.StatusCode}: {body}{LogTail()}");
                     last = body;
                     using var document = JsonDocument.Parse(body);
                     if (document.RootElement.GetProperty("status").GetString() is "succeeded" or "failed") return document.RootElement.Clone();
@@ -125,6 +125,9 @@ public abstract class HostFixture : IAsyncLifetime
             throw new TimeoutException($"Job {id} did not finish within {limit} on the {Name} host. Last answer: {last}");
         }
     }
+
+    /// <summary>The end of the host's log, for failure messages; empty when this fixture has none.</summary>
+    protected virtual string LogTail() => "";
 
     public static StringContent Json(object value) =>
         new(JsonSerializer.Serialize(value), System.Text.Encoding.UTF8, "application/json");

@@ -87,6 +87,8 @@ public abstract class StartedHostFixture : HostFixture
         await WaitUntilReadyAsync(_process);
     }
 
+    protected override string LogTail() => _process is null ? "" : $"\nThe {Name} host's log ({_process.LogPath}), last lines:\n{_process.Tail(40)}";
+
     /// <summary>Ready when a function answers: GET /api/jobs/{unknown id} is the API's own 404 problem.</summary>
     private async Task WaitUntilReadyAsync(HostProcess process)
     {
@@ -141,6 +143,8 @@ public abstract class StartedHostFixture : HostFixture
         {
             // Cleanup is best effort: storage may be gone already.
         }
+        // E2E_KEEP_LOGS=1 keeps the host's log (and model cache) for a look after the run.
+        if (Environment.GetEnvironmentVariable("E2E_KEEP_LOGS") == "1") return;
         try { Directory.Delete(_work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
