@@ -7,11 +7,16 @@ public class InferenceException(string message, Exception? inner = null) : Excep
 public sealed class ModelFormatException(string message, Exception? inner = null) : InferenceException(message, inner);
 
 /// <summary>A prompt has more tokens than the context window and the request did not ask for truncation.</summary>
-public sealed class PromptTooLongException(int tokenCount, int limit)
+/// <remarks>Raised before any batch of the call runs. The message does not name the prompt; a caller that knows the
+/// prompts by another name (a job's <c>prompts[i]</c>) maps <see cref="PromptIndex"/> to it.</remarks>
+public sealed class PromptTooLongException(int tokenCount, int limit, int promptIndex = 0)
     : InferenceException($"The prompt has {tokenCount} tokens but the model's context window is {limit}; shorten it or set truncation to keep_start or keep_end.")
 {
     public int TokenCount { get; } = tokenCount;
     public int Limit { get; } = limit;
+
+    /// <summary>The prompt's index in the call's list of prompts.</summary>
+    public int PromptIndex { get; } = promptIndex;
 }
 
 /// <summary>A generation parameter is out of range.</summary>

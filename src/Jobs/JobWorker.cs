@@ -126,17 +126,8 @@ public sealed class JobWorker
             _logger.LogInformation("Job {JobId}: loaded the model in {ModelLoadMs:F0} ms", id, loadTime.TotalMilliseconds);
         var model = lease.Model;
 
-        if (spec.Options.Truncation == Truncation.None)
-        {
-            // Checked before any generation so the error names the prompt and no batch runs in vain.
-            for (var i = 0; i < spec.Prompts.Count; i++)
-            {
-                var count = model.Tokenizer.Encode(spec.Prompts[i]).Length;
-                if (count > model.ContextWindow)
-                    throw new PromptAtIndexTooLongException(spec.FieldName(i), new PromptTooLongException(count, model.ContextWindow));
-            }
-        }
-
+        // What runs: the job's parameters over the model's generation_config.json defaults (the engine validates them).
+        var options = spec.OptionsOver(model.DefaultGenerationOptions);
         var results = new List<PromptResult>(spec.Prompts.Count);
         var generation = TimeSpan.Zero;
         var batchSize = Math.Max(1, _options.BatchSize);
@@ -144,7 +135,16 @@ public sealed class JobWorker
         {
             var batch = spec.Prompts.Skip(start).Take(batchSize).ToArray();
             var started = Stopwatch.GetTimestamp();
-            var generated = await model.GenerateAsync(batch, spec.Options, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<GenerationResult> generated;
+            try
+            {
+                generated = await model.GenerateAsync(batch, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PromptTooLongException e)
+            {
+                // The engine names the prompt by its index in the batch; the job names it by the field it came from.
+                throw new PromptAtIndexTooLongException(spec.FieldName(start + e.PromptIndex), e);
+            }
             generation += Stopwatch.GetElapsedTime(started);
             // The engine answers a mid-way cancellation with partial results (finish_reason "cancelled"); a job must not
             // succeed with those. Throw instead: the message comes back and the next attempt generates it whole.
@@ -178,7 +178,7 @@ public sealed class JobWorker
         switch (message.Kind)
         {
             case MessageKind.Prompt:
-                return (new JobSpec(null, [message.Text], new GenerationOptions(), null, IsList: false), null);
+                return (new JobSpec(null, [message.Text], null, IsList: false), null);
             case MessageKind.SpecInBlob:
             {
                 var text = await _store.ReadInputAsync(message.JobId, cancellationToken).ConfigureAwait(false);
@@ -240,7 +240,7 @@ public sealed class JobWorker
         _ => new(false, new JobError(JobErrorCodes.InternalError, $"{e.GetType().Name}: {e.Message}")),
     };
 
-    /// <summary>A <see cref="PromptTooLongException"/> that also names the prompt's field.</summary>
+    /// <summary>A <see cref="PromptTooLongException"/> that also names the prompt's field (<c>prompt</c>, <c>prompts[i]</c>).</summary>
     private sealed class PromptAtIndexTooLongException(string field, PromptTooLongException inner) : Exception(inner.Message, inner)
     {
         public string Field { get; } = field;

@@ -20,16 +20,16 @@ public sealed class JobsApi
 {
     private readonly JobStore _store;
     private readonly JobQueue _queue;
-    private readonly PromptLengthChecker _lengths;
+    private readonly PromptLengthChecker _model;
     private readonly PromptJobsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<JobsApi> _logger;
 
-    internal JobsApi(JobStore store, JobQueue queue, PromptLengthChecker lengths, PromptJobsOptions options, TimeProvider time, ILogger<JobsApi> logger)
+    internal JobsApi(JobStore store, JobQueue queue, PromptLengthChecker model, PromptJobsOptions options, TimeProvider time, ILogger<JobsApi> logger)
     {
         _store = store;
         _queue = queue;
-        _lengths = lengths;
+        _model = model;
         _options = options;
         _time = time;
         _logger = logger;
@@ -90,9 +90,13 @@ public sealed class JobsApi
             spec = JobSpecReader.Read(document.RootElement, allowId: false, _options.MaxPromptsPerJob, _options.MaxNewTokensCeiling, errors);
         if (spec is null) return Invalid(errors.ToDictionary());
 
-        if (spec.Options.Truncation == Truncation.None)
+        // The spec is read over the Hugging Face defaults; when the model is known, check what the worker will run: the
+        // parameters over the model's generation_config.json defaults, and each prompt against its context window.
+        if (await _model.TryGetAsync(cancellationToken).ConfigureAwait(false) is { } model)
         {
-            await CheckLengthsAsync(spec, errors, cancellationToken).ConfigureAwait(false);
+            var options = spec.OptionsOver(model.Defaults);
+            GenerationParametersReader.Validate(options, _options.MaxNewTokensCeiling, errors);
+            if (options.Truncation == Truncation.None) CheckLengths(spec, model, errors);
             if (errors.Any) return Invalid(errors.ToDictionary());
         }
 
@@ -186,15 +190,14 @@ public sealed class JobsApi
         return result;
     }
 
-    private async Task CheckLengthsAsync(JobSpec spec, SpecErrors errors, CancellationToken cancellationToken)
+    private static void CheckLengths(JobSpec spec, SubmitModel model, SpecErrors errors)
     {
-        if (await _lengths.TryGetAsync(cancellationToken).ConfigureAwait(false) is not { } t) return;
         for (var i = 0; i < spec.Prompts.Count; i++)
         {
-            var count = t.Tokenizer.Encode(spec.Prompts[i]).Length;
-            if (count > t.ContextWindow)
+            var count = model.Tokenizer.Encode(spec.Prompts[i]).Length;
+            if (count > model.ContextWindow)
                 errors.Add(spec.FieldName(i),
-                    $"Has {count} tokens but the model's context window is {t.ContextWindow}. Shorten it, or set parameters.truncation to \"keep_start\" or \"keep_end\".");
+                    $"Has {count} tokens but the model's context window is {model.ContextWindow}. Shorten it, or set parameters.truncation to \"keep_start\" or \"keep_end\".");
         }
     }
 

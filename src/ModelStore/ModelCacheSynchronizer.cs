@@ -100,7 +100,7 @@ internal sealed class ModelCacheSynchronizer
         {
             static string Bare(string name) => name.StartsWith("onnx/", StringComparison.Ordinal) ? name["onnx/".Length..] : name;
             files = files.Where(f => only.Contains(Bare(f.Name))).ToList();
-            if (only.FirstOrDefault(name => files.All(f => Bare(f.Name) != name)) is { } absent)
+            if (only.FirstOrDefault(name => !ModelLayout.IsOptional(name) && files.All(f => Bare(f.Name) != name)) is { } absent)
                 throw new ModelFileMissingException(Location, _prefix + absent, found);
         }
         else if (ModelLayout.FindMissing(files.Select(f => f.Name).ToList(), _options.UseQuantized) is { } missing)

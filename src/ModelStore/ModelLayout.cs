@@ -86,6 +86,11 @@ public static class ModelLayout
     private static string NameInFolder(string relativePath) =>
         relativePath.StartsWith("onnx/", StringComparison.Ordinal) ? relativePath["onnx/".Length..] : relativePath;
 
+    /// <summary>Whether a model runs without this file (a name as at the top of the folder): everything but
+    /// <c>config.json</c>, <c>spiece.model</c> and the graphs, e.g. <c>generation_config.json</c>.</summary>
+    public static bool IsOptional(string name) =>
+        name is not ("config.json" or "spiece.model") && !name.EndsWith(".onnx", StringComparison.Ordinal);
+
     /// <summary>
     /// The first required file that is absent (as the path it would have at the top, or under <c>onnx/</c> when the
     /// export uses that layout), or null when the set is complete.

@@ -37,7 +37,8 @@ public sealed record ModelStoreOptions
     /// <summary>
     /// Fetch only these files (names as at the top of the model folder; found there or under <c>onnx/</c>), e.g.
     /// <c>config.json</c> and <c>spiece.model</c> for a tokenizer; null fetches the whole model. Give such a subset its
-    /// own <see cref="CacheDirectory"/>: a cache folder holds exactly one file set.
+    /// own <see cref="CacheDirectory"/>: a cache folder holds exactly one file set. A file the model can run without
+    /// (<see cref="ModelLayout.IsOptional"/>, e.g. <c>generation_config.json</c>) may be absent.
     /// </summary>
     public IReadOnlyCollection<string>? OnlyFiles { get; init; }
 

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text.Json;
 using Azure.Storage.Blobs;
 using Serverless.Functions.Tests.Infrastructure;
 
@@ -99,6 +100,29 @@ public sealed class CliTests
 
         Assert.True(r.ExitCode == 2, r.ToString());
         Assert.Equal("error: --input-ids must be comma-separated integers, e.g. 5,6,1; got '5,x'.", r.Stderr.Trim());
+    }
+
+    [Fact]
+    public async Task Complete_takes_param_name_value_beside_the_named_options_and_the_last_one_wins()
+    {
+        // min_new_tokens bans end-of-sequence, so output_tokens shows which max_new_tokens ran.
+        var r = await CliProcess.RunAsync("complete", "--model", Paths.DemoModelDirectory, "--prompt", "hello", "--json",
+            "--max-new-tokens", "2", "--param", "max_new_tokens=4", "--param", "min_new_tokens=4");
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(4, JsonDocument.Parse(r.Stdout).RootElement.GetProperty("output_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Complete_with_an_unknown_or_mistyped_param_is_a_usage_error_naming_it()
+    {
+        var unknown = await CliProcess.RunAsync("complete", "--model", Paths.DemoModelDirectory, "--prompt", "hello", "--param", "max_tokens=4");
+        Assert.True(unknown.ExitCode == 2, unknown.ToString());
+        Assert.Contains("max_tokens: Unknown parameter. Known: max_new_tokens", unknown.Stderr, StringComparison.Ordinal);
+
+        var mistyped = await CliProcess.RunAsync("complete", "--model", Paths.DemoModelDirectory, "--prompt", "hello", "--param", "top_k=many");
+        Assert.True(mistyped.ExitCode == 2, mistyped.ToString());
+        Assert.Contains("top_k: Must be an integer.", mistyped.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -99,7 +99,7 @@ public sealed class HttpTimeBudgetTests : IDisposable
     /// <summary>A tokenizer that never finishes loading: the submit's token count must not be what answers.</summary>
     private sealed class NeverLoads : ITokenizerSource
     {
-        public async Task<(Serverless.Inference.Tokenization.T5Tokenizer Tokenizer, int ContextWindow)> AcquireAsync(CancellationToken cancellationToken)
+        public async Task<SubmitModel> AcquireAsync(CancellationToken cancellationToken)
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
             throw new UnreachableException();

@@ -14,7 +14,7 @@ namespace Serverless.Jobs.Tests;
 public sealed class SubmitTokenizerTests
 {
     [Fact]
-    public async Task Submit_fetches_only_config_and_spiece_and_loads_no_model()
+    public async Task Submit_fetches_only_config_spiece_and_generation_config_and_loads_no_model()
     {
         await using var host = await JobsTestHost.CreateAsync(withModel: true);
 
@@ -23,13 +23,38 @@ public sealed class SubmitTokenizerTests
         Assert.Equal(202, reply.Status);
         var tokenizer = host.Services.GetRequiredService<ModelProvider<SubmitTokenizer>>();
         var load = Assert.IsType<ModelLoadInfo>(tokenizer.LastLoad);
-        Assert.Equal(2, load.FilesDownloaded + load.FilesReused);
-        var expected = new FileInfo(Path.Combine(RepoPaths.TinyModel, "config.json")).Length + new FileInfo(Path.Combine(RepoPaths.TinyModel, "spiece.model")).Length;
-        Assert.Equal(expected, load.BytesDownloaded);
-        Assert.Equal(["config.json", "spiece.model"],
+        string[] files = ["config.json", "generation_config.json", "spiece.model"];
+        Assert.Equal(files.Length, load.FilesDownloaded + load.FilesReused);
+        Assert.Equal(files.Sum(f => new FileInfo(Path.Combine(RepoPaths.TinyModel, f)).Length), load.BytesDownloaded);
+        Assert.Equal(files,
             Directory.GetFiles(tokenizer.CacheDirectory).Select(Path.GetFileName).Where(n => !n!.StartsWith('.') && n != "cache.json").Order(StringComparer.Ordinal));
         // Before: the submit acquired the worker's whole model to count tokens.
         Assert.Null(host.Services.GetRequiredService<ModelProvider<T5Model>>().LastLoad);
+    }
+
+    [Fact]
+    public async Task Submit_checks_a_model_without_generation_config_against_the_hugging_face_defaults()
+    {
+        await using var host = await JobsTestHost.CreateAsync();
+        var copy = Directory.CreateTempSubdirectory("submit-tokenizer-").FullName;
+        try
+        {
+            foreach (var file in Directory.GetFiles(RepoPaths.TinyModel).Where(f => Path.GetFileName(f) != "generation_config.json"))
+                File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+            await ModelUploader.UploadAsync(copy, host.Models, JobsTestHost.ModelPrefix);
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+
+        // generation_config.json is optional: the submit still loads the tokenizer (a too-long prompt is caught) ...
+        var tooLong = await host.SubmitAsync(System.Text.Json.JsonSerializer.Serialize(new { prompt = string.Join(' ', Enumerable.Repeat("word", 600)) }));
+        Assert.Equal(400, tooLong.Status);
+        Assert.Contains("prompt", tooLong.Errors.Keys);
+        // ... and checks the parameters over Hugging Face's defaults (min_new_tokens up to max_new_tokens' 64).
+        Assert.Equal(400, (await host.SubmitAsync("""{"prompt": "a fox", "parameters": {"min_new_tokens": 65}}""")).Status);
+        Assert.Equal(202, (await host.SubmitAsync("""{"prompt": "a fox", "parameters": {"min_new_tokens": 64}}""")).Status);
     }
 
     [Fact]

@@ -102,6 +102,48 @@ public sealed class WorkerModelTests
     }
 
     [Fact]
+    public async Task Worker_runs_the_model_generation_config_defaults_under_what_the_job_sets()
+    {
+        // min_new_tokens bans end-of-sequence, so the output length shows which max_new_tokens ran.
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, generationConfig: """{"max_new_tokens": 5, "min_new_tokens": 5}""");
+
+        var plain = await host.DropAndReceiveAsync("Summarize: the quick brown fox jumps over the lazy dog.");
+        await host.Worker.ProcessAsync(plain.MessageText, plain.MessageId, plain.DequeueCount, CancellationToken.None);
+        var output = await host.Store.GetOutputAsync(plain.MessageId, CancellationToken.None);
+        Assert.Equal(5, Assert.Single(output!.Results).OutputTokens);
+
+        var submit = await host.SubmitAsync("""{"prompt": "Summarize: a fox.", "parameters": {"max_new_tokens": 7, "min_new_tokens": 7}}""");
+        Assert.Equal(202, submit.Status);
+        await host.ProcessNextAsync();
+        var result = Assert.Single((await host.GetAsync(submit.Body.GetProperty("id").GetString()!)).Body.GetProperty("results").EnumerateArray());
+        Assert.Equal(7, result.GetProperty("output_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Submit_checks_the_parameters_over_the_model_generation_config_defaults()
+    {
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, generationConfig: """{"num_beams": 4}""");
+        var reply = await host.SubmitAsync("""{"prompt": "Summarize: a fox.", "parameters": {"do_sample": true}}""");
+        Assert.Equal(400, reply.Status);
+        Assert.Equal(["parameters.num_beams"], reply.Errors.Keys);
+        Assert.Contains("do_sample", Assert.Single(reply.Errors["parameters.num_beams"]));
+
+        Assert.Equal(202, (await host.SubmitAsync("""{"prompt": "Summarize: a fox.", "parameters": {"do_sample": true, "num_beams": 1}}""")).Status);
+    }
+
+    [Fact]
+    public async Task Prompt_too_long_in_a_later_batch_names_its_index_in_the_job()
+    {
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, new Dictionary<string, string?> { ["Jobs:BatchSize"] = "2" });
+        var message = await host.DropAndReceiveAsync(JsonSerializer.Serialize(new { prompts = new[] { "a", "b", "c", LongPrompt() }, parameters = new { max_new_tokens = 1 } }));
+        await host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None);
+        var record = await host.RecordAsync(message.MessageId);
+        Assert.Equal(JobStatus.Failed, record.Status);
+        Assert.Equal("prompt_too_long", record.Error!.Code);
+        Assert.StartsWith("prompts[3]: The prompt has ", record.Error.Message);
+    }
+
+    [Fact]
     public async Task Prompt_over_the_context_window_fails_with_prompt_too_long_unless_truncation_is_asked()
     {
         await using var host = await JobsTestHost.CreateAsync(withModel: true);

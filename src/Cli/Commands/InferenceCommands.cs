@@ -31,29 +31,15 @@ internal static class InferenceCommands
         var model = ModelOption();
         var prompt = new Option<string>("--prompt") { Description = "The prompt text." };
         var inputIds = new Option<string>("--input-ids") { Description = "The prompt as comma-separated token ids, e.g. 5,6,1." };
-        var maxNewTokens = new Option<int>("--max-new-tokens") { Description = "max_new_tokens." };
-        var minNewTokens = new Option<int>("--min-new-tokens") { Description = "min_new_tokens." };
-        var doSample = new Option<bool>("--do-sample") { Description = "Sample instead of greedy search." };
-        var temperature = new Option<double>("--temperature") { Description = "temperature (sampling)." };
-        var topK = new Option<int>("--top-k") { Description = "top_k (sampling)." };
-        var topP = new Option<double>("--top-p") { Description = "top_p (sampling)." };
-        var seed = new Option<ulong>("--seed") { Description = "Seed: the same seed gives the same sample." };
-        var numBeams = new Option<int>("--num-beams") { Description = "num_beams (beam search when > 1)." };
-        var lengthPenalty = new Option<double>("--length-penalty") { Description = "length_penalty (beam search)." };
-        var earlyStopping = new Option<bool>("--early-stopping") { Description = "early_stopping (beam search)." };
-        var repetitionPenalty = new Option<double>("--repetition-penalty") { Description = "repetition_penalty." };
-        var noRepeat = new Option<int>("--no-repeat-ngram-size") { Description = "no_repeat_ngram_size." };
-        var stop = new Option<string[]>("--stop") { Description = "A stop string (repeatable)." };
-        var truncation = new Option<string>("--truncation") { Description = "What to do with a prompt longer than the context window." };
-        truncation.AcceptOnlyFromAmong("none", "keep_start", "keep_end");
+        var parameters = new GenerationParameterOptions();
         var threads = ThreadsOption();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the text." };
 
-        var command = new Command("complete", "Complete one prompt with the local model.")
-        {
-            model, prompt, inputIds, maxNewTokens, minNewTokens, doSample, temperature, topK, topP, seed, numBeams,
-            lengthPenalty, earlyStopping, repetitionPenalty, noRepeat, stop, truncation, threads, json,
-        };
+        var command = new Command("complete", "Complete one prompt with the local model.") { model, prompt, inputIds };
+        foreach (Option option in parameters.All)
+            command.Options.Add(option);
+        command.Options.Add(threads);
+        command.Options.Add(json);
         command.Validators.Add(r =>
         {
             if ((r.GetResult(prompt) is null) == (r.GetResult(inputIds) is null))
@@ -75,30 +61,7 @@ internal static class InferenceCommands
                 }
             }
             using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads) });
-            GenerationOptions o = loaded.DefaultGenerationOptions;
-            T Pick<T>(Option<T> option, T current) => parse.GetResult(option) is null ? current : parse.GetValue(option)!;
-            o = o with
-            {
-                MaxNewTokens = Pick(maxNewTokens, o.MaxNewTokens),
-                MinNewTokens = Pick(minNewTokens, o.MinNewTokens),
-                DoSample = Pick(doSample, o.DoSample),
-                Temperature = Pick(temperature, o.Temperature),
-                TopK = Pick(topK, o.TopK),
-                TopP = Pick(topP, o.TopP),
-                Seed = parse.GetResult(seed) is null ? o.Seed : parse.GetValue(seed),
-                NumBeams = Pick(numBeams, o.NumBeams),
-                LengthPenalty = Pick(lengthPenalty, o.LengthPenalty),
-                EarlyStopping = Pick(earlyStopping, o.EarlyStopping),
-                RepetitionPenalty = Pick(repetitionPenalty, o.RepetitionPenalty),
-                NoRepeatNgramSize = Pick(noRepeat, o.NoRepeatNgramSize),
-                StopStrings = parse.GetValue(stop) ?? [],
-                Truncation = parse.GetValue(truncation) switch
-                {
-                    "keep_start" => Truncation.KeepStart,
-                    "keep_end" => Truncation.KeepEnd,
-                    _ => Truncation.None,
-                },
-            };
+            GenerationOptions o = parameters.Apply(parse, loaded.DefaultGenerationOptions);
             GenerationResult result = ids is null
                 ? (await loaded.GenerateAsync([parse.GetValue(prompt)!], o, ct))[0]
                 : (await loaded.GenerateAsync([ids], o, ct))[0];

@@ -76,11 +76,7 @@ public static class JobCommands
     {
         var prompt = new Option<string?>("--prompt") { Description = "The prompt text." };
         var file = new Option<FileInfo?>("--file") { Description = "A prompt file: plain text (the prompt), or a JSON job spec ({\"prompt\"|\"prompts\", \"parameters\"})." };
-        var parameters = new Option<string[]>("--param")
-        {
-            Description = "A generation parameter as name=value (Hugging Face generate names: max_new_tokens=64, num_beams=4, do_sample=true, …). Repeatable.",
-            AllowMultipleArgumentsPerToken = false,
-        };
+        var parameters = GenerationParameterOptions.ParamOption();
         var url = UrlOption();
         var key = KeyOption();
         var wait = new Option<bool>("--wait") { Description = "Wait for the job and print its completion." };
@@ -196,15 +192,9 @@ public static class JobCommands
 
         foreach (var p in parameters)
         {
-            var eq = p.IndexOf('=');
-            if (eq <= 0) throw new ArgumentException($"--param '{p}' is not name=value (e.g. --param max_new_tokens=64).");
-            var name = p[..eq].Trim();
-            var value = p[(eq + 1)..];
-            JsonNode? node;
-            try { node = JsonNode.Parse(value); }
-            catch (JsonException) { node = JsonValue.Create(value); }
+            var (name, value) = GenerationParameterOptions.ParseAssignment(p);
             if (spec["parameters"] is not JsonObject target) spec["parameters"] = target = new JsonObject();
-            target[name] = node;
+            target[name] = JsonNode.Parse(value.GetRawText());
         }
         return spec;
     }

@@ -12,7 +12,7 @@ namespace Serverless.Inference.Generation;
 /// </summary>
 internal static class BeamSearch
 {
-    public static void Run(Generator.BatchContext context)
+    public static void Run(DecodeBatch context)
     {
         T5Model model = context.Model;
         T5Config config = model.Config;
@@ -23,9 +23,8 @@ internal static class BeamSearch
         int vocab = config.VocabSize;
         int maxNew = options.MaxNewTokens;
 
-        var (hidden, mask) = Generator.Encode(context, beams);
-        using var stepper = new DecoderStepper(model, rows, hidden, mask);
-        var pipeline = LogitsProcessorPipeline.Create(options, config.EosTokenId, config.DecoderStartTokenId);
+        using DecoderStepper stepper = context.StartDecoder(beams);
+        LogitsProcessorPipeline pipeline = context.CreateProcessors();
 
         // Running beams: scores (float32, as torch keeps them) and token histories, double-buffered for reordering.
         var beamScores = new float[rows];

@@ -1,8 +1,6 @@
-using System.Globalization;
-
 namespace Serverless.Inference.Generation;
 
-/// <summary>How to generate: the parameter names and meanings of Hugging Face <c>generate</c>.</summary>
+/// <summary>How to generate: the parameter names and meanings of Hugging Face <c>generate</c>; <see cref="GenerationParameters"/> maps the HF names to these properties.</summary>
 public sealed record GenerationOptions
 {
     /// <summary>max_new_tokens: the most tokens to generate, 1 to the host's ceiling (Inference__MaxNewTokensCeiling).</summary>
@@ -37,66 +35,8 @@ public sealed record GenerationOptions
     /// <summary>Every out-of-range parameter, each naming the parameter (snake_case, as in HF) and its allowed range.</summary>
     /// <param name="maxNewTokensCeiling">The host's upper bound for max_new_tokens (setting Inference__MaxNewTokensCeiling).</param>
     /// <returns>All errors at once, in parameter order; empty when the options are usable.</returns>
-    /// <remarks>
-    /// temperature, top_k and top_p are checked even without do_sample (HF only checks temperature when sampling):
-    /// rejecting a nonsensical value always is simpler and hides nothing.
-    /// </remarks>
-    public IReadOnlyList<OptionError> Validate(int maxNewTokensCeiling)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxNewTokensCeiling);
-        var errors = new List<OptionError>();
-        void Add(string parameter, string message) => errors.Add(new OptionError(parameter, $"{parameter} {message}"));
-        static string F(double value) => value.ToString("R", CultureInfo.InvariantCulture);
-
-        if (MaxNewTokens < 1 || MaxNewTokens > maxNewTokensCeiling)
-            Add("max_new_tokens", $"must be between 1 and {maxNewTokensCeiling} (got {MaxNewTokens})");
-
-        int minCeiling = Math.Clamp(MaxNewTokens, 0, maxNewTokensCeiling);
-        if (MinNewTokens < 0 || MinNewTokens > minCeiling)
-            Add("min_new_tokens", $"must be between 0 and max_new_tokens ({minCeiling}) (got {MinNewTokens})");
-
-        if (!(Temperature > 0) || !double.IsFinite(Temperature))
-            Add("temperature", $"must be a finite number greater than 0 (got {F(Temperature)})");
-
-        if (TopK < 0)
-            Add("top_k", $"must be at least 0, where 0 turns top-k filtering off (got {TopK})");
-
-        if (!(TopP > 0 && TopP <= 1))
-            Add("top_p", $"must be greater than 0 and at most 1 (got {F(TopP)})");
-
-        if (NumBeams < 1 || NumBeams > MaxBeams)
-            Add("num_beams", $"must be between 1 and {MaxBeams} (got {NumBeams})");
-        else if (NumBeams > 1 && DoSample)
-            Add("num_beams", $"must be 1 when do_sample is true: beam sampling is not supported (got {NumBeams})");
-
-        if (!double.IsFinite(LengthPenalty))
-            Add("length_penalty", $"must be a finite number (got {F(LengthPenalty)})");
-
-        if (!(RepetitionPenalty > 0) || !double.IsFinite(RepetitionPenalty))
-            Add("repetition_penalty", $"must be a finite number greater than 0, where 1 turns it off (got {F(RepetitionPenalty)})");
-
-        if (NoRepeatNgramSize < 0)
-            Add("no_repeat_ngram_size", $"must be at least 0, where 0 turns it off (got {NoRepeatNgramSize})");
-
-        IReadOnlyList<string> stops = StopStrings ?? [];
-        if (stops.Count > MaxStopStrings)
-            Add("stop_strings", $"must hold at most {MaxStopStrings} strings (got {stops.Count})");
-        for (int i = 0; i < stops.Count; i++)
-        {
-            int length = stops[i]?.Length ?? 0;
-            if (length < 1 || length > MaxStopStringLength)
-                Add("stop_strings", $"must hold strings between 1 and {MaxStopStringLength} characters long (entry {i} has {length})");
-        }
-
-        if (!Enum.IsDefined(Truncation))
-            Add("truncation", $"must be none, keep_start or keep_end (got {(int)Truncation})");
-
-        return errors;
-    }
-
-    private const int MaxBeams = 16;
-    private const int MaxStopStrings = 8;
-    private const int MaxStopStringLength = 100;
+    /// <remarks>The ranges and messages live in <see cref="GenerationParameters"/>.</remarks>
+    public IReadOnlyList<OptionError> Validate(int maxNewTokensCeiling) => GenerationParameters.Validate(this, maxNewTokensCeiling);
 }
 
 /// <summary>One invalid generation parameter: its HF name and what is allowed.</summary>

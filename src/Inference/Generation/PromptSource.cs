@@ -38,7 +38,7 @@ internal abstract class PromptSource
             // Keep the first window-1 tokens and end with </s>, as the tokenizer would have.
             Truncation.KeepStart => new PreparedPrompt([.. ids.AsSpan(0, window - 1), model.Config.EosTokenId], dropped, tokenize),
             Truncation.KeepEnd => new PreparedPrompt(ids[^window..], dropped, tokenize),
-            _ => throw new PromptTooLongException(ids.Length, window),
+            _ => throw new PromptTooLongException(ids.Length, window, index),
         };
     }
 

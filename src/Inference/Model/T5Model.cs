@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
-using Serverless.Inference.Generation;
 using Serverless.Inference.Tokenization;
 
 namespace Serverless.Inference.Model;
@@ -12,11 +11,8 @@ namespace Serverless.Inference.Model;
 /// </summary>
 /// <remarks>
 /// The ONNX Runtime sessions are created once per model and are safe to run concurrently; every call keeps its own
-/// decoder state. Decoding runs on a thread-pool thread, so async callers are never blocked. Cancellation is
-/// checked between decoder steps: a call cancelled before it starts throws <see cref="OperationCanceledException"/>;
-/// <see cref="GenerateAsync(IReadOnlyList{string}, GenerationOptions, CancellationToken)"/> cancelled mid-way
-/// returns what was generated so far with <see cref="FinishReason.Cancelled"/>, while
-/// <see cref="StreamAsync"/> stops and throws <see cref="OperationCanceledException"/>.
+/// decoder state. This type knows the sessions, config and tokenizer; generation lives in <c>Generation/</c>
+/// (<c>Serverless.Inference.Generation.ModelGeneration</c>: <c>model.GenerateAsync</c>, <c>model.StreamAsync</c>).
 /// Dispose the model only once no call is running.
 /// </remarks>
 public sealed class T5Model : IDisposable
@@ -28,7 +24,7 @@ public sealed class T5Model : IDisposable
     private bool _disposed;
 
     private T5Model(ModelFiles files, T5Config config, T5Tokenizer tokenizer, ModelOptions options, SessionOptions sessionOptions,
-        InferenceSession encoder, InferenceSession decoder, InferenceSession? decoderWithPast, GenerationOptions defaults)
+        InferenceSession encoder, InferenceSession decoder, InferenceSession? decoderWithPast, JsonElement? generationConfig)
     {
         Files = files;
         Config = config;
@@ -38,7 +34,7 @@ public sealed class T5Model : IDisposable
         _encoder = encoder;
         _decoder = decoder;
         _decoderWithPast = decoderWithPast;
-        DefaultGenerationOptions = defaults;
+        GenerationConfig = generationConfig;
         Names = new DecoderNames(config.NumDecoderLayers);
         WithPastTakesEncoderHiddenStates = decoderWithPast?.InputMetadata.ContainsKey("encoder_hidden_states") ?? false;
     }
@@ -57,7 +53,7 @@ public sealed class T5Model : IDisposable
 
         ModelFiles files = ModelFiles.Locate(directory, options.UseQuantized);
         T5Config config = T5Config.Load(files.Config, files.GenerationConfig);
-        GenerationOptions defaults = ReadGenerationDefaults(files.GenerationConfig);
+        JsonElement? generationConfig = ReadGenerationConfig(files.GenerationConfig);
         T5Tokenizer tokenizer = T5Tokenizer.FromFile(files.SentencePiece);
 
         var sessionOptions = new SessionOptions
@@ -100,7 +96,7 @@ public sealed class T5Model : IDisposable
                 withPast = Open(files.DecoderWithPast!);
                 GraphContract.CheckDecoder(withPast, files.DecoderWithPast!, config, GraphContract.DecoderKind.WithPast);
             }
-            return new T5Model(files, config, tokenizer, options, sessionOptions, encoder, decoder, withPast, defaults);
+            return new T5Model(files, config, tokenizer, options, sessionOptions, encoder, decoder, withPast, generationConfig);
         }
         catch
         {
@@ -119,11 +115,8 @@ public sealed class T5Model : IDisposable
     /// <summary>The options this model was loaded with.</summary>
     public ModelOptions Options { get; }
 
-    /// <summary>
-    /// The folder's <c>generation_config.json</c> applied over <see cref="GenerationOptions"/>' defaults; start from
-    /// it (<c>model.DefaultGenerationOptions with { ... }</c>) to honour the model's own defaults.
-    /// </summary>
-    public GenerationOptions DefaultGenerationOptions { get; }
+    /// <summary>The root object of the folder's <c>generation_config.json</c>, if it has one (generation defaults).</summary>
+    internal JsonElement? GenerationConfig { get; }
 
     /// <summary>Whether the merged decoder (one graph with <c>use_cache_branch</c>) is in use.</summary>
     public bool IsMerged => _decoderWithPast is null;
@@ -136,67 +129,6 @@ public sealed class T5Model : IDisposable
     internal InferenceSession NextDecoder => _decoderWithPast ?? _decoder;
     internal InferenceSession? DecoderWithPast => _decoderWithPast;
     internal bool WithPastTakesEncoderHiddenStates { get; }
-
-    /// <summary>Completes prompts as one or more batches; results are in prompt order.</summary>
-    /// <exception cref="PromptTooLongException">A prompt exceeds the context window and truncation is off.</exception>
-    /// <exception cref="InvalidGenerationOptionsException">An option is out of range.</exception>
-    public Task<IReadOnlyList<GenerationResult>> GenerateAsync(
-        IReadOnlyList<string> prompts, GenerationOptions options, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(prompts);
-        ArgumentNullException.ThrowIfNull(options);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        Generator.ValidateOptions(this, options);
-        return Task.Run(() => Generator.Generate(this, PromptSource.FromText(prompts), options, null, cancellationToken), cancellationToken);
-    }
-
-    /// <summary>Completes already tokenized prompts (each ending with <c>&lt;/s&gt;</c> as the tokenizer makes them).</summary>
-    public Task<IReadOnlyList<GenerationResult>> GenerateAsync(
-        IReadOnlyList<int[]> inputIds, GenerationOptions options, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(inputIds);
-        ArgumentNullException.ThrowIfNull(options);
-        ThrowIfDisposed();
-        cancellationToken.ThrowIfCancellationRequested();
-        Generator.ValidateOptions(this, options);
-        return Task.Run(() => Generator.Generate(this, PromptSource.FromIds(inputIds), options, null, cancellationToken), cancellationToken);
-    }
-
-    /// <summary>Completes prompts synchronously on the calling thread (benchmarks and tools).</summary>
-    public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<int[]> inputIds, GenerationOptions options, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(inputIds);
-        ArgumentNullException.ThrowIfNull(options);
-        ThrowIfDisposed();
-        Generator.ValidateOptions(this, options);
-        return Generator.Generate(this, PromptSource.FromIds(inputIds), options, null, cancellationToken);
-    }
-
-    /// <summary>Streams the text of one completion piece by piece as tokens are produced.</summary>
-    /// <remarks>
-    /// The pieces concatenate to the result's text: a piece is held back while it could still be the start of a stop
-    /// string or ends in an incomplete character. Cancellation throws <see cref="OperationCanceledException"/>.
-    /// With num_beams &gt; 1 the best hypothesis is only known at the end, so the text arrives as one piece.
-    /// </remarks>
-    public IAsyncEnumerable<string> StreamAsync(string prompt, GenerationOptions options, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        ArgumentNullException.ThrowIfNull(options);
-        ThrowIfDisposed();
-        Generator.ValidateOptions(this, options);
-        return Generator.Stream(this, PromptSource.FromText([prompt]), options, cancellationToken);
-    }
-
-    /// <summary>Streams the completion of one already tokenized prompt.</summary>
-    public IAsyncEnumerable<string> StreamAsync(int[] inputIds, GenerationOptions options, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(inputIds);
-        ArgumentNullException.ThrowIfNull(options);
-        ThrowIfDisposed();
-        Generator.ValidateOptions(this, options);
-        return Generator.Stream(this, PromptSource.FromIds([inputIds]), options, cancellationToken);
-    }
 
     internal void Run(InferenceSession session, RunOptions runOptions, OrtIoBinding binding)
     {
@@ -221,32 +153,14 @@ public sealed class T5Model : IDisposable
         _sessionOptions.Dispose();
     }
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    private static GenerationOptions ReadGenerationDefaults(string? path)
+    private static JsonElement? ReadGenerationConfig(string? path)
     {
-        var options = new GenerationOptions();
         if (path is null)
-            return options;
+            return null;
         using JsonDocument document = T5Config.Parse(path);
-        JsonElement root = document.RootElement;
-        int? Int(string name) => T5Config.TryInt(root, name);
-        double? Double(string name) => root.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
-        bool? Bool(string name) => root.TryGetProperty(name, out JsonElement v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
-        return options with
-        {
-            MaxNewTokens = Int("max_new_tokens") ?? options.MaxNewTokens,
-            MinNewTokens = Int("min_new_tokens") ?? options.MinNewTokens,
-            DoSample = Bool("do_sample") ?? options.DoSample,
-            Temperature = Double("temperature") ?? options.Temperature,
-            TopK = Int("top_k") ?? options.TopK,
-            TopP = Double("top_p") ?? options.TopP,
-            NumBeams = Int("num_beams") ?? options.NumBeams,
-            LengthPenalty = Double("length_penalty") ?? options.LengthPenalty,
-            EarlyStopping = Bool("early_stopping") ?? options.EarlyStopping,
-            RepetitionPenalty = Double("repetition_penalty") ?? options.RepetitionPenalty,
-            NoRepeatNgramSize = Int("no_repeat_ngram_size") ?? options.NoRepeatNgramSize,
-        };
+        return document.RootElement.Clone();
     }
 
     /// <summary>The Optimum input and output names per decoder layer, built once (no string formatting per step).</summary>

@@ -1,10 +1,8 @@
-using Serverless.Inference.Tokenization;
-
 namespace Serverless.Jobs.Models;
 
-/// <summary>Where the submit gets the tokenizer and context window for its length check (the model store, in production).</summary>
+/// <summary>Where the submit gets the tokenizer, context window and generation defaults for its checks (the model store, in production).</summary>
 internal interface ITokenizerSource
 {
-    /// <summary>The current tokenizer and window, loading them first if needed. Throws the model store's exceptions.</summary>
-    Task<(T5Tokenizer Tokenizer, int ContextWindow)> AcquireAsync(CancellationToken cancellationToken);
+    /// <summary>The current tokenizer, window and defaults, loading them first if needed. Throws the model store's exceptions.</summary>
+    Task<SubmitModel> AcquireAsync(CancellationToken cancellationToken);
 }

@@ -1,24 +1,24 @@
 using Microsoft.Extensions.Logging;
-using Serverless.Inference.Tokenization;
 
 namespace Serverless.Jobs.Models;
 
 /// <summary>
-/// The tokenizer and context window for the submit-time length check, from <c>config.json</c> and <c>spiece.model</c>
-/// only (<see cref="SubmitTokenizer"/>), asked for on every submit so a refreshed model is followed. Never fails a submit: if the model is not there (not uploaded yet, still downloading) the job is accepted unchecked
-/// and the worker decides. A failed load is retried at most every <see cref="PromptJobsOptions.ModelRetryAfterSeconds"/>
+/// The <see cref="SubmitModel"/> for submit-time checks (tokenizer, context window, generation defaults), from
+/// <c>config.json</c>, <c>spiece.model</c> and <c>generation_config.json</c> only (<see cref="SubmitTokenizer"/>), asked
+/// for on every submit so a refreshed model is followed. Never fails a submit: if the model is not there (not uploaded
+/// yet, still downloading) the job is accepted unchecked and the worker decides. A failed load is retried at most every <see cref="PromptJobsOptions.ModelRetryAfterSeconds"/>
 /// so a missing model does not cost every request a storage round trip.
 /// </summary>
 internal sealed class PromptLengthChecker(ITokenizerSource tokenizers, PromptJobsOptions options, TimeProvider time, ILogger<PromptLengthChecker> logger)
 {
     private readonly object _gate = new();
-    private Task<(T5Tokenizer Tokenizer, int ContextWindow)>? _load;
+    private Task<SubmitModel>? _load;
     private DateTimeOffset _failedAt;
 
-    /// <summary>The tokenizer and window, or null when they are not available within the submit's wait.</summary>
-    public async Task<(T5Tokenizer Tokenizer, int ContextWindow)?> TryGetAsync(CancellationToken cancellationToken)
+    /// <summary>The model's tokenizer, window and defaults, or null when they are not available within the submit's wait.</summary>
+    public async Task<SubmitModel?> TryGetAsync(CancellationToken cancellationToken)
     {
-        Task<(T5Tokenizer, int)> load;
+        Task<SubmitModel> load;
         lock (_gate)
         {
             if (_load is { IsFaulted: true } or { IsCanceled: true } &&
@@ -48,7 +48,7 @@ internal sealed class PromptLengthChecker(ITokenizerSource tokenizers, PromptJob
         }
     }
 
-    private async Task<(T5Tokenizer, int)> LoadAsync()
+    private async Task<SubmitModel> LoadAsync()
     {
         try
         {

@@ -1,27 +1,40 @@
 using System.Text.Json;
+using Serverless.Inference.Generation;
 using Serverless.Inference.Model;
 using Serverless.Inference.Tokenization;
 
 namespace Serverless.Jobs.Models;
 
 /// <summary>
-/// What the submit needs to count a prompt's tokens: the tokenizer (<c>spiece.model</c>) and the context window
-/// (<c>config.json</c>), loaded from just those two files rather than the whole model (about 375 MB for flan-t5-small).
+/// What the submit needs to count a prompt's tokens and check its parameters as the worker will run them: the tokenizer
+/// (<c>spiece.model</c>), the context window (<c>config.json</c>) and the generation defaults (<c>generation_config.json</c>,
+/// optional), loaded from just those files rather than the whole model (about 375 MB for flan-t5-small).
 /// </summary>
-internal sealed class SubmitTokenizer(T5Tokenizer tokenizer, int contextWindow) : IDisposable
+internal sealed class SubmitTokenizer(T5Tokenizer tokenizer, int contextWindow, GenerationOptions defaults) : IDisposable
 {
-    /// <summary>The files it is loaded from (at the top of the model folder or under <c>onnx/</c>).</summary>
-    public static readonly IReadOnlyCollection<string> Files = ["config.json", "spiece.model"];
+    /// <summary>The files it is loaded from (at the top of the model folder or under <c>onnx/</c>); generation_config.json may be absent.</summary>
+    public static readonly IReadOnlyCollection<string> Files = ["config.json", "spiece.model", "generation_config.json"];
 
     public T5Tokenizer Tokenizer { get; } = tokenizer;
     public int ContextWindow { get; } = contextWindow;
 
+    /// <summary>The model's generation defaults: what <c>model.DefaultGenerationOptions</c> gives the worker for the same folder.</summary>
+    public GenerationOptions Defaults { get; } = defaults;
+
     public static SubmitTokenizer Load(string directory)
     {
-        string Find(string name) =>
-            new[] { Path.Combine(directory, name), Path.Combine(directory, "onnx", name) }.FirstOrDefault(File.Exists)
-            ?? throw new FileNotFoundException($"{name} is missing from {directory}.", name);
-        return new SubmitTokenizer(T5Tokenizer.FromFile(Find("spiece.model")), ReadContextWindow(Find("config.json")));
+        string? Find(string name) =>
+            new[] { Path.Combine(directory, name), Path.Combine(directory, "onnx", name) }.FirstOrDefault(File.Exists);
+        string Require(string name) => Find(name) ?? throw new FileNotFoundException($"{name} is missing from {directory}.", name);
+        return new SubmitTokenizer(T5Tokenizer.FromFile(Require("spiece.model")), ReadContextWindow(Require("config.json")),
+            ReadDefaults(Find("generation_config.json")));
+    }
+
+    private static GenerationOptions ReadDefaults(string? path)
+    {
+        if (path is null) return new GenerationOptions();
+        using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+        return GenerationParameters.FromGenerationConfig(document.RootElement);
     }
 
     /// <summary><c>n_positions</c>, 512 when absent: the window <see cref="T5Model.ContextWindow"/> reports for the same file.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Serverless.Inference.Generation;
 
 namespace Serverless.Jobs.Specs;
 
@@ -77,8 +78,9 @@ internal static class JobSpecReader
             errors.Add("prompt", "Required: give 'prompt' (a string) or 'prompts' (an array of strings).");
         }
 
-        var options = GenerationParametersReader.Read(parameters, maxNewTokensCeiling, errors);
+        // Checked over the Hugging Face defaults here; the submit and the worker check them again over the model's.
+        GenerationParametersReader.Read(parameters, new GenerationOptions(), maxNewTokensCeiling, errors);
         if (errors.Any) return null;
-        return new JobSpec(id, list, options, parameters is { ValueKind: JsonValueKind.Object } p ? p.Clone() : null, prompts is not null);
+        return new JobSpec(id, list, parameters is { ValueKind: JsonValueKind.Object } p ? p.Clone() : null, prompts is not null);
     }
 }

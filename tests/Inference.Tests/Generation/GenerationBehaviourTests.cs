@@ -87,6 +87,15 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     }
 
     [Fact]
+    public async Task Prompt_too_long_error_carries_the_index_of_the_prompt_in_the_call()
+    {
+        var e = await Assert.ThrowsAsync<PromptTooLongException>(() =>
+            models.Merged.GenerateAsync([LongIds(10), LongIds(20), LongIds(600)], new GenerationOptions { MaxNewTokens = 2 }));
+        Assert.Equal(2, e.PromptIndex);
+        Assert.Equal(600, e.TokenCount);
+    }
+
+    [Fact]
     public async Task Text_prompt_too_long_is_rejected_before_decoding()
     {
         string text = string.Join(' ', Enumerable.Repeat("the red fox jumps over the lazy dog", 200));

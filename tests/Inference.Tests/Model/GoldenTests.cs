@@ -128,10 +128,7 @@ public sealed class FirstStepLogitsTests(TinyModels models)
         JsonElement golden = TinyModels.Goldens().GetProperty("first_step_logits");
         int[] input = TinyModels.Ints(golden.GetProperty("input_ids"));
         T5Model model = models.Get(layout);
-        var results = new GenerationResult[1];
-        var prompts = new ArraySegment<PreparedPrompt>([new PreparedPrompt(input, 0, TimeSpan.Zero)]);
-        var context = new Generator.BatchContext(model, prompts, 0, new GenerationOptions(), null, 0, results, default);
-        var (hidden, mask) = Generator.Encode(context, 1);
+        var (hidden, mask) = EncoderRun.Run(model, [input], 1, out _);
         using var stepper = new DecoderStepper(model, 1, hidden, mask);
         stepper.InputIds[0] = 0;
         float[] logits = stepper.Step().ToArray();

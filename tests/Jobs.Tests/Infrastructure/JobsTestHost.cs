@@ -57,7 +57,9 @@ internal sealed class JobsTestHost : IAsyncDisposable
     public BlobContainerClient Models { get; }
 
     /// <param name="withModel">Upload the tiny model first; without it the model container does not exist.</param>
-    public static async Task<JobsTestHost> CreateAsync(bool withModel = false, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
+    /// <param name="generationConfig">With <paramref name="withModel"/>: the tiny model's generation_config.json instead of its own.</param>
+    public static async Task<JobsTestHost> CreateAsync(bool withModel = false, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null,
+        string? generationConfig = null)
     {
         await TestStorage.EnsureReachableAsync();
         var names = "jt" + Guid.NewGuid().ToString("N")[..12];
@@ -82,8 +84,17 @@ internal sealed class JobsTestHost : IAsyncDisposable
         var provider = collection.AddPromptJobs(configuration).BuildServiceProvider();
         var host = new JobsTestHost(provider, configuration, names, cache);
         await host.Queue.CreateIfNotExistsAsync();
-        if (withModel) await ModelUploader.UploadAsync(RepoPaths.TinyModel, host.Models, ModelPrefix);
+        if (withModel) await ModelUploader.UploadAsync(generationConfig is null ? RepoPaths.TinyModel : TinyModelWith(generationConfig, cache), host.Models, ModelPrefix);
         return host;
+    }
+
+    private static string TinyModelWith(string generationConfig, string cache)
+    {
+        var directory = cache + "-source";
+        Directory.CreateDirectory(directory);
+        foreach (var file in Directory.GetFiles(RepoPaths.TinyModel)) File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
+        File.WriteAllText(Path.Combine(directory, "generation_config.json"), generationConfig);
+        return directory;
     }
 
     public static HttpRequest JsonRequest(string body) => Request(Encoding.UTF8.GetBytes(body));
@@ -155,6 +166,7 @@ internal sealed class JobsTestHost : IAsyncDisposable
             try { await action(); } catch { /* best effort clean-up */ }
         }
         try { Directory.Delete(_cacheDirectory, recursive: true); } catch (DirectoryNotFoundException) { }
+        try { Directory.Delete(_cacheDirectory + "-source", recursive: true); } catch (DirectoryNotFoundException) { }
     }
 }
 

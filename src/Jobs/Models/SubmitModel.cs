@@ -1,0 +1,8 @@
+using Serverless.Inference.Generation;
+using Serverless.Inference.Tokenization;
+
+namespace Serverless.Jobs.Models;
+
+/// <summary>What a submit checks a job against: the model's tokenizer and context window, and its generation defaults
+/// (<c>generation_config.json</c>), which the job's parameters are applied over as the worker will.</summary>
+internal sealed record SubmitModel(T5Tokenizer Tokenizer, int ContextWindow, GenerationOptions Defaults);
