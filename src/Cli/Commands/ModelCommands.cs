@@ -42,12 +42,10 @@ internal static class ModelCommands
     private static BlobContainerClient Container(ParseResult parse, Option<string?> connectionOption, Option<string> containerOption)
     {
         var connection = JobCommands.ResolveConnection(parse, connectionOption);
-        // A bare https URI means identity-based access (DefaultAzureCredential), as <name>__blobServiceUri does in the app.
-        var isUri = Uri.TryCreate(connection, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http";
-        var settings = new Dictionary<string, string?> { [isUri ? "cli__blobServiceUri" : "cli"] = connection };
         try
         {
-            return ModelStorage.CreateServiceClient("cli", k => settings.GetValueOrDefault(k)).GetBlobContainerClient(parse.GetValue(containerOption)!);
+            // Model files are large: the model transfer's patient tries, as in the app.
+            return StorageConnection.FromArgument(connection).CreateBlobServiceClient(StorageRetry.ModelTransfer).GetBlobContainerClient(parse.GetValue(containerOption)!);
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
