@@ -159,6 +159,7 @@ module api 'app/api.bicep' = {
       Jobs__MaxInlineMessageBytes: '32768'
       Jobs__SubmitTokenizerWaitSeconds: '20'
       Jobs__ModelRetryAfterSeconds: '30'
+      Jobs__CancelPollMilliseconds: '500'
       Model__Connection: 'AzureWebJobsStorage'
       Model__Container: 'models'
       Model__Prefix: 'flan-t5-small/'

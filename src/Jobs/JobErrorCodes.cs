@@ -21,4 +21,6 @@ internal static class JobErrorCodes
     public const string RetriesExhausted = "retries_exhausted";
     /// <summary>The submit accepted the job but could not enqueue it.</summary>
     public const string EnqueueFailed = "enqueue_failed";
+    /// <summary>The job was cancelled (<c>DELETE /api/jobs/{id}</c>) before it finished.</summary>
+    public const string Cancelled = "cancelled";
 }

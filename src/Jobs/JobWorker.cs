@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Serverless.Inference;
 using Serverless.Inference.Generation;
+using Serverless.Jobs.Cancellation;
 using Serverless.Jobs.Messages;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Specs;
@@ -22,14 +23,16 @@ public sealed class JobWorker
 {
     private readonly JobStore _store;
     private readonly IJobModelSource _models;
+    private readonly JobCancellationWatcher _cancellation;
     private readonly PromptJobsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<JobWorker> _logger;
 
-    internal JobWorker(JobStore store, IJobModelSource models, PromptJobsOptions options, TimeProvider time, ILogger<JobWorker> logger)
+    internal JobWorker(JobStore store, IJobModelSource models, JobCancellationWatcher cancellation, PromptJobsOptions options, TimeProvider time, ILogger<JobWorker> logger)
     {
         _store = store;
         _models = models;
+        _cancellation = cancellation;
         _options = options;
         _time = time;
         _logger = logger;
@@ -79,9 +82,17 @@ public sealed class JobWorker
             cancellationToken).ConfigureAwait(false);
         if (record is null || record.IsTerminal) return; // finished concurrently by another delivery
 
+        // The job's own token: cancelled by the host (shutdown) or by a cancel request seen on the record.
+        using var watch = _cancellation.Watch(id, cancellationToken);
         try
         {
-            await RunAsync(record, spec, cancellationToken).ConfigureAwait(false);
+            await RunAsync(record, spec, watch.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (watch.IsCancelled && !cancellationToken.IsCancellationRequested)
+        {
+            // Cancelled by request: the record already says so. Return normally so the message is completed, not retried.
+            _logger.LogInformation("Job {JobId}: stopped after a cancel request; no output kept", id);
+            await DeleteOutputIfCancelledAsync(id, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -159,7 +170,13 @@ public sealed class JobWorker
             _logger.LogInformation("Job {JobId}: output already written by a concurrent delivery; keeping the first", id);
 
         var usage = Usage(results, generation) with { DurationMs = Math.Round(total.Elapsed.TotalMilliseconds, 1) };
-        await SucceedAsync(id, usage, cancellationToken).ConfigureAwait(false);
+        if (await SucceedAsync(id, usage, cancellationToken).ConfigureAwait(false) is { Status: JobStatus.Cancelled })
+        {
+            // Cancelled after the last step but before the record said succeeded: a cancelled job keeps no output.
+            _logger.LogInformation("Job {JobId}: cancelled as it finished; output removed", id);
+            await DeleteOutputIfCancelledAsync(id, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         _logger.LogInformation(
             "Job {JobId} succeeded: {PromptCount} prompt(s), {InputTokens} tokens in, {OutputTokens} tokens out, {TokensPerSecond:F1} tok/s, {DurationMs:F0} ms",
             id, results.Count, usage.InputTokens, usage.OutputTokens, usage.TokensPerSecond, usage.DurationMs);
@@ -219,7 +236,13 @@ public sealed class JobWorker
             _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.Message);
     }
 
-    private Task SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken) =>
+    private async Task DeleteOutputIfCancelledAsync(string id, CancellationToken cancellationToken)
+    {
+        if ((await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record.Status == JobStatus.Cancelled)
+            await _store.DeleteOutputAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task<JobRecord?> SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken) =>
         _store.UpdateAsync(id, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken);
 
     private sealed record Failure(bool Permanent, JobError Error);

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Azure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
@@ -188,6 +189,95 @@ public sealed class JobsApi
         var result = new JobsHttpResult(StatusCodes.Status200OK, JobStatusResponse.From(record, output)).WithHeader("Cache-Control", "no-store");
         if (!record.IsTerminal) result.WithHeader("Retry-After", _options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return result;
+    }
+
+    /// <summary><c>DELETE /api/jobs/{id}</c> (or <c>POST /api/jobs/{id}/cancel</c>): marks the job <c>cancelled</c> → 200 with
+    /// its status (also when it already was: cancelling is idempotent). A queued job then never starts; a running one stops
+    /// within about a second on the instance running it (<see cref="Cancellation.JobCancellationWatcher"/>) and keeps no
+    /// output. 409 with <c>job_status</c> for a job that already succeeded or failed; 404 unknown; 400 malformed id.</summary>
+    public async Task<IActionResult> CancelAsync(HttpRequest request, string id, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return await WithinBudgetAsync(ct => CancelWithinBudgetAsync(id, ct), "cancel", cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IActionResult> CancelWithinBudgetAsync(string id, CancellationToken cancellationToken)
+    {
+        if (!JobId.IsValid(id))
+            return Invalid(new Dictionary<string, string[]> { ["id"] = [$"Must be 1 to {JobId.MaxLength} letters, digits or '-'."] }, "The job id is malformed.");
+
+        JobRecord? stored;
+        try
+        {
+            var reason = new JobError(JobErrorCodes.Cancelled, "Cancelled by request.");
+            stored = await _store.UpdateAsync(id, r => r?.Cancel(_time.GetUtcNow(), reason), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (StorageFailure.Is(e))
+        {
+            _logger.LogError(e, "Could not cancel job {JobId}", id);
+            return Unavailable("The job store is unavailable");
+        }
+
+        if (stored is null)
+            return JobsHttpResult.Problem(404, "Job not found", $"There is no job '{id}'.");
+        if (stored.Status != JobStatus.Cancelled)
+            return JobsHttpResult.Problem(409, "Job already finished", $"Job '{id}' already {JsonSerializer.Serialize(stored.Status, JobsJson.Options).Trim('"')}; it cannot be cancelled.",
+                jobStatus: stored.Status);
+        _logger.LogInformation("Job {JobId} cancelled by request", id);
+        return new JobsHttpResult(StatusCodes.Status200OK, JobStatusResponse.From(stored, null)).WithHeader("Cache-Control", "no-store");
+    }
+
+    /// <summary><c>GET /api/jobs?status=&amp;limit=&amp;continuation=</c>: a page of jobs, newest first, from the time index
+    /// (no record reads: one List Blobs call per page without a status filter). <c>limit</c> 1–<see cref="MaxListLimit"/>
+    /// (default <see cref="DefaultListLimit"/>); <c>continuation</c> is the opaque token of the previous page.</summary>
+    public async Task<IActionResult> ListAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return await WithinBudgetAsync(ct => ListWithinBudgetAsync(request, ct), "list", cancellationToken).ConfigureAwait(false);
+    }
+
+    public const int DefaultListLimit = 50;
+    public const int MaxListLimit = 200;
+    private const int MaxListCallsPerPage = 5;
+
+    private async Task<IActionResult> ListWithinBudgetAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        JobStatus? status = null;
+        if (request.Query["status"].ToString() is { Length: > 0 } statusText)
+        {
+            if (Storage.JobStore.TryParseStatus(statusText, out var parsed)) status = parsed;
+            else errors["status"] = ["Must be one of queued, running, succeeded, failed, cancelled."];
+        }
+        var limit = DefaultListLimit;
+        if (request.Query["limit"].ToString() is { Length: > 0 } limitText &&
+            (!int.TryParse(limitText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > MaxListLimit))
+            errors["limit"] = [$"Must be an integer from 1 to {MaxListLimit}."];
+        string? marker = null;
+        if (request.Query["continuation"].ToString() is { Length: > 0 } continuation)
+        {
+            marker = ContinuationToken.Decode(continuation);
+            if (marker is null) errors["continuation"] = ["Not a continuation token from this API; pass the 'continuation' of the previous page unchanged."];
+        }
+        if (errors.Count > 0) return JobsHttpResult.Problem(400, "Invalid query", $"The query has {errors.Count} invalid parameter(s); see errors.", errors);
+
+        try
+        {
+            var (jobs, next) = await _store.ListAsync(status, limit, marker, MaxListCallsPerPage, cancellationToken).ConfigureAwait(false);
+            return new JobsHttpResult(StatusCodes.Status200OK, new JobListResponse([.. jobs.Select(JobListItem.From)], next is null ? null : ContinuationToken.Encode(next)))
+                .WithHeader("Cache-Control", "no-store");
+        }
+        catch (RequestFailedException e) when (e.Status == 400)
+        {
+            // A well-formed token the service rejects (e.g. from another container): the client's fault, not an outage.
+            return JobsHttpResult.Problem(400, "Invalid query", "The continuation token is not valid here.",
+                new Dictionary<string, string[]> { ["continuation"] = ["Not accepted by the job store; start again without it."] });
+        }
+        catch (Exception e) when (StorageFailure.Is(e))
+        {
+            _logger.LogError(e, "Could not list jobs");
+            return Unavailable("The job store is unavailable");
+        }
     }
 
     private static void CheckLengths(JobSpec spec, SubmitModel model, SpecErrors errors)

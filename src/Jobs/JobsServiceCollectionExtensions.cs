@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Serverless.Inference.Model;
+using Serverless.Jobs.Cancellation;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Storage;
 using Serverless.ModelStore;
@@ -60,7 +61,9 @@ public static class JobsServiceCollectionExtensions
             return new JobsApi(NewStore(sp, StorageRetry.Http(options.HttpStorageCallTimeout)), sp.GetRequiredService<JobQueue>(),
                 sp.GetRequiredService<PromptLengthChecker>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobsApi>>());
         });
-        services.TryAddSingleton(sp => new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(),
+        services.TryAddSingleton(sp => new JobCancellationWatcher(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<PromptJobsOptions>().CancelPollInterval,
+            sp.GetRequiredService<ILogger<JobCancellationWatcher>>()));
+        services.TryAddSingleton(sp => new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(),
             sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>()));
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
@@ -89,6 +92,7 @@ public static class JobsServiceCollectionExtensions
         options.MaxInlineMessageBytes = Int(configuration, "Jobs:MaxInlineMessageBytes", options.MaxInlineMessageBytes, 256);
         options.SubmitTokenizerWaitSeconds = Double(configuration, "Jobs:SubmitTokenizerWaitSeconds", options.SubmitTokenizerWaitSeconds);
         options.ModelRetryAfterSeconds = Double(configuration, "Jobs:ModelRetryAfterSeconds", options.ModelRetryAfterSeconds);
+        options.CancelPollInterval = TimeSpan.FromMilliseconds(Int(configuration, "Jobs:CancelPollMilliseconds", (int)options.CancelPollInterval.TotalMilliseconds, 50));
         options.MaxNewTokensCeiling = Int(configuration, "Inference:MaxNewTokensCeiling", options.MaxNewTokensCeiling, 1);
         return options;
     }

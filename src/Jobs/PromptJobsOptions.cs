@@ -48,6 +48,9 @@ public sealed class PromptJobsOptions
     /// and the queue message only carries the id (a queue message holds at most 64 KiB).</summary>
     public int MaxInlineMessageBytes { get; set; } = 32 * 1024;
 
+    /// <summary><c>Jobs__CancelPollMilliseconds</c>: how often an instance checks the records of the jobs it runs for a
+    /// cancel request (one HEAD per running job per interval).</summary>
+    public TimeSpan CancelPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
     /// <summary><c>Inference__MaxNewTokensCeiling</c>.</summary>
     public int MaxNewTokensCeiling { get; set; } = 512;
 

@@ -42,6 +42,15 @@ internal static class HttpRoutes
 
         app.MapGet("/api/jobs/{id}", (HttpContext http, string id, GetJob function) =>
             ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, id, http.RequestAborted)));
+
+        app.MapGet("/api/jobs", (HttpContext http, ListJobs function) =>
+            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, http.RequestAborted)));
+
+        app.MapDelete("/api/jobs/{id}", (HttpContext http, string id, CancelJob function) =>
+            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, id, http.RequestAborted)));
+
+        app.MapPost("/api/jobs/{id}/cancel", (HttpContext http, string id, CancelJobAction function) =>
+            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, id, http.RequestAborted)));
     }
 
     // The functions return MVC action results (the Functions ASP.NET Core integration executes them the same way);

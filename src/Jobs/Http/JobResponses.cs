@@ -23,3 +23,12 @@ internal sealed record JobStatusResponse(
         r.Id, r.Status, r.CreatedAt, r.StartedAt, r.CompletedAt, r.Attempts, r.PromptCount, r.Error,
         r.IsTerminal ? null : r.LastError, r.Usage, output?.Results);
 }
+
+/// <summary>One job in the 200 body of <c>GET /api/jobs</c>.</summary>
+internal sealed record JobListItem(string Id, JobStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, int PromptCount)
+{
+    public static JobListItem From(JobIndexEntry e) => new(e.Id, e.Status, e.CreatedAt, e.CompletedAt, e.PromptCount);
+}
+
+/// <summary>The 200 body of <c>GET /api/jobs</c>: newest first; <c>continuation</c> (absent on the last page) asks for the next page.</summary>
+internal sealed record JobListResponse(IReadOnlyList<JobListItem> Jobs, string? Continuation);

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Azure;
 using Azure.Storage.Blobs;
@@ -11,6 +13,10 @@ namespace Serverless.Jobs.Storage;
 /// outputs <c>completions/{id}.json</c> (written once), spilled inputs <c>jobs/_inputs/{id}.json</c> and the content
 /// index <c>jobs/_by-content/{sha256}.json</c> the poison handler uses to find jobs of messages without an id.
 /// Names under <c>_</c> cannot collide with records: ids never contain '/' or '.'.
+/// The time index <c>jobs/_by-time/{DateTimeOffset.MaxValue ticks - created ticks, 19 digits}-{id}</c> is an empty blob per
+/// job whose metadata holds its status, times and prompt count: a listing by prefix returns the newest jobs first with
+/// everything <c>GET /api/jobs</c> shows, one List Blobs call per page, no record reads. Every record write upserts it
+/// (best effort: a missed index write heals at the job's next transition; the record stays the truth).
 /// </summary>
 internal sealed class JobStore
 {
@@ -49,8 +55,47 @@ internal sealed class JobStore
     public async Task<bool> CreateAsync(JobRecord record, CancellationToken cancellationToken)
     {
         await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
-        return await TryUploadAsync(_jobs.GetBlobClient(RecordName(record.Id)), record, new BlobRequestConditions { IfNoneMatch = ETag.All }, cancellationToken)
+        var created = await TryUploadAsync(_jobs.GetBlobClient(RecordName(record.Id)), record, new BlobRequestConditions { IfNoneMatch = ETag.All }, cancellationToken)
             .ConfigureAwait(false) is not null;
+        if (created) await IndexAsync(record, cancellationToken).ConfigureAwait(false);
+        return created;
+    }
+
+    /// <summary>The record's ETag (a HEAD, no body), or null if there is no record: how the cancellation watcher sees
+    /// that a record changed without reading it.</summary>
+    public async Task<ETag?> GetRecordETagAsync(string id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await _jobs.GetBlobClient(RecordName(id)).GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value.ETag;
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>
+    /// A page of the time index, newest first, optionally only jobs in <paramref name="status"/>. Without a filter: one List
+    /// Blobs call of <paramref name="limit"/> entries. With one, further calls of the remaining size until the page is
+    /// full, the index ends or <paramref name="maxCalls"/> calls were made (the page may then be short, with a continuation).
+    /// </summary>
+    public async Task<(IReadOnlyList<JobIndexEntry> Jobs, string? Continuation)> ListAsync(JobStatus? status, int limit, string? continuation, int maxCalls,
+        CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        var jobs = new List<JobIndexEntry>(limit);
+        for (var call = 0; call < maxCalls && jobs.Count < limit; call++)
+        {
+            var pages = _jobs.GetBlobsAsync(new GetBlobsOptions { Prefix = TimeIndexPrefix, Traits = BlobTraits.Metadata }, cancellationToken)
+                .AsPages(continuation, limit - jobs.Count);
+            await foreach (var page in pages.ConfigureAwait(false))
+            {
+                foreach (var item in page.Values)
+                    if (ReadIndexEntry(item) is { } entry && (status is null || entry.Status == status)) jobs.Add(entry);
+                continuation = string.IsNullOrEmpty(page.ContinuationToken) ? null : page.ContinuationToken;
+                break; // one call per loop turn: the next asks only for what the page still lacks
+            }
+            if (continuation is null) break;
+        }
+        return (jobs, continuation);
     }
 
     /// <summary>
@@ -76,7 +121,12 @@ internal sealed class JobStore
                 return old;
             }
             var conditions = current is { } c ? new BlobRequestConditions { IfMatch = c.ETag } : new BlobRequestConditions { IfNoneMatch = ETag.All };
-            if (await TryUploadAsync(blob, next, conditions, cancellationToken).ConfigureAwait(false) is not null) return next;
+            if (await TryUploadAsync(blob, next, conditions, cancellationToken).ConfigureAwait(false) is not null)
+            {
+                if (current is null || current.Value.Value.Status != next.Status || current.Value.Value.PromptCount != next.PromptCount)
+                    await IndexAsync(next, cancellationToken).ConfigureAwait(false);
+                return next;
+            }
             if (attempt >= MaxConditionalAttempts)
                 throw new InvalidOperationException($"Job {id}: the status record kept changing under {MaxConditionalAttempts} conditional updates; giving up this attempt.");
             _logger.LogDebug("Job {JobId}: status record changed concurrently; re-reading (attempt {Attempt})", id, attempt);
@@ -89,6 +139,13 @@ internal sealed class JobStore
         await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
         return await TryUploadAsync(_completions.GetBlobClient(RecordName(output.Id)), output, new BlobRequestConditions { IfNoneMatch = ETag.All }, cancellationToken)
             .ConfigureAwait(false) is not null;
+    }
+
+    /// <summary>Deletes the output of a job that ended cancelled (if any).</summary>
+    public async Task DeleteOutputAsync(string id, CancellationToken cancellationToken)
+    {
+        await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        await _completions.GetBlobClient(RecordName(id)).DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<JobOutput?> GetOutputAsync(string id, CancellationToken cancellationToken)
@@ -140,6 +197,81 @@ internal sealed class JobStore
 
     internal static string RecordName(string id) =>
         JobId.IsValid(id) ? id + ".json" : throw new ArgumentException($"'{id}' is not a valid job id.", nameof(id));
+
+    internal const string TimeIndexPrefix = "_by-time/";
+
+    internal static string TimeIndexName(string id, DateTimeOffset createdAt) =>
+        TimeIndexPrefix + (DateTimeOffset.MaxValue.UtcTicks - createdAt.UtcTicks).ToString("D19", CultureInfo.InvariantCulture) + "-" + RecordName(id)[..^".json".Length];
+
+    /// <summary>Upserts the job's time-index entry unless it already shows a later status (two writers' index updates may
+    /// land out of order; the index, like the record, never goes backwards). Best effort.</summary>
+    private async Task IndexAsync(JobRecord record, CancellationToken cancellationToken)
+    {
+        var blob = _jobs.GetBlobClient(TimeIndexName(record.Id, record.CreatedAt));
+        var metadata = new Dictionary<string, string>
+        {
+            ["status"] = JsonSerializer.Serialize(record.Status, JobsJson.Options).Trim('"'),
+            ["created_at"] = record.CreatedAt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+            ["prompt_count"] = record.PromptCount.ToString(CultureInfo.InvariantCulture),
+        };
+        if (record.CompletedAt is { } completed) metadata["completed_at"] = completed.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
+        try
+        {
+            for (var attempt = 1; attempt <= MaxConditionalAttempts; attempt++)
+            {
+                BlobProperties? existing = null;
+                try
+                {
+                    existing = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+                }
+                catch (RequestFailedException e) when (e.Status == 404) { }
+                if (existing is not null && ParseStatus(existing.Metadata) is { } stored && stored > record.Status) return;
+                try
+                {
+                    if (existing is null)
+                        await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions { Metadata = metadata, Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                            cancellationToken).ConfigureAwait(false);
+                    else
+                        await blob.SetMetadataAsync(metadata, new BlobRequestConditions { IfMatch = existing.ETag }, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (RequestFailedException e) when (e.Status is 409 or 412) { /* changed under us: re-read */ }
+            }
+        }
+        catch (Exception e) when (StorageFailure.Is(e))
+        {
+            _logger.LogWarning(e, "Job {JobId}: could not update its time-index entry; it heals at the next change", record.Id);
+        }
+    }
+
+    private static JobStatus? ParseStatus(IDictionary<string, string> metadata) =>
+        metadata.TryGetValue("status", out var text) && TryParseStatus(text, out var status) ? status : null;
+
+    internal static bool TryParseStatus(string? text, out JobStatus status)
+    {
+        foreach (var value in Enum.GetValues<JobStatus>())
+        {
+            if (string.Equals(JsonSerializer.Serialize(value, JobsJson.Options).Trim('"'), text, StringComparison.Ordinal))
+            {
+                status = value;
+                return true;
+            }
+        }
+        status = default;
+        return false;
+    }
+
+    private static JobIndexEntry? ReadIndexEntry(BlobItem item)
+    {
+        var name = item.Name[TimeIndexPrefix.Length..];
+        var dash = name.IndexOf('-', StringComparison.Ordinal);
+        if (dash < 0 || item.Metadata is not { } m || ParseStatus(m) is not { } status) return null;
+        if (!m.TryGetValue("created_at", out var created) || !DateTimeOffset.TryParse(created, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var createdAt))
+            return null;
+        DateTimeOffset? completedAt = m.TryGetValue("completed_at", out var c) && DateTimeOffset.TryParse(c, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var ca) ? ca : null;
+        var prompts = m.TryGetValue("prompt_count", out var p) && int.TryParse(p, CultureInfo.InvariantCulture, out var n) ? n : 0;
+        return new JobIndexEntry(name[(dash + 1)..], status, createdAt, completedAt, prompts);
+    }
 
     private static string InputName(string id) => "_inputs/" + RecordName(id);
     private static string ContentIndexName(string hash) => "_by-content/" + hash + ".json";

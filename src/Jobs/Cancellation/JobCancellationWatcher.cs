@@ -1,0 +1,114 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Serverless.Jobs.Storage;
+
+namespace Serverless.Jobs.Cancellation;
+
+/// <summary>
+/// One per instance: watches the status records of the jobs this instance is running and cancels a job's token when its
+/// record says <c>cancelled</c>. One loop polls every <see cref="PromptJobsOptions.CancelPollInterval"/> (500 ms): per
+/// running job a HEAD of its record, and a read only when the ETag moved. The engine checks its token between decode
+/// steps, so a cancelled job stops within about the interval plus one step, without a storage call per token.
+/// </summary>
+internal sealed class JobCancellationWatcher : IAsyncDisposable
+{
+    private readonly JobStore _store;
+    private readonly TimeSpan _interval;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, Watched> _jobs = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _gate = new();
+    private Task? _loop;
+
+    public JobCancellationWatcher(JobStore store, TimeSpan interval, ILogger<JobCancellationWatcher> logger)
+    {
+        _store = store;
+        _interval = interval;
+        _logger = logger;
+    }
+
+    /// <summary>Watches job <paramref name="id"/> until the returned handle is disposed; its token is cancelled when the
+    /// job's record becomes <c>cancelled</c> (or when <paramref name="hostToken"/> is).</summary>
+    public WatchHandle Watch(string id, CancellationToken hostToken)
+    {
+        var watched = new Watched(CancellationTokenSource.CreateLinkedTokenSource(hostToken));
+        _jobs[id] = watched;
+        lock (_gate) _loop ??= Task.Run(() => RunAsync(_stopping.Token));
+        return new WatchHandle(this, id, watched);
+    }
+
+    private async Task RunAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(_interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            {
+                foreach (var (id, watched) in _jobs)
+                {
+                    if (watched.Source.IsCancellationRequested) continue;
+                    try
+                    {
+                        var etag = await _store.GetRecordETagAsync(id, stopping).ConfigureAwait(false);
+                        if (etag is null || etag == watched.LastETag) continue;
+                        var current = await _store.GetAsync(id, stopping).ConfigureAwait(false);
+                        if (current is not { } c) continue;
+                        watched.LastETag = c.ETag;
+                        if (c.Record.Status == JobStatus.Cancelled)
+                        {
+                            _logger.LogInformation("Job {JobId} was cancelled; stopping its generation", id);
+                            watched.CancelledByRequest = true;
+                            await watched.Source.CancelAsync().ConfigureAwait(false);
+                        }
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)
+                    {
+                        // A missed poll only delays a cancellation; the next tick tries again.
+                        _logger.LogWarning(e, "Could not check job {JobId} for cancellation", id);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested) { }
+    }
+
+    private void Unwatch(string id, Watched watched)
+    {
+        _jobs.TryRemove(new KeyValuePair<string, Watched>(id, watched));
+        watched.Source.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_loop is { } loop) await loop.ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    internal sealed class Watched(CancellationTokenSource source)
+    {
+        public CancellationTokenSource Source { get; } = source;
+        public Azure.ETag? LastETag { get; set; }
+        public volatile bool CancelledByRequest;
+    }
+
+    /// <summary>A watched job: <see cref="Token"/> to run it with, <see cref="IsCancelled"/> once its record said so.</summary>
+    public sealed class WatchHandle : IDisposable
+    {
+        private readonly JobCancellationWatcher _owner;
+        private readonly string _id;
+        private readonly Watched _watched;
+
+        internal WatchHandle(JobCancellationWatcher owner, string id, Watched watched)
+        {
+            _owner = owner;
+            _id = id;
+            _watched = watched;
+            Token = watched.Source.Token;
+        }
+
+        public CancellationToken Token { get; }
+        public bool IsCancelled => _watched.CancelledByRequest;
+        public void Dispose() => _owner.Unwatch(_id, _watched);
+    }
+}
