@@ -36,16 +36,19 @@ internal sealed record JobRecord
     /// <summary>The most recent transient failure; the poison handler reports it when retries run out.</summary>
     [JsonInclude] public JobError? LastError { get; private init; }
     [JsonInclude] public JobUsage? Usage { get; private init; }
+    /// <summary>For a job submitted with an <c>Idempotency-Key</c>: SHA-256 (hex) of the request body, so that a retry with the
+    /// same key and body returns this job and one with another body is refused.</summary>
+    [JsonInclude] public string? RequestHash { get; private init; }
 
     [JsonIgnore] public bool IsTerminal => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
 
     /// <summary>A new job, queued.</summary>
-    public static JobRecord Created(string id, DateTimeOffset at, string source, int promptCount = 0)
+    public static JobRecord Created(string id, DateTimeOffset at, string source, int promptCount = 0, string? requestHash = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
         ArgumentException.ThrowIfNullOrEmpty(source);
         ArgumentOutOfRangeException.ThrowIfNegative(promptCount);
-        return new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = at, Source = source, PromptCount = promptCount };
+        return new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = at, Source = source, PromptCount = promptCount, RequestHash = requestHash };
     }
 
     /// <summary>Whether a stored record may be replaced by <paramref name="next"/>: same job, not terminal, not backwards.</summary>

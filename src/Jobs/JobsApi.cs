@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Azure;
@@ -67,6 +68,9 @@ public sealed class JobsApi
 
     private async Task<IActionResult> SubmitWithinBudgetAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        var idempotencyKey = IdempotencyKey.Read(request);
+        if (idempotencyKey.Error is { } keyError)
+            return Invalid(new Dictionary<string, string[]> { [IdempotencyKey.HeaderName] = [keyError] });
         var body = await ReadBodyAsync(request, cancellationToken).ConfigureAwait(false);
         if (body is null)
             return JobsHttpResult.Problem(413, "Request body too large",
@@ -101,12 +105,26 @@ public sealed class JobsApi
             if (errors.Any) return Invalid(errors.ToDictionary());
         }
 
-        var id = JobId.New();
+        // With an Idempotency-Key the id is derived from the key, so every retry of the POST names the same record and only
+        // the first create (If-None-Match: *) wins; the others return that job (or 409 if their body differs).
+        var key = idempotencyKey.Key;
+        var requestHash = key is null ? null : Convert.ToHexStringLower(SHA256.HashData(body));
+        var id = key is null ? JobId.New() : IdempotencyKey.JobId(key);
         using var scope = _logger.BeginScope(new Dictionary<string, object> { ["JobId"] = id });
-        var record = JobRecord.Created(id, _time.GetUtcNow(), JobRecord.FromHttp, spec.Prompts.Count);
+        var record = JobRecord.Created(id, _time.GetUtcNow(), JobRecord.FromHttp, spec.Prompts.Count, requestHash);
         try
         {
-            await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false);
+            if (!await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false))
+            {
+                var existing = (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record;
+                if (existing is null || key is null) throw new InvalidOperationException($"Job {id} exists but cannot be read back.");
+                if (!string.Equals(existing.RequestHash, requestHash, StringComparison.Ordinal))
+                    return JobsHttpResult.Problem(409, "Idempotency key reused",
+                        $"The Idempotency-Key was already used for job '{id}' with a different request body. Use a new key for a new job.",
+                        new Dictionary<string, string[]> { [IdempotencyKey.HeaderName] = ["Already used with a different body."] }, existing.Status);
+                _logger.LogInformation("Job {JobId}: a retried submit with the same Idempotency-Key returns the existing job", id);
+                return Accepted(request, existing, StatusCodes.Status200OK);
+            }
         }
         catch (Exception e) when (StorageFailure.Is(e))
         {
@@ -146,9 +164,15 @@ public sealed class JobsApi
         }
 
         _logger.LogInformation("Accepted job {JobId} with {PromptCount} prompt(s)", id, spec.Prompts.Count);
-        var location = $"{request.PathBase}/api/jobs/{id}";
+        return Accepted(request, record, StatusCodes.Status202Accepted);
+    }
+
+    /// <summary>The submit's answer: 202 for a new job, 200 for the job a retried idempotent submit already created.</summary>
+    private JobsHttpResult Accepted(HttpRequest request, JobRecord record, int status)
+    {
+        var location = $"{request.PathBase}/api/jobs/{record.Id}";
         var statusUrl = request.Host.HasValue ? $"{request.Scheme}://{request.Host}{location}" : location;
-        return new JobsHttpResult(StatusCodes.Status202Accepted, new SubmitResponse(id, JobStatus.Queued, record.CreatedAt, statusUrl, spec.Prompts.Count))
+        return new JobsHttpResult(status, new SubmitResponse(record.Id, record.Status, record.CreatedAt, statusUrl, record.PromptCount))
             .WithHeader("Location", location)
             .WithHeader("Retry-After", _options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
