@@ -309,6 +309,83 @@ public abstract class EndToEndTests<THost>(THost host) where THost : HostFixture
         Assert.All(jobs, job => Assert.True(job.GetProperty("status").GetString() == "succeeded", job.GetRawText()));
     }
 
+    [SkippableFact]
+    public async Task Delete_cancels_a_long_job_for_good_and_a_finished_job_answers_409()
+    {
+        SkipIfUnavailable();
+        var prompts = Enumerable.Range(0, host.MaxPromptsPerJob).Select(i => $"prompt {i}").ToArray();
+        var id = await host.SubmitAsync(new { prompts, parameters = new { min_new_tokens = 512, max_new_tokens = 512, num_beams = 4 } });
+
+        using var cancel = await host.Http.DeleteAsync($"api/jobs/{id}");
+        var text = await cancel.Content.ReadAsStringAsync();
+        Assert.True(cancel.StatusCode == HttpStatusCode.OK, $"{(int)cancel.StatusCode}: {text}");
+        Assert.Equal("cancelled", JsonDocument.Parse(text).RootElement.GetProperty("status").GetString());
+
+        // Whether the worker had it queued or running, it stays cancelled with no results.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        using var get = await host.Http.GetAsync($"api/jobs/{id}");
+        using var job = JsonDocument.Parse(await get.Content.ReadAsStringAsync());
+        Assert.Equal("cancelled", job.RootElement.GetProperty("status").GetString());
+        Assert.False(job.RootElement.TryGetProperty("results", out _));
+        if (host.StorageConnection is not null) Assert.False((await host.Completions.GetBlobClient($"{id}.json").ExistsAsync()).Value);
+
+        var done = await host.SubmitAsync(new { prompt = Prompt, parameters = new { max_new_tokens = 1 } });
+        await host.WaitAsync(done);
+        using var late = await host.Http.PostAsync($"api/jobs/{done}/cancel", null);
+        var problem = await AssertProblemAsync(late, HttpStatusCode.Conflict);
+        Assert.Equal("succeeded", problem.GetProperty("job_status").GetString());
+        await AssertProblemAsync(await host.Http.DeleteAsync("api/jobs/no-such-job-here"), HttpStatusCode.NotFound);
+    }
+
+    [SkippableFact]
+    public async Task List_shows_new_jobs_newest_first_across_pages()
+    {
+        SkipIfUnavailable();
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++) ids.Add(await host.SubmitAsync(new { prompt = $"{Prompt} ({i})", parameters = new { max_new_tokens = 1 } }));
+
+        var seen = new List<string>();
+        string? continuation = null;
+        for (var page = 0; page < 20 && seen.Count < ids.Count; page++)
+        {
+            using var response = await host.Http.GetAsync("api/jobs?limit=2" + (continuation is null ? "" : "&continuation=" + Uri.EscapeDataString(continuation)));
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {text}");
+            using var body = JsonDocument.Parse(text);
+            var jobs = body.RootElement.GetProperty("jobs").EnumerateArray().ToArray();
+            Assert.InRange(jobs.Length, 0, 2);
+            seen.AddRange(jobs.Select(j => j.GetProperty("id").GetString()!).Where(ids.Contains));
+            if (!body.RootElement.TryGetProperty("continuation", out var c)) break;
+            continuation = c.GetString();
+        }
+
+        Assert.Equal(Enumerable.Reverse(ids), seen);
+        await AssertProblemAsync(await host.Http.GetAsync("api/jobs?limit=0"), HttpStatusCode.BadRequest);
+    }
+
+    [SkippableFact]
+    public async Task Retried_posts_with_one_idempotency_key_make_one_job_and_another_body_is_409()
+    {
+        SkipIfUnavailable();
+        var key = Guid.NewGuid().ToString();
+        async Task<(HttpStatusCode Status, string Body)> PostAsync(object spec)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "api/jobs") { Content = HostFixture.Json(spec) };
+            request.Headers.Add("Idempotency-Key", key);
+            using var response = await host.Http.SendAsync(request);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+        var spec = new { prompt = Prompt, parameters = new { max_new_tokens = 2 } };
+
+        var replies = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => PostAsync(spec)));
+
+        Assert.Single(replies, r => r.Status == HttpStatusCode.Accepted);
+        Assert.All(replies, r => Assert.True(r.Status is HttpStatusCode.Accepted or HttpStatusCode.OK, $"{(int)r.Status}: {r.Body}"));
+        Assert.Single(replies.Select(r => JsonDocument.Parse(r.Body).RootElement.GetProperty("id").GetString()).Distinct());
+        var other = await PostAsync(new { prompt = "another prompt" });
+        Assert.True(other.Status == HttpStatusCode.Conflict, $"{(int)other.Status}: {other.Body}");
+    }
+
     private static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode expected)
     {
         var text = await response.Content.ReadAsStringAsync();
