@@ -20,6 +20,10 @@ internal sealed record PromptResult(
     double TotalMs,
     double TokensPerSecond)
 {
+    /// <summary>Hugging Face's name for <see cref="Completion"/> (the same text). <c>completion</c> stays: the CLI
+    /// (<c>jobs wait</c>/<c>complete</c> output) and the test suites read it.</summary>
+    public string GeneratedText => Completion;
+
     public static PromptResult From(int index, GenerationResult r) => new(
         index,
         r.Text,

@@ -8,7 +8,7 @@ namespace Serverless.Jobs.Specs;
 internal static class JobSpecReader
 {
     /// <summary>Top-level names a hand-dropped JSON message must carry one of to be read as a job spec.</summary>
-    public static readonly string[] SpecKeys = ["prompt", "prompts", "parameters"];
+    public static readonly string[] SpecKeys = ["prompt", "prompts", "inputs", "parameters"];
 
     /// <param name="root">The parsed body or message.</param>
     /// <param name="allowId">Queue messages may carry their job id; HTTP bodies may not (the server assigns it).</param>
@@ -25,12 +25,25 @@ internal static class JobSpecReader
 
         JsonElement? prompt = null, prompts = null, parameters = null;
         string? id = null;
+        // Hugging Face's name: "inputs" is "prompt" when a string and "prompts" when an array; errors name it as sent.
+        string promptName = "prompt", promptsName = "prompts";
+        var aliasClash = false;
         foreach (var property in root.EnumerateObject())
         {
             switch (property.Name)
             {
-                case "prompt": prompt = property.Value; break;
-                case "prompts": prompts = property.Value; break;
+                case "prompt": aliasClash |= promptName == "inputs"; prompt = property.Value; break;
+                case "prompts": aliasClash |= promptsName == "inputs"; prompts = property.Value; break;
+                case "inputs" when property.Value.ValueKind == JsonValueKind.Array:
+                    aliasClash |= prompts is not null || prompt is not null;
+                    prompts = property.Value;
+                    promptsName = "inputs";
+                    break;
+                case "inputs":
+                    aliasClash |= prompt is not null || prompts is not null;
+                    prompt = property.Value;
+                    promptName = "inputs";
+                    break;
                 case "parameters": parameters = property.Value; break;
                 case "id" when allowId:
                     if (property.Value.ValueKind == JsonValueKind.String && JobId.IsValid(property.Value.GetString()))
@@ -39,35 +52,39 @@ internal static class JobSpecReader
                         errors.Add("id", $"Must be a string of 1 to {JobId.MaxLength} letters, digits or '-'.");
                     break;
                 default:
-                    errors.Add(property.Name, $"Unknown field. Expected: prompt or prompts, and optionally parameters{(allowId ? ", id" : "")}.");
+                    errors.Add(property.Name, $"Unknown field. Expected: prompt or prompts (or inputs), and optionally parameters{(allowId ? ", id" : "")}.");
                     break;
             }
         }
 
         var list = new List<string>();
-        if (prompt is not null && prompts is not null)
+        if (aliasClash)
+        {
+            errors.Add("inputs", "'inputs' is another name for 'prompt'/'prompts': give only one of them.");
+        }
+        else if (prompt is not null && prompts is not null)
         {
             errors.Add("prompt", "Give either 'prompt' (one string) or 'prompts' (an array), not both.");
         }
         else if (prompt is { } single)
         {
-            if (single.ValueKind != JsonValueKind.String) errors.Add("prompt", "Must be a string.");
-            else if (string.IsNullOrWhiteSpace(single.GetString())) errors.Add("prompt", "Must not be empty.");
+            if (single.ValueKind != JsonValueKind.String) errors.Add(promptName, "Must be a string.");
+            else if (string.IsNullOrWhiteSpace(single.GetString())) errors.Add(promptName, "Must not be empty.");
             else list.Add(single.GetString()!);
         }
         else if (prompts is { } many)
         {
-            if (many.ValueKind != JsonValueKind.Array) errors.Add("prompts", "Must be an array of strings.");
+            if (many.ValueKind != JsonValueKind.Array) errors.Add(promptsName, "Must be an array of strings.");
             else
             {
                 var count = many.GetArrayLength();
-                if (count == 0) errors.Add("prompts", "Must hold at least one prompt.");
-                else if (count > maxPrompts) errors.Add("prompts", $"Holds {count} prompts; at most {maxPrompts} are allowed per job. Split it into several jobs.");
+                if (count == 0) errors.Add(promptsName, "Must hold at least one prompt.");
+                else if (count > maxPrompts) errors.Add(promptsName, $"Holds {count} prompts; at most {maxPrompts} are allowed per job. Split it into several jobs.");
                 var i = 0;
                 foreach (var item in many.EnumerateArray())
                 {
-                    if (item.ValueKind != JsonValueKind.String) errors.Add($"prompts[{i}]", "Must be a string.");
-                    else if (string.IsNullOrWhiteSpace(item.GetString())) errors.Add($"prompts[{i}]", "Must not be empty.");
+                    if (item.ValueKind != JsonValueKind.String) errors.Add($"{promptsName}[{i}]", "Must be a string.");
+                    else if (string.IsNullOrWhiteSpace(item.GetString())) errors.Add($"{promptsName}[{i}]", "Must not be empty.");
                     else list.Add(item.GetString()!);
                     i++;
                 }
@@ -75,7 +92,7 @@ internal static class JobSpecReader
         }
         else
         {
-            errors.Add("prompt", "Required: give 'prompt' (a string) or 'prompts' (an array of strings).");
+            errors.Add("prompt", "Required: give 'prompt' (a string) or 'prompts' (an array of strings); 'inputs' is accepted for either.");
         }
 
         // Checked over the Hugging Face defaults here; the submit and the worker check them again over the model's.

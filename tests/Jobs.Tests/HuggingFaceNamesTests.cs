@@ -1,0 +1,45 @@
+using Serverless.Jobs.Tests.Infrastructure;
+
+namespace Serverless.Jobs.Tests;
+
+/// <summary>Hugging Face names: <c>inputs</c> for <c>prompt</c>/<c>prompts</c>, <c>generated_text</c> beside <c>completion</c>.</summary>
+public sealed class HuggingFaceNamesTests
+{
+    [Theory]
+    [InlineData("""{"inputs": "hello"}""", 1)]
+    [InlineData("""{"inputs": ["a", "b", "c"]}""", 3)]
+    public async Task Inputs_is_accepted_for_prompt_and_prompts(string body, int count)
+    {
+        await using var host = await JobsTestHost.CreateAsync(withModel: true);
+        var reply = await host.SubmitAsync(body);
+        Assert.Equal(202, reply.Status);
+        Assert.Equal(count, reply.Body.GetProperty("prompt_count").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("""{"inputs": "a", "prompt": "b"}""", "inputs")]
+    [InlineData("""{"prompts": ["a"], "inputs": ["b"]}""", "inputs")]
+    [InlineData("""{"inputs": ["a", ""]}""", "inputs[1]")]
+    [InlineData("""{"inputs": 5}""", "inputs")]
+    public async Task Bad_inputs_are_named_as_sent(string body, string field)
+    {
+        await using var host = await JobsTestHost.CreateAsync();
+        var reply = await host.SubmitAsync(body);
+        Assert.Equal(400, reply.Status);
+        Assert.Contains(field, reply.Errors.Keys);
+    }
+
+    [Fact]
+    public async Task Results_carry_generated_text_equal_to_completion()
+    {
+        await using var host = await JobsTestHost.CreateAsync(withModel: true);
+        var id = (await host.SubmitAsync("""{"inputs": ["x y z", "hello"], "parameters": {"max_new_tokens": 3, "min_new_tokens": 3}}""")).Body.GetProperty("id").GetString()!;
+        await host.ProcessNextAsync();
+
+        var results = (await host.GetAsync(id)).Body.GetProperty("results").EnumerateArray().ToArray();
+
+        Assert.Equal(2, results.Length);
+        Assert.All(results, r => Assert.Equal(r.GetProperty("completion").GetString(), r.GetProperty("generated_text").GetString()));
+        Assert.All(results, r => Assert.False(string.IsNullOrEmpty(r.GetProperty("generated_text").GetString())));
+    }
+}
