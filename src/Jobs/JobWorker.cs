@@ -165,7 +165,7 @@ public sealed class JobWorker
             for (var i = 0; i < generated.Count; i++) results.Add(PromptResult.From(start + i, generated[i]));
         }
 
-        var output = new JobOutput(id, _time.GetUtcNow(), results);
+        var output = new JobOutput(id, _time.GetUtcNow(), results) { Model = lease.Info, Parameters = options };
         if (!await _store.WriteOutputAsync(output, cancellationToken).ConfigureAwait(false))
             _logger.LogInformation("Job {JobId}: output already written by a concurrent delivery; keeping the first", id);
 

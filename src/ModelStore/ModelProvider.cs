@@ -50,6 +50,9 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
     /// <summary>The container the model is read from (a second provider of other files of the same model shares it).</summary>
     public BlobContainerClient Container => _container;
 
+    /// <summary>The model's prefix in <see cref="Container"/>, normalized ("" or ending in '/').</summary>
+    public string Prefix => _options.NormalizedPrefix;
+
     /// <summary>What the most recent load cost; null before the first.</summary>
     public ModelLoadInfo? LastLoad { get; private set; }
 

@@ -43,3 +43,31 @@ public sealed class HuggingFaceNamesTests
         Assert.All(results, r => Assert.False(string.IsNullOrEmpty(r.GetProperty("generated_text").GetString())));
     }
 }
+
+/// <summary>Every result says which model produced it and with which effective parameters.</summary>
+public sealed class TraceabilityTests
+{
+    [Fact]
+    public async Task Output_and_status_record_the_model_and_the_effective_parameters_with_generation_config_defaults()
+    {
+        // The model's generation_config.json sets a default the job does not: it must show up as what ran.
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, generationConfig: """{"repetition_penalty": 1.3, "no_repeat_ngram_size": 2}""");
+        var id = (await host.SubmitAsync("""{"prompt": "hello there", "parameters": {"max_new_tokens": 3}}""")).Body.GetProperty("id").GetString()!;
+        await host.ProcessNextAsync();
+
+        var body = (await host.GetAsync(id)).Body;
+
+        var model = body.GetProperty("model");
+        Assert.Equal(host.Models.Name, model.GetProperty("container").GetString());
+        Assert.Equal(JobsTestHost.ModelPrefix, model.GetProperty("prefix").GetString());
+        Assert.False(string.IsNullOrEmpty(model.GetProperty("version").GetString()));
+        var parameters = body.GetProperty("parameters");
+        Assert.Equal(3, parameters.GetProperty("max_new_tokens").GetInt32());
+        Assert.Equal(1.3, parameters.GetProperty("repetition_penalty").GetDouble(), 6);
+        Assert.Equal(2, parameters.GetProperty("no_repeat_ngram_size").GetInt32());
+        Assert.Equal(1, parameters.GetProperty("num_beams").GetInt32());
+        var blob = (await host.Completions.GetBlobClient($"{id}.json").DownloadContentAsync()).Value.Content.ToString();
+        Assert.Contains("\"version\"", blob);
+        Assert.Contains("\"repetition_penalty\":1.3", blob);
+    }
+}

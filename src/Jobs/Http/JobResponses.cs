@@ -17,11 +17,13 @@ internal sealed record JobStatusResponse(
     JobError? Error,
     JobError? LastError,
     JobUsage? Usage,
+    Models.JobModelInfo? Model,
+    Serverless.Inference.Generation.GenerationOptions? Parameters,
     IReadOnlyList<PromptResult>? Results)
 {
     public static JobStatusResponse From(JobRecord r, JobOutput? output) => new(
         r.Id, r.Status, r.CreatedAt, r.StartedAt, r.CompletedAt, r.Attempts, r.PromptCount, r.Error,
-        r.IsTerminal ? null : r.LastError, r.Usage, output?.Results);
+        r.IsTerminal ? null : r.LastError, r.Usage, output?.Model, output?.Parameters, output?.Results);
 }
 
 /// <summary>One job in the 200 body of <c>GET /api/jobs</c>.</summary>

@@ -13,6 +13,6 @@ internal sealed class ModelStoreJobModelSource(ModelProvider<T5Model> provider) 
         // A new load record appeared while we waited: this call (or one it joined) paid for the download and load.
         var after = provider.LastLoad;
         TimeSpan? loadTime = after is not null && !ReferenceEquals(before, after) ? after.SyncDuration + after.LoadDuration : null;
-        return new JobModelLease(lease.Model, loadTime, lease);
+        return new JobModelLease(lease.Model, loadTime, lease, new JobModelInfo(provider.Container.Name, provider.Prefix, lease.Version));
     }
 }
