@@ -134,3 +134,43 @@ public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHos
         }
     }
 }
+
+/// <summary><c>serverless jobs list|cancel</c> and <c>wait</c> on a cancelled job, as a process against the local host.</summary>
+public sealed class JobsListCancelCliTests(LocalHostFixture host) : IClassFixture<LocalHostFixture>
+{
+    [Fact]
+    public async Task Cancel_then_list_shows_it_cancelled_and_wait_ends_instead_of_polling_forever()
+    {
+        var url = host.Http.BaseAddress!.GetLeftPart(UriPartial.Authority);
+        var prompts = Enumerable.Range(0, 32).Select(i => $"prompt {i}").ToArray();
+        var id = await host.SubmitAsync(new { prompts, parameters = new { min_new_tokens = 512, max_new_tokens = 512, num_beams = 4 } });
+
+        var cancel = await CliProcess.RunAsync("jobs", "cancel", id, "--url", url);
+        var list = await CliProcess.RunAsync("jobs", "list", "--status", "cancelled", "--url", url);
+        var wait = await CliProcess.RunAsync("jobs", "wait", id, "--url", url, "--timeout", "30");
+        var again = await CliProcess.RunAsync("jobs", "cancel", "no-such-job", "--url", url);
+
+        Assert.True(cancel.ExitCode == 0, cancel.ToString());
+        Assert.Contains($"job {id} cancelled", cancel.Stdout);
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.StartsWith(id + "\tcancelled\t", list.Stdout.Split('\n')[0]);
+        Assert.True(wait.ExitCode == 1, wait.ToString());
+        Assert.Contains($"job {id} cancelled", wait.Stdout);
+        Assert.True(again.ExitCode != 0, again.ToString());
+        Assert.Contains("404", again.Stderr);
+    }
+}
+
+public sealed class JobClientRetryAfterTests
+{
+    [Theory]
+    [InlineData(3, 3.0)]
+    [InlineData(600, 60.0)]
+    [InlineData(null, 0.5)]
+    public void Wait_polls_after_the_hosts_retry_after_capped_at_a_minute(int? seconds, double expected)
+    {
+        using var response = new HttpResponseMessage(System.Net.HttpStatusCode.OK);
+        if (seconds is { } s) response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(s));
+        Assert.Equal(TimeSpan.FromSeconds(expected), JobClient.PollDelay(response, TimeSpan.FromMilliseconds(500)));
+    }
+}

@@ -43,8 +43,27 @@ public sealed class JobClient : IDisposable
         return await ReadAsync(response, $"status of job '{id}'", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>A page of jobs, newest first (<c>GET /api/jobs</c>): <c>{jobs: [...], continuation?}</c>.</summary>
+    public async Task<JsonElement> ListAsync(string? status, int? limit, string? continuation, CancellationToken cancellationToken)
+    {
+        var query = new List<string>();
+        if (status is not null) query.Add("status=" + Uri.EscapeDataString(status));
+        if (limit is not null) query.Add("limit=" + limit.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (continuation is not null) query.Add("continuation=" + Uri.EscapeDataString(continuation));
+        using var response = await _http.GetAsync("jobs" + (query.Count > 0 ? "?" + string.Join('&', query) : ""), cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(response, "job list", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Cancels a job (<c>DELETE /api/jobs/{id}</c>) and returns its record; a finished job is a 409 error.</summary>
+    public async Task<JsonElement> CancelAsync(string id, CancellationToken cancellationToken)
+    {
+        using var response = await _http.DeleteAsync("jobs/" + Uri.EscapeDataString(id), cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(response, $"cancel of job '{id}'", cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>
-    /// Polls until the job is <c>succeeded</c> or <c>failed</c>. A 404 ends the wait at once with "not found" unless
+    /// Polls until the job is <c>succeeded</c>, <c>failed</c> or <c>cancelled</c>, waiting between polls what the host's
+    /// <c>Retry-After</c> asks (else <paramref name="pollInterval"/>). A 404 ends the wait at once with "not found" unless
     /// <paramref name="notFoundGrace"/> allows for it: a message dropped into the queue has no record until a worker
     /// picks it up, so a caller that has just enqueued one passes how long that may take.
     /// </summary>
@@ -59,6 +78,7 @@ public sealed class JobClient : IDisposable
             while (true)
             {
                 using var response = await _http.GetAsync("jobs/" + Uri.EscapeDataString(id), deadline.Token).ConfigureAwait(false);
+                var delay = PollDelay(response, pollInterval);
                 if (response.StatusCode != HttpStatusCode.NotFound)
                 {
                     var body = await ReadAsync(response, $"status of job '{id}'", deadline.Token).ConfigureAwait(false);
@@ -72,7 +92,7 @@ public sealed class JobClient : IDisposable
                         ". Check the id and --url; a message just dropped into the queue gets a record when a worker picks it up " +
                         "(wait for that with --queued-grace SECONDS).");
                 }
-                await Task.Delay(pollInterval, deadline.Token).ConfigureAwait(false);
+                await Task.Delay(delay, deadline.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -82,7 +102,15 @@ public sealed class JobClient : IDisposable
     }
 
     public static bool IsTerminal(JsonElement status) =>
-        status.TryGetProperty("status", out var s) && s.GetString() is "succeeded" or "failed";
+        status.TryGetProperty("status", out var s) && s.GetString() is "succeeded" or "failed" or "cancelled";
+
+    /// <summary>The host's <c>Retry-After</c> (seconds or a date), capped at 60 s; <paramref name="fallback"/> without one.</summary>
+    public static TimeSpan PollDelay(HttpResponseMessage response, TimeSpan fallback)
+    {
+        var retryAfter = response.Headers.RetryAfter;
+        var delay = retryAfter?.Delta ?? (retryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : (TimeSpan?)null);
+        return delay is { } d ? TimeSpan.FromTicks(Math.Clamp(d.Ticks, 0, TimeSpan.FromSeconds(60).Ticks)) : fallback;
+    }
 
     /// <summary>Drops <paramref name="text"/> into the queue as a plain-text message (the queue's encoding is "none")
     /// and returns the message id, which is the job id unless the text is a JSON spec carrying its own <c>id</c>.</summary>

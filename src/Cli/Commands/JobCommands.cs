@@ -29,6 +29,8 @@ public static class JobCommands
         jobs.Subcommands.Add(Enqueue());
         jobs.Subcommands.Add(Status());
         jobs.Subcommands.Add(Wait());
+        jobs.Subcommands.Add(List());
+        jobs.Subcommands.Add(Cancel());
         jobs.Subcommands.Add(JobBench.Create());
         return jobs;
     }
@@ -161,6 +163,48 @@ public static class JobCommands
             var final = await client.WaitAsync(parse.GetValue(id)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), TimeSpan.FromMilliseconds(500), ct,
                 TimeSpan.FromSeconds(parse.GetValue(queuedGrace)));
             return PrintCompletion(final, Console.Out);
+        }));
+        return command;
+    }
+
+    private static Command List()
+    {
+        var status = new Option<string?>("--status") { Description = "Only jobs in this status: queued, running, succeeded, failed, cancelled." };
+        var limit = new Option<int>("--limit") { Description = "Jobs per page (1-200).", DefaultValueFactory = _ => 50 };
+        var all = new Option<bool>("--all") { Description = "Follow the continuation through every page." };
+        var url = UrlOption();
+        var key = KeyOption();
+        var command = new Command("list", "List jobs, newest first (GET /api/jobs): id, status, created, completed, prompt count.") { status, limit, all, url, key };
+        command.SetAction((parse, ct) => Guard(async () =>
+        {
+            using var client = Client(parse, url, key);
+            string? continuation = null;
+            do
+            {
+                var page = await client.ListAsync(parse.GetValue(status), parse.GetValue(limit), continuation, ct);
+                foreach (var job in page.GetProperty("jobs").EnumerateArray())
+                    Console.WriteLine(string.Join('\t', Str(job, "id"), Str(job, "status"), Str(job, "created_at"),
+                        job.TryGetProperty("completed_at", out _) ? Str(job, "completed_at") : "-", Num(job, "prompt_count")));
+                continuation = page.TryGetProperty("continuation", out var c) ? c.GetString() : null;
+            } while (continuation is not null && parse.GetValue(all));
+            if (continuation is not null) Console.Error.WriteLine("more: pass --all to follow every page");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Cancel()
+    {
+        var id = new Argument<string>("ID") { Description = "The job id." };
+        var url = UrlOption();
+        var key = KeyOption();
+        var command = new Command("cancel", "Cancel a job (DELETE /api/jobs/{id}); a finished job cannot be cancelled (exit 1).") { id, url, key };
+        command.SetAction((parse, ct) => Guard(async () =>
+        {
+            using var client = Client(parse, url, key);
+            var job = await client.CancelAsync(parse.GetValue(id)!, ct);
+            Console.WriteLine($"job {Str(job, "id")} {Str(job, "status")}");
+            return 0;
         }));
         return command;
     }
