@@ -160,6 +160,7 @@ module api 'app/api.bicep' = {
       Jobs__SubmitTokenizerWaitSeconds: '20'
       Jobs__ModelRetryAfterSeconds: '30'
       Jobs__CancelPollMilliseconds: '500'
+      Jobs__ProgressIntervalMilliseconds: '1000'
       Model__Connection: 'AzureWebJobsStorage'
       Model__Container: 'models'
       Model__Prefix: 'flan-t5-small/'

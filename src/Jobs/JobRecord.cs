@@ -36,6 +36,8 @@ internal sealed record JobRecord
     /// <summary>The most recent transient failure; the poison handler reports it when retries run out.</summary>
     [JsonInclude] public JobError? LastError { get; private init; }
     [JsonInclude] public JobUsage? Usage { get; private init; }
+    /// <summary>While running (and kept after): prompts finished of the total and tokens generated so far.</summary>
+    [JsonInclude] public JobProgress? Progress { get; private init; }
     /// <summary>For a job submitted with an <c>Idempotency-Key</c>: SHA-256 (hex) of the request body, so that a retry with the
     /// same key and body returns this job and one with another body is refused.</summary>
     [JsonInclude] public string? RequestHash { get; private init; }
@@ -67,9 +69,16 @@ internal sealed record JobRecord
     public JobRecord? AttemptFailed(int attempt, JobError error, DateTimeOffset at) =>
         IsTerminal ? null : this with { LastError = error with { Attempt = attempt, At = at } };
 
+    /// <summary>Progress of the running attempt. Null (no change) unless running.</summary>
+    public JobRecord? Progressed(JobProgress progress) => Status == JobStatus.Running ? this with { Progress = progress } : null;
+
     /// <summary>Finished with its output written. Null once terminal.</summary>
     public JobRecord? Succeed(DateTimeOffset at, JobUsage usage) =>
-        IsTerminal ? null : this with { Status = JobStatus.Succeeded, CompletedAt = at, Usage = usage };
+        IsTerminal ? null : this with
+        {
+            Status = JobStatus.Succeeded, CompletedAt = at, Usage = usage,
+            Progress = new JobProgress(PromptCount, PromptCount, usage.OutputTokens),
+        };
 
     /// <summary>Failed for good. Null once terminal.</summary>
     public JobRecord? Fail(DateTimeOffset at, JobError error) =>

@@ -142,6 +142,7 @@ public sealed class JobWorker
         var results = new List<PromptResult>(spec.Prompts.Count);
         var generation = TimeSpan.Zero;
         var batchSize = Math.Max(1, _options.BatchSize);
+        var lastProgress = Stopwatch.StartNew();
         for (var start = 0; start < spec.Prompts.Count; start += batchSize)
         {
             var batch = spec.Prompts.Skip(start).Take(batchSize).ToArray();
@@ -163,6 +164,11 @@ public sealed class JobWorker
             if (generated.Count != batch.Length)
                 throw new InvalidOperationException($"The engine returned {generated.Count} results for a batch of {batch.Length} prompts.");
             for (var i = 0; i < generated.Count; i++) results.Add(PromptResult.From(start + i, generated[i]));
+            if (results.Count < spec.Prompts.Count && lastProgress.Elapsed >= _options.ProgressInterval)
+            {
+                await ReportProgressAsync(id, new JobProgress(results.Count, spec.Prompts.Count, results.Sum(r => r.OutputTokens)), cancellationToken).ConfigureAwait(false);
+                lastProgress.Restart();
+            }
         }
 
         var output = new JobOutput(id, _time.GetUtcNow(), results) { Model = lease.Info, Parameters = options };
@@ -234,6 +240,19 @@ public sealed class JobWorker
             cancellationToken).ConfigureAwait(false);
         if (stored is { Status: JobStatus.Failed } && ReferenceEquals(stored.Error, error))
             _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.Message);
+    }
+
+    /// <summary>Best effort: a progress write that fails is logged, never fails the job.</summary>
+    private async Task ReportProgressAsync(string id, JobProgress progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _store.UpdateAsync(id, r => r?.Progressed(progress), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (StorageFailure.Is(e))
+        {
+            _logger.LogWarning(e, "Job {JobId}: could not record progress", id);
+        }
     }
 
     private async Task DeleteOutputIfCancelledAsync(string id, CancellationToken cancellationToken)

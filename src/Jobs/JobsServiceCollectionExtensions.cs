@@ -93,6 +93,7 @@ public static class JobsServiceCollectionExtensions
         options.SubmitTokenizerWaitSeconds = Double(configuration, "Jobs:SubmitTokenizerWaitSeconds", options.SubmitTokenizerWaitSeconds);
         options.ModelRetryAfterSeconds = Double(configuration, "Jobs:ModelRetryAfterSeconds", options.ModelRetryAfterSeconds);
         options.CancelPollInterval = TimeSpan.FromMilliseconds(Int(configuration, "Jobs:CancelPollMilliseconds", (int)options.CancelPollInterval.TotalMilliseconds, 50));
+        options.ProgressInterval = TimeSpan.FromMilliseconds(Int(configuration, "Jobs:ProgressIntervalMilliseconds", (int)options.ProgressInterval.TotalMilliseconds, 0));
         options.MaxNewTokensCeiling = Int(configuration, "Inference:MaxNewTokensCeiling", options.MaxNewTokensCeiling, 1);
         return options;
     }

@@ -51,6 +51,8 @@ public sealed class PromptJobsOptions
     /// <summary><c>Jobs__CancelPollMilliseconds</c>: how often an instance checks the records of the jobs it runs for a
     /// cancel request (one HEAD per running job per interval).</summary>
     public TimeSpan CancelPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+    /// <summary><c>Jobs__ProgressIntervalMilliseconds</c>: least time between two progress writes of a running job.</summary>
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(1);
     /// <summary><c>Inference__MaxNewTokensCeiling</c>.</summary>
     public int MaxNewTokensCeiling { get; set; } = 512;
 

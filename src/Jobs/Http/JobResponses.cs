@@ -17,13 +17,14 @@ internal sealed record JobStatusResponse(
     JobError? Error,
     JobError? LastError,
     JobUsage? Usage,
+    JobProgress? Progress,
     Models.JobModelInfo? Model,
     Serverless.Inference.Generation.GenerationOptions? Parameters,
     IReadOnlyList<PromptResult>? Results)
 {
     public static JobStatusResponse From(JobRecord r, JobOutput? output) => new(
         r.Id, r.Status, r.CreatedAt, r.StartedAt, r.CompletedAt, r.Attempts, r.PromptCount, r.Error,
-        r.IsTerminal ? null : r.LastError, r.Usage, output?.Model, output?.Parameters, output?.Results);
+        r.IsTerminal ? null : r.LastError, r.Usage, r.Progress, output?.Model, output?.Parameters, output?.Results);
 }
 
 /// <summary>One job in the 200 body of <c>GET /api/jobs</c>.</summary>

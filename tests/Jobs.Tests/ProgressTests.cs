@@ -1,0 +1,40 @@
+using System.Text.Json;
+using Serverless.Jobs.Tests.Infrastructure;
+
+namespace Serverless.Jobs.Tests;
+
+/// <summary>A running job's record shows prompts done of total and tokens so far, written per batch and throttled.</summary>
+public sealed class ProgressTests
+{
+    [Fact]
+    public async Task A_running_job_shows_prompts_done_and_tokens_and_the_finished_one_the_totals()
+    {
+        // One prompt per batch and no throttle, so every batch but the last writes progress.
+        await using var host = await JobsTestHost.CreateAsync(withModel: true,
+            new Dictionary<string, string?> { ["Jobs:BatchSize"] = "1", ["Jobs:ProgressIntervalMilliseconds"] = "0" });
+        var prompts = Enumerable.Range(0, 6).Select(i => $"prompt number {i}").ToArray();
+        var id = (await host.SubmitAsync(JsonSerializer.Serialize(new { prompts, parameters = new { min_new_tokens = 256, max_new_tokens = 256, num_beams = 4 } })))
+            .Body.GetProperty("id").GetString()!;
+        var message = await host.ReceiveAsync();
+        var work = Task.Run(() => host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None));
+
+        var seen = new List<JobProgress>();
+        while (!work.IsCompleted)
+        {
+            if ((await host.RecordAsync(id)) is { Status: JobStatus.Running, Progress: { } p }) seen.Add(p);
+            await Task.Delay(20);
+        }
+        await work;
+
+        Assert.NotEmpty(seen);
+        Assert.All(seen, p =>
+        {
+            Assert.Equal(6, p.PromptsTotal);
+            Assert.InRange(p.PromptsDone, 1, 5);
+            Assert.Equal(p.PromptsDone * 256, p.TokensGenerated);
+        });
+        var done = await host.RecordAsync(id);
+        Assert.Equal(new JobProgress(6, 6, 6 * 256), done.Progress);
+        Assert.Equal(6 * 256, (await host.GetAsync(id)).Body.GetProperty("progress").GetProperty("tokens_generated").GetInt32());
+    }
+}
