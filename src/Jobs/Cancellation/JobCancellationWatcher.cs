@@ -10,7 +10,7 @@ namespace Serverless.Jobs.Cancellation;
 /// running job a HEAD of its record, and a read only when the ETag moved. The engine checks its token between decode
 /// steps, so a cancelled job stops within about the interval plus one step, without a storage call per token.
 /// </summary>
-internal sealed class JobCancellationWatcher : IAsyncDisposable
+internal sealed class JobCancellationWatcher : IAsyncDisposable, IDisposable
 {
     private readonly JobStore _store;
     private readonly TimeSpan _interval;
@@ -19,6 +19,7 @@ internal sealed class JobCancellationWatcher : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
     private Task? _loop;
+    private bool _disposed;
 
     public JobCancellationWatcher(JobStore store, TimeSpan interval, ILogger<JobCancellationWatcher> logger)
     {
@@ -78,8 +79,16 @@ internal sealed class JobCancellationWatcher : IAsyncDisposable
         watched.Source.Dispose();
     }
 
+    /// <summary>For containers disposed synchronously: stops the loop without waiting for it (it ends at its next await).</summary>
+    public void Dispose()
+    {
+        if (!_disposed) _stopping.Cancel();
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_loop is { } loop) await loop.ConfigureAwait(false);
         _stopping.Dispose();
