@@ -167,7 +167,7 @@ public sealed class JobsApi
             {
                 _logger.LogError(inner, "Could not mark job {JobId} failed after the enqueue failure", id);
             }
-            if (!StorageFailure.Is(e, cancellationToken)) throw; // the budget's or the caller's cancellation: answered above
+            if (!StorageFailure.Is(e, cancellationToken)) throw; // the budget's or the caller's cancellation: WithinBudgetAsync answers it
             return Unavailable("The job queue is unavailable");
         }
 
