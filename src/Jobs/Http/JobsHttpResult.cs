@@ -31,9 +31,11 @@ internal sealed class JobsHttpResult(int statusCode, object body, string content
     }
 
     /// <summary>An RFC 9457 problem: <c>type</c>, <c>title</c>, <c>status</c>, <c>detail</c> and, for invalid input,
-    /// <c>errors</c> naming every bad field (<c>prompts[3]</c>, <c>parameters.top_p</c>) with its messages.</summary>
-    public static JobsHttpResult Problem(int status, string title, string detail, IReadOnlyDictionary<string, string[]>? errors = null, JobStatus? jobStatus = null) =>
-        new(status, new ProblemBody(ProblemType(status), title, status, detail, errors, jobStatus), "application/problem+json");
+    /// <c>errors</c> naming every bad field (<c>prompts[3]</c>, <c>parameters.top_p</c>) with its messages; for an
+    /// unexpected failure, <c>correlation_id</c> to find its log; where the problem is about a job's state, <c>job_status</c>.</summary>
+    public static JobsHttpResult Problem(int status, string title, string detail, IReadOnlyDictionary<string, string[]>? errors = null,
+        string? correlationId = null, JobStatus? jobStatus = null) =>
+        new(status, new ProblemBody(ProblemType(status), title, status, detail, errors, correlationId, jobStatus), "application/problem+json");
 
     private static string ProblemType(int status) => status switch
     {
@@ -41,11 +43,13 @@ internal sealed class JobsHttpResult(int statusCode, object body, string content
         404 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.5",
         409 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.10",
         413 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.14",
+        500 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.6.1",
         503 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.6.4",
         _ => "about:blank",
     };
 }
 
-/// <summary>An RFC 9457 problem; <c>job_status</c> (an extension member) is the job's status where the problem is about it,
-/// e.g. the 409 of cancelling a finished job.</summary>
-internal sealed record ProblemBody(string Type, string Title, int Status, string Detail, IReadOnlyDictionary<string, string[]>? Errors, JobStatus? JobStatus = null);
+/// <summary>An RFC 9457 problem; <c>correlation_id</c> and <c>job_status</c> (the job's status where the problem is about
+/// it, e.g. the 409 of cancelling a finished job) are extension members.</summary>
+internal sealed record ProblemBody(string Type, string Title, int Status, string Detail, IReadOnlyDictionary<string, string[]>? Errors,
+    string? CorrelationId = null, JobStatus? JobStatus = null);
