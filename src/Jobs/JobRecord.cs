@@ -76,7 +76,9 @@ internal sealed record JobRecord
     public JobRecord? Succeed(DateTimeOffset at, JobUsage usage) =>
         IsTerminal ? null : this with
         {
-            Status = JobStatus.Succeeded, CompletedAt = at, Usage = usage,
+            Status = JobStatus.Succeeded,
+            CompletedAt = at,
+            Usage = usage,
             Progress = new JobProgress(PromptCount, PromptCount, usage.OutputTokens),
         };
 

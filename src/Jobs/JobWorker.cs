@@ -47,7 +47,9 @@ public sealed class JobWorker
         var id = message.JobId;
         using var scope = _logger.BeginScope(new Dictionary<string, object>
         {
-            ["JobId"] = id, ["MessageId"] = messageId, ["DequeueCount"] = dequeueCount,
+            ["JobId"] = id,
+            ["MessageId"] = messageId,
+            ["DequeueCount"] = dequeueCount,
         });
 
         var existing = await _store.GetAsync(id, cancellationToken).ConfigureAwait(false);
@@ -203,20 +205,20 @@ public sealed class JobWorker
             case MessageKind.Prompt:
                 return (new JobSpec(null, [message.Text], null, IsList: false), null);
             case MessageKind.SpecInBlob:
-            {
-                var text = await _store.ReadInputAsync(message.JobId, cancellationToken).ConfigureAwait(false);
-                if (text is null)
-                    return (null, new JobError(JobErrorCodes.InvalidMessage, $"The message refers to the job input jobs/_inputs/{message.JobId}.json, which does not exist."));
-                try
                 {
-                    using var document = JsonDocument.Parse(text);
-                    return Validate(document.RootElement);
+                    var text = await _store.ReadInputAsync(message.JobId, cancellationToken).ConfigureAwait(false);
+                    if (text is null)
+                        return (null, new JobError(JobErrorCodes.InvalidMessage, $"The message refers to the job input jobs/_inputs/{message.JobId}.json, which does not exist."));
+                    try
+                    {
+                        using var document = JsonDocument.Parse(text);
+                        return Validate(document.RootElement);
+                    }
+                    catch (JsonException e)
+                    {
+                        return (null, new JobError(JobErrorCodes.InvalidMessage, $"The job input jobs/_inputs/{message.JobId}.json is not valid JSON: {e.Message}"));
+                    }
                 }
-                catch (JsonException e)
-                {
-                    return (null, new JobError(JobErrorCodes.InvalidMessage, $"The job input jobs/_inputs/{message.JobId}.json is not valid JSON: {e.Message}"));
-                }
-            }
             case MessageKind.Spec:
                 return Validate(message.Json!.Value);
             default:

@@ -96,9 +96,12 @@ public sealed class JobsApi
             return Invalid(new Dictionary<string, string[]> { [IdempotencyKey.HeaderName] = [keyError] });
         var body = await ReadBodyAsync(request, cancellationToken).ConfigureAwait(false);
         if (body is null)
+        {
             return JobsHttpResult.Problem(413, "Request body too large",
                 $"The request body is larger than {_options.MaxRequestBodyBytes} bytes. Split the prompts into several jobs.",
                 new Dictionary<string, string[]> { ["body"] = [$"Must be at most {_options.MaxRequestBodyBytes} bytes."] });
+        }
+
         if (body.Length == 0)
             return Invalid(new Dictionary<string, string[]> { ["body"] = ["Required: a JSON object such as {\"prompt\": \"...\"}."] });
 
@@ -142,9 +145,12 @@ public sealed class JobsApi
                 var existing = (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record;
                 if (existing is null || key is null) throw new InvalidOperationException($"Job {id} exists but cannot be read back.");
                 if (!string.Equals(existing.RequestHash, requestHash, StringComparison.Ordinal))
+                {
                     return JobsHttpResult.Problem(409, "Idempotency key reused",
                         $"The Idempotency-Key was already used for job '{id}' with a different request body. Use a new key for a new job.",
                         new Dictionary<string, string[]> { [IdempotencyKey.HeaderName] = ["Already used with a different body."] }, jobStatus: existing.Status);
+                }
+
                 _logger.LogInformation("Job {JobId}: a retried submit with the same Idempotency-Key returns the existing job", id);
                 return Accepted(request, existing, StatusCodes.Status200OK);
             }
@@ -268,8 +274,11 @@ public sealed class JobsApi
         if (stored is null)
             return JobsHttpResult.Problem(404, "Job not found", $"There is no job '{id}'.");
         if (stored.Status != JobStatus.Cancelled)
+        {
             return JobsHttpResult.Problem(409, "Job already finished", $"Job '{id}' already {JsonSerializer.Serialize(stored.Status, JobsJson.Options).Trim('"')}; it cannot be cancelled.",
                 jobStatus: stored.Status);
+        }
+
         _logger.LogInformation("Job {JobId} cancelled by request", id);
         return new JobsHttpResult(StatusCodes.Status200OK, JobStatusResponse.From(stored, null)).WithHeader("Cache-Control", "no-store");
     }
@@ -299,7 +308,10 @@ public sealed class JobsApi
         var limit = DefaultListLimit;
         if (request.Query["limit"].ToString() is { Length: > 0 } limitText &&
             (!int.TryParse(limitText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > MaxListLimit))
+        {
             errors["limit"] = [$"Must be an integer from 1 to {MaxListLimit}."];
+        }
+
         string? marker = null;
         if (request.Query["continuation"].ToString() is { Length: > 0 } continuation)
         {
@@ -333,8 +345,10 @@ public sealed class JobsApi
         {
             var count = model.Tokenizer.Encode(spec.Prompts[i]).Length;
             if (count > model.ContextWindow)
+            {
                 errors.Add(spec.FieldName(i),
                     $"Has {count} tokens but the model's context window is {model.ContextWindow}. Shorten it, or set parameters.truncation to \"keep_start\" or \"keep_end\".");
+            }
         }
     }
 

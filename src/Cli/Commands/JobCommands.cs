@@ -183,8 +183,11 @@ public static class JobCommands
             {
                 var page = await client.ListAsync(parse.GetValue(status), parse.GetValue(limit), continuation, ct);
                 foreach (var job in page.GetProperty("jobs").EnumerateArray())
+                {
                     Console.WriteLine(string.Join('\t', Str(job, "id"), Str(job, "status"), Str(job, "created_at"),
                         job.TryGetProperty("completed_at", out _) ? Str(job, "completed_at") : "-", Num(job, "prompt_count")));
+                }
+
                 continuation = page.TryGetProperty("continuation", out var c) ? c.GetString() : null;
             } while (continuation is not null && parse.GetValue(all));
             if (continuation is not null) Console.Error.WriteLine("more: pass --all to follow every page");

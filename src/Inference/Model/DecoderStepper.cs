@@ -72,9 +72,9 @@ internal sealed class DecoderStepper : IDisposable
     public Span<float> Step()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        T5Model.DecoderNames names = _model.Names;
-        int layers = _config.NumDecoderLayers;
-        OrtMemoryInfo cpu = OrtMemoryInfo.DefaultInstance;
+        var names = _model.Names;
+        var layers = _config.NumDecoderLayers;
+        var cpu = OrtMemoryInfo.DefaultInstance;
         OrtValue[]? consumed = null;
         if (_step == 0)
         {
@@ -85,16 +85,16 @@ internal sealed class DecoderStepper : IDisposable
             if (_model.IsMerged)
             {
                 _binding.BindInput("use_cache_branch", _cacheFalse!);
-                for (int i = 0; i < 2 * layers; i++)
+                for (var i = 0; i < 2 * layers; i++)
                 {
                     _binding.BindInput(names.PastDecoder[i], _emptyPast!);
                     _binding.BindInput(names.PastEncoder[i], _emptyPast!);
                 }
             }
             _binding.BindOutput("logits", _logitsValue);
-            for (int i = 0; i < 2 * layers; i++)
+            for (var i = 0; i < 2 * layers; i++)
                 _binding.BindOutputToDevice(names.PresentDecoder[i], cpu);
-            for (int i = 0; i < 2 * layers; i++)
+            for (var i = 0; i < 2 * layers; i++)
                 _binding.BindOutputToDevice(names.PresentEncoder[i], cpu);
         }
         else
@@ -118,10 +118,10 @@ internal sealed class DecoderStepper : IDisposable
                         _binding.BindInput("encoder_hidden_states", _encoderHidden);
                     _binding.BindOutput("logits", _logitsValue);
                 }
-                for (int i = 0; i < 2 * layers; i++)
+                for (var i = 0; i < 2 * layers; i++)
                     _binding.BindInput(names.PastEncoder[i], _cross[i]);
             }
-            for (int i = 0; i < 2 * layers; i++)
+            for (var i = 0; i < 2 * layers; i++)
             {
                 _binding!.BindInput(names.PastDecoder[i], _present[i]);
                 // Rebinding to the device makes ONNX Runtime allocate a fresh (longer) tensor rather than reuse the
@@ -131,25 +131,25 @@ internal sealed class DecoderStepper : IDisposable
             consumed = _present;
         }
 
-        long start = Stopwatch.GetTimestamp();
+        var start = Stopwatch.GetTimestamp();
         _model.Run(_step == 0 ? _model.FirstDecoder : _model.NextDecoder, _runOptions, _binding!);
         RunTicks += Stopwatch.GetTimestamp() - start;
 
         // Outputs come back in binding order: logits, the decoder presents, then (step 1) the encoder presents.
-        IDisposableReadOnlyCollection<OrtValue> outputs = _binding!.GetOutputValues();
+        var outputs = _binding!.GetOutputValues();
         var fresh = new OrtValue[2 * layers];
-        for (int i = 0; i < 2 * layers; i++)
+        for (var i = 0; i < 2 * layers; i++)
             fresh[i] = outputs[1 + i];
         if (_step == 0)
         {
-            for (int i = 0; i < 2 * layers; i++)
+            for (var i = 0; i < 2 * layers; i++)
                 _cross[i] = outputs[1 + 2 * layers + i];
         }
         outputs[0].Dispose(); // a second handle on our own logits buffer
         _present = fresh;
         if (consumed is not null)
         {
-            foreach (OrtValue value in consumed)
+            foreach (var value in consumed)
                 value.Dispose();
         }
         _step++;
@@ -163,19 +163,19 @@ internal sealed class DecoderStepper : IDisposable
     /// </summary>
     public void Reorder(ReadOnlySpan<int> sourceRows)
     {
-        bool identity = true;
-        for (int r = 0; r < sourceRows.Length && identity; r++)
+        var identity = true;
+        for (var r = 0; r < sourceRows.Length && identity; r++)
             identity = sourceRows[r] == r;
         if (identity || _step == 0)
             return;
-        foreach (OrtValue value in _present)
+        foreach (var value in _present)
         {
-            Span<float> data = value.GetTensorMutableDataAsSpan<float>();
-            int rowSize = data.Length / _rows;
+            var data = value.GetTensorMutableDataAsSpan<float>();
+            var rowSize = data.Length / _rows;
             if (_scratch.Length < data.Length)
                 _scratch = new float[Math.Max(data.Length, _scratch.Length * 2)];
             data.CopyTo(_scratch);
-            for (int r = 0; r < _rows; r++)
+            for (var r = 0; r < _rows; r++)
                 _scratch.AsSpan(sourceRows[r] * rowSize, rowSize).CopyTo(data.Slice(r * rowSize, rowSize));
         }
     }
@@ -186,9 +186,9 @@ internal sealed class DecoderStepper : IDisposable
             return;
         _disposed = true;
         _binding?.Dispose();
-        foreach (OrtValue? v in _present)
+        foreach (var v in _present)
             v?.Dispose();
-        foreach (OrtValue? v in _cross)
+        foreach (var v in _cross)
             v?.Dispose();
         _idsValue.Dispose();
         _logitsValue.Dispose();

@@ -229,10 +229,15 @@ internal sealed class JobStore
                 try
                 {
                     if (existing is null)
+                    {
                         await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions { Metadata = metadata, Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
                             cancellationToken).ConfigureAwait(false);
+                    }
                     else
+                    {
                         await blob.SetMetadataAsync(metadata, new BlobRequestConditions { IfMatch = existing.ETag }, cancellationToken).ConfigureAwait(false);
+                    }
+
                     return;
                 }
                 catch (RequestFailedException e) when (e.Status is 409 or 412) { /* changed under us: re-read */ }

@@ -39,7 +39,7 @@ public sealed class PaddedTinyModels : IDisposable
     public static JsonElement Goldens()
     {
         Assert.True(File.Exists(GoldensPath), $"The golden file {GoldensPath} is missing; run scripts/reference/make_tiny_padded.py.");
-        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(GoldensPath));
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(GoldensPath));
         return doc.RootElement.Clone();
     }
 

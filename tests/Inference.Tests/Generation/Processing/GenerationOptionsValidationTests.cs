@@ -17,8 +17,17 @@ public class GenerationOptionsValidationTests
     {
         var options = new GenerationOptions
         {
-            MaxNewTokens = Ceiling, MinNewTokens = Ceiling, DoSample = true, Temperature = 1e-3, TopK = 0, TopP = 1.0,
-            Seed = ulong.MaxValue, NumBeams = 1, LengthPenalty = -3, RepetitionPenalty = 1e-3, NoRepeatNgramSize = 0,
+            MaxNewTokens = Ceiling,
+            MinNewTokens = Ceiling,
+            DoSample = true,
+            Temperature = 1e-3,
+            TopK = 0,
+            TopP = 1.0,
+            Seed = ulong.MaxValue,
+            NumBeams = 1,
+            LengthPenalty = -3,
+            RepetitionPenalty = 1e-3,
+            NoRepeatNgramSize = 0,
             StopStrings = Enumerable.Range(0, 8).Select(i => new string('x', i == 0 ? 1 : 100)).ToArray(),
             Truncation = Truncation.KeepEnd,
         };
@@ -29,7 +38,7 @@ public class GenerationOptionsValidationTests
     [Fact]
     public void MessageNamesTheParameterItsRangeAndTheValue()
     {
-        OptionError error = Assert.Single(new GenerationOptions { MaxNewTokens = 0 }.Validate(Ceiling));
+        var error = Assert.Single(new GenerationOptions { MaxNewTokens = 0 }.Validate(Ceiling));
         Assert.Equal("max_new_tokens", error.Parameter);
         Assert.Equal("max_new_tokens must be between 1 and 512 (got 0)", error.Message);
     }
@@ -69,7 +78,7 @@ public class GenerationOptionsValidationTests
     [MemberData(nameof(Invalid))]
     public void EachOutOfRangeParameterIsReportedByName(GenerationOptions options, string parameter, string fragment)
     {
-        OptionError error = Assert.Single(options.Validate(Ceiling));
+        var error = Assert.Single(options.Validate(Ceiling));
         Assert.Equal(parameter, error.Parameter);
         Assert.StartsWith(parameter + " must ", error.Message);
         Assert.Contains(fragment, error.Message);
@@ -80,10 +89,19 @@ public class GenerationOptionsValidationTests
     {
         var options = new GenerationOptions
         {
-            MaxNewTokens = 0, MinNewTokens = -1, Temperature = 0, TopK = -1, TopP = 2, NumBeams = 99, LengthPenalty = double.NaN,
-            RepetitionPenalty = 0, NoRepeatNgramSize = -2, StopStrings = ["", new string('z', 200)], Truncation = (Truncation)(-1),
+            MaxNewTokens = 0,
+            MinNewTokens = -1,
+            Temperature = 0,
+            TopK = -1,
+            TopP = 2,
+            NumBeams = 99,
+            LengthPenalty = double.NaN,
+            RepetitionPenalty = 0,
+            NoRepeatNgramSize = -2,
+            StopStrings = ["", new string('z', 200)],
+            Truncation = (Truncation)(-1),
         };
-        string[] parameters = options.Validate(Ceiling).Select(e => e.Parameter).ToArray();
+        var parameters = options.Validate(Ceiling).Select(e => e.Parameter).ToArray();
         Assert.Equal(
             ["max_new_tokens", "min_new_tokens", "temperature", "top_k", "top_p", "num_beams", "length_penalty",
              "repetition_penalty", "no_repeat_ngram_size", "stop_strings", "stop_strings", "truncation"],

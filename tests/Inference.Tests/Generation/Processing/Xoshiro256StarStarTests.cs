@@ -10,7 +10,7 @@ public class Xoshiro256StarStarTests
         // Rosetta Code "Pseudo-random numbers/Splitmix64", seed 1234567.
         ulong state = 1234567;
         ulong[] expected = [6457827717110365317, 3203168211198807973, 9817491932198370423, 4593380528125082431, 16408922859458223821];
-        foreach (ulong value in expected)
+        foreach (var value in expected)
             Assert.Equal(value, Xoshiro256StarStar.SplitMix64(ref state));
     }
 
@@ -22,7 +22,7 @@ public class Xoshiro256StarStarTests
     public void OutputsMatchTheReferenceAlgorithm(ulong seed, ulong[] expected)
     {
         var rng = new Xoshiro256StarStar(seed);
-        foreach (ulong value in expected)
+        foreach (var value in expected)
             Assert.Equal(value, rng.NextUInt64());
     }
 
@@ -31,9 +31,9 @@ public class Xoshiro256StarStarTests
     {
         var a = new Xoshiro256StarStar(42);
         var b = new Xoshiro256StarStar(42);
-        for (int i = 0; i < 100; i++)
+        for (var i = 0; i < 100; i++)
         {
-            double d = a.NextDouble();
+            var d = a.NextDouble();
             Assert.InRange(d, 0.0, 1.0 - 1e-17);
             Assert.Equal((b.NextUInt64() >> 11) / 9007199254740992.0, d);
         }
