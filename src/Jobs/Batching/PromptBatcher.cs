@@ -29,6 +29,9 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _runner;
     private long _batches;
+    // The last shared batch: its rows, when it ended and how long it ran (Stopwatch ticks); see Patience.
+    private int _lastRows;
+    private long _lastEnd, _lastDuration;
 
     public PromptBatcher(TimeSpan window, ILogger<PromptBatcher> logger)
     {
@@ -123,10 +126,10 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
 
             var sharing = _waiting.Where(g => ReferenceEquals(g.Model, model) && BatchPrompt.CanShare(g.Options)).ToList();
             var available = sharing.Sum(g => g.Pending.Count);
-            var waited = Stopwatch.GetElapsedTime(first.EnqueuedAt);
-            if (available < rows && waited < _window)
+            var untilStart = UntilStart(available, first.EnqueuedAt);
+            if (available < rows && untilStart > TimeSpan.Zero)
             {
-                wait = _window - waited;
+                wait = untilStart;
                 return null;
             }
             // Round robin over the waiting jobs, oldest first.
@@ -146,6 +149,24 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>
+    /// How long until a batch that is not full may start: when the oldest prompt has waited the window, and, right
+    /// after a larger batch, not before a quarter of that batch's run time has passed since it ended. Rows cannot join a
+    /// running batch, so a small batch started the moment it could shuts out everything arriving during its whole run:
+    /// on a busy instance (the jobs of the last batch are being followed by new ones) that halves throughput, while
+    /// waiting a fraction of a batch gathers them. An idle instance (no batch within the last batch's run time) waits
+    /// only the window.
+    /// </summary>
+    private TimeSpan UntilStart(int available, long oldestEnqueuedAt)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var untilWindow = _window - Stopwatch.GetElapsedTime(oldestEnqueuedAt, now);
+        if (_lastRows < 2 * available || _lastDuration == 0 || now - _lastEnd > _lastDuration)
+            return untilWindow;
+        var untilSettled = TimeSpan.FromSeconds((_lastEnd + _lastDuration / 4 - now) / (double)Stopwatch.Frequency);
+        return untilSettled > untilWindow ? untilSettled : untilWindow;
+    }
+
     private async Task RunBatchAsync(List<(Group Group, Item Item)> batch, CancellationToken stop)
     {
         var started = Stopwatch.GetTimestamp();
@@ -159,11 +180,20 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
                 return;
             }
             var prompts = batch.Select(b => BatchPrompt.FromText(b.Item.Prompt, b.Group.Options, b.Group.CancellationToken)).ToArray();
+            _logger.LogInformation("Decode batch {Batch}: {Rows} row(s) from {Jobs} job(s); the oldest waited {WaitMs:F0} ms",
+                number, prompts.Length, batch.Select(b => b.Group).Distinct().Count(),
+                batch.Max(b => Stopwatch.GetElapsedTime(b.Group.EnqueuedAt, started)).TotalMilliseconds);
             await Task.Run(() => first.Model.GenerateBatch(prompts, (index, outcome) =>
             {
                 var (group, item) = batch[index];
                 Complete(group, item, outcome, started, number);
             }, stop), CancellationToken.None).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _lastRows = prompts.Length;
+                _lastEnd = Stopwatch.GetTimestamp();
+                _lastDuration = _lastEnd - started;
+            }
         }
         catch (Exception e)
         {
