@@ -1,24 +1,43 @@
 #!/usr/bin/env bash
-# Runs every test: installs and starts Azurite, runs `dotnet test Serverless.sln`, always stops what it started.
-# Tests that need storage fail (never skip) when it is unreachable.
+# Runs every test: installs and starts Azurite, prepares the hosts of the end-to-end suite (publishes src/Functions and
+# builds the real Functions host from ../shared/functions-host when that folder exists), runs
+# `dotnet test Serverless.sln`, always stops what it started. Tests that need storage fail (never skip) when it is
+# unreachable. Prints which hosts the end-to-end suite ran on, then one closing line over all test projects.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 
 scripts/azurite.sh start || exit 1
-trap 'scripts/azurite.sh stop' EXIT
+hosts_file="$(mktemp)"
+log="$(mktemp)"
+trap 'scripts/azurite.sh stop; rm -f "$hosts_file" "$log"' EXIT
 
 export AzureWebJobsStorage="${AzureWebJobsStorage:-UseDevelopmentStorage=true}"
 export SERVERLESS_REQUIRE_STORAGE=1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-log="$(mktemp)"
+# The real host (and `func start`, when Core Tools are installed) run a publish of this tree.
+export E2E_FUNCTIONS_HOST_SRC="${E2E_FUNCTIONS_HOST_SRC:-$root/../shared/functions-host}"
+if [ -d "$E2E_FUNCTIONS_HOST_SRC" ] || command -v func >/dev/null; then
+  prepared="$(scripts/functions-host.sh prepare)" || { echo "test.sh: preparing the Functions hosts failed" >&2; exit 1; }
+  while IFS='=' read -r name value; do
+    [[ "$name" =~ ^E2E_[A-Z_]+$ ]] && export "$name=$value"
+  done <<< "$prepared"
+fi
+export E2E_HOSTS_FILE="$hosts_file"
+
 dotnet test Serverless.sln -c Release "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
-# One closing line over all test projects, e.g. "tests: 120 passed, 0 failed, 0 skipped".
-sum() { grep -Eo "$1: +[0-9]+" "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}'; }
+# Which hosts the end-to-end suite ran on, and which it skipped and why (one line per fixture in the file).
+ran=$(sed -n 's/^ran //p' "$hosts_file" | sort -u | paste -sd, - | sed 's/,/, /g')
+echo "e2e hosts: ${ran:-none}"
+sed -n 's/^skipped //p' "$hosts_file" | sort -u | sed 's/^/e2e host skipped: /'
+
+# One closing line over all test projects, e.g. "tests: 120 passed, 0 failed, 0 skipped", from each project's summary
+# line ("Passed!  - Failed: 0, Passed: 52, Skipped: 1, Total: 53, ...").
+summary() { grep -E '^(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+, +Skipped: +[0-9]+' "$log"; }
+sum() { summary | grep -Eo "$1: +[0-9]+" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}'; }
 passed=$(sum Passed); failed=$(sum Failed); skipped=$(sum Skipped)
 echo "tests: $passed passed, $failed failed, $skipped skipped"
-rm -f "$log"
 exit "$rc"

@@ -81,13 +81,8 @@ public sealed class JobWorker
         }
 
         var now = _time.GetUtcNow();
-        var record = await _store.UpdateAsync(id, r => (r ?? new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = now, Source = "queue" }) with
-        {
-            Status = JobStatus.Running,
-            StartedAt = r?.StartedAt ?? now,
-            Attempts = (r?.Attempts ?? 0) + 1,
-            PromptCount = spec.Prompts.Count,
-        }, cancellationToken).ConfigureAwait(false);
+        var record = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Started(now, spec.Prompts.Count),
+            cancellationToken).ConfigureAwait(false);
         if (record is null || record.IsTerminal) return; // finished concurrently by another delivery
 
         try
@@ -109,8 +104,8 @@ public sealed class JobWorker
             _logger.LogError(e, "Job {JobId}: attempt {Attempt} failed ({ErrorCode}); the host will retry: {Reason}", id, record.Attempts, failure.Error.Code, e.Message);
             try
             {
-                var lastError = failure.Error with { Attempt = record.Attempts, At = _time.GetUtcNow() };
-                await _store.UpdateAsync(id, r => r is null ? null : r with { LastError = lastError }, CancellationToken.None).ConfigureAwait(false);
+                var at = _time.GetUtcNow();
+                await _store.UpdateAsync(id, r => r?.AttemptFailed(record.Attempts, failure.Error, at), CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception recordError)
             {
@@ -268,18 +263,14 @@ public sealed class JobWorker
     private async Task FailAsync(string id, JobError error, int promptCount, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
-        var stored = await _store.UpdateAsync(id, r => (r ?? new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = now, Source = "queue", PromptCount = promptCount }) with
-        {
-            Status = JobStatus.Failed,
-            CompletedAt = now,
-            Error = error,
-        }, cancellationToken).ConfigureAwait(false);
+        var stored = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue, promptCount)).Fail(now, error),
+            cancellationToken).ConfigureAwait(false);
         if (stored is { Status: JobStatus.Failed } && ReferenceEquals(stored.Error, error))
             _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.Message);
     }
 
     private Task SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken) =>
-        _store.UpdateAsync(id, r => r is null ? null : r with { Status = JobStatus.Succeeded, CompletedAt = _time.GetUtcNow(), Usage = usage }, cancellationToken);
+        _store.UpdateAsync(id, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken);
 
     private sealed record Failure(bool Permanent, JobError Error);
 

@@ -102,7 +102,7 @@ public sealed class JobsApi
 
         var id = JobId.New();
         using var scope = _logger.BeginScope(new Dictionary<string, object> { ["JobId"] = id });
-        var record = new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = _time.GetUtcNow(), PromptCount = spec.Prompts.Count, Source = "http" };
+        var record = JobRecord.Created(id, _time.GetUtcNow(), JobRecord.FromHttp, spec.Prompts.Count);
         try
         {
             await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false);
@@ -133,12 +133,8 @@ public sealed class JobsApi
                 // Not the request's token (it may be the one that ran out), but still bounded (the client is waiting):
                 // a read and a conditional write, with a retry's worth of slack.
                 using var closing = new CancellationTokenSource(3 * _options.HttpStorageCallTimeout);
-                await _store.UpdateAsync(id, r => r is null ? null : r with
-                {
-                    Status = JobStatus.Failed,
-                    CompletedAt = _time.GetUtcNow(),
-                    Error = new JobError(JobErrorCodes.EnqueueFailed, "The job could not be queued; submit it again."),
-                }, closing.Token).ConfigureAwait(false);
+                var failed = new JobError(JobErrorCodes.EnqueueFailed, "The job could not be queued; submit it again.");
+                await _store.UpdateAsync(id, r => r?.Fail(_time.GetUtcNow(), failed), closing.Token).ConfigureAwait(false);
             }
             catch (Exception inner)
             {

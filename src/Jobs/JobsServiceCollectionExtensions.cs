@@ -15,8 +15,9 @@ public static class JobsServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the job pipeline: <see cref="PromptJobsOptions"/> (from <c>PromptJobsQueue</c>, <c>JobsContainer</c>,
-    /// <c>CompletionsContainer</c>, <c>Jobs__*</c>, <c>Inference__MaxNewTokensCeiling</c>), the storage clients (connection
-    /// <c>AzureWebJobsStorage</c>: a connection string, or identity-based <c>__blobServiceUri</c>/<c>__queueServiceUri</c>),
+    /// <c>CompletionsContainer</c>, <c>Jobs__*</c>, <c>Inference__MaxNewTokensCeiling</c>), the <see cref="StorageConnection"/>
+    /// <c>AzureWebJobsStorage</c> (a connection string, or identity-based <c>__blobServiceUri</c>/<c>__queueServiceUri</c>) and
+    /// the clients built from it,
     /// the model provider (<c>Model__*</c>; registered only if the host has not registered a <c>ModelProvider&lt;T5Model&gt;</c>),
     /// and <see cref="JobsApi"/>, <see cref="JobWorker"/>, <see cref="PoisonJobHandler"/> as singletons. Nothing touches
     /// storage until first use.
@@ -29,30 +30,26 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
 
         services.TryAddSingleton(_ => ReadOptions(configuration));
-        services.TryAddSingleton(_ => ModelProvider.ForT5(key => configuration[key]));
+        // The job connection, built once: the queue triggers name AzureWebJobsStorage, so the submit writes there too, and
+        // the model lives there unless Model__Connection names another. Clients per purpose: the worker's store keeps
+        // patient retries; whatever an HTTP request waits on gets short ones.
+        services.TryAddSingleton(_ => StorageConnection.FromSettings(PromptJobsOptions.ConnectionName, key => configuration[key]));
+        services.TryAddSingleton(sp => ModelProvider.ForT5(key => configuration[key], sp.GetRequiredService<StorageConnection>()));
         services.TryAddSingleton<IJobModelSource>(sp => new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>()));
-
+        services.TryAddSingleton(sp => NewStore(sp, StorageRetry.ModelTransfer));
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
-            var blobs = ModelStorage.CreateServiceClient(options.Connection, key => configuration[key]);
-            return new JobStore(blobs.GetBlobContainerClient(options.JobsContainer), blobs.GetBlobContainerClient(options.CompletionsContainer),
-                sp.GetRequiredService<ILogger<JobStore>>());
-        });
-        services.TryAddSingleton(sp =>
-        {
-            var options = sp.GetRequiredService<PromptJobsOptions>();
-            // Only the HTTP submit sends: short tries, as for the API's store below.
-            return new JobQueue(StorageClientFactory.CreateQueueServiceClient(configuration, options.Connection, options.HttpStorageCallTimeout).GetQueueClient(options.QueueName));
+            return new JobQueue(sp.GetRequiredService<StorageConnection>().CreateQueueServiceClient(StorageRetry.Http(options.HttpStorageCallTimeout))
+                .GetQueueClient(options.QueueName));
         });
         services.TryAddSingleton(sp =>
         {
             // The submit's token count needs config.json and spiece.model, not the whole model: a provider of just
-            // those, cached beside the worker's model (a cache folder holds one file set), refreshed like it.
-            var model = ModelStorage.ReadOptions(key => configuration[key]);
+            // those, from the worker's container, cached beside the worker's model (a cache folder holds one file set).
             var worker = sp.GetRequiredService<ModelProvider<T5Model>>();
-            var options = model with { OnlyFiles = SubmitTokenizer.Files, CacheDirectory = worker.CacheDirectory + "-tokenizer" };
-            return new ModelProvider<SubmitTokenizer>(ModelStorage.CreateContainerClient(key => configuration[key]), options, (directory, _) => SubmitTokenizer.Load(directory));
+            var options = ModelStorage.ReadOptions(key => configuration[key]) with { OnlyFiles = SubmitTokenizer.Files, CacheDirectory = worker.CacheDirectory + "-tokenizer" };
+            return new ModelProvider<SubmitTokenizer>(worker.Container, options, (directory, _) => SubmitTokenizer.Load(directory));
         });
         services.TryAddSingleton<ITokenizerSource>(sp => new ModelStoreTokenizerSource(sp.GetRequiredService<ModelProvider<SubmitTokenizer>>()));
         services.TryAddSingleton(sp => new PromptLengthChecker(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
@@ -60,14 +57,9 @@ public static class JobsServiceCollectionExtensions
 
         services.TryAddSingleton(sp =>
         {
-            // The API's own store over clients with short tries: an HTTP request must answer within its time budget,
-            // while the worker's store keeps the model store's patient retries.
             var options = sp.GetRequiredService<PromptJobsOptions>();
-            var blobs = ModelStorage.CreateServiceClient(options.Connection, key => configuration[key], StorageClientFactory.HttpBlobOptions(options.HttpStorageCallTimeout));
-            var store = new JobStore(blobs.GetBlobContainerClient(options.JobsContainer), blobs.GetBlobContainerClient(options.CompletionsContainer),
-                sp.GetRequiredService<ILogger<JobStore>>());
-            return new JobsApi(store, sp.GetRequiredService<JobQueue>(), sp.GetRequiredService<PromptLengthChecker>(),
-                options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobsApi>>());
+            return new JobsApi(NewStore(sp, StorageRetry.Http(options.HttpStorageCallTimeout)), sp.GetRequiredService<JobQueue>(),
+                sp.GetRequiredService<PromptLengthChecker>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobsApi>>());
         });
         services.TryAddSingleton(sp => new PromptBatcher(TimeSpan.FromMilliseconds(sp.GetRequiredService<PromptJobsOptions>().BatchWindowMs),
             sp.GetRequiredService<ILogger<PromptBatcher>>()));
@@ -81,6 +73,14 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
         return services;
+    }
+
+    private static JobStore NewStore(IServiceProvider services, StorageRetry retry)
+    {
+        var options = services.GetRequiredService<PromptJobsOptions>();
+        var blobs = services.GetRequiredService<StorageConnection>().CreateBlobServiceClient(retry);
+        return new JobStore(blobs.GetBlobContainerClient(options.JobsContainer), blobs.GetBlobContainerClient(options.CompletionsContainer),
+            services.GetRequiredService<ILogger<JobStore>>());
     }
 
     /// <summary>Reads the options; a setting that is present but malformed throws naming it.</summary>

@@ -88,14 +88,10 @@ public sealed class PoisonJobHandler
     private Task<JobRecord?> FailAsync(string id, JobError error, JobRecord? known, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
-        return _store.UpdateAsync(id, r => (r ?? new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = now, Source = "queue" }) with
-        {
-            Status = JobStatus.Failed,
-            CompletedAt = now,
+        return _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Fail(now,
             // Re-read under the ETag: a newer attempt may have recorded a later error since we looked.
-            Error = r?.LastError is { } latest && known is not null && latest != known.LastError
+            r?.LastError is { } latest && known is not null && latest != known.LastError
                 ? new JobError(latest.Code, $"Gave up after {r.Attempts} attempt(s). Last error: {latest.Message}")
-                : error,
-        }, cancellationToken);
+                : error), cancellationToken);
     }
 }

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Abstractions;
 using Serverless.Functions;
@@ -6,24 +8,62 @@ namespace Serverless.LocalHost;
 
 /// <summary>
 /// Kestrel wiring for the Functions app's HTTP functions, at the routes the Functions host gives them (route prefix
-/// <c>api</c>). Function keys are not checked, as under Core Tools.
+/// <c>api</c>), answering as the Functions host does where a client could tell: with a function key configured
+/// (<see cref="FunctionKeySetting"/>) a request to a function without it gets an empty <c>401</c>, and a route that
+/// exists only for other methods is a <c>404</c> (ASP.NET Core's own answer would be 405).
 /// </summary>
 internal static class HttpRoutes
 {
-    public static void Map(IEndpointRouteBuilder routes)
-    {
-        routes.MapPost("/api/jobs", (HttpContext http, SubmitJob function) =>
-            ExecuteAsync(http, function.RunAsync(http.Request, http.RequestAborted)));
+    /// <summary>The function key the HTTP functions (<c>AuthorizationLevel.Function</c>) require, sent as
+    /// <c>x-functions-key</c> or <c>?code=</c>; empty or absent = no key checked, as under Core Tools.</summary>
+    public const string FunctionKeySetting = "LocalHost:FunctionKey";
 
-        routes.MapGet("/api/jobs/{id}", (HttpContext http, string id, GetJob function) =>
-            ExecuteAsync(http, function.RunAsync(http.Request, id, http.RequestAborted)));
+    public static void Map(WebApplication app)
+    {
+        var functionKey = app.Configuration[FunctionKeySetting] is { Length: > 0 } key ? key : null;
+
+        // The Functions host matches a function's route and methods together: anything else is "no such function".
+        app.Use(async (http, next) =>
+        {
+            http.Response.OnStarting(() =>
+            {
+                if (http.Response.StatusCode == StatusCodes.Status405MethodNotAllowed)
+                {
+                    http.Response.StatusCode = StatusCodes.Status404NotFound;
+                    http.Response.Headers.Allow = default;
+                }
+                return Task.CompletedTask;
+            });
+            await next(http).ConfigureAwait(false);
+        });
+
+        app.MapPost("/api/jobs", (HttpContext http, SubmitJob function) =>
+            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, http.RequestAborted)));
+
+        app.MapGet("/api/jobs/{id}", (HttpContext http, string id, GetJob function) =>
+            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, id, http.RequestAborted)));
     }
 
     // The functions return MVC action results (the Functions ASP.NET Core integration executes them the same way);
     // minimal APIs do not, so run the result against an ActionContext (needs AddMvcCore's result executors).
-    private static async Task ExecuteAsync(HttpContext http, Task<IActionResult> invocation)
+    private static async Task ExecuteAsync(HttpContext http, string? functionKey, Func<Task<IActionResult>> invoke)
     {
-        var result = await invocation.ConfigureAwait(false);
+        if (functionKey is not null && !HasKey(http.Request, functionKey))
+        {
+            http.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            http.Response.ContentLength = 0;
+            return;
+        }
+        var result = await invoke().ConfigureAwait(false);
         await result.ExecuteResultAsync(new ActionContext(http, http.GetRouteData(), new ActionDescriptor())).ConfigureAwait(false);
+    }
+
+    /// <summary>As the Functions host: the header, when present, is the key sent (a wrong header is not rescued by a
+    /// right <c>?code=</c>); compared in constant time.</summary>
+    internal static bool HasKey(HttpRequest request, string functionKey)
+    {
+        string? sent = request.Headers.TryGetValue("x-functions-key", out var header) ? header.ToString() : request.Query["code"].ToString();
+        return !string.IsNullOrEmpty(sent) &&
+               CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(sent), Encoding.UTF8.GetBytes(functionKey));
     }
 }

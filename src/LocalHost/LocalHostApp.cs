@@ -10,7 +10,9 @@ namespace Serverless.LocalHost;
 /// <item>app settings: <c>local.settings.sample.json</c> defaults, then <c>local.settings.json</c> Values (see
 /// <see cref="LocalSettings"/>), then environment variables, then the command line (<c>--PromptJobsQueue=…</c>);</item>
 /// <item>queue settings: the repository's root <c>host.json</c>, copied beside the host (<see cref="HostJsonQueueSettings"/>);</item>
-/// <item>listening address: <c>--urls</c> / <c>ASPNETCORE_URLS</c>, else <c>http://127.0.0.1:7071</c>.</item>
+/// <item>listening address: <c>--urls</c> / <c>ASPNETCORE_URLS</c>, else <c>http://127.0.0.1:7071</c>;</item>
+/// <item>function key: <c>LocalHost__FunctionKey</c> (optional): when set, the HTTP functions require it as the Functions
+/// host does in Azure (<see cref="HttpRoutes"/>).</item>
 /// </list>
 /// </summary>
 public static class LocalHostApp
@@ -62,8 +64,9 @@ public static class LocalHostApp
         var app = builder.Build();
         HttpRoutes.Map(app);
         app.Logger.LogInformation(
-            "Local host: settings from {Settings}; queue settings from host.json: {QueueSettings}",
-            localSettings ?? "defaults + environment", queueSettings);
+            "Local host: settings from {Settings}; queue settings from host.json: {QueueSettings}; function key {KeyState}",
+            localSettings ?? "defaults + environment", queueSettings,
+            string.IsNullOrEmpty(app.Configuration[HttpRoutes.FunctionKeySetting]) ? "not required" : "required");
         return app;
     }
 }

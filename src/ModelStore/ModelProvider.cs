@@ -47,6 +47,9 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
     /// <summary>The local folder the model is cached in.</summary>
     public string CacheDirectory { get; }
 
+    /// <summary>The container the model is read from (a second provider of other files of the same model shares it).</summary>
+    public BlobContainerClient Container => _container;
+
     /// <summary>What the most recent load cost; null before the first.</summary>
     public ModelLoadInfo? LastLoad { get; private set; }
 

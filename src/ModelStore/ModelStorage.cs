@@ -1,5 +1,3 @@
-using Azure.Core;
-using Azure.Identity;
 using Azure.Storage.Blobs;
 
 namespace Serverless.ModelStore;
@@ -8,7 +6,7 @@ namespace Serverless.ModelStore;
 /// Builds the model container client and <see cref="ModelStoreOptions"/> from app settings named as in
 /// <c>local.settings.sample.json</c>: <c>Model__Connection</c> (the name of a connection setting, default
 /// <c>AzureWebJobsStorage</c>), <c>Model__Container</c>, <c>Model__Prefix</c>, <c>Model__CacheDirectory</c>,
-/// <c>Model__UseQuantized</c>, <c>Model__RefreshMinutes</c>.
+/// <c>Model__UseQuantized</c>, <c>Model__RefreshMinutes</c>. The connection itself is a <see cref="StorageConnection"/>.
 /// </summary>
 /// <remarks>
 /// Settings are read through a lookup function so any source works (IConfiguration: <c>key =&gt; config[key]</c>,
@@ -17,20 +15,6 @@ namespace Serverless.ModelStore;
 /// </remarks>
 public static class ModelStorage
 {
-    public const string DefaultConnectionName = "AzureWebJobsStorage";
-
-    /// <summary>Client options with bounded retries: a storage failure surfaces after a few tries instead of hanging a request.</summary>
-    public static BlobClientOptions CreateClientOptions(int maxRetries = 3)
-    {
-        var options = new BlobClientOptions();
-        options.Retry.MaxRetries = maxRetries;
-        options.Retry.Mode = RetryMode.Exponential;
-        options.Retry.Delay = TimeSpan.FromMilliseconds(500);
-        options.Retry.MaxDelay = TimeSpan.FromSeconds(8);
-        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(100);
-        return options;
-    }
-
     /// <summary>Reads <see cref="ModelStoreOptions"/> from the <c>Model__*</c> settings; unset settings keep their defaults.</summary>
     public static ModelStoreOptions ReadOptions(Func<string, string?> settings)
     {
@@ -52,57 +36,15 @@ public static class ModelStorage
         return options;
     }
 
-    /// <summary>The container client for the model, from the connection named by <c>Model__Connection</c>.</summary>
-    public static BlobContainerClient CreateContainerClient(Func<string, string?> settings, BlobClientOptions? clientOptions = null)
+    /// <summary>The container client for the model (with the model transfer's retries), from the connection named by
+    /// <c>Model__Connection</c>; without that setting, from <paramref name="connection"/> (the host's own, built once), else
+    /// <see cref="StorageConnection.DefaultName"/>.</summary>
+    public static BlobContainerClient CreateContainerClient(Func<string, string?> settings, StorageConnection? connection = null)
     {
         var options = ReadOptions(settings);
-        var connectionName = Get(settings, "Model", "Connection") is { Length: > 0 } n ? n : DefaultConnectionName;
-        return CreateServiceClient(connectionName, settings, clientOptions).GetBlobContainerClient(options.Container);
-    }
-
-    /// <summary>
-    /// A service client for a Functions-style connection: the setting <paramref name="connectionName"/> holds a
-    /// connection string (<c>UseDevelopmentStorage=true</c> works), or <c>&lt;name&gt;__blobServiceUri</c> /
-    /// <c>&lt;name&gt;__serviceUri</c> / <c>&lt;name&gt;__accountName</c> name the endpoint and a token credential is used:
-    /// <c>&lt;name&gt;__credential=managedidentity</c> (+ optional <c>&lt;name&gt;__clientId</c>) selects a managed identity,
-    /// otherwise <see cref="DefaultAzureCredential"/>.
-    /// </summary>
-    public static BlobServiceClient CreateServiceClient(string connectionName, Func<string, string?> settings, BlobClientOptions? clientOptions = null)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(connectionName);
-        ArgumentNullException.ThrowIfNull(settings);
-        clientOptions ??= CreateClientOptions();
-
-        var connectionString = settings(connectionName) ?? settings("ConnectionStrings:" + connectionName);
-        if (!string.IsNullOrWhiteSpace(connectionString)) return new BlobServiceClient(connectionString, clientOptions);
-
-        var uri = Get(settings, connectionName, "blobServiceUri") ?? Get(settings, connectionName, "serviceUri");
-        if (string.IsNullOrWhiteSpace(uri) && Get(settings, connectionName, "accountName") is { Length: > 0 } account)
-            uri = $"https://{account}.blob.core.windows.net";
-        if (string.IsNullOrWhiteSpace(uri))
-            throw new InvalidOperationException(
-                $"No storage connection '{connectionName}': set '{connectionName}' to a connection string (UseDevelopmentStorage=true for Azurite), " +
-                $"or '{connectionName}__blobServiceUri' (with '{connectionName}__credential=managedidentity' and optionally '{connectionName}__clientId').");
-
-        return new BlobServiceClient(new Uri(uri), CreateCredential(connectionName, settings), clientOptions);
-    }
-
-    /// <summary>
-    /// The token credential of an identity-based connection: <c>&lt;name&gt;__credential=managedidentity</c> (+ optional
-    /// <c>&lt;name&gt;__clientId</c>) selects a managed identity, as the Functions host does; otherwise
-    /// <see cref="DefaultAzureCredential"/> (developer sign-in, workload identity, …).
-    /// </summary>
-    public static TokenCredential CreateCredential(string connectionName, Func<string, string?> settings)
-    {
-        var clientId = Get(settings, connectionName, "clientId");
-        var credential = Get(settings, connectionName, "credential");
-        if (string.Equals(credential, "managedidentity", StringComparison.OrdinalIgnoreCase))
-            return new ManagedIdentityCredential(string.IsNullOrEmpty(clientId)
-                ? ManagedIdentityId.SystemAssigned
-                : ManagedIdentityId.FromUserAssignedClientId(clientId));
-        var options = new DefaultAzureCredentialOptions();
-        if (!string.IsNullOrEmpty(clientId)) options.ManagedIdentityClientId = clientId;
-        return new DefaultAzureCredential(options);
+        connection = Get(settings, "Model", "Connection") is { Length: > 0 } name ? StorageConnection.FromSettings(name, settings)
+            : connection ?? StorageConnection.FromSettings(StorageConnection.DefaultName, settings);
+        return connection.CreateBlobServiceClient(StorageRetry.ModelTransfer).GetBlobContainerClient(options.Container);
     }
 
     private static string? Get(Func<string, string?> settings, string section, string key)

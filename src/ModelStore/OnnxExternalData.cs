@@ -44,9 +44,11 @@ internal static class OnnxExternalData
                 case 1: Skip(s, 8, end); break;
                 case 5: Skip(s, 4, end); break;
                 case 2:
-                    var length = checked((long)ReadVarint(s));
+                    // Compared as unsigned before any cast: a corrupt length can exceed long.MaxValue.
+                    var rawLength = ReadVarint(s);
+                    if (rawLength > (ulong)(end - s.Position)) throw new InvalidDataException("ONNX protobuf field runs past its message.");
+                    var length = (long)rawLength;
                     var fieldEnd = s.Position + length;
-                    if (length < 0 || fieldEnd > end) throw new InvalidDataException("ONNX protobuf field runs past its message.");
                     Kind? child = (kind, field) switch
                     {
                         (Kind.Model, ModelGraph) => Kind.Graph,

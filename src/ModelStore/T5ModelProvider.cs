@@ -17,9 +17,10 @@ public static class ModelProvider
 
     /// <summary>
     /// A provider configured from app settings (<c>Model__*</c>, <c>Inference__IntraOpThreads</c>, <c>Inference__MaxBatchRows</c>,
-    /// <c>Inference__MaxNewTokensCeiling</c>); see <see cref="ModelStorage"/> for the connection settings.
+    /// <c>Inference__MaxNewTokensCeiling</c>); see <see cref="ModelStorage.CreateContainerClient"/> for the connection
+    /// (<paramref name="connection"/>: the host's, used unless <c>Model__Connection</c> names another).
     /// </summary>
-    public static ModelProvider<T5Model> ForT5(Func<string, string?> settings, BlobClientOptions? clientOptions = null)
+    public static ModelProvider<T5Model> ForT5(Func<string, string?> settings, StorageConnection? connection = null)
     {
         var options = ModelStorage.ReadOptions(settings);
         var modelOptions = new ModelOptions { UseQuantized = options.UseQuantized };
@@ -29,7 +30,7 @@ public static class ModelProvider
             modelOptions = modelOptions with { MaxBatchRows = Int("Inference__MaxBatchRows", rows, 1, "a whole number of decoder rows, at least 1") };
         if (Setting(settings, "Inference", "MaxNewTokensCeiling") is { Length: > 0 } ceiling)
             modelOptions = modelOptions with { MaxNewTokensCeiling = Int("Inference__MaxNewTokensCeiling", ceiling, 1, "a whole number of tokens, at least 1") };
-        return ForT5(ModelStorage.CreateContainerClient(settings, clientOptions), options, modelOptions);
+        return ForT5(ModelStorage.CreateContainerClient(settings, connection), options, modelOptions);
     }
 
     private static int Int(string name, string text, int min, string accepted) =>

@@ -6,7 +6,7 @@ namespace Serverless.Infra.Tests;
 
 /// <summary>
 /// The app settings the code reads, found by running its settings binding (<see cref="JobsServiceCollectionExtensions.ReadOptions"/>
-/// and <see cref="ModelProvider.ForT5(Func{string, string?}, Azure.Storage.Blobs.BlobClientOptions?)"/>, which reads the
+/// and <see cref="ModelProvider.ForT5(Func{string, string?}, StorageConnection?)"/>, which reads the
 /// <c>Model__*</c> and <c>Inference__*</c> settings) over a configuration that records every key asked for. Nothing is
 /// listed by hand: a setting added to the binding shows up here.
 /// </summary>

@@ -22,14 +22,14 @@ public sealed class ConditionalWriteErrorTests
     {
         await using var host = await JobsTestHost.CreateAsync();
         const string id = "leased-1";
-        Assert.True(await host.Store.CreateAsync(new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = DateTimeOffset.UtcNow, Source = "test" }, CancellationToken.None));
+        Assert.True(await host.Store.CreateAsync(JobRecord.Created(id, DateTimeOffset.UtcNow, "test"), CancellationToken.None));
         // A lease on the record: writes without the lease id answer 412 LeaseIdMissing, which no re-read can fix.
         var lease = host.Jobs.GetBlobClient($"{id}.json").GetBlobLeaseClient();
         await lease.AcquireAsync(TimeSpan.FromSeconds(60));
         try
         {
             var e = await Assert.ThrowsAsync<RequestFailedException>(() =>
-                host.Store.UpdateAsync(id, r => r! with { Status = JobStatus.Running }, CancellationToken.None));
+                host.Store.UpdateAsync(id, r => r!.Started(DateTimeOffset.UtcNow, 1), CancellationToken.None));
 
             Assert.Equal(412, e.Status);
             Assert.Equal(BlobErrorCode.LeaseIdMissing.ToString(), e.ErrorCode);
@@ -53,7 +53,7 @@ public sealed class ConditionalWriteErrorTests
         var store = new JobStore(service.GetBlobContainerClient("jobs"), service.GetBlobContainerClient("completions"), NullLogger<JobStore>.Instance);
 
         var create = await Assert.ThrowsAsync<RequestFailedException>(() =>
-            store.CreateAsync(new JobRecord { Id = "c1", Status = JobStatus.Queued, CreatedAt = DateTimeOffset.UtcNow, Source = "test" }, CancellationToken.None));
+            store.CreateAsync(JobRecord.Created("c1", DateTimeOffset.UtcNow, "test"), CancellationToken.None));
         Assert.Equal(errorCode, create.ErrorCode);
         var output = await Assert.ThrowsAsync<RequestFailedException>(() =>
             store.WriteOutputAsync(new JobOutput("c1", DateTimeOffset.UtcNow, []), CancellationToken.None));
@@ -69,7 +69,7 @@ public sealed class ConditionalWriteErrorTests
         var service = new BlobServiceClient(new Uri("http://127.0.0.1:1/devstoreaccount1"), options);
         var store = new JobStore(service.GetBlobContainerClient("jobs"), service.GetBlobContainerClient("completions"), NullLogger<JobStore>.Instance);
 
-        Assert.False(await store.CreateAsync(new JobRecord { Id = "c1", Status = JobStatus.Queued, CreatedAt = DateTimeOffset.UtcNow, Source = "test" }, CancellationToken.None));
+        Assert.False(await store.CreateAsync(JobRecord.Created("c1", DateTimeOffset.UtcNow, "test"), CancellationToken.None));
     }
 
     /// <summary>Containers "exist" (201), blob writes answer 409 with the given error code.</summary>

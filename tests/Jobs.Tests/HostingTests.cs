@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Serverless.Jobs.Storage;
 using Serverless.Jobs.Tests.Infrastructure;
+using Serverless.ModelStore;
 
 namespace Serverless.Jobs.Tests;
 
@@ -32,6 +33,20 @@ public sealed class HostingTests
         Assert.Same(services.GetRequiredService<JobsApi>(), services.GetRequiredService<JobsApi>());
         Assert.Same(services.GetRequiredService<JobWorker>(), services.GetRequiredService<JobWorker>());
         Assert.Same(services.GetRequiredService<PoisonJobHandler>(), services.GetRequiredService<PoisonJobHandler>());
+    }
+
+    [Fact]
+    public void The_store_and_the_queue_are_built_from_the_one_registered_connection()
+    {
+        // No AzureWebJobsStorage setting at all: every client must come from the connection the host registered.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>()).Build();
+        var collection = new ServiceCollection();
+        collection.AddSingleton(StorageConnection.FromSettings("Elsewhere", key => key == "Elsewhere__accountName" ? "acct2" : null));
+        using var services = collection.AddPromptJobs(configuration).BuildServiceProvider();
+
+        Assert.Equal("https://acct2.blob.core.windows.net/jobs", services.GetRequiredService<JobStore>().JobsContainer.Uri.ToString());
+        Assert.Equal("https://acct2.queue.core.windows.net/prompt-jobs", services.GetRequiredService<JobQueue>().Client.Uri.ToString());
+        Assert.Same(services.GetRequiredService<JobsApi>(), services.GetRequiredService<JobsApi>());
     }
 
     [Fact]

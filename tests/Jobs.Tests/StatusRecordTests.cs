@@ -7,7 +7,7 @@ namespace Serverless.Jobs.Tests;
 public sealed class StatusRecordTests
 {
     private static JobRecord Queued(string id) =>
-        new() { Id = id, Status = JobStatus.Queued, CreatedAt = DateTimeOffset.UtcNow, Source = "test" };
+        JobRecord.Created(id, DateTimeOffset.UtcNow, "test");
 
     [Fact]
     public async Task Concurrent_updates_retry_on_412_and_lose_nothing()
@@ -18,7 +18,7 @@ public sealed class StatusRecordTests
         Assert.False(await host.Store.CreateAsync(Queued(id), CancellationToken.None)); // If-None-Match: *
 
         await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => Task.Run(() => host.Store.UpdateAsync(id,
-            r => r! with { Status = JobStatus.Running, Attempts = r.Attempts + 1 }, CancellationToken.None))));
+            r => r!.Started(DateTimeOffset.UtcNow, 1), CancellationToken.None))));
 
         var record = await host.RecordAsync(id);
         Assert.Equal(JobStatus.Running, record.Status);
@@ -32,12 +32,14 @@ public sealed class StatusRecordTests
         const string id = "monotonic-1";
         await host.Store.CreateAsync(Queued(id), CancellationToken.None);
 
-        // Racing writers: some start attempts, one finishes, some try to put it back in the queue.
+        // Racing writers: some start attempts, one finishes, some try to put it back in the queue (a stale read of the
+        // queued record written back: a record no transition produces from a running one).
+        var queued = Queued(id);
         var writers = Enumerable.Range(0, 15).Select(i => Task.Run(() => host.Store.UpdateAsync(id, r => i switch
         {
-            7 => r! with { Status = JobStatus.Succeeded, CompletedAt = DateTimeOffset.UtcNow },
-            _ when i % 3 == 0 => r! with { Status = JobStatus.Queued },
-            _ => r! with { Status = JobStatus.Running, Attempts = r.Attempts + 1 },
+            7 => r!.Succeed(DateTimeOffset.UtcNow, new JobUsage(1, 1, 1, 1)),
+            _ when i % 3 == 0 => queued,
+            _ => r!.Started(DateTimeOffset.UtcNow, 1),
         }, CancellationToken.None)));
         await Task.WhenAll(writers);
 
@@ -45,9 +47,11 @@ public sealed class StatusRecordTests
         Assert.Equal(JobStatus.Succeeded, final.Status);
 
         var etag = (await host.Jobs.GetBlobClient($"{id}.json").GetPropertiesAsync()).Value.ETag;
-        var after = await host.Store.UpdateAsync(id, r => r! with { Status = JobStatus.Failed, Error = new JobError("x", "late") }, CancellationToken.None);
+        // Transitions of a terminal record are no change; a record built from an older read is refused by the store.
+        var after = await host.Store.UpdateAsync(id, r => r!.Fail(DateTimeOffset.UtcNow, new JobError("x", "late")), CancellationToken.None);
         Assert.Equal(JobStatus.Succeeded, after!.Status);
-        await host.Store.UpdateAsync(id, r => r! with { Status = JobStatus.Running }, CancellationToken.None);
+        await host.Store.UpdateAsync(id, _ => queued.Started(DateTimeOffset.UtcNow, 1), CancellationToken.None);
+        await host.Store.UpdateAsync(id, _ => queued.Fail(DateTimeOffset.UtcNow, new JobError("x", "late")), CancellationToken.None);
         Assert.Equal(etag, (await host.Jobs.GetBlobClient($"{id}.json").GetPropertiesAsync()).Value.ETag);
     }
 

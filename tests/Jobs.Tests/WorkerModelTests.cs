@@ -215,7 +215,7 @@ public sealed class WorkerModelTests
         var id = submit.Body.GetProperty("id").GetString()!;
         var message = await host.ReceiveAsync();
         // The first attempt got as far as writing the output, then the process died.
-        await host.Store.UpdateAsync(id, r => r! with { Status = JobStatus.Running, Attempts = 1 }, CancellationToken.None);
+        await host.Store.UpdateAsync(id, r => r!.Started(DateTimeOffset.UtcNow, 1), CancellationToken.None);
         var earlier = new JobOutput(id, DateTimeOffset.UtcNow, [new PromptResult(0, "from attempt 1", "eos", 2, 1, ContextWindow, 0, 0, 0, 0, 1, 1)]);
         await host.Store.WriteOutputAsync(earlier, CancellationToken.None);
 

@@ -460,7 +460,7 @@ public sealed class ModelProviderTests
         await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
         // A SAS that may read blobs but not list them: the listing is refused with 403.
         var sas = storage.Container.GenerateSasUri(Azure.Storage.Sas.BlobContainerSasPermissions.Read, DateTimeOffset.UtcNow.AddHours(1));
-        var readOnly = new Azure.Storage.Blobs.BlobContainerClient(sas, ModelStorage.CreateClientOptions());
+        var readOnly = new Azure.Storage.Blobs.BlobContainerClient(sas, StorageRetry.ModelTransfer.BlobOptions());
         using var provider = new ModelProvider<HashedModel>(readOnly, new ModelStoreOptions { Prefix = Prefix, CacheDirectory = storage.NewCacheDirectory() }, new CountingLoader().Load);
 
         var e = await Assert.ThrowsAsync<ModelAccessDeniedException>(() => provider.AcquireAsync());
@@ -473,7 +473,7 @@ public sealed class ModelProviderTests
     [Fact]
     public async Task UnreachableStorage_IsTransient_AfterBoundedRetries()
     {
-        var options = ModelStorage.CreateClientOptions(maxRetries: 1);
+        var options = (StorageRetry.ModelTransfer with { MaxRetries = 1 }).BlobOptions();
         options.Retry.Delay = TimeSpan.FromMilliseconds(10);
         var container = new Azure.Storage.Blobs.BlobServiceClient(
             "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;",

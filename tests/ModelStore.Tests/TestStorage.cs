@@ -21,7 +21,7 @@ internal sealed class TestStorage : IAsyncDisposable
 
     public TestStorage(int maxRetries = 3)
     {
-        var options = ModelStorage.CreateClientOptions(maxRetries);
+        var options = (StorageRetry.ModelTransfer with { MaxRetries = maxRetries }).BlobOptions();
         options.AddPolicy(Requests, HttpPipelinePosition.PerRetry);
         Service = new BlobServiceClient(ConnectionString, options);
         Container = Service.GetBlobContainerClient("ms-" + Guid.NewGuid().ToString("N")[..20]);

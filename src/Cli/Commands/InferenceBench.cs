@@ -9,7 +9,9 @@ namespace Serverless.Cli.Commands;
 /// <summary>
 /// <c>serverless bench</c>: decode throughput of the local model per batch size. A benchmark program, not a test:
 /// it prints figures. Every row is forced to generate exactly --new-tokens tokens (EOS is masked by
-/// min_new_tokens), after one warm-up run per batch size.
+/// min_new_tokens), after one warm-up run per batch size. With <c>--compare QDIR</c> a second, quantized export is
+/// loaded beside the first and their runs alternate (A B, B A, ...), so that both see the same machine load: on a
+/// shared machine this is what makes their ratio meaningful.
 /// </summary>
 internal static class InferenceBench
 {
@@ -21,10 +23,15 @@ internal static class InferenceBench
         var newTokens = new Option<int>("--new-tokens") { Description = "Tokens generated per row.", DefaultValueFactory = _ => 64 };
         var runs = new Option<int>("--runs") { Description = "Measured runs per batch size (the median is reported).", DefaultValueFactory = _ => 3 };
         var threads = InferenceCommands.ThreadsOption();
-        var json = new Option<bool>("--json") { Description = "Print a JSON array, one object per batch size." };
+        var quantized = InferenceCommands.QuantizedOption();
+        var compare = new Option<string>("--compare")
+        {
+            Description = "A quantized export (*_quantized.onnx) measured in the same process, its runs alternating with --model's; prints the speed-up per batch size.",
+        };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array, one object per batch size (and model)." };
         var command = new Command("bench", "Measure the local model's decode throughput, latency, allocations and memory per batch size.")
         {
-            model, batch, inputTokens, newTokens, runs, threads, json,
+            model, batch, inputTokens, newTokens, runs, threads, quantized, compare, json,
         };
         command.SetAction(parse =>
         {
@@ -46,82 +53,133 @@ internal static class InferenceBench
                 return CliExit.UsageError("--batch takes positive integers, e.g. --batch 1,8.");
             }
             int inLength = parse.GetValue(inputTokens), newLength = parse.GetValue(newTokens), runCount = parse.GetValue(runs);
-            using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions
+            var modelOptions = new ModelOptions
             {
                 IntraOpThreads = parse.GetValue(threads),
+                UseQuantized = parse.GetValue(quantized),
                 MaxBatchRows = Math.Max(32, sizes.Max()),
                 MaxNewTokensCeiling = Math.Max(512, newLength),
-            });
-            var options = new GenerationOptions { MaxNewTokens = newLength, MinNewTokens = newLength, Truncation = Truncation.KeepEnd };
-
-            var figures = new List<Figures>();
-            foreach (int size in sizes)
+            };
+            var subjects = new List<(string Name, T5Model Model)>();
+            try
             {
-                var prompts = new int[size][];
-                for (int r = 0; r < size; r++)
-                {
-                    // Deterministic pseudo-random prompts, different per row, ending with </s>.
-                    var random = new Random(1000 + r);
-                    prompts[r] = [.. Enumerable.Range(0, inLength - 1).Select(_ => random.Next(3, Math.Min(32000, loaded.Tokenizer.VocabularySize))), 1];
-                }
-                loaded.Generate(prompts, options); // warm-up: first-run allocations of ONNX Runtime and the JIT
+                subjects.Add((parse.GetValue(model)!, T5Model.Load(parse.GetValue(model)!, modelOptions)));
+                if (parse.GetValue(compare) is { } other)
+                    subjects.Add((other, T5Model.Load(other, modelOptions with { UseQuantized = true })));
+                return Run(subjects, sizes, inLength, newLength, runCount, parse.GetValue(json), parse.GetValue(quantized));
+            }
+            finally
+            {
+                foreach ((_, T5Model m) in subjects)
+                    m.Dispose();
+            }
+        });
+        return command;
+    }
 
-                var measured = new List<Figures>();
-                for (int run = 0; run < runCount; run++)
+    private static int Run(List<(string Name, T5Model Model)> subjects, int[] sizes, int inLength, int newLength, int runCount, bool json, bool quantized)
+    {
+        var options = new GenerationOptions { MaxNewTokens = newLength, MinNewTokens = newLength, Truncation = Truncation.KeepEnd };
+        var figures = subjects.Select(_ => new List<Figures>()).ToArray();
+        var speedUps = new List<double>();
+        foreach (int size in sizes)
+        {
+            var prompts = new int[size][];
+            for (int r = 0; r < size; r++)
+            {
+                // Deterministic pseudo-random prompts, different per row, ending with </s>.
+                var random = new Random(1000 + r);
+                prompts[r] = [.. Enumerable.Range(0, inLength - 1).Select(_ => random.Next(3, Math.Min(32000, subjects[0].Model.Tokenizer.VocabularySize))), 1];
+            }
+            foreach ((_, T5Model m) in subjects)
+                m.Generate(prompts, options); // warm-up: first-run allocations of ONNX Runtime and the JIT
+
+            var measured = subjects.Select(_ => new List<Figures>()).ToArray();
+            var ratios = new List<double>();
+            for (int run = 0; run < runCount; run++)
+            {
+                // Alternate the order so neither model always runs right after the other.
+                int[] order = run % 2 == 0 ? [.. Enumerable.Range(0, subjects.Count)] : [.. Enumerable.Range(0, subjects.Count).Reverse()];
+                foreach (int i in order)
+                    measured[i].Add(Measure(subjects[i].Model, prompts, options, size));
+                if (subjects.Count == 2)
+                    ratios.Add(measured[1][^1].TokensPerSecond / measured[0][^1].TokensPerSecond);
+            }
+            for (int i = 0; i < subjects.Count; i++)
+            {
+                Figures median = measured[i].OrderBy(f => f.TokensPerSecond).ElementAt(measured[i].Count / 2);
+                figures[i].Add(median with
                 {
-                    long allocated = GC.GetAllocatedBytesForCurrentThread();
-                    IReadOnlyList<GenerationResult> results = loaded.Generate(prompts, options);
-                    allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
-                    GenerationTimings t = results[0].Timings;
-                    long tokens = results.Sum(x => (long)x.OutputTokens);
-                    double decodeSeconds = results.Max(x => x.Timings.Decode.TotalSeconds);
-                    measured.Add(new Figures(size, tokens / decodeSeconds, t.FirstToken.TotalMilliseconds,
-                        1 - t.InsideRun.TotalSeconds / results.Max(x => x.Timings.Total.TotalSeconds),
-                        allocated / (double)tokens, 0));
-                }
-                Figures median = measured.OrderBy(f => f.TokensPerSecond).ElementAt(measured.Count / 2);
-                figures.Add(median with
-                {
-                    TimeToFirstTokenMs = Median(measured.Select(f => f.TimeToFirstTokenMs)),
-                    OutsideRunFraction = Median(measured.Select(f => f.OutsideRunFraction)),
-                    AllocatedBytesPerToken = Median(measured.Select(f => f.AllocatedBytesPerToken)),
+                    TimeToFirstTokenMs = Median(measured[i].Select(f => f.TimeToFirstTokenMs)),
+                    OutsideRunFraction = Median(measured[i].Select(f => f.OutsideRunFraction)),
+                    AllocatedBytesPerToken = Median(measured[i].Select(f => f.AllocatedBytesPerToken)),
                     PeakRssMb = PeakRssMb(),
                 });
             }
+            if (ratios.Count > 0)
+                speedUps.Add(Median(ratios));
+        }
 
-            if (parse.GetValue(json))
+        if (json)
+        {
+            using var stdout = Console.OpenStandardOutput();
+            using (var w = new Utf8JsonWriter(stdout, InferenceCommands.JsonOptions))
             {
-                using var stdout = Console.OpenStandardOutput();
-                using (var w = new Utf8JsonWriter(stdout, InferenceCommands.JsonOptions))
+                w.WriteStartArray();
+                for (int i = 0; i < subjects.Count; i++)
                 {
-                    w.WriteStartArray();
-                    foreach (Figures f in figures)
+                    for (int b = 0; b < figures[i].Count; b++)
                     {
+                        Figures f = figures[i][b];
                         w.WriteStartObject();
+                        if (subjects.Count > 1)
+                            w.WriteString("model", subjects[i].Name);
                         w.WriteNumber("batch", f.Batch);
                         w.WriteNumber("tokens_per_second", Math.Round(f.TokensPerSecond, 1));
+                        if (i == 1)
+                            w.WriteNumber("speed_up", Math.Round(speedUps[b], 3));
                         w.WriteNumber("time_to_first_token_ms", Math.Round(f.TimeToFirstTokenMs, 2));
                         w.WriteNumber("outside_run_fraction", Math.Round(f.OutsideRunFraction, 4));
                         w.WriteNumber("allocated_bytes_per_token", Math.Round(f.AllocatedBytesPerToken));
                         w.WriteNumber("peak_rss_mb", Math.Round(f.PeakRssMb, 1));
                         w.WriteEndObject();
                     }
-                    w.WriteEndArray();
                 }
-                stdout.WriteByte((byte)'\n');
+                w.WriteEndArray();
             }
-            else
-            {
-                Console.WriteLine($"model {parse.GetValue(model)} ({(loaded.IsMerged ? "merged" : "split")} decoder), {inLength} input tokens, {newLength} new tokens, {runCount} runs (median)");
-                foreach (Figures f in figures)
-                {
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"batch {f.Batch,3}: {f.TokensPerSecond,8:F1} tok/s  first token {f.TimeToFirstTokenMs,8:F2} ms  outside Run {f.OutsideRunFraction:P2}  {f.AllocatedBytesPerToken,8:F0} B/token  peak RSS {f.PeakRssMb:F1} MB"));
-                }
-            }
+            stdout.WriteByte((byte)'\n');
             return 0;
-        });
-        return command;
+        }
+
+        for (int i = 0; i < subjects.Count; i++)
+        {
+            T5Model m = subjects[i].Model;
+            bool isQuantized = i == 1 || quantized;
+            Console.WriteLine($"model {subjects[i].Name} ({(m.IsMerged ? "merged" : "split")} decoder{(isQuantized ? ", quantized" : "")}), {inLength} input tokens, {newLength} new tokens, {runCount} runs (median)");
+            for (int b = 0; b < figures[i].Count; b++)
+            {
+                Figures f = figures[i][b];
+                string speedUp = i == 1 ? string.Create(CultureInfo.InvariantCulture, $"  {speedUps[b]:F2}x the first model (median of per-run ratios)") : "";
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"batch {f.Batch,3}: {f.TokensPerSecond,8:F1} tok/s  first token {f.TimeToFirstTokenMs,8:F2} ms  outside Run {f.OutsideRunFraction:P2}  {f.AllocatedBytesPerToken,8:F0} B/token  peak RSS {f.PeakRssMb:F1} MB{speedUp}"));
+            }
+        }
+        if (subjects.Count > 1)
+            Console.WriteLine("(both models are loaded in one process: peak RSS is their sum)");
+        return 0;
+    }
+
+    private static Figures Measure(T5Model model, int[][] prompts, GenerationOptions options, int size)
+    {
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
+        IReadOnlyList<GenerationResult> results = model.Generate(prompts, options);
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+        GenerationTimings t = results[0].Timings;
+        long tokens = results.Sum(x => (long)x.OutputTokens);
+        double decodeSeconds = results.Max(x => x.Timings.Decode.TotalSeconds);
+        return new Figures(size, tokens / decodeSeconds, t.FirstToken.TotalMilliseconds,
+            1 - t.InsideRun.TotalSeconds / results.Max(x => x.Timings.Total.TotalSeconds),
+            allocated / (double)tokens, 0);
     }
 
     private sealed record Figures(int Batch, double TokensPerSecond, double TimeToFirstTokenMs, double OutsideRunFraction,

@@ -18,6 +18,11 @@ internal static class InferenceCommands
         Required = true,
     };
 
+    internal static Option<bool> QuantizedOption() => new("--quantized")
+    {
+        Description = "Load the *_quantized.onnx files (serverless model quantize makes them), as Model__UseQuantized=true does.",
+    };
+
     internal static Option<int> ThreadsOption() => new("--threads")
     {
         Description = "ONNX Runtime intra-op threads; 0 = one per core.",
@@ -33,12 +38,14 @@ internal static class InferenceCommands
         var inputIds = new Option<string>("--input-ids") { Description = "The prompt as comma-separated token ids, e.g. 5,6,1." };
         var parameters = new GenerationParameterOptions();
         var threads = ThreadsOption();
+        var quantized = QuantizedOption();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the text." };
 
         var command = new Command("complete", "Complete one prompt with the local model.") { model, prompt, inputIds };
         foreach (Option option in parameters.All)
             command.Options.Add(option);
         command.Options.Add(threads);
+        command.Options.Add(quantized);
         command.Options.Add(json);
         command.Validators.Add(r =>
         {
@@ -60,7 +67,7 @@ internal static class InferenceCommands
                     throw new ArgumentException($"--input-ids must be comma-separated integers, e.g. 5,6,1; got '{idsText}'.");
                 }
             }
-            using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads) });
+            using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads), UseQuantized = parse.GetValue(quantized) });
             GenerationOptions o = parameters.Apply(parse, loaded.DefaultGenerationOptions);
             GenerationResult result = ids is null
                 ? (await loaded.GenerateAsync([parse.GetValue(prompt)!], o, ct))[0]

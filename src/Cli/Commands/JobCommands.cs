@@ -3,8 +3,8 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Azure.Identity;
 using Azure.Storage.Queues;
+using Serverless.ModelStore;
 
 namespace Serverless.Cli.Commands;
 
@@ -166,19 +166,11 @@ public static class JobCommands
     }
 
     /// <summary>
-    /// The jobs queue from a connection string, or from a queue service URI with <see cref="DefaultAzureCredential"/>
-    /// (identity-based, as the app itself connects). Messages go as plain text: host.json's messageEncoding is "none".
+    /// The jobs queue from a connection string, or from a queue service URI with <see cref="Azure.Identity.DefaultAzureCredential"/>
+    /// (identity-based, as the app itself connects): <see cref="StorageConnection.FromArgument"/>, as for the model commands.
     /// </summary>
-    public static QueueClient QueueFor(string connection, string queue)
-    {
-        var options = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None };
-        // A command line should fail within seconds when the endpoint is wrong, not after minutes of retries.
-        options.Retry.MaxRetries = 2;
-        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
-        if (Uri.TryCreate(connection, UriKind.Absolute, out var service) && service.Scheme is "https" or "http")
-            return new QueueClient(new Uri(service.AbsoluteUri.TrimEnd('/') + "/" + queue), new DefaultAzureCredential(), options);
-        return new QueueClient(connection, queue, options);
-    }
+    public static QueueClient QueueFor(string connection, string queue) =>
+        StorageConnection.FromArgument(connection).CreateQueueServiceClient(StorageRetry.CommandLine).GetQueueClient(queue);
 
     internal static string DefaultConnection() =>
         Environment.GetEnvironmentVariable("AzureWebJobsStorage") is { Length: > 0 } s ? s : "UseDevelopmentStorage=true";

@@ -42,12 +42,10 @@ internal static class ModelCommands
     private static BlobContainerClient Container(ParseResult parse, Option<string?> connectionOption, Option<string> containerOption)
     {
         var connection = JobCommands.ResolveConnection(parse, connectionOption);
-        // A bare https URI means identity-based access (DefaultAzureCredential), as <name>__blobServiceUri does in the app.
-        var isUri = Uri.TryCreate(connection, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http";
-        var settings = new Dictionary<string, string?> { [isUri ? "cli__blobServiceUri" : "cli"] = connection };
         try
         {
-            return ModelStorage.CreateServiceClient("cli", k => settings.GetValueOrDefault(k)).GetBlobContainerClient(parse.GetValue(containerOption)!);
+            // Model files are large: the model transfer's patient tries, as in the app.
+            return StorageConnection.FromArgument(connection).CreateBlobServiceClient(StorageRetry.ModelTransfer).GetBlobContainerClient(parse.GetValue(containerOption)!);
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
@@ -130,6 +128,7 @@ internal static class ModelCommands
         var modelDir = new Option<string>("--model-dir") { Description = "A model export folder to upload and load.", Required = true };
         var runs = new Option<int>("--runs") { Description = "Cold and warm starts measured (the median is reported).", DefaultValueFactory = _ => 3 };
         var threads = InferenceCommands.ThreadsOption();
+        var quantized = InferenceCommands.QuantizedOption();
         var trustCache = new Option<bool>("--trust-cache")
         {
             Description = "Warm starts trust cached files whose size and write time are unchanged instead of re-hashing them (Model VerifyCachedFiles=false).",
@@ -140,13 +139,13 @@ internal static class ModelCommands
             "Upload a model under a fresh prefix, then measure cold start (empty cache: download + load + first token) and " +
             "warm start (cached files verified + load + first token).")
         {
-            modelDir, runs, threads, trustCache, container, connection,
+            modelDir, runs, threads, quantized, trustCache, container, connection,
         };
         command.Validators.Add(r => { if (r.GetValue(runs) < 1) r.AddError("--runs must be at least 1."); });
         command.SetAction((parse, ct) => CommandGuard.RunAsync(() =>
         {
             var client = Container(parse, connection, container);
-            return ModelBench.RunAsync(client, parse.GetValue(modelDir)!, parse.GetValue(runs), parse.GetValue(threads), !parse.GetValue(trustCache), ct);
+            return ModelBench.RunAsync(client, parse.GetValue(modelDir)!, parse.GetValue(runs), parse.GetValue(threads), !parse.GetValue(trustCache), ct, parse.GetValue(quantized));
         }));
         return command;
     }
@@ -198,7 +197,7 @@ internal static class ModelBench
 {
     private sealed record Run(string Kind, TimeSpan Acquire, TimeSpan? FirstToken, ModelLoadInfo Load);
 
-    public static async Task<int> RunAsync(BlobContainerClient container, string modelDir, int runs, int threads, bool verifyCache, CancellationToken ct)
+    public static async Task<int> RunAsync(BlobContainerClient container, string modelDir, int runs, int threads, bool verifyCache, CancellationToken ct, bool quantized = false)
     {
         var prefix = $"bench-{Guid.NewGuid():N}"[..14] + "/";
         var benchRoot = Path.Combine(Path.GetTempPath(), "serverless-model-bench", prefix.TrimEnd('/'));
@@ -213,8 +212,8 @@ internal static class ModelBench
             for (var i = 0; i < runs; i++)
             {
                 var cache = Path.Combine(benchRoot, $"run{i}");
-                results.Add(await MeasureAsync("cold", container, prefix, cache, threads, verifyCache, ct));
-                results.Add(await MeasureAsync("warm", container, prefix, cache, threads, verifyCache, ct));
+                results.Add(await MeasureAsync("cold", container, prefix, cache, threads, verifyCache, quantized, ct));
+                results.Add(await MeasureAsync("warm", container, prefix, cache, threads, verifyCache, quantized, ct));
                 foreach (var r in results.TakeLast(2)) Print(r);
             }
 
@@ -246,11 +245,11 @@ internal static class ModelBench
     }
 
     private static async Task<Run> MeasureAsync(
-        string kind, BlobContainerClient container, string prefix, string cache, int threads, bool verifyCache, CancellationToken ct)
+        string kind, BlobContainerClient container, string prefix, string cache, int threads, bool verifyCache, bool quantized, CancellationToken ct)
     {
         var stopwatch = Stopwatch.StartNew();
-        using var provider = ModelProvider.ForT5(container, new ModelStoreOptions { Prefix = prefix, CacheDirectory = cache, VerifyCachedFiles = verifyCache },
-            new ModelOptions { IntraOpThreads = threads });
+        using var provider = ModelProvider.ForT5(container, new ModelStoreOptions { Prefix = prefix, CacheDirectory = cache, VerifyCachedFiles = verifyCache, UseQuantized = quantized },
+            new ModelOptions { IntraOpThreads = threads, UseQuantized = quantized });
         using var lease = await provider.AcquireAsync(ct);
         var acquired = stopwatch.Elapsed;
         await lease.Model.GenerateAsync(["translate English to German: How old are you?"], new GenerationOptions { MaxNewTokens = 1 }, ct);

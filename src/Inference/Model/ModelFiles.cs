@@ -31,7 +31,10 @@ internal sealed record ModelFiles(
             return null;
         }
         string Require(string name) => Find(name) ?? throw new ModelFormatException(
-            $"The model folder '{full}' has no {name} (looked at the top and under onnx/); export the model with Hugging Face Optimum or copy the file there.");
+            $"The model folder '{full}' has no {name} (looked at the top and under onnx/); " +
+            (useQuantized && name.EndsWith(suffix + ".onnx", StringComparison.Ordinal)
+                ? $"make the quantized files with: serverless model quantize {directory}"
+                : "export the model with Hugging Face Optimum or copy the file there."));
 
         string config = Require("config.json");
         string spiece = Require("spiece.model");

@@ -55,21 +55,22 @@ internal sealed class JobStore
 
     /// <summary>
     /// Read-modify-write of a record under an ETag condition, retried after re-reading on 412/409.
-    /// <paramref name="change"/> gets the current record (null if there is none) and returns the new one, or null for
-    /// "no change". A change that would move the record backwards, or touch a terminal record, is dropped: the result is
-    /// then the stored record. Returns the record as stored afterwards (null if none exists and none was made).
+    /// <paramref name="transition"/> gets the current record (null if there is none) and returns the next one by one of
+    /// <see cref="JobRecord"/>'s transitions, or null for "no change". A result the current record cannot become
+    /// (<see cref="JobRecord.CanBecome"/>: backwards, or a terminal record changed) is not written. Returns the record as
+    /// stored afterwards (null if none exists and none was made).
     /// </summary>
-    public async Task<JobRecord?> UpdateAsync(string id, Func<JobRecord?, JobRecord?> change, CancellationToken cancellationToken)
+    public async Task<JobRecord?> UpdateAsync(string id, Func<JobRecord?, JobRecord?> transition, CancellationToken cancellationToken)
     {
         await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
         var blob = _jobs.GetBlobClient(RecordName(id));
         for (var attempt = 1; ; attempt++)
         {
             var current = await ReadAsync<JobRecord>(blob, cancellationToken).ConfigureAwait(false);
-            var next = change(current?.Value);
+            var next = transition(current?.Value);
             if (next is null) return current?.Value;
             if (next.Id != id) throw new InvalidOperationException($"A change of job {id} produced a record for {next.Id}.");
-            if (current is { Value: var old } && (old.IsTerminal || next.Status < old.Status))
+            if (current is { Value: var old } && !old.CanBecome(next))
             {
                 _logger.LogDebug("Job {JobId}: dropped a {From} -> {To} change: records never go backwards", id, old.Status, next.Status);
                 return old;

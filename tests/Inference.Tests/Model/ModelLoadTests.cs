@@ -61,6 +61,7 @@ public sealed class ModelLoadTests : IDisposable
     {
         var e = Assert.Throws<ModelFormatException>(() => T5Model.Load(Copy(), new ModelOptions { UseQuantized = true }));
         Assert.Contains("encoder_model_quantized.onnx", e.Message);
+        Assert.Contains("serverless model quantize", e.Message);
     }
 
     [Theory]

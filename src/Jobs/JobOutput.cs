@@ -1,6 +1,6 @@
 using Serverless.Inference.Generation;
 
-namespace Serverless.Jobs.Storage;
+namespace Serverless.Jobs;
 
 /// <summary>The output <c>completions/{id}.json</c>: one result per prompt, in prompt order. Written once.</summary>
 internal sealed record JobOutput(string Id, DateTimeOffset CreatedAt, IReadOnlyList<PromptResult> Results);

@@ -1,0 +1,78 @@
+using System.Text.Json.Serialization;
+
+namespace Serverless.Jobs;
+
+/// <summary>
+/// A job's lifecycle, stored as <c>jobs/{id}.json</c>. The record owns its transitions: <see cref="Created"/> (queued),
+/// <see cref="Started"/> (attempt n), <see cref="AttemptFailed"/> (<c>last_error</c>), <see cref="Succeed"/>,
+/// <see cref="Fail"/>, <see cref="Cancel"/>. A record never moves to an earlier <see cref="JobStatus"/> and a terminal
+/// one never changes: a transition of a terminal record returns null ("no change"), and the store
+/// (<see cref="Storage.JobStore.UpdateAsync"/>) refuses any write <see cref="CanBecome"/> rejects.
+/// </summary>
+/// <remarks>The setters are private so that no caller builds a state with <c>with { Status = … }</c>; the JSON
+/// serializer sets them through <see cref="JsonIncludeAttribute"/>. The field names are the wire format.</remarks>
+internal sealed record JobRecord
+{
+    /// <summary><see cref="Source"/> of a job submitted through the API.</summary>
+    public const string FromHttp = "http";
+    /// <summary><see cref="Source"/> of a message dropped into the queue by hand.</summary>
+    public const string FromQueue = "queue";
+
+    [JsonConstructor]
+    private JobRecord() { }
+
+    [JsonInclude] public string Id { get; private init; } = "";
+    [JsonInclude] public JobStatus Status { get; private init; }
+    [JsonInclude] public DateTimeOffset CreatedAt { get; private init; }
+    [JsonInclude] public DateTimeOffset? StartedAt { get; private init; }
+    [JsonInclude] public DateTimeOffset? CompletedAt { get; private init; }
+    /// <summary>Worker attempts so far (each delivery of the message that started work counts once).</summary>
+    [JsonInclude] public int Attempts { get; private init; }
+    [JsonInclude] public int PromptCount { get; private init; }
+    /// <summary><see cref="FromHttp"/> or <see cref="FromQueue"/>.</summary>
+    [JsonInclude] public string Source { get; private init; } = "";
+    /// <summary>The failure of a <c>failed</c> job (or the reason of a <c>cancelled</c> one).</summary>
+    [JsonInclude] public JobError? Error { get; private init; }
+    /// <summary>The most recent transient failure; the poison handler reports it when retries run out.</summary>
+    [JsonInclude] public JobError? LastError { get; private init; }
+    [JsonInclude] public JobUsage? Usage { get; private init; }
+
+    [JsonIgnore] public bool IsTerminal => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
+
+    /// <summary>A new job, queued.</summary>
+    public static JobRecord Created(string id, DateTimeOffset at, string source, int promptCount = 0)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        ArgumentException.ThrowIfNullOrEmpty(source);
+        ArgumentOutOfRangeException.ThrowIfNegative(promptCount);
+        return new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = at, Source = source, PromptCount = promptCount };
+    }
+
+    /// <summary>Whether a stored record may be replaced by <paramref name="next"/>: same job, not terminal, not backwards.</summary>
+    public bool CanBecome(JobRecord next) => next.Id == Id && !IsTerminal && next.Status >= Status;
+
+    /// <summary>An attempt started: running, one more attempt, the first start time kept. Null once terminal.</summary>
+    public JobRecord? Started(DateTimeOffset at, int promptCount) => IsTerminal ? null : this with
+    {
+        Status = JobStatus.Running,
+        StartedAt = StartedAt ?? at,
+        Attempts = Attempts + 1,
+        PromptCount = promptCount,
+    };
+
+    /// <summary>The current attempt failed and will be retried: <c>last_error</c> names it. Null once terminal.</summary>
+    public JobRecord? AttemptFailed(int attempt, JobError error, DateTimeOffset at) =>
+        IsTerminal ? null : this with { LastError = error with { Attempt = attempt, At = at } };
+
+    /// <summary>Finished with its output written. Null once terminal.</summary>
+    public JobRecord? Succeed(DateTimeOffset at, JobUsage usage) =>
+        IsTerminal ? null : this with { Status = JobStatus.Succeeded, CompletedAt = at, Usage = usage };
+
+    /// <summary>Failed for good. Null once terminal.</summary>
+    public JobRecord? Fail(DateTimeOffset at, JobError error) =>
+        IsTerminal ? null : this with { Status = JobStatus.Failed, CompletedAt = at, Error = error };
+
+    /// <summary>Cancelled before it finished; <paramref name="reason"/> is reported as its error. Null once terminal.</summary>
+    public JobRecord? Cancel(DateTimeOffset at, JobError? reason = null) =>
+        IsTerminal ? null : this with { Status = JobStatus.Cancelled, CompletedAt = at, Error = reason };
+}

@@ -1,0 +1,31 @@
+using Onnx;
+
+namespace Serverless.Quantization;
+
+/// <summary>Walks a graph and the subgraphs of its nodes (If branches, Loop and Scan bodies), depth first, in order.</summary>
+internal static class GraphWalker
+{
+    public static IEnumerable<GraphProto> AllGraphs(GraphProto root)
+    {
+        yield return root;
+        foreach (NodeProto node in root.Node)
+        {
+            foreach (GraphProto sub in Subgraphs(node))
+            {
+                foreach (GraphProto g in AllGraphs(sub))
+                    yield return g;
+            }
+        }
+    }
+
+    public static IEnumerable<GraphProto> Subgraphs(NodeProto node)
+    {
+        foreach (AttributeProto attribute in node.Attribute)
+        {
+            if (attribute.G is { } g)
+                yield return g;
+            foreach (GraphProto graph in attribute.Graphs)
+                yield return graph;
+        }
+    }
+}

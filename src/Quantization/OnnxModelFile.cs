@@ -1,0 +1,150 @@
+using Google.Protobuf;
+using Onnx;
+
+namespace Serverless.Quantization;
+
+/// <summary>
+/// Reads and writes ONNX models with the protobuf schema. Tensors stored as external data are read into memory on
+/// load; on save, large models put their tensors in one <c>{file}_data</c> file beside the model, since a protobuf
+/// message cannot exceed 2 GiB.
+/// </summary>
+internal static class OnnxModelFile
+{
+    /// <summary>Offsets in the external-data file are page-aligned so that ONNX Runtime can map them.</summary>
+    private const int ExternalAlignment = 4096;
+
+    /// <summary>Tensors smaller than this stay inside the model even when external data is written.</summary>
+    private const int ExternalMinimumBytes = 1024;
+
+    public static ModelProto Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new QuantizationException($"The model file '{path}' does not exist.");
+        ModelProto model;
+        try
+        {
+            using FileStream stream = File.OpenRead(path);
+            model = ModelProto.Parser.ParseFrom(stream);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new QuantizationException($"'{path}' is not an ONNX model (protobuf parse failed: {e.Message}).", e);
+        }
+        if (model.Graph is null)
+            throw new QuantizationException($"'{path}' has no graph.");
+        string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        foreach (GraphProto graph in GraphWalker.AllGraphs(model.Graph))
+        {
+            foreach (TensorProto tensor in graph.Initializer)
+                ResolveExternal(tensor, directory, path);
+            foreach (NodeProto node in graph.Node)
+            {
+                foreach (AttributeProto attribute in node.Attribute)
+                {
+                    if (attribute.T is { } t)
+                        ResolveExternal(t, directory, path);
+                }
+            }
+        }
+        return model;
+    }
+
+    /// <summary>Writes the model; returns the files written (the model, and its external-data file if any).</summary>
+    public static IReadOnlyList<string> Save(ModelProto model, string path, long externalDataThreshold)
+    {
+        string full = Path.GetFullPath(path);
+        string dataName = Path.GetFileName(full) + "_data";
+        string dataPath = Path.Combine(Path.GetDirectoryName(full)!, dataName);
+        var tensors = GraphWalker.AllGraphs(model.Graph).SelectMany(g => g.Initializer).ToList();
+        long total = tensors.Sum(t => (long)t.RawData.Length);
+        if (File.Exists(dataPath))
+            File.Delete(dataPath);
+        if (total <= externalDataThreshold && externalDataThreshold > 0)
+        {
+            WriteAtomically(full, stream => model.WriteTo(stream));
+            return [full];
+        }
+
+        // Move large raw tensors out, in graph order (deterministic), then write the now small model.
+        var moved = new List<(TensorProto Tensor, ByteString Data)>();
+        WriteAtomically(dataPath, stream =>
+        {
+            long offset = 0;
+            foreach (TensorProto tensor in tensors)
+            {
+                if (tensor.RawData.Length < ExternalMinimumBytes)
+                    continue;
+                long padding = (ExternalAlignment - offset % ExternalAlignment) % ExternalAlignment;
+                stream.Write(new byte[padding]);
+                offset += padding;
+                ByteString data = tensor.RawData;
+                data.WriteTo(stream);
+                tensor.DataLocation = TensorProto.Types.DataLocation.External;
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = data.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                tensor.ClearRawData();
+                moved.Add((tensor, data));
+                offset += data.Length;
+            }
+        });
+        try
+        {
+            WriteAtomically(full, stream => model.WriteTo(stream));
+        }
+        finally
+        {
+            // The model stays usable in memory after a save.
+            foreach ((TensorProto tensor, ByteString data) in moved)
+            {
+                tensor.ExternalData.Clear();
+                tensor.ClearDataLocation();
+                tensor.RawData = data;
+            }
+        }
+        return [full, dataPath];
+    }
+
+    private static void WriteAtomically(string path, Action<Stream> write)
+    {
+        string temporary = path + ".tmp";
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            write(stream);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static void ResolveExternal(TensorProto tensor, string directory, string modelPath)
+    {
+        if (tensor.DataLocation != TensorProto.Types.DataLocation.External)
+            return;
+        string? location = null;
+        long offset = 0, length = -1;
+        foreach (StringStringEntryProto entry in tensor.ExternalData)
+        {
+            switch (entry.Key)
+            {
+                case "location": location = entry.Value; break;
+                case "offset": offset = long.Parse(entry.Value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "length": length = long.Parse(entry.Value, System.Globalization.CultureInfo.InvariantCulture); break;
+            }
+        }
+        if (location is null)
+            throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' is stored as external data but names no location.");
+        string file = Path.GetFullPath(Path.Combine(directory, location));
+        if (!file.StartsWith(directory + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' points outside the model folder ('{location}').");
+        if (!File.Exists(file))
+            throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' is stored in '{location}', which is missing beside the model.");
+        using FileStream stream = File.OpenRead(file);
+        if (length < 0)
+            length = stream.Length - offset;
+        if (offset < 0 || offset + length > stream.Length || length > int.MaxValue)
+            throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' reads {length} bytes at offset {offset} of '{location}' ({stream.Length} bytes).");
+        var bytes = new byte[length];
+        stream.Position = offset;
+        stream.ReadExactly(bytes);
+        tensor.RawData = UnsafeByteOperations.UnsafeWrap(bytes);
+        tensor.ExternalData.Clear();
+        tensor.ClearDataLocation();
+    }
+}
