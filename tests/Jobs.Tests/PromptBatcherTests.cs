@@ -110,4 +110,22 @@ public sealed class PromptBatcherTests : IDisposable
         Assert.NotEqual(beamResult.Batch, plainResult.Batch);
         Assert.Equal((await _model.GenerateAsync([Prompts[0]], beams))[0].OutputIds, beamResult.Result.OutputIds);
     }
+
+    [Fact]
+    public async Task Right_after_a_larger_batch_a_small_one_waits_a_quarter_of_its_run_time_but_an_idle_instance_does_not()
+    {
+        await using var batcher = Batcher(windowMs: 0);
+        var forced = new GenerationOptions { MaxNewTokens = 300, MinNewTokens = 300 };
+        var full = await Task.WhenAll(batcher.Enqueue(_model, Prompts[..4], forced, CancellationToken.None));
+        var run = full.Max(r => r.Result.Timings.Total);
+
+        // Arrives as the 4-row batch ends: rows cannot join a running batch, so it waits for others for a while.
+        var straggler = await batcher.Enqueue(_model, [Prompts[5]], new GenerationOptions { MaxNewTokens = 2 }, CancellationToken.None)[0];
+        Assert.InRange(straggler.QueueWait, run * 0.2, run * 5);
+
+        // Long after: the instance is idle and the window (0) applies.
+        await Task.Delay(run * 2);
+        var idle = await batcher.Enqueue(_model, [Prompts[6]], new GenerationOptions { MaxNewTokens = 2 }, CancellationToken.None)[0];
+        Assert.True(idle.QueueWait < run * 0.2, $"waited {idle.QueueWait.TotalMilliseconds} ms after a {run.TotalMilliseconds} ms batch");
+    }
 }
