@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Azure.Storage.Blobs;
+using Serverless.ModelStore.Telemetry;
 
 namespace Serverless.ModelStore;
 
@@ -75,8 +76,19 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         {
             // Whoever held the gate before us may have loaded it: single flight.
             if (TryLease(out lease)) return lease;
-            var remote = await GetRemoteAsync(cancellationToken).ConfigureAwait(false);
-            var loaded = await SyncAndLoadAsync(remote, cancellationToken).ConfigureAwait(false);
+            using var activity = ModelStoreTelemetry.Source.StartActivity("model.load");
+            LoadedModel<TModel> loaded;
+            try
+            {
+                var remote = await GetRemoteAsync(cancellationToken).ConfigureAwait(false);
+                loaded = await SyncAndLoadAsync(remote, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, e.GetType().Name);
+                throw;
+            }
+            if (LastLoad is { } load) ModelStoreTelemetry.RecordLoad(activity, load);
             loaded.TryAddReference();
             lease = new ModelLease<TModel>(loaded);
             Swap(loaded);
