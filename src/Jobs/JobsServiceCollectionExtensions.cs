@@ -62,6 +62,13 @@ public static class JobsServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(),
             sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>()));
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<PromptJobsOptions>();
+            var provider = sp.GetRequiredService<ModelProvider<T5Model>>();
+            return new HealthApi(sp.GetRequiredService<StorageConnection>().CreateQueueServiceClient(StorageRetry.Http(options.HttpStorageCallTimeout)),
+                () => provider.LoadedVersion, options, sp.GetRequiredService<ILogger<HealthApi>>());
+        });
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
         return services;

@@ -51,6 +51,9 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
     /// <summary>The container the model is read from (a second provider of other files of the same model shares it).</summary>
     public BlobContainerClient Container => _container;
 
+    /// <summary>The version loaded and being handed out now; null before the first load. Never loads anything.</summary>
+    public string? LoadedVersion => Volatile.Read(ref _current)?.Version;
+
     /// <summary>What the most recent load cost; null before the first.</summary>
     public ModelLoadInfo? LastLoad { get; private set; }
 
