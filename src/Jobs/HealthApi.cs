@@ -42,7 +42,7 @@ public sealed class HealthApi
             return new JobsHttpResult(200, new HealthResponse("healthy", null, true, model, new HealthQueues(_queue.Name, length, _poison.Name, poisoned)))
                 .WithHeader("Cache-Control", "no-store");
         }
-        catch (Exception e) when (StorageFailure.Is(e) || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception e) when (StorageFailure.Is(e, cancellationToken))
         {
             var reason = e is OperationCanceledException ? "Storage did not answer in time." : "Storage is unreachable: " + StorageFailure.Describe(e);
             _logger.LogWarning("Health check: {Reason}", reason);

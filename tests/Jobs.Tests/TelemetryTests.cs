@@ -107,6 +107,40 @@ public sealed class TelemetryTests : IDisposable
         AssertRecorded("jobs.completed", "{job}", ("job.status", "failed"), ("error.code", "invalid_parameters"));
     }
 
+    [Theory]
+    [InlineData("not-a-trace-context")]
+    [InlineData("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+    public async Task A_message_traceparent_is_continued_when_valid_and_a_malformed_one_neither_fails_the_job_nor_joins_a_trace(string traceParent)
+    {
+        await using var host = await JobsTestHost.CreateAsync();
+        var message = await host.DropAndReceiveAsync(JsonSerializer.Serialize(new { prompt = "hello", parameters = new { max_new_tokens = -3 }, traceparent = traceParent }));
+
+        await host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None);
+        _tracing.ForceFlush();
+
+        // The spec was read (the failure is its parameters, not an unknown field or a bad message).
+        Assert.Equal("invalid_parameters", (await host.RecordAsync(message.MessageId)).Error!.Code);
+        var process = Assert.Single(Spans(), s => s.OperationName == "jobs.process" && Tag(s, "job.id") == message.MessageId);
+        if (ActivityContext.TryParse(traceParent, null, out var parent))
+        {
+            Assert.Equal(parent.TraceId, process.TraceId);
+            Assert.Equal(parent.SpanId, process.ParentSpanId);
+        }
+        else
+        {
+            Assert.Equal(default, process.ParentSpanId);
+        }
+    }
+
+    [Fact]
+    public async Task An_HTTP_body_may_not_carry_a_traceparent_field()
+    {
+        await using var host = await JobsTestHost.CreateAsync();
+        var reply = await host.SubmitAsync("""{"prompt": "hello", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}""");
+        Assert.Equal(400, reply.Status);
+        Assert.True(reply.Body.GetProperty("errors").TryGetProperty("traceparent", out _));
+    }
+
     [Fact]
     public async Task Transient_failure_counts_a_retry_and_the_poison_handler_counts_the_job()
     {
