@@ -9,6 +9,7 @@ using Serverless.Jobs.Messages;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Specs;
 using Serverless.Jobs.Storage;
+using Serverless.Jobs.Telemetry;
 using Serverless.ModelStore;
 
 namespace Serverless.Jobs;
@@ -48,6 +49,7 @@ public sealed class JobWorker
     {
         var message = QueueMessageReader.Read(messageText, messageId);
         var id = message.JobId;
+        using var activity = StartProcessActivity(message, messageId, dequeueCount);
         using var scope = _logger.BeginScope(new Dictionary<string, object>
         {
             ["JobId"] = id, ["MessageId"] = messageId, ["DequeueCount"] = dequeueCount,
@@ -84,6 +86,9 @@ public sealed class JobWorker
         var record = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Started(now, spec.Prompts.Count),
             cancellationToken).ConfigureAwait(false);
         if (record is null || record.IsTerminal) return; // finished concurrently by another delivery
+        activity?.SetTag("job.prompt_count", spec.Prompts.Count).SetTag("job.attempt", record.Attempts);
+        if (record.Attempts == 1 && record.StartedAt is { } startedAt)
+            JobsTelemetry.QueueWait.Record(Math.Max(0, (startedAt - record.CreatedAt).TotalSeconds));
 
         try
         {
@@ -102,6 +107,8 @@ public sealed class JobWorker
         {
             var failure = Classify(e);
             _logger.LogError(e, "Job {JobId}: attempt {Attempt} failed ({ErrorCode}); the host will retry: {Reason}", id, record.Attempts, failure.Error.Code, e.Message);
+            JobsTelemetry.Retries.Add(1, JobsTelemetry.ErrorCode(failure.Error.Code));
+            activity?.SetTag("error.code", failure.Error.Code).SetStatus(ActivityStatusCode.Error, failure.Error.Code);
             try
             {
                 var at = _time.GetUtcNow();
@@ -127,7 +134,7 @@ public sealed class JobWorker
         }
 
         var total = Stopwatch.StartNew();
-        using var lease = await _models.AcquireAsync(cancellationToken).ConfigureAwait(false);
+        using var lease = await AcquireModelAsync(cancellationToken).ConfigureAwait(false);
         if (lease.LoadTime is { } loadTime)
             _logger.LogInformation("Job {JobId}: loaded the model in {ModelLoadMs:F0} ms", id, loadTime.TotalMilliseconds);
         var model = lease.Model;
@@ -141,10 +148,16 @@ public sealed class JobWorker
         var generation = Stopwatch.GetElapsedTime(started);
 
         var output = new JobOutput(id, _time.GetUtcNow(), results);
-        if (!await _store.WriteOutputAsync(output, cancellationToken).ConfigureAwait(false))
-            _logger.LogInformation("Job {JobId}: output already written by a concurrent delivery; keeping the first", id);
+        using (JobsTelemetry.Source.StartActivity("jobs.output.write"))
+        {
+            if (!await _store.WriteOutputAsync(output, cancellationToken).ConfigureAwait(false))
+                _logger.LogInformation("Job {JobId}: output already written by a concurrent delivery; keeping the first", id);
+        }
 
         var usage = Usage(results, generation) with { DurationMs = Math.Round(total.Elapsed.TotalMilliseconds, 1) };
+        Activity.Current?.SetTag("job.input_tokens", usage.InputTokens).SetTag("job.output_tokens", usage.OutputTokens)
+            .SetTag("job.finish_reasons", string.Join(',', results.Select(r => r.FinishReason).Distinct().Order(StringComparer.Ordinal)));
+        JobsTelemetry.Duration.Record(total.Elapsed.TotalSeconds);
         await SucceedAsync(id, usage, cancellationToken).ConfigureAwait(false);
         _logger.LogInformation(
             "Job {JobId} succeeded: {PromptCount} prompt(s), {InputTokens} tokens in, {OutputTokens} tokens out, {TokensPerSecond:F1} tok/s, {DurationMs:F0} ms",
@@ -160,12 +173,15 @@ public sealed class JobWorker
         {
             var batch = spec.Prompts.Skip(start).Take(batchSize).ToArray();
             IReadOnlyList<GenerationResult> generated;
+            using var generate = JobsTelemetry.Source.StartActivity("jobs.generate");
+            generate?.SetTag("job.batch.start", start).SetTag("job.batch.rows", batch.Length);
             try
             {
                 generated = await model.GenerateAsync(batch, options, cancellationToken).ConfigureAwait(false);
             }
             catch (PromptTooLongException e)
             {
+                generate?.SetStatus(ActivityStatusCode.Error, JobErrorCodes.PromptTooLong);
                 // The engine names the prompt by its index in the batch; the job names it by the field it came from.
                 throw new PromptAtIndexTooLongException(spec.FieldName(start + e.PromptIndex), e);
             }
@@ -188,6 +204,8 @@ public sealed class JobWorker
         CancellationToken cancellationToken)
     {
         using var job = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var generate = JobsTelemetry.Source.StartActivity("jobs.generate");
+        generate?.SetTag("job.batch.start", 0).SetTag("job.batch.rows", spec.Prompts.Count);
         var tasks = batcher.Enqueue(model, spec.Prompts, options, job.Token);
         foreach (var task in tasks)
             _ = task.ContinueWith(static (t, state) => ((CancellationTokenSource)state!).Cancel(), job, CancellationToken.None,
@@ -203,7 +221,10 @@ public sealed class JobWorker
             var failed = tasks.FirstOrDefault(t => t.IsFaulted)?.Exception!.InnerException
                 ?? new OperationCanceledException("The instance's decode batches stopped before the job's prompts ran.");
             if (failed is PromptTooLongException tooLong)
+            {
+                generate?.SetStatus(ActivityStatusCode.Error, JobErrorCodes.PromptTooLong);
                 throw new PromptAtIndexTooLongException(spec.FieldName(tooLong.PromptIndex), tooLong);
+            }
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
         }
         var results = new List<PromptResult>(tasks.Count);
@@ -213,6 +234,28 @@ public sealed class JobWorker
             results.Add(PromptResult.From(i, done.Result) with { QueueWaitMs = Math.Round(done.QueueWait.TotalMilliseconds, 3) });
         }
         return results;
+    }
+
+    /// <summary>Starts <c>jobs.process</c> under the submit's trace context from the message; a message without one (dropped by
+    /// hand) starts a new trace. The host's own invocation span, if any, is linked rather than made the parent.</summary>
+    private static Activity? StartProcessActivity(ParsedMessage message, string messageId, long dequeueCount)
+    {
+        if (!JobsTelemetry.Source.HasListeners()) return null;
+        var parent = JobsTelemetry.ParentOf(message.TraceParent);
+        var links = parent != default && Activity.Current is { } host ? new[] { new ActivityLink(host.Context) } : null;
+        var activity = parent != default
+            ? JobsTelemetry.Source.StartActivity("jobs.process", ActivityKind.Consumer, parent, links: links)
+            : JobsTelemetry.Source.StartActivity("jobs.process", ActivityKind.Consumer);
+        activity?.SetTag("job.id", message.JobId).SetTag("messaging.message.id", messageId).SetTag("messaging.delivery_count", dequeueCount);
+        return activity;
+    }
+
+    private async Task<JobModelLease> AcquireModelAsync(CancellationToken cancellationToken)
+    {
+        using var activity = JobsTelemetry.Source.StartActivity("jobs.model.acquire");
+        var lease = await _models.AcquireAsync(cancellationToken).ConfigureAwait(false);
+        activity?.SetTag("model.loaded_now", lease.LoadTime is not null);
+        return lease;
     }
 
     private static JobUsage Usage(IReadOnlyList<PromptResult> results, TimeSpan generation)
@@ -266,11 +309,17 @@ public sealed class JobWorker
         var stored = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue, promptCount)).Fail(now, error),
             cancellationToken).ConfigureAwait(false);
         if (stored is { Status: JobStatus.Failed } && ReferenceEquals(stored.Error, error))
+        {
             _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.Message);
+            JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Failed, error);
+        }
     }
 
-    private Task SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken) =>
-        _store.UpdateAsync(id, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken);
+    private async Task SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken)
+    {
+        var stored = await _store.UpdateAsync(id, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken).ConfigureAwait(false);
+        if (stored is { Status: JobStatus.Succeeded }) JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Succeeded, null);
+    }
 
     private sealed record Failure(bool Permanent, JobError Error);
 

@@ -70,6 +70,13 @@ public static class JobsServiceCollectionExtensions
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(),
                 options.DynamicBatching ? sp.GetRequiredService<PromptBatcher>() : null);
         });
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<PromptJobsOptions>();
+            var provider = sp.GetRequiredService<ModelProvider<T5Model>>();
+            return new HealthApi(sp.GetRequiredService<StorageConnection>().CreateQueueServiceClient(StorageRetry.Http(options.HttpStorageCallTimeout)),
+                () => provider.LoadedVersion, options, sp.GetRequiredService<ILogger<HealthApi>>());
+        });
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
         return services;

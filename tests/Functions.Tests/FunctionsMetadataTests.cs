@@ -24,10 +24,10 @@ public sealed class FunctionsMetadataTests
             b => b.GetProperty("type").GetString()!.EndsWith("Trigger", StringComparison.Ordinal));
 
     [Fact]
-    public void Exactly_the_four_job_functions_are_declared()
+    public void Exactly_the_four_job_functions_and_the_health_probe_are_declared()
     {
         var names = Functions.Value.Select(f => f.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-        Assert.Equal(["FailPoisonedJob", "GetJob", "ProcessJob", "SubmitJob"], names);
+        Assert.Equal(["FailPoisonedJob", "GetHealth", "GetJob", "ProcessJob", "SubmitJob"], names);
         Assert.All(Functions.Value, f =>
         {
             Assert.Equal("Serverless.Functions.dll", f.GetProperty("scriptFile").GetString());
@@ -48,6 +48,16 @@ public sealed class FunctionsMetadataTests
         // The IActionResult return value is the HTTP response.
         Assert.Contains(Function(name).GetProperty("bindings").EnumerateArray(),
             b => b.GetProperty("type").GetString() == "http" && b.GetProperty("direction").GetString() == "Out");
+    }
+
+    [Fact]
+    public void Health_is_an_anonymous_get()
+    {
+        var trigger = Trigger("GetHealth");
+        Assert.Equal("health", trigger.GetProperty("route").GetString());
+        Assert.Equal(["get"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        // Probes (load balancers, uptime checks) carry no function key.
+        Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString());
     }
 
     [Theory]

@@ -23,6 +23,15 @@ public sealed class HostJsonTests
     }
 
     [Fact]
+    public void Host_telemetry_is_OpenTelemetry()
+    {
+        // The worker exports with OpenTelemetry (no Application Insights SDK); the host must do the same so the host's
+        // request spans and the worker's spans join one trace.
+        using var document = JsonDocument.Parse(File.ReadAllText(RootHostJson));
+        Assert.Equal("OpenTelemetry", document.RootElement.GetProperty("telemetryMode").GetString());
+    }
+
+    [Fact]
     public void Queue_messages_are_plain_text()
     {
         // People drop prompt files into the queue (CLI, az, Storage Explorer) as plain text; the default base64 would

@@ -1,4 +1,5 @@
 using Serverless.Inference.Model;
+using Serverless.Inference.Telemetry;
 
 namespace Serverless.Inference.Generation;
 
@@ -73,7 +74,12 @@ public static class ModelGeneration
             model.ThrowIfDisposed();
             if (prompts.Count > model.Options.MaxBatchRows)
                 throw new ArgumentException($"A decode batch holds at most {model.Options.MaxBatchRows} prompts (MaxBatchRows); got {prompts.Count}.", nameof(prompts));
-            return RowBatchSearch.Run(model, prompts, onDone, cancellationToken);
+            var started = DateTime.UtcNow;
+            var outcomes = RowBatchSearch.Run(model, prompts, onDone, cancellationToken);
+            // The shared batch reports like any other: one span and one set of measurements for the rows that ran.
+            var ran = outcomes.Where(o => o.Result is not null).Select(o => o.Result!).ToArray();
+            InferenceTelemetry.RecordBatch(started, ran, beams: 1);
+            return outcomes;
         }
 
         /// <summary>Streams the text of one completion piece by piece as tokens are produced.</summary>

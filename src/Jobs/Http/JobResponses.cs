@@ -23,3 +23,12 @@ internal sealed record JobStatusResponse(
         r.Id, r.Status, r.CreatedAt, r.StartedAt, r.CompletedAt, r.Attempts, r.PromptCount, r.Error,
         r.IsTerminal ? null : r.LastError, r.Usage, output?.Results);
 }
+
+/// <summary>The body of <c>GET /api/health</c>.</summary>
+internal sealed record HealthResponse(string Status, string? Reason, bool StorageReachable, HealthModel Model, HealthQueues? Queues);
+
+/// <summary>Whether this instance holds the model in memory, and which version (its fingerprint).</summary>
+internal sealed record HealthModel(bool Loaded, string? Version);
+
+/// <summary>Approximate lengths of the job queue and its poison queue.</summary>
+internal sealed record HealthQueues(string Name, int Length, string PoisonName, int PoisonLength);

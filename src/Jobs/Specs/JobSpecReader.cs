@@ -38,6 +38,9 @@ internal static class JobSpecReader
                     else
                         errors.Add("id", $"Must be a string of 1 to {JobId.MaxLength} letters, digits or '-'.");
                     break;
+                case Telemetry.JobsTelemetry.TraceParentField when allowId:
+                    // Trace context written by the submit; read by the worker, not part of the job.
+                    break;
                 default:
                     errors.Add(property.Name, $"Unknown field. Expected: prompt or prompts, and optionally parameters{(allowId ? ", id" : "")}.");
                     break;
