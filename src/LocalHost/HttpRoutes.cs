@@ -40,6 +40,9 @@ internal static class HttpRoutes
         app.MapPost("/api/jobs", (HttpContext http, SubmitJob function) =>
             ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, http.RequestAborted)));
 
+        app.MapPost("/api/completions", (HttpContext http, CreateCompletion function) =>
+            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, http.RequestAborted)));
+
         app.MapGet("/api/jobs/{id}", (HttpContext http, string id, GetJob function) =>
             ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, id, http.RequestAborted)));
     }
