@@ -16,7 +16,7 @@ public abstract partial class EndToEndTests<THost>
         SkipIfUnavailable();
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/completions")
         {
-            Content = HostFixture.Json(new { inputs = Prompt, stream = true, parameters = new { max_new_tokens = 200, min_new_tokens = 200 } }),
+            Content = HostFixture.Json(new { inputs = Enumerable.Repeat(Prompt, 4).ToArray(), stream = true, parameters = new { max_new_tokens = 256, min_new_tokens = 256 } }),
         };
         using var response = await host.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
@@ -31,12 +31,17 @@ public abstract partial class EndToEndTests<THost>
         Assert.Equal("[DONE]", arrivals[^1].Data);
         var events = arrivals.SkipLast(1).Select(a => JsonDocument.Parse(a.Data).RootElement.Clone()).ToList();
         var tokens = events.Where(e => e.TryGetProperty("token", out _)).ToList();
-        var final = Assert.Single(events, e => e.TryGetProperty("generated_text", out _));
-        Assert.Equal(200, tokens.Count);
-        Assert.Equal(final.GetProperty("generated_text").GetString(), string.Concat(tokens.Select(t => t.GetProperty("token").GetProperty("text").GetString())));
-        Assert.All(tokens, t => Assert.Equal(0, t.GetProperty("index").GetInt32()));
-        Assert.Equal("length", final.GetProperty("finish_reason").GetString());
-        // Streamed, not buffered: the first token is read well before the last event (200 decoder steps apart).
+        var finals = events.Where(e => e.TryGetProperty("generated_text", out _)).ToList();
+        Assert.Equal([0, 1, 2, 3], finals.Select(f => f.GetProperty("index").GetInt32()));
+        Assert.Equal(4 * 256, tokens.Count);
+        foreach (var final in finals)
+        {
+            var index = final.GetProperty("index").GetInt32();
+            Assert.Equal(final.GetProperty("generated_text").GetString(),
+                string.Concat(tokens.Where(t => t.GetProperty("index").GetInt32() == index).Select(t => t.GetProperty("token").GetProperty("text").GetString())));
+            Assert.Equal("length", final.GetProperty("finish_reason").GetString());
+        }
+        // Streamed, not buffered: the first token is read well before the last event (1024 decoder steps apart).
         var spread = arrivals[^1].At - arrivals[0].At;
         Assert.True(spread > TimeSpan.FromMilliseconds(20), $"all {arrivals.Count} events arrived within {spread.TotalMilliseconds:F1} ms: the response was buffered");
     }
