@@ -155,6 +155,8 @@ module api 'app/api.bicep' = {
       Jobs__MaxPromptsPerJob: '64'
       Jobs__MaxRequestBodyBytes: '262144'
       Jobs__BatchSize: '8'
+      Jobs__DynamicBatching: 'true'
+      Jobs__BatchWindowMs: '5'
       Jobs__RetryAfterSeconds: '2'
       Jobs__MaxInlineMessageBytes: '32768'
       Jobs__SubmitTokenizerWaitSeconds: '20'
@@ -170,6 +172,7 @@ module api 'app/api.bicep' = {
       Model__RefreshMinutes: '0'
       Inference__IntraOpThreads: '0'
       Inference__MaxNewTokensCeiling: '512'
+      Inference__MaxBatchRows: '32'
     }
   }
 }

@@ -20,6 +20,10 @@ internal sealed record PromptResult(
     double TotalMs,
     double TokensPerSecond)
 {
+    /// <summary>How long the prompt waited for a shared decode batch (absent when dynamic batching is off).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public double? QueueWaitMs { get; init; }
+
     public static PromptResult From(int index, GenerationResult r) => new(
         index,
         r.Text,

@@ -3,6 +3,8 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Serverless.Inference;
 using Serverless.Inference.Generation;
+using Serverless.Inference.Model;
+using Serverless.Jobs.Batching;
 using Serverless.Jobs.Messages;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Specs;
@@ -25,9 +27,13 @@ public sealed class JobWorker
     private readonly PromptJobsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<JobWorker> _logger;
+    private readonly PromptBatcher? _batcher;
 
-    internal JobWorker(JobStore store, IJobModelSource models, PromptJobsOptions options, TimeProvider time, ILogger<JobWorker> logger)
+    /// <param name="batcher">The instance's shared decode batches; null decodes each message on its own (<c>Jobs__DynamicBatching=false</c>).</param>
+    internal JobWorker(JobStore store, IJobModelSource models, PromptJobsOptions options, TimeProvider time, ILogger<JobWorker> logger,
+        PromptBatcher? batcher = null)
     {
+        _batcher = batcher;
         _store = store;
         _models = models;
         _options = options;
@@ -128,31 +134,11 @@ public sealed class JobWorker
 
         // What runs: the job's parameters over the model's generation_config.json defaults (the engine validates them).
         var options = spec.OptionsOver(model.DefaultGenerationOptions);
-        var results = new List<PromptResult>(spec.Prompts.Count);
-        var generation = TimeSpan.Zero;
-        var batchSize = Math.Max(1, _options.BatchSize);
-        for (var start = 0; start < spec.Prompts.Count; start += batchSize)
-        {
-            var batch = spec.Prompts.Skip(start).Take(batchSize).ToArray();
-            var started = Stopwatch.GetTimestamp();
-            IReadOnlyList<GenerationResult> generated;
-            try
-            {
-                generated = await model.GenerateAsync(batch, options, cancellationToken).ConfigureAwait(false);
-            }
-            catch (PromptTooLongException e)
-            {
-                // The engine names the prompt by its index in the batch; the job names it by the field it came from.
-                throw new PromptAtIndexTooLongException(spec.FieldName(start + e.PromptIndex), e);
-            }
-            generation += Stopwatch.GetElapsedTime(started);
-            // The engine answers a mid-way cancellation with partial results (finish_reason "cancelled"); a job must not
-            // succeed with those. Throw instead: the message comes back and the next attempt generates it whole.
-            cancellationToken.ThrowIfCancellationRequested();
-            if (generated.Count != batch.Length)
-                throw new InvalidOperationException($"The engine returned {generated.Count} results for a batch of {batch.Length} prompts.");
-            for (var i = 0; i < generated.Count; i++) results.Add(PromptResult.From(start + i, generated[i]));
-        }
+        var started = Stopwatch.GetTimestamp();
+        var results = _batcher is null
+            ? await GenerateAloneAsync(model, spec, options, cancellationToken).ConfigureAwait(false)
+            : await GenerateBatchedAsync(_batcher, model, spec, options, cancellationToken).ConfigureAwait(false);
+        var generation = Stopwatch.GetElapsedTime(started);
 
         var output = new JobOutput(id, _time.GetUtcNow(), results);
         if (!await _store.WriteOutputAsync(output, cancellationToken).ConfigureAwait(false))
@@ -163,6 +149,70 @@ public sealed class JobWorker
         _logger.LogInformation(
             "Job {JobId} succeeded: {PromptCount} prompt(s), {InputTokens} tokens in, {OutputTokens} tokens out, {TokensPerSecond:F1} tok/s, {DurationMs:F0} ms",
             id, results.Count, usage.InputTokens, usage.OutputTokens, usage.TokensPerSecond, usage.DurationMs);
+    }
+
+    /// <summary>Per-message decoding: the job's prompts in engine calls of <see cref="PromptJobsOptions.BatchSize"/>.</summary>
+    private async Task<List<PromptResult>> GenerateAloneAsync(T5Model model, JobSpec spec, GenerationOptions options, CancellationToken cancellationToken)
+    {
+        var results = new List<PromptResult>(spec.Prompts.Count);
+        var batchSize = Math.Max(1, _options.BatchSize);
+        for (var start = 0; start < spec.Prompts.Count; start += batchSize)
+        {
+            var batch = spec.Prompts.Skip(start).Take(batchSize).ToArray();
+            IReadOnlyList<GenerationResult> generated;
+            try
+            {
+                generated = await model.GenerateAsync(batch, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PromptTooLongException e)
+            {
+                // The engine names the prompt by its index in the batch; the job names it by the field it came from.
+                throw new PromptAtIndexTooLongException(spec.FieldName(start + e.PromptIndex), e);
+            }
+            // The engine answers a mid-way cancellation with partial results (finish_reason "cancelled"); a job must not
+            // succeed with those. Throw instead: the message comes back and the next attempt generates it whole.
+            cancellationToken.ThrowIfCancellationRequested();
+            if (generated.Count != batch.Length)
+                throw new InvalidOperationException($"The engine returned {generated.Count} results for a batch of {batch.Length} prompts.");
+            for (var i = 0; i < generated.Count; i++) results.Add(PromptResult.From(start + i, generated[i]));
+        }
+
+        return results;
+    }
+
+    /// <summary>
+    /// The job's prompts go to the instance's shared decode batches. The first prompt that fails fails the job: the
+    /// job's other prompts are withdrawn (their rows leave) rather than decoded for nothing.
+    /// </summary>
+    private static async Task<List<PromptResult>> GenerateBatchedAsync(PromptBatcher batcher, T5Model model, JobSpec spec, GenerationOptions options,
+        CancellationToken cancellationToken)
+    {
+        using var job = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var tasks = batcher.Enqueue(model, spec.Prompts, options, job.Token);
+        foreach (var task in tasks)
+            _ = task.ContinueWith(static (t, state) => ((CancellationTokenSource)state!).Cancel(), job, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            // No prompt failed but some were cancelled: the batcher is stopping (host shutdown); the message comes back.
+            var failed = tasks.FirstOrDefault(t => t.IsFaulted)?.Exception!.InnerException
+                ?? new OperationCanceledException("The instance's decode batches stopped before the job's prompts ran.");
+            if (failed is PromptTooLongException tooLong)
+                throw new PromptAtIndexTooLongException(spec.FieldName(tooLong.PromptIndex), tooLong);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
+        }
+        var results = new List<PromptResult>(tasks.Count);
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            var done = tasks[i].Result;
+            results.Add(PromptResult.From(i, done.Result) with { QueueWaitMs = Math.Round(done.QueueWait.TotalMilliseconds, 3) });
+        }
+        return results;
     }
 
     private static JobUsage Usage(IReadOnlyList<PromptResult> results, TimeSpan generation)

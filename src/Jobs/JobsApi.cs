@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
@@ -41,15 +42,19 @@ public sealed class JobsApi
     public async Task<IActionResult> SubmitAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return await WithinBudgetAsync(ct => SubmitWithinBudgetAsync(request, ct), "submit", cancellationToken).ConfigureAwait(false);
+        return await WithinBudgetAsync(request, ct => SubmitWithinBudgetAsync(request, ct), "submit", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Runs an HTTP operation under <see cref="PromptJobsOptions.HttpTimeBudget"/>: when the budget runs out (storage
     /// slow or unreachable: each try is short, but they add up) the answer is 503 + Retry-After, well before Azure's
-    /// front end would cut the request at 230 s. The caller's own cancellation (client gone) still propagates.
+    /// front end would cut the request at 230 s. The caller's own cancellation (client gone) still propagates; nothing else
+    /// does: the Functions host answers an exception thrown out of a function with a 500 and an empty body. Storage
+    /// failures (including a cancellation that is not the caller's: the clients' per-try timeouts) are 503 + Retry-After,
+    /// anything else a 500 problem with a correlation id that the Error log carries too.
     /// </summary>
-    private async Task<IActionResult> WithinBudgetAsync(Func<CancellationToken, Task<IActionResult>> operation, string what, CancellationToken cancellationToken)
+    private async Task<IActionResult> WithinBudgetAsync(HttpRequest request, Func<CancellationToken, Task<IActionResult>> operation, string what,
+        CancellationToken cancellationToken)
     {
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(_options.HttpTimeBudget);
@@ -62,7 +67,25 @@ public sealed class JobsApi
             _logger.LogError("The {Operation} request ran out of its {BudgetSeconds} s time budget (storage too slow or unreachable)", what, _options.HttpTimeBudget.TotalSeconds);
             return Unavailable("Storage did not answer in time");
         }
+        catch (Exception e) when (StorageFailure.Is(e, budget.Token))
+        {
+            // Normally mapped where the call is made; this covers the storage calls that have no catch of their own.
+            _logger.LogError(e, "The {Operation} request failed on storage: {Failure}", what, StorageFailure.Describe(e));
+            return Unavailable("The job store is unavailable");
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            var correlationId = CorrelationId(request);
+            _logger.LogError(e, "The {Operation} request failed unexpectedly (correlation id {CorrelationId})", what, correlationId);
+            return JobsHttpResult.Problem(500, "Internal error",
+                $"The request failed unexpectedly; quote correlation id {correlationId} when reporting it.", correlationId: correlationId);
+        }
     }
+
+    /// <summary>The request's trace id when tracing is on (what Application Insights shows as the operation id), else the
+    /// host's request id.</summary>
+    private static string CorrelationId(HttpRequest request) =>
+        Activity.Current is { } activity ? activity.TraceId.ToHexString() : request.HttpContext.TraceIdentifier;
 
     private async Task<IActionResult> SubmitWithinBudgetAsync(HttpRequest request, CancellationToken cancellationToken)
     {
@@ -107,7 +130,7 @@ public sealed class JobsApi
         {
             await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (StorageFailure.Is(e))
+        catch (Exception e) when (StorageFailure.Is(e, cancellationToken))
         {
             _logger.LogError(e, "Could not create the status record of job {JobId}", id);
             return Unavailable("The job store is unavailable");
@@ -124,7 +147,7 @@ public sealed class JobsApi
             }
             await _queue.SendAsync(message, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (StorageFailure.Is(e) || e is OperationCanceledException)
+        catch (Exception e) when (StorageFailure.Is(e, cancellationToken) || e is OperationCanceledException)
         {
             // The job was accepted into the store but never queued: close it so it does not sit in "queued" forever.
             _logger.LogError(e, "Could not enqueue job {JobId}; marking it failed", id);
@@ -140,7 +163,7 @@ public sealed class JobsApi
             {
                 _logger.LogError(inner, "Could not mark job {JobId} failed after the enqueue failure", id);
             }
-            if (e is OperationCanceledException) throw;
+            if (!StorageFailure.Is(e, cancellationToken)) throw; // the budget's or the caller's cancellation: WithinBudgetAsync answers it
             return Unavailable("The job queue is unavailable");
         }
 
@@ -157,7 +180,7 @@ public sealed class JobsApi
     public async Task<IActionResult> GetAsync(HttpRequest request, string id, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return await WithinBudgetAsync(ct => GetWithinBudgetAsync(request, id, ct), "status", cancellationToken).ConfigureAwait(false);
+        return await WithinBudgetAsync(request, ct => GetWithinBudgetAsync(request, id, ct), "status", cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<IActionResult> GetWithinBudgetAsync(HttpRequest request, string id, CancellationToken cancellationToken)
@@ -176,7 +199,7 @@ public sealed class JobsApi
                 if (output is null) _logger.LogWarning("Job {JobId} succeeded but its output blob is missing", id);
             }
         }
-        catch (Exception e) when (StorageFailure.Is(e))
+        catch (Exception e) when (StorageFailure.Is(e, cancellationToken))
         {
             _logger.LogError(e, "Could not read job {JobId}", id);
             return Unavailable("The job store is unavailable");

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Serverless.Inference.Model;
+using Serverless.Jobs.Batching;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Storage;
 using Serverless.ModelStore;
@@ -60,8 +61,15 @@ public static class JobsServiceCollectionExtensions
             return new JobsApi(NewStore(sp, StorageRetry.Http(options.HttpStorageCallTimeout)), sp.GetRequiredService<JobQueue>(),
                 sp.GetRequiredService<PromptLengthChecker>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobsApi>>());
         });
-        services.TryAddSingleton(sp => new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(),
-            sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>()));
+        services.TryAddSingleton(sp => new PromptBatcher(TimeSpan.FromMilliseconds(sp.GetRequiredService<PromptJobsOptions>().BatchWindowMs),
+            sp.GetRequiredService<ILogger<PromptBatcher>>()));
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<PromptJobsOptions>();
+            return new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), options,
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(),
+                options.DynamicBatching ? sp.GetRequiredService<PromptBatcher>() : null);
+        });
         services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
@@ -87,6 +95,8 @@ public static class JobsServiceCollectionExtensions
         options.MaxPromptsPerJob = Int(configuration, "Jobs:MaxPromptsPerJob", options.MaxPromptsPerJob, 1);
         options.MaxRequestBodyBytes = Int(configuration, "Jobs:MaxRequestBodyBytes", options.MaxRequestBodyBytes, 1024);
         options.BatchSize = Int(configuration, "Jobs:BatchSize", options.BatchSize, 1);
+        options.DynamicBatching = Bool(configuration, "Jobs:DynamicBatching", options.DynamicBatching);
+        options.BatchWindowMs = Int(configuration, "Jobs:BatchWindowMs", options.BatchWindowMs, 0);
         options.RetryAfterSeconds = Int(configuration, "Jobs:RetryAfterSeconds", options.RetryAfterSeconds, 1);
         options.MaxInlineMessageBytes = Int(configuration, "Jobs:MaxInlineMessageBytes", options.MaxInlineMessageBytes, 256);
         options.SubmitTokenizerWaitSeconds = Double(configuration, "Jobs:SubmitTokenizerWaitSeconds", options.SubmitTokenizerWaitSeconds);
@@ -106,6 +116,15 @@ public static class JobsServiceCollectionExtensions
         return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min
             ? value
             : throw new FormatException($"Setting {key.Replace(":", "__")} must be an integer of at least {min}, not '{text}'.");
+    }
+
+    private static bool Bool(IConfiguration configuration, string key, bool fallback)
+    {
+        var text = configuration[key];
+        if (string.IsNullOrWhiteSpace(text)) return fallback;
+        return bool.TryParse(text.Trim(), out var value)
+            ? value
+            : throw new FormatException($"Setting {key.Replace(":", "__")} must be true or false, not '{text}'.");
     }
 
     private static double Double(IConfiguration configuration, string key, double fallback)

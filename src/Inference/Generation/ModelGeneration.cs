@@ -55,6 +55,27 @@ public static class ModelGeneration
             return Generator.Generate(model, PromptSource.FromIds(inputIds), options, null, cancellationToken);
         }
 
+        /// <summary>
+        /// Completes prompts of different callers as one shared decode batch: each prompt has its own parameters and
+        /// cancellation, and its outcome is reported through <paramref name="onDone"/> as soon as its row finishes.
+        /// A prompt that cannot run (invalid parameters, beam search, over the context window, a bad id) gets an error
+        /// outcome; the others run. Runs on the calling thread.
+        /// </summary>
+        /// <param name="prompts">At most <see cref="ModelOptions.MaxBatchRows"/> prompts.</param>
+        /// <param name="onDone">Called on the decoding thread with the prompt's index and outcome; keep it short.</param>
+        /// <param name="cancellationToken">Cancels every row (each leaves with <see cref="FinishReason.Cancelled"/>).</param>
+        /// <returns>The outcomes in prompt order.</returns>
+        public IReadOnlyList<BatchPromptOutcome> GenerateBatch(IReadOnlyList<BatchPrompt> prompts, Action<int, BatchPromptOutcome>? onDone = null,
+            CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(model);
+            ArgumentNullException.ThrowIfNull(prompts);
+            model.ThrowIfDisposed();
+            if (prompts.Count > model.Options.MaxBatchRows)
+                throw new ArgumentException($"A decode batch holds at most {model.Options.MaxBatchRows} prompts (MaxBatchRows); got {prompts.Count}.", nameof(prompts));
+            return RowBatchSearch.Run(model, prompts, onDone, cancellationToken);
+        }
+
         /// <summary>Streams the text of one completion piece by piece as tokens are produced.</summary>
         /// <remarks>
         /// The pieces concatenate to the result's text: a piece is held back while it could still be the start of a stop

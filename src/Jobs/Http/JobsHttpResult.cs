@@ -31,18 +31,22 @@ internal sealed class JobsHttpResult(int statusCode, object body, string content
     }
 
     /// <summary>An RFC 9457 problem: <c>type</c>, <c>title</c>, <c>status</c>, <c>detail</c> and, for invalid input,
-    /// <c>errors</c> naming every bad field (<c>prompts[3]</c>, <c>parameters.top_p</c>) with its messages.</summary>
-    public static JobsHttpResult Problem(int status, string title, string detail, IReadOnlyDictionary<string, string[]>? errors = null) =>
-        new(status, new ProblemBody(ProblemType(status), title, status, detail, errors), "application/problem+json");
+    /// <c>errors</c> naming every bad field (<c>prompts[3]</c>, <c>parameters.top_p</c>) with its messages; for an
+    /// unexpected failure, <c>correlation_id</c> to find its log.</summary>
+    public static JobsHttpResult Problem(int status, string title, string detail, IReadOnlyDictionary<string, string[]>? errors = null,
+        string? correlationId = null) =>
+        new(status, new ProblemBody(ProblemType(status), title, status, detail, errors, correlationId), "application/problem+json");
 
     private static string ProblemType(int status) => status switch
     {
         400 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.1",
         404 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.5",
         413 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.14",
+        500 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.6.1",
         503 => "https://www.rfc-editor.org/rfc/rfc9110#section-15.6.4",
         _ => "about:blank",
     };
 }
 
-internal sealed record ProblemBody(string Type, string Title, int Status, string Detail, IReadOnlyDictionary<string, string[]>? Errors);
+internal sealed record ProblemBody(string Type, string Title, int Status, string Detail, IReadOnlyDictionary<string, string[]>? Errors,
+    string? CorrelationId = null);

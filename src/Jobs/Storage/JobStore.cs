@@ -154,6 +154,11 @@ internal sealed class JobStore
             return (value, content.Value.Details.ETag);
         }
         catch (RequestFailedException e) when (e.Status == 404) { return null; }
+        catch (JsonException e)
+        {
+            // Name the blob: the serializer's message only gives a JSON path, and whoever reads the log must find the record.
+            throw new InvalidDataException($"Blob {blob.BlobContainerName}/{blob.Name} is not a valid {typeof(T).Name}: {e.Message}", e);
+        }
     }
 
     /// <summary>Uploads under a condition; null when the condition failed (412 ConditionNotMet for If-Match, 409

@@ -92,13 +92,15 @@ public abstract class HostFixture : IAsyncLifetime
     {
         using var response = await Http.PostAsync("api/jobs", Json(spec));
         var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"submit answered {(int)response.StatusCode}: {body}");
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"submit answered {(int)response.StatusCode}: {body}{LogTail()}");
         using var document = JsonDocument.Parse(body);
         return document.RootElement.GetProperty("id").GetString()!;
     }
 
     /// <summary>Polls GET /api/jobs/{id} until succeeded or failed. A 404 means "no record yet" (a queue drop gets
-    /// its record when the worker picks it up); still 404 at the timeout fails with "no record".</summary>
+    /// its record when the worker picks it up); still 404 at the timeout fails with "no record". A 503 problem with
+    /// Retry-After (storage too slow right now, e.g. on a loaded machine) is polled again after that delay, as a client
+    /// should; any other answer but 200 fails at once.</summary>
     public async Task<JsonElement> WaitAsync(string id, TimeSpan? timeout = null, TimeSpan? pollInterval = null)
     {
         var limit = timeout ?? TimeSpan.FromSeconds(90);
@@ -110,6 +112,13 @@ public abstract class HostFixture : IAsyncLifetime
             {
                 using var response = await Http.GetAsync($"api/jobs/{id}", cts.Token);
                 var body = await response.Content.ReadAsStringAsync(cts.Token);
+                if (response.StatusCode == HttpStatusCode.ServiceUnavailable && response.Headers.RetryAfter?.Delta is { } retryAfter &&
+                    response.Content.Headers.ContentType?.MediaType == "application/problem+json")
+                {
+                    last = $"503, Retry-After {retryAfter.TotalSeconds} s: {body}";
+                    await Task.Delay(retryAfter, cts.Token);
+                    continue;
+                }
                 if (response.StatusCode != HttpStatusCode.NotFound)
                 {
                     Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET api/jobs/{id} answered {(int)response.StatusCode}: {body}{LogTail()}");

@@ -4,7 +4,8 @@ using Microsoft.Extensions.Logging;
 namespace Serverless.Jobs.Tests.Infrastructure;
 
 /// <summary>One log call: its template values and the values of every scope open at the time.</summary>
-internal sealed record LogEntry(string Category, LogLevel Level, string Message, IReadOnlyDictionary<string, object?> Values, IReadOnlyDictionary<string, object?> Scopes);
+internal sealed record LogEntry(string Category, LogLevel Level, string Message, IReadOnlyDictionary<string, object?> Values, IReadOnlyDictionary<string, object?> Scopes,
+    Exception? Exception = null);
 
 /// <summary>Keeps structured log entries (template values and scopes) for assertions.</summary>
 internal sealed class CapturingLoggerProvider : ILoggerProvider
@@ -40,7 +41,7 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
             var scopes = new Dictionary<string, object?>();
             for (var s = owner._scopes.Value; s is not null; s = s.Parent)
                 foreach (var (k, v) in s.Values) scopes.TryAdd(k, v);
-            owner.Entries.Enqueue(new LogEntry(category, logLevel, formatter(state, exception), ToValues(state), scopes));
+            owner.Entries.Enqueue(new LogEntry(category, logLevel, formatter(state, exception), ToValues(state), scopes, exception));
         }
     }
 
