@@ -8,6 +8,7 @@ using Serverless.Jobs.Tests.Infrastructure;
 namespace Serverless.Jobs.Tests;
 
 /// <summary>The instance's shared decode batches over the tiny model (no storage).</summary>
+[Collection(TimingSensitiveCollection.Name)]
 public sealed class PromptBatcherTests : IDisposable
 {
     private static readonly string[] Prompts =
