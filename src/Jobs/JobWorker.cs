@@ -99,13 +99,13 @@ public sealed class JobWorker
             _logger.LogWarning("Job {JobId}: attempt {Attempt} cancelled (host shutting down); the message will be delivered again", id, record.Attempts);
             throw;
         }
-        catch (Exception e) when (Classify(e) is { Permanent: true } failure)
+        catch (Exception e) when (Classify(e, cancellationToken) is { Permanent: true } failure)
         {
             await FailAsync(id, failure.Error, spec.Prompts.Count, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            var failure = Classify(e);
+            var failure = Classify(e, cancellationToken);
             _logger.LogError(e, "Job {JobId}: attempt {Attempt} failed ({ErrorCode}); the host will retry: {Reason}", id, record.Attempts, failure.Error.Code, e.Message);
             JobsTelemetry.Retries.Add(1, JobsTelemetry.ErrorCode(failure.Error.Code));
             activity?.SetTag("error.code", failure.Error.Code).SetStatus(ActivityStatusCode.Error, failure.Error.Code);
@@ -324,7 +324,8 @@ public sealed class JobWorker
     private sealed record Failure(bool Permanent, JobError Error);
 
     /// <summary>Which failures end the job now and which are worth another delivery.</summary>
-    private static Failure Classify(Exception e) => e switch
+    /// <param name="caller">The attempt's token: a storage call cancelled while it is not was timed out by the client (storage unavailable).</param>
+    private static Failure Classify(Exception e, CancellationToken caller) => e switch
     {
         PromptAtIndexTooLongException p => new(true, new JobError(JobErrorCodes.PromptTooLong, $"{p.Field}: {p.InnerException!.Message}")),
         PromptTooLongException p => new(true, new JobError(JobErrorCodes.PromptTooLong, p.Message)),
@@ -335,7 +336,7 @@ public sealed class JobWorker
         ModelContainerNotFoundException or ModelFileMissingException or ModelAccessDeniedException
             => new(false, new JobError(JobErrorCodes.ModelUnavailable, e.Message)),
         ModelStoreException m => new(!m.IsTransient, new JobError(JobErrorCodes.ModelUnavailable, m.Message)),
-        _ when StorageFailure.Is(e) => new(false, new JobError(JobErrorCodes.StorageError, StorageFailure.Describe(e))),
+        _ when StorageFailure.Is(e, caller) => new(false, new JobError(JobErrorCodes.StorageError, StorageFailure.Describe(e))),
         _ => new(false, new JobError(JobErrorCodes.InternalError, $"{e.GetType().Name}: {e.Message}")),
     };
 
