@@ -19,7 +19,7 @@ public static class JobsServiceCollectionExtensions
     /// <c>AzureWebJobsStorage</c> (a connection string, or identity-based <c>__blobServiceUri</c>/<c>__queueServiceUri</c>) and
     /// the clients built from it,
     /// the model provider (<c>Model__*</c>; registered only if the host has not registered a <c>ModelProvider&lt;T5Model&gt;</c>),
-    /// and <see cref="JobsApi"/>, <see cref="JobWorker"/>, <see cref="PoisonJobHandler"/> as singletons. Nothing touches
+    /// and <see cref="JobsApi"/>, <see cref="Completions.CompletionsApi"/>, <see cref="JobWorker"/>, <see cref="PoisonJobHandler"/> as singletons. Nothing touches
     /// storage until first use.
     /// </summary>
     public static IServiceCollection AddPromptJobs(this IServiceCollection services, IConfiguration configuration)
@@ -77,6 +77,8 @@ public static class JobsServiceCollectionExtensions
             return new HealthApi(sp.GetRequiredService<StorageConnection>().CreateQueueServiceClient(StorageRetry.Http(options.HttpStorageCallTimeout)),
                 () => provider.LoadedVersion, options, sp.GetRequiredService<ILogger<HealthApi>>());
         });
+        services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
+            sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
         return services;
@@ -107,6 +109,10 @@ public static class JobsServiceCollectionExtensions
         options.SubmitTokenizerWaitSeconds = Double(configuration, "Jobs:SubmitTokenizerWaitSeconds", options.SubmitTokenizerWaitSeconds);
         options.ModelRetryAfterSeconds = Double(configuration, "Jobs:ModelRetryAfterSeconds", options.ModelRetryAfterSeconds);
         options.MaxNewTokensCeiling = Int(configuration, "Inference:MaxNewTokensCeiling", options.MaxNewTokensCeiling, 1);
+        options.Completions.MaxPrompts = Int(configuration, "Completions:MaxPrompts", options.Completions.MaxPrompts, 1);
+        options.Completions.MaxNewTokens = Int(configuration, "Completions:MaxNewTokens", options.Completions.MaxNewTokens, 1);
+        options.Completions.MaxRequestBodyBytes = Int(configuration, "Completions:MaxRequestBodyBytes", options.Completions.MaxRequestBodyBytes, 1024);
+        options.Completions.TimeBudgetSeconds = Double(configuration, "Completions:TimeBudgetSeconds", options.Completions.TimeBudgetSeconds);
         return options;
     }
 

@@ -66,5 +66,8 @@ public sealed class PromptJobsOptions
     /// <summary>Network timeout of one storage try on the HTTP path (the worker's clients keep the model store's longer one).</summary>
     public TimeSpan HttpStorageCallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary><c>Completions__*</c>: limits of the synchronous <c>POST /api/completions</c>.</summary>
+    public Completions.CompletionsOptions Completions { get; set; } = new();
+
     internal string PoisonQueueName => QueueName + "-poison";
 }

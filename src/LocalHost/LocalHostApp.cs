@@ -62,6 +62,7 @@ public static class LocalHostApp
         builder.Services.AddTransient<SubmitJob>();
         builder.Services.AddTransient<GetJob>();
         builder.Services.AddTransient<GetHealth>();
+        builder.Services.AddTransient<CreateCompletion>();
         // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
         builder.Services.AddSingleton(queueSettings);
         builder.Services.AddSingleton<QueueTriggerHost>();

@@ -24,10 +24,10 @@ public sealed class FunctionsMetadataTests
             b => b.GetProperty("type").GetString()!.EndsWith("Trigger", StringComparison.Ordinal));
 
     [Fact]
-    public void Exactly_the_four_job_functions_and_the_health_probe_are_declared()
+    public void Exactly_the_job_completion_and_health_functions_are_declared()
     {
         var names = Functions.Value.Select(f => f.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-        Assert.Equal(["FailPoisonedJob", "GetHealth", "GetJob", "ProcessJob", "SubmitJob"], names);
+        Assert.Equal(["CreateCompletion", "FailPoisonedJob", "GetHealth", "GetJob", "ProcessJob", "SubmitJob"], names);
         Assert.All(Functions.Value, f =>
         {
             Assert.Equal("Serverless.Functions.dll", f.GetProperty("scriptFile").GetString());
@@ -38,6 +38,7 @@ public sealed class FunctionsMetadataTests
     [Theory]
     [InlineData("SubmitJob", "post", "jobs")]
     [InlineData("GetJob", "get", "jobs/{id}")]
+    [InlineData("CreateCompletion", "post", "completions")]
     public void Http_functions_have_their_route_method_and_function_key(string name, string method, string route)
     {
         var trigger = Trigger(name);

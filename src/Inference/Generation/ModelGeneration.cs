@@ -95,6 +95,35 @@ public static class ModelGeneration
             return Generator.Stream(model, PromptSource.FromText([prompt]), options, cancellationToken);
         }
 
+        /// <summary>Starts completing one prompt on a thread-pool thread and streams its tokens with their text
+        /// (<see cref="StreamedToken"/>), then its result; with num_beams &gt; 1 the tokens arrive when the search ends.</summary>
+        /// <remarks>Cancelling <paramref name="cancellationToken"/> stops the loop before its next decoder step; the result
+        /// then has <see cref="FinishReason.Cancelled"/>. Tokenizing errors (<see cref="PromptTooLongException"/>) fault
+        /// <see cref="TokenStream.Completion"/>.</remarks>
+        public TokenStream StartTokenStream(string prompt, GenerationOptions options, CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(prompt);
+            Start(model, options);
+            cancellationToken.ThrowIfCancellationRequested();
+            var channel = System.Threading.Channels.Channel.CreateUnbounded<StreamedToken>(
+                new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            var observer = new TokenStreamObserver(model.Tokenizer, options.StopStrings, channel.Writer);
+            var completion = Task.Run(() =>
+            {
+                try
+                {
+                    var result = Generator.Generate(model, PromptSource.FromText([prompt]), options, observer, cancellationToken)[0];
+                    observer.Finish(result);
+                    return result;
+                }
+                finally
+                {
+                    channel.Writer.TryComplete();
+                }
+            }, CancellationToken.None);
+            return new TokenStream(channel.Reader, completion);
+        }
+
         /// <summary>Streams the completion of one already tokenized prompt.</summary>
         public IAsyncEnumerable<string> StreamAsync(int[] inputIds, GenerationOptions options, CancellationToken cancellationToken = default)
         {
