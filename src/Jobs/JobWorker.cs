@@ -52,7 +52,9 @@ public sealed class JobWorker
         using var activity = StartProcessActivity(message, messageId, dequeueCount);
         using var scope = _logger.BeginScope(new Dictionary<string, object>
         {
-            ["JobId"] = id, ["MessageId"] = messageId, ["DequeueCount"] = dequeueCount,
+            ["JobId"] = id,
+            ["MessageId"] = messageId,
+            ["DequeueCount"] = dequeueCount,
         });
 
         var existing = await _store.GetAsync(id, cancellationToken).ConfigureAwait(false);
@@ -208,8 +210,11 @@ public sealed class JobWorker
         generate?.SetTag("job.batch.start", 0).SetTag("job.batch.rows", spec.Prompts.Count);
         var tasks = batcher.Enqueue(model, spec.Prompts, options, job.Token);
         foreach (var task in tasks)
+        {
             _ = task.ContinueWith(static (t, state) => ((CancellationTokenSource)state!).Cancel(), job, CancellationToken.None,
                 TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
         try
         {
             await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -273,20 +278,20 @@ public sealed class JobWorker
             case MessageKind.Prompt:
                 return (new JobSpec(null, [message.Text], null, IsList: false), null);
             case MessageKind.SpecInBlob:
-            {
-                var text = await _store.ReadInputAsync(message.JobId, cancellationToken).ConfigureAwait(false);
-                if (text is null)
-                    return (null, new JobError(JobErrorCodes.InvalidMessage, $"The message refers to the job input jobs/_inputs/{message.JobId}.json, which does not exist."));
-                try
                 {
-                    using var document = JsonDocument.Parse(text);
-                    return Validate(document.RootElement);
+                    var text = await _store.ReadInputAsync(message.JobId, cancellationToken).ConfigureAwait(false);
+                    if (text is null)
+                        return (null, new JobError(JobErrorCodes.InvalidMessage, $"The message refers to the job input jobs/_inputs/{message.JobId}.json, which does not exist."));
+                    try
+                    {
+                        using var document = JsonDocument.Parse(text);
+                        return Validate(document.RootElement);
+                    }
+                    catch (JsonException e)
+                    {
+                        return (null, new JobError(JobErrorCodes.InvalidMessage, $"The job input jobs/_inputs/{message.JobId}.json is not valid JSON: {e.Message}"));
+                    }
                 }
-                catch (JsonException e)
-                {
-                    return (null, new JobError(JobErrorCodes.InvalidMessage, $"The job input jobs/_inputs/{message.JobId}.json is not valid JSON: {e.Message}"));
-                }
-            }
             case MessageKind.Spec:
                 return Validate(message.Json!.Value);
             default:

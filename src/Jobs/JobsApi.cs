@@ -92,9 +92,12 @@ public sealed class JobsApi
     {
         var body = await ReadBodyAsync(request, cancellationToken).ConfigureAwait(false);
         if (body is null)
+        {
             return JobsHttpResult.Problem(413, "Request body too large",
                 $"The request body is larger than {_options.MaxRequestBodyBytes} bytes. Split the prompts into several jobs.",
                 new Dictionary<string, string[]> { ["body"] = [$"Must be at most {_options.MaxRequestBodyBytes} bytes."] });
+        }
+
         if (body.Length == 0)
             return Invalid(new Dictionary<string, string[]> { ["body"] = ["Required: a JSON object such as {\"prompt\": \"...\"}."] });
 
@@ -227,8 +230,10 @@ public sealed class JobsApi
         {
             var count = model.Tokenizer.Encode(spec.Prompts[i]).Length;
             if (count > model.ContextWindow)
+            {
                 errors.Add(spec.FieldName(i),
                     $"Has {count} tokens but the model's context window is {model.ContextWindow}. Shorten it, or set parameters.truncation to \"keep_start\" or \"keep_end\".");
+            }
         }
     }
 

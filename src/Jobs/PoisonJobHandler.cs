@@ -34,7 +34,7 @@ public sealed class PoisonJobHandler
     public async Task HandleAsync(string messageText, string messageId, CancellationToken cancellationToken)
     {
         var message = QueueMessageReader.Read(messageText, messageId);
-        IReadOnlyList<string> candidates = message.HasExplicitId
+        var candidates = message.HasExplicitId
             ? [message.JobId]
             : await _store.GetContentIndexAsync(QueueMessageReader.ContentHash(messageText ?? ""), cancellationToken).ConfigureAwait(false);
 

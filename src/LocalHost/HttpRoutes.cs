@@ -68,7 +68,7 @@ internal static class HttpRoutes
     /// right <c>?code=</c>); compared in constant time.</summary>
     internal static bool HasKey(HttpRequest request, string functionKey)
     {
-        string? sent = request.Headers.TryGetValue("x-functions-key", out var header) ? header.ToString() : request.Query["code"].ToString();
+        var sent = request.Headers.TryGetValue("x-functions-key", out var header) ? header.ToString() : request.Query["code"].ToString();
         return !string.IsNullOrEmpty(sent) &&
                CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(sent), Encoding.UTF8.GetBytes(functionKey));
     }

@@ -254,8 +254,12 @@ internal sealed class ModelCacheSynchronizer
             long written;
             var fileOptions = new FileStreamOptions
             {
-                Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0,
-                Options = FileOptions.Asynchronous, PreallocationSize = Math.Max(0, file.Size),
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                BufferSize = 0,
+                Options = FileOptions.Asynchronous,
+                PreallocationSize = Math.Max(0, file.Size),
             };
             await using (var fileStream = new FileStream(tempPath, fileOptions))
             {

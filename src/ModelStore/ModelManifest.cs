@@ -28,7 +28,9 @@ public sealed record ModelManifest
         {
             if (string.IsNullOrEmpty(f.Name) || f.Name.StartsWith('/') || f.Name.Contains("..") || f.Size < 0
                 || f.Sha256 is not { Length: 64 } || !f.Sha256.All(Uri.IsHexDigit))
+            {
                 throw new FormatException($"Bad manifest entry '{f.Name}'.");
+            }
         }
         return manifest;
     }

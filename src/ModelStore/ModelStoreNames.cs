@@ -22,7 +22,7 @@ public static class ModelStoreNames
     public static string? ContainerNameError(string? name)
     {
         if (string.IsNullOrEmpty(name)) return $"The container name is empty: {ContainerRule}.";
-        string? problem =
+        var problem =
             name.Length is < 3 or > 63 ? $"it has {name.Length} characters"
             : name.FirstOrDefault(c => c is not ((>= 'a' and <= 'z') or (>= '0' and <= '9') or '-')) is var bad and not '\0'
                 ? $"'{bad}' is not allowed" + (char.IsUpper(bad) ? " (uppercase)" : "")
@@ -37,7 +37,7 @@ public static class ModelStoreNames
     public static string? PrefixError(string? prefix)
     {
         if (string.IsNullOrEmpty(prefix)) return null;
-        string? problem =
+        var problem =
             prefix.Length > MaxPrefixLength ? $"it has {prefix.Length} characters"
             : prefix.Contains('\\') ? "it contains a backslash"
             : prefix.Any(char.IsControl) ? "it contains a control character"

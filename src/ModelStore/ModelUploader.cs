@@ -21,7 +21,9 @@ public static class ModelUploader
     private const int ParallelFiles = 3;
     private static readonly StorageTransferOptions Transfer = new()
     {
-        MaximumConcurrency = 4, InitialTransferSize = 8 * 1024 * 1024, MaximumTransferSize = 8 * 1024 * 1024,
+        MaximumConcurrency = 4,
+        InitialTransferSize = 8 * 1024 * 1024,
+        MaximumTransferSize = 8 * 1024 * 1024,
     };
 
     /// <summary>
@@ -224,7 +226,8 @@ public static class ModelUploader
                     var filter = new HashSinkStream(sha);
                     await container.GetBlobClient(prefix + f.Name).DownloadToAsync(filter, new BlobDownloadToOptions
                     {
-                        TransferOptions = Transfer, ProgressHandler = aggregator.ForFile(),
+                        TransferOptions = Transfer,
+                        ProgressHandler = aggregator.ForFile(),
                     }, ct).ConfigureAwait(false);
                     var actual = Convert.ToHexStringLower(sha.GetHashAndReset());
                     if (!string.Equals(actual, f.Sha256, StringComparison.OrdinalIgnoreCase))
@@ -234,7 +237,10 @@ public static class ModelUploader
 
             if (ModelLayout.FindMissing(manifest.Files.Select(f => f.Name).ToList()) is { } missingRequired
                 && ModelLayout.FindMissing(manifest.Files.Select(f => f.Name).ToList(), true) is not null)
+            {
                 problems.Add($"the manifest lacks required file {prefix}{missingRequired}");
+            }
+
             return new ModelVerificationResult(prefix, true, toHash.Count, aggregator.BytesTransferred, problems);
         }
         catch (RequestFailedException e)

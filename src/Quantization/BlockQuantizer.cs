@@ -28,25 +28,25 @@ internal static class BlockQuantizer
     {
         if (weight.Length != (long)k * n)
             throw new ArgumentException($"The weight has {weight.Length} values, not K·N = {k}·{n}.", nameof(weight));
-        int blocks = (k + blockSize - 1) / blockSize;
-        int blobSize = blockSize * bits / 8;
-        int zeroPointBytesPerColumn = (blocks * bits + 7) / 8;
-        int maxCode = (1 << bits) - 1;
+        var blocks = (k + blockSize - 1) / blockSize;
+        var blobSize = blockSize * bits / 8;
+        var zeroPointBytesPerColumn = (blocks * bits + 7) / 8;
+        var maxCode = (1 << bits) - 1;
         var packed = new byte[(long)n * blocks * blobSize];
         var scales = new float[n * blocks];
         var zeroPoints = new byte[n * zeroPointBytesPerColumn];
         Span<float> block = stackalloc float[blockSize];
 
-        for (int column = 0; column < n; column++)
+        for (var column = 0; column < n; column++)
         {
-            for (int b = 0; b < blocks; b++)
+            for (var b = 0; b < blocks; b++)
             {
-                int start = b * blockSize;
-                int count = Math.Min(blockSize, k - start);
+                var start = b * blockSize;
+                var count = Math.Min(blockSize, k - start);
                 float min = 0, max = 0;
-                for (int i = 0; i < count; i++)
+                for (var i = 0; i < count; i++)
                 {
-                    float v = weight[(start + i) * n + column];
+                    var v = weight[(start + i) * n + column];
                     block[i] = v;
                     if (v < min) min = v;
                     if (v > max) max = v;
@@ -55,7 +55,7 @@ internal static class BlockQuantizer
                 int zeroPoint;
                 if (symmetric)
                 {
-                    float extreme = -min > max ? min : max;
+                    var extreme = -min > max ? min : max;
                     scale = extreme / -(1 << (bits - 1));
                     zeroPoint = 1 << (bits - 1);
                     if (scale == 0)
@@ -71,11 +71,11 @@ internal static class BlockQuantizer
                 {
                     zeroPoint = Math.Clamp((int)MathF.Round(-min / scale, MidpointRounding.ToEven), 0, maxCode);
                 }
-                float inverse = 1 / scale;
-                int blobStart = (column * blocks + b) * blobSize;
-                for (int i = 0; i < blockSize; i++)
+                var inverse = 1 / scale;
+                var blobStart = (column * blocks + b) * blobSize;
+                for (var i = 0; i < blockSize; i++)
                 {
-                    int code = i < count
+                    var code = i < count
                         ? Math.Clamp((int)MathF.Round(block[i] * inverse, MidpointRounding.ToEven) + zeroPoint, 0, maxCode)
                         : zeroPoint; // padding past K decodes to exactly 0
                     Pack(packed, blobStart, i, code, bits);
@@ -91,17 +91,17 @@ internal static class BlockQuantizer
     public static float[] Dequantize(BlockQuantizedWeight q)
     {
         var result = new float[q.K * q.N];
-        int blobSize = q.BlockSize * q.Bits / 8;
-        int zeroPointBytesPerColumn = (q.Blocks * q.Bits + 7) / 8;
-        for (int column = 0; column < q.N; column++)
+        var blobSize = q.BlockSize * q.Bits / 8;
+        var zeroPointBytesPerColumn = (q.Blocks * q.Bits + 7) / 8;
+        for (var column = 0; column < q.N; column++)
         {
-            for (int b = 0; b < q.Blocks; b++)
+            for (var b = 0; b < q.Blocks; b++)
             {
-                float scale = q.Scales[column * q.Blocks + b];
-                int zeroPoint = Unpack(q.ZeroPoints, column * zeroPointBytesPerColumn, b, q.Bits);
-                for (int i = 0; i < q.BlockSize && b * q.BlockSize + i < q.K; i++)
+                var scale = q.Scales[column * q.Blocks + b];
+                var zeroPoint = Unpack(q.ZeroPoints, column * zeroPointBytesPerColumn, b, q.Bits);
+                for (var i = 0; i < q.BlockSize && b * q.BlockSize + i < q.K; i++)
                 {
-                    int code = Unpack(q.Packed, (column * q.Blocks + b) * blobSize, i, q.Bits);
+                    var code = Unpack(q.Packed, (column * q.Blocks + b) * blobSize, i, q.Bits);
                     result[(b * q.BlockSize + i) * q.N + column] = (code - zeroPoint) * scale;
                 }
             }
@@ -116,7 +116,7 @@ internal static class BlockQuantizer
             buffer[start + index] = (byte)code;
             return;
         }
-        int shift = index % 2 * 4;
+        var shift = index % 2 * 4;
         buffer[start + index / 2] |= (byte)(code << shift);
     }
 

@@ -12,17 +12,17 @@ internal static class ColumnQuantizer
     public static ColumnQuantizedWeight Quantize(ReadOnlySpan<float> weight, int k, int n)
     {
         var scales = new float[n];
-        for (int row = 0; row < k; row++)
+        for (var row = 0; row < k; row++)
         {
-            for (int column = 0; column < n; column++)
+            for (var column = 0; column < n; column++)
                 scales[column] = MathF.Max(scales[column], MathF.Abs(weight[row * n + column]));
         }
-        for (int column = 0; column < n; column++)
+        for (var column = 0; column < n; column++)
             scales[column] = scales[column] == 0 ? 1 : scales[column] / 127;
         var codes = new sbyte[k * n];
-        for (int row = 0; row < k; row++)
+        for (var row = 0; row < k; row++)
         {
-            for (int column = 0; column < n; column++)
+            for (var column = 0; column < n; column++)
                 codes[row * n + column] = (sbyte)Math.Clamp((int)MathF.Round(weight[row * n + column] / scales[column], MidpointRounding.ToEven), -127, 127);
         }
         return new ColumnQuantizedWeight(k, n, codes, scales);

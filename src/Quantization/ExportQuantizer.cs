@@ -22,38 +22,40 @@ public static class ExportQuantizer
         options.Validate();
         if (!Directory.Exists(source))
             throw new QuantizationException($"The model folder '{source}' does not exist.");
-        string from = Path.GetFullPath(source);
-        string to = output is null ? from : Path.GetFullPath(output);
-        bool inPlace = string.Equals(from.TrimEnd('/'), to.TrimEnd('/'), StringComparison.Ordinal);
+        var from = Path.GetFullPath(source);
+        var to = output is null ? from : Path.GetFullPath(output);
+        var inPlace = string.Equals(from.TrimEnd('/'), to.TrimEnd('/'), StringComparison.Ordinal);
 
         var graphs = new List<string>();
-        foreach (string name in GraphNames)
+        foreach (var name in GraphNames)
         {
-            string? path = new[] { Path.Combine(from, name + ".onnx"), Path.Combine(from, "onnx", name + ".onnx") }.FirstOrDefault(File.Exists);
+            var path = new[] { Path.Combine(from, name + ".onnx"), Path.Combine(from, "onnx", name + ".onnx") }.FirstOrDefault(File.Exists);
             if (path is not null)
                 graphs.Add(path);
         }
-        bool hasEncoder = graphs.Any(p => Path.GetFileNameWithoutExtension(p) == "encoder_model");
-        bool hasMerged = graphs.Any(p => Path.GetFileNameWithoutExtension(p) == "decoder_model_merged");
-        bool hasSplit = graphs.Count(p => Path.GetFileNameWithoutExtension(p) is "decoder_model" or "decoder_with_past_model") == 2;
+        var hasEncoder = graphs.Any(p => Path.GetFileNameWithoutExtension(p) == "encoder_model");
+        var hasMerged = graphs.Any(p => Path.GetFileNameWithoutExtension(p) == "decoder_model_merged");
+        var hasSplit = graphs.Count(p => Path.GetFileNameWithoutExtension(p) is "decoder_model" or "decoder_with_past_model") == 2;
         if (!hasEncoder || !(hasMerged || hasSplit))
+        {
             throw new QuantizationException(
                 $"The model folder '{from}' is not a complete Optimum export: it needs encoder_model.onnx and decoder_model_merged.onnx " +
                 "or both decoder_model.onnx and decoder_with_past_model.onnx (at the top or under onnx/).");
+        }
 
         Directory.CreateDirectory(to);
         if (!inPlace)
             CopyOtherFiles(from, to);
 
         var results = new List<QuantizedFile>();
-        foreach (string path in graphs)
+        foreach (var path in graphs)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            string relative = Path.GetRelativePath(from, path);
-            string target = Path.Combine(to, Path.ChangeExtension(relative, null) + "_quantized.onnx");
+            var relative = Path.GetRelativePath(from, path);
+            var target = Path.Combine(to, Path.ChangeExtension(relative, null) + "_quantized.onnx");
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
             progress?.Report($"quantizing {relative} ...");
-            QuantizedFile result = await Task.Run(() => QuantizeFile(path, target, options), cancellationToken).ConfigureAwait(false);
+            var result = await Task.Run(() => QuantizeFile(path, target, options), cancellationToken).ConfigureAwait(false);
             results.Add(result);
         }
         return results;
@@ -63,17 +65,17 @@ public static class ExportQuantizer
     public static QuantizedFile QuantizeFile(string source, string target, QuantizationOptions options)
     {
         options.Validate();
-        Onnx.ModelProto model = OnnxModelFile.Load(source);
-        GraphQuantizationSummary summary = GraphQuantizer.Quantize(model, options, Path.GetFileName(source));
-        IReadOnlyList<string> written = OnnxModelFile.Save(model, target, options.ExternalDataThreshold);
+        var model = OnnxModelFile.Load(source);
+        var summary = GraphQuantizer.Quantize(model, options, Path.GetFileName(source));
+        var written = OnnxModelFile.Save(model, target, options.ExternalDataThreshold);
         return new QuantizedFile(source, target, FileBytes(source), written.Sum(f => new FileInfo(f).Length), summary);
     }
 
     /// <summary>The size of an ONNX file with its external-data files.</summary>
     public static long FileBytes(string onnxFile)
     {
-        long bytes = new FileInfo(onnxFile).Length;
-        string data = onnxFile + "_data";
+        var bytes = new FileInfo(onnxFile).Length;
+        var data = onnxFile + "_data";
         if (File.Exists(data))
             bytes += new FileInfo(data).Length;
         return bytes;
@@ -82,17 +84,20 @@ public static class ExportQuantizer
     /// <summary>Config, tokenizer and any other non-model file at the top or under onnx/, unchanged; the fp32 graphs and their data stay behind.</summary>
     private static void CopyOtherFiles(string from, string to)
     {
-        foreach (string folder in new[] { from, Path.Combine(from, "onnx") })
+        foreach (var folder in new[] { from, Path.Combine(from, "onnx") })
         {
             if (!Directory.Exists(folder) || string.Equals(folder.TrimEnd('/'), to.TrimEnd('/'), StringComparison.Ordinal))
                 continue;
-            foreach (string file in Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal))
+            foreach (var file in Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal))
             {
-                string name = Path.GetFileName(file);
+                var name = Path.GetFileName(file);
                 if (name.EndsWith(".onnx", StringComparison.Ordinal) || name.EndsWith(".onnx_data", StringComparison.Ordinal) ||
                     name.EndsWith(".onnx.data", StringComparison.Ordinal) || name.StartsWith('.'))
+                {
                     continue;
-                string target = Path.Combine(to, Path.GetRelativePath(from, file));
+                }
+
+                var target = Path.Combine(to, Path.GetRelativePath(from, file));
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 File.Copy(file, target, overwrite: true);
             }

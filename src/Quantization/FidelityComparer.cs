@@ -33,49 +33,49 @@ public static class FidelityComparer
         if (options.Prompts < 1 || options.StepsPerPrompt < 1)
             throw new ArgumentException("--prompts and --steps must be at least 1.");
         var modelOptions = new ModelOptions { IntraOpThreads = options.IntraOpThreads, MaxNewTokensCeiling = Math.Max(512, options.StepsPerPrompt) };
-        using T5Model reference = T5Model.Load(referenceDirectory, modelOptions);
-        using T5Model candidate = T5Model.Load(candidateDirectory, modelOptions with { UseQuantized = HasQuantizedFiles(candidateDirectory) });
+        using var reference = T5Model.Load(referenceDirectory, modelOptions);
+        using var candidate = T5Model.Load(candidateDirectory, modelOptions with { UseQuantized = HasQuantizedFiles(candidateDirectory) });
 
-        int[][] prompts = MakePrompts(reference, options.Prompts);
+        var prompts = MakePrompts(reference, options.Prompts);
         var forced = new GenerationOptions { MaxNewTokens = options.StepsPerPrompt, MinNewTokens = options.StepsPerPrompt };
-        IReadOnlyList<GenerationResult> referenceGreedy = reference.Generate(prompts, forced, cancellationToken);
-        IReadOnlyList<GenerationResult> candidateGreedy = candidate.Generate(prompts, forced, cancellationToken);
+        var referenceGreedy = reference.Generate(prompts, forced, cancellationToken);
+        var candidateGreedy = candidate.Generate(prompts, forced, cancellationToken);
 
         using var referenceRunner = new TeacherForcedRunner(referenceDirectory, useQuantized: false, options.IntraOpThreads);
         using var candidateRunner = new TeacherForcedRunner(candidateDirectory, HasQuantizedFiles(candidateDirectory), options.IntraOpThreads);
         int steps = 0, agree = 0;
         double cosineSum = 0, cosineMin = 1;
-        for (int p = 0; p < prompts.Length; p++)
+        for (var p = 0; p < prompts.Length; p++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int[] target = [.. referenceGreedy[p].OutputIds];
             long[] decoderInput = [0, .. target[..^1].Select(t => (long)t)];
-            float[] a = referenceRunner.Logits(prompts[p], decoderInput, out int vocab);
-            float[] b = candidateRunner.Logits(prompts[p], decoderInput, out _);
-            for (int s = 0; s < decoderInput.Length; s++)
+            var a = referenceRunner.Logits(prompts[p], decoderInput, out var vocab);
+            var b = candidateRunner.Logits(prompts[p], decoderInput, out _);
+            for (var s = 0; s < decoderInput.Length; s++)
             {
                 ReadOnlySpan<float> x = a.AsSpan(s * vocab, vocab), y = b.AsSpan(s * vocab, vocab);
                 if (ArgMax(x) == ArgMax(y))
                     agree++;
-                double cosine = Cosine(x, y);
+                var cosine = Cosine(x, y);
                 cosineSum += cosine;
                 cosineMin = Math.Min(cosineMin, cosine);
                 steps++;
             }
         }
 
-        int exact = 0;
+        var exact = 0;
         double prefix = 0;
-        for (int p = 0; p < prompts.Length; p++)
+        for (var p = 0; p < prompts.Length; p++)
         {
             IReadOnlyList<int> x = referenceGreedy[p].OutputIds, y = candidateGreedy[p].OutputIds;
-            int same = 0;
+            var same = 0;
             while (same < x.Count && same < y.Count && x[same] == y[same]) same++;
             if (same == x.Count && x.Count == y.Count) exact++;
             prefix += (double)same / Math.Max(1, x.Count);
         }
 
-        (int goldenCases, int goldenExact) = options.GoldensPath is null ? (0, 0) : ReplayGoldens(candidate, options.GoldensPath, cancellationToken);
+        (var goldenCases, var goldenExact) = options.GoldensPath is null ? (0, 0) : ReplayGoldens(candidate, options.GoldensPath, cancellationToken);
         return new FidelityReport(steps, (double)agree / steps, cosineSum / steps, cosineMin, prompts.Length, exact, prefix / prompts.Length, goldenCases, goldenExact);
     }
 
@@ -86,8 +86,8 @@ public static class FidelityComparer
     private static int[][] MakePrompts(T5Model model, int count)
     {
         var prompts = new int[count][];
-        int vocabulary = model.Tokenizer.VocabularySize;
-        for (int i = 0; i < count; i++)
+        var vocabulary = model.Tokenizer.VocabularySize;
+        for (var i = 0; i < count; i++)
         {
             if (i < Texts.Length)
             {
@@ -96,7 +96,7 @@ public static class FidelityComparer
             }
             // Random ids of varied lengths (4 to 96 tokens), different per prompt, ending with </s>.
             var random = new Random(7919 * i + 17);
-            int length = 4 + random.Next(93);
+            var length = 4 + random.Next(93);
             prompts[i] = [.. Enumerable.Range(0, length - 1).Select(_ => random.Next(3, vocabulary)), 1];
         }
         return prompts;
@@ -106,16 +106,16 @@ public static class FidelityComparer
     {
         if (!File.Exists(path))
             throw new QuantizationException($"The goldens file '{path}' does not exist.");
-        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        if (!doc.RootElement.TryGetProperty("greedy", out JsonElement greedy))
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        if (!doc.RootElement.TryGetProperty("greedy", out var greedy))
             throw new QuantizationException($"'{path}' has no \"greedy\" cases.");
         int cases = 0, exact = 0;
-        foreach (JsonElement c in greedy.EnumerateArray())
+        foreach (var c in greedy.EnumerateArray())
         {
             int[] input = [.. c.GetProperty("input_ids").EnumerateArray().Select(e => e.GetInt32())];
             int[] expected = [.. c.GetProperty("output_ids").EnumerateArray().Select(e => e.GetInt32())];
             var options = new GenerationOptions { MaxNewTokens = c.GetProperty("max_new_tokens").GetInt32() };
-            GenerationResult result = model.Generate([input], options, cancellationToken)[0];
+            var result = model.Generate([input], options, cancellationToken)[0];
             cases++;
             if (result.OutputIds.SequenceEqual(expected))
                 exact++;
@@ -125,8 +125,8 @@ public static class FidelityComparer
 
     private static int ArgMax(ReadOnlySpan<float> values)
     {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
+        var best = 0;
+        for (var i = 1; i < values.Length; i++)
         {
             if (values[i] > values[best])
                 best = i;
@@ -137,7 +137,7 @@ public static class FidelityComparer
     private static double Cosine(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         double dot = 0, xx = 0, yy = 0;
-        for (int i = 0; i < x.Length; i++)
+        for (var i = 0; i < x.Length; i++)
         {
             dot += (double)x[i] * y[i];
             xx += (double)x[i] * x[i];
@@ -159,7 +159,7 @@ public static class FidelityComparer
 
         public TeacherForcedRunner(string directory, bool useQuantized, int threads)
         {
-            string suffix = useQuantized ? "_quantized" : "";
+            var suffix = useQuantized ? "_quantized" : "";
             string Find(params string[] names) =>
                 names.SelectMany(n => new[] { Path.Combine(directory, n + suffix + ".onnx"), Path.Combine(directory, "onnx", n + suffix + ".onnx") })
                     .FirstOrDefault(File.Exists) ?? throw new QuantizationException($"'{directory}' has no {string.Join(" or ", names.Select(n => n + suffix + ".onnx"))}.");
@@ -174,7 +174,7 @@ public static class FidelityComparer
             long[] mask = [.. ids.Select(_ => 1L)];
             using var inputIds = OrtValue.CreateTensorValueFromMemory(ids, [1, ids.Length]);
             using var attention = OrtValue.CreateTensorValueFromMemory(mask, [1, mask.Length]);
-            using IDisposableReadOnlyCollection<OrtValue> encoded = _encoder.Run(_run,
+            using var encoded = _encoder.Run(_run,
                 new Dictionary<string, OrtValue> { ["input_ids"] = inputIds, ["attention_mask"] = attention }, ["last_hidden_state"]);
 
             var inputs = new Dictionary<string, OrtValue>();
@@ -182,11 +182,20 @@ public static class FidelityComparer
             try
             {
                 using var decoderIds = OrtValue.CreateTensorValueFromMemory(decoderInput, [1, decoderInput.Length]);
-                foreach ((string name, NodeMetadata meta) in _decoder.InputMetadata)
+                foreach ((var name, var meta) in _decoder.InputMetadata)
                 {
-                    if (name == "input_ids") inputs[name] = decoderIds;
-                    else if (name == "encoder_attention_mask") inputs[name] = attention;
-                    else if (name == "encoder_hidden_states") inputs[name] = encoded[0];
+                    if (name == "input_ids")
+                    {
+                        inputs[name] = decoderIds;
+                    }
+                    else if (name == "encoder_attention_mask")
+                    {
+                        inputs[name] = attention;
+                    }
+                    else if (name == "encoder_hidden_states")
+                    {
+                        inputs[name] = encoded[0];
+                    }
                     else if (name == "use_cache_branch")
                     {
                         var value = OrtValue.CreateTensorValueFromMemory(new[] { false }, [1]);
@@ -201,16 +210,19 @@ public static class FidelityComparer
                         owned.Add(value);
                         inputs[name] = value;
                     }
-                    else throw new QuantizationException($"The decoder has an input '{name}' the comparison does not know how to fill.");
+                    else
+                    {
+                        throw new QuantizationException($"The decoder has an input '{name}' the comparison does not know how to fill.");
+                    }
                 }
-                using IDisposableReadOnlyCollection<OrtValue> outputs = _decoder.Run(_run, inputs, ["logits"]);
-                long[] dims = outputs[0].GetTensorTypeAndShape().Shape;
+                using var outputs = _decoder.Run(_run, inputs, ["logits"]);
+                var dims = outputs[0].GetTensorTypeAndShape().Shape;
                 vocab = (int)dims[^1];
                 return outputs[0].GetTensorDataAsSpan<float>().ToArray();
             }
             finally
             {
-                foreach (OrtValue v in owned) v.Dispose();
+                foreach (var v in owned) v.Dispose();
             }
         }
 

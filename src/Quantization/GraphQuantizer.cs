@@ -59,16 +59,16 @@ internal sealed class GraphQuantizer
 
     private GraphQuantizationSummary Run(ModelProto model)
     {
-        long defaultOpset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
+        var defaultOpset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
         if (_options.Form == QuantizedMatMulForm.MatMulInteger && defaultOpset < 11)
             throw new QuantizationException($"{_file}: opset {defaultOpset} is older than 11, which DynamicQuantizeLinear needs; re-export with a newer opset or use the MatMulNBits form.");
 
-        foreach (GraphProto graph in GraphWalker.AllGraphs(model.Graph))
+        foreach (var graph in GraphWalker.AllGraphs(model.Graph))
         {
-            foreach (NodeProto node in graph.Node) _names.UnionWith(node.Output);
-            foreach (TensorProto t in graph.Initializer) _names.Add(t.Name);
-            foreach (ValueInfoProto v in graph.Input) _names.Add(v.Name);
-            foreach (NodeProto node in graph.Node) if (node.Name.Length > 0) _names.Add(node.Name);
+            foreach (var node in graph.Node) _names.UnionWith(node.Output);
+            foreach (var t in graph.Initializer) _names.Add(t.Name);
+            foreach (var v in graph.Input) _names.Add(v.Name);
+            foreach (var node in graph.Node) if (node.Name.Length > 0) _names.Add(node.Name);
         }
 
         Rewrite(model.Graph, [model.Graph]);
@@ -77,7 +77,7 @@ internal sealed class GraphQuantizer
             throw new QuantizationException($"{_file}: no MatMul has a constant fp32 weight; there is nothing to quantize.");
 
         RemoveUnusedOriginals(model.Graph);
-        bool usesContribOps = GraphWalker.AllGraphs(model.Graph).SelectMany(g => g.Node).Any(n => n.Domain == MicrosoftDomain);
+        var usesContribOps = GraphWalker.AllGraphs(model.Graph).SelectMany(g => g.Node).Any(n => n.Domain == MicrosoftDomain);
         if (usesContribOps && !model.OpsetImport.Any(o => o.Domain == MicrosoftDomain))
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
         return new GraphQuantizationSummary(_matMulsQuantized, _quantized.Count, _matMulsLeft, _bytesBefore, _bytesAfter, _embeddings.Count, _embeddingsLeft);
@@ -86,16 +86,16 @@ internal sealed class GraphQuantizer
     private void Rewrite(GraphProto graph, IReadOnlyList<GraphProto> scope)
     {
         var nodes = new List<NodeProto>(graph.Node.Count);
-        foreach (NodeProto node in graph.Node)
+        foreach (var node in graph.Node)
         {
-            foreach (GraphProto sub in GraphWalker.Subgraphs(node))
+            foreach (var sub in GraphWalker.Subgraphs(node))
                 Rewrite(sub, [.. scope, sub]);
 
-            string where = $"{_file}: node '{node.Name}' ({(node.Domain.Length > 0 ? node.Domain + "." : "")}{node.OpType})";
+            var where = $"{_file}: node '{node.Name}' ({(node.Domain.Length > 0 ? node.Domain + "." : "")}{node.OpType})";
             if (AlreadyQuantizedOps.Contains(node.OpType))
                 throw new QuantizationException($"{where}: the model is already quantized; quantize the fp32 export instead.");
 
-            bool isOnnx = node.Domain is "" or "ai.onnx";
+            var isOnnx = node.Domain is "" or "ai.onnx";
             if (isOnnx && node.OpType == "Gemm" && node.Input.Count > 1 && Resolve(node.Input[1], scope) is not null)
                 throw new QuantizationException($"{where}: a Gemm with a constant weight is not handled (only MatMul is rewritten); export the model with MatMul + Add.");
             if (isOnnx && node.OpType == "Gather" && node.Input.Count == 2 && Resolve(node.Input[0], scope) is { } table)
@@ -115,7 +115,7 @@ internal sealed class GraphQuantizer
                 nodes.Add(node);
                 continue;
             }
-            TensorProto w = weight.Value.Tensor;
+            var w = weight.Value.Tensor;
             if (w.DataType != TensorData.Float)
                 throw new QuantizationException($"{where}: its weight '{w.Name}' is {TensorData.TypeName(w.DataType)}; only fp32 weights are quantized (quantize the fp32 export).");
             if (w.Dims.Count != 2)
@@ -123,7 +123,7 @@ internal sealed class GraphQuantizer
             if (w.Dims[0] > int.MaxValue / Math.Max(1, w.Dims[1]))
                 throw new QuantizationException($"{where}: its weight '{w.Name}' [{w.Dims[0]}, {w.Dims[1]}] is too large for one tensor.");
 
-            if (!_quantized.TryGetValue(w, out string[]? names))
+            if (!_quantized.TryGetValue(w, out var names))
             {
                 names = QuantizeWeight(weight.Value.Owner, w, where);
                 _quantized.Add(w, names);
@@ -144,10 +144,10 @@ internal sealed class GraphQuantizer
     /// </summary>
     private static (GraphProto, TensorProto)? Resolve(string name, IReadOnlyList<GraphProto> scope)
     {
-        for (int i = scope.Count - 1; i >= 0; i--)
+        for (var i = scope.Count - 1; i >= 0; i--)
         {
-            GraphProto g = scope[i];
-            TensorProto? initializer = g.Initializer.FirstOrDefault(t => t.Name == name);
+            var g = scope[i];
+            var initializer = g.Initializer.FirstOrDefault(t => t.Name == name);
             if (initializer is not null)
                 return (g, initializer);
             if (g.Node.Any(n => n.Output.Contains(name)) || g.Input.Any(v => v.Name == name))
@@ -163,7 +163,7 @@ internal sealed class GraphQuantizer
     /// </summary>
     private NodeProto QuantizeGather(NodeProto gather, GraphProto owner, TensorProto table, string where)
     {
-        long axis = gather.Attribute.FirstOrDefault(a => a.Name == "axis")?.I ?? 0;
+        var axis = gather.Attribute.FirstOrDefault(a => a.Name == "axis")?.I ?? 0;
         if (!_options.QuantizeEmbeddings || table.DataType != TensorData.Float || table.Dims.Count != 2 || axis != 0 ||
             table.Dims[0] * table.Dims[1] is < MinimumEmbeddingWeights or > int.MaxValue)
         {
@@ -172,7 +172,7 @@ internal sealed class GraphQuantizer
             return gather;
         }
         int rows = (int)table.Dims[0], columns = (int)table.Dims[1];
-        if (!_embeddings.TryGetValue(table, out string[]? names))
+        if (!_embeddings.TryGetValue(table, out var names))
         {
             float[] values;
             try
@@ -184,17 +184,20 @@ internal sealed class GraphQuantizer
                 throw new QuantizationException($"{where}: {e.Message}", e);
             }
             var transposed = new float[values.Length];
-            for (int r = 0; r < rows; r++)
-                for (int c = 0; c < columns; c++)
+            for (var r = 0; r < rows; r++)
+            {
+                for (var c = 0; c < columns; c++)
                     transposed[c * rows + r] = values[r * columns + c];
-            BlockQuantizedWeight q = BlockQuantizer.Quantize(transposed, columns, rows, QuantizationOptions.EmbeddingBits, BlockFor(columns));
+            }
+
+            var q = BlockQuantizer.Quantize(transposed, columns, rows, QuantizationOptions.EmbeddingBits, BlockFor(columns));
             string data = Unique($"{table.Name}_Q{QuantizationOptions.EmbeddingBits}"), scales = Unique($"{table.Name}_scales"), zeros = Unique($"{table.Name}_zero_points");
             // Rows hold exactly `columns` codes (8-bit: one byte each); a last partial block's padding is dropped.
-            byte[] packed = q.Packed;
+            var packed = q.Packed;
             if (q.Blocks * q.BlockSize != columns)
             {
                 packed = new byte[(long)rows * columns];
-                for (int r = 0; r < rows; r++)
+                for (var r = 0; r < rows; r++)
                     Array.Copy(q.Packed, (long)r * q.Blocks * q.BlockSize, packed, (long)r * columns, columns);
             }
             owner.Initializer.Add(TensorData.Make<byte>(data, TensorData.UInt8, packed, rows, columns));
@@ -236,21 +239,21 @@ internal sealed class GraphQuantizer
         _bytesBefore += (long)k * n * sizeof(float);
         if (_options.Form == QuantizedMatMulForm.MatMulNBits)
         {
-            BlockQuantizedWeight q = BlockQuantizer.Quantize(values, k, n, _options.Bits, BlockFor(k), _options.Symmetric);
+            var q = BlockQuantizer.Quantize(values, k, n, _options.Bits, BlockFor(k), _options.Symmetric);
             string b = Unique($"{weight.Name}_Q{_options.Bits}"), scales = Unique($"{weight.Name}_scales");
             owner.Initializer.Add(TensorData.Make<byte>(b, TensorData.UInt8, q.Packed, n, q.Blocks, q.BlockSize * q.Bits / 8));
             owner.Initializer.Add(TensorData.Make<float>(scales, TensorData.Float, q.Scales, (long)n * q.Blocks));
             _bytesAfter += q.Packed.Length + q.Scales.Length * sizeof(float);
             if (_options.Symmetric)
                 return [b, scales];
-            string zeros = Unique($"{weight.Name}_zero_points");
+            var zeros = Unique($"{weight.Name}_zero_points");
             owner.Initializer.Add(TensorData.Make<byte>(zeros, TensorData.UInt8, q.ZeroPoints, q.ZeroPoints.Length));
             _bytesAfter += q.ZeroPoints.Length;
             return [b, scales, zeros];
         }
         else
         {
-            ColumnQuantizedWeight q = ColumnQuantizer.Quantize(values, k, n);
+            var q = ColumnQuantizer.Quantize(values, k, n);
             string codes = Unique($"{weight.Name}_quantized"), scales = Unique($"{weight.Name}_scale");
             owner.Initializer.Add(TensorData.Make<sbyte>(codes, TensorData.Int8, q.Codes, k, n));
             owner.Initializer.Add(TensorData.Make<float>(scales, TensorData.Float, q.Scales, n));
@@ -284,8 +287,8 @@ internal sealed class GraphQuantizer
     /// </summary>
     private IEnumerable<NodeProto> MatMulIntegerNodes(NodeProto matMul, string[] weight)
     {
-        string baseName = matMul.Name.Length > 0 ? matMul.Name : matMul.Output[0];
-        string output = matMul.Output[0];
+        var baseName = matMul.Name.Length > 0 ? matMul.Name : matMul.Output[0];
+        var output = matMul.Output[0];
         string aQuantized = Unique(output + "_input_quantized"), aScale = Unique(output + "_input_scale"), aZero = Unique(output + "_input_zero_point");
         string product = Unique(output + "_int32"), productFloat = Unique(output + "_int32_float"), scale = Unique(output + "_scale");
 
@@ -319,18 +322,18 @@ internal sealed class GraphQuantizer
     private void RemoveUnusedOriginals(GraphProto root)
     {
         var used = new HashSet<string>(StringComparer.Ordinal);
-        foreach (GraphProto g in GraphWalker.AllGraphs(root))
+        foreach (var g in GraphWalker.AllGraphs(root))
         {
-            foreach (NodeProto node in g.Node) used.UnionWith(node.Input);
-            foreach (ValueInfoProto output in g.Output) used.Add(output.Name);
+            foreach (var node in g.Node) used.UnionWith(node.Input);
+            foreach (var output in g.Output) used.Add(output.Name);
         }
-        foreach ((GraphProto owner, TensorProto original) in _originals)
+        foreach ((var owner, var original) in _originals)
         {
             if (used.Contains(original.Name))
                 continue; // another operator still reads the fp32 weight (e.g. a tied embedding): keep it
             owner.Initializer.Remove(original);
-            foreach (ValueInfoProto v in owner.Input.Where(v => v.Name == original.Name).ToList()) owner.Input.Remove(v);
-            foreach (ValueInfoProto v in owner.ValueInfo.Where(v => v.Name == original.Name).ToList()) owner.ValueInfo.Remove(v);
+            foreach (var v in owner.Input.Where(v => v.Name == original.Name).ToList()) owner.Input.Remove(v);
+            foreach (var v in owner.ValueInfo.Where(v => v.Name == original.Name).ToList()) owner.ValueInfo.Remove(v);
         }
     }
 
@@ -340,7 +343,7 @@ internal sealed class GraphQuantizer
     /// </summary>
     private int BlockFor(int k)
     {
-        int block = _options.EffectiveBlockSize;
+        var block = _options.EffectiveBlockSize;
         while (block > 16 && block / 2 >= k)
             block /= 2;
         return block;
@@ -348,8 +351,8 @@ internal sealed class GraphQuantizer
 
     private string Unique(string name)
     {
-        string candidate = name;
-        for (int i = 1; !_names.Add(candidate); i++)
+        var candidate = name;
+        for (var i = 1; !_names.Add(candidate); i++)
             candidate = string.Create(CultureInfo.InvariantCulture, $"{name}_{i}");
         return candidate;
     }

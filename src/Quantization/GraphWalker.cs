@@ -8,11 +8,11 @@ internal static class GraphWalker
     public static IEnumerable<GraphProto> AllGraphs(GraphProto root)
     {
         yield return root;
-        foreach (NodeProto node in root.Node)
+        foreach (var node in root.Node)
         {
-            foreach (GraphProto sub in Subgraphs(node))
+            foreach (var sub in Subgraphs(node))
             {
-                foreach (GraphProto g in AllGraphs(sub))
+                foreach (var g in AllGraphs(sub))
                     yield return g;
             }
         }
@@ -20,11 +20,11 @@ internal static class GraphWalker
 
     public static IEnumerable<GraphProto> Subgraphs(NodeProto node)
     {
-        foreach (AttributeProto attribute in node.Attribute)
+        foreach (var attribute in node.Attribute)
         {
             if (attribute.G is { } g)
                 yield return g;
-            foreach (GraphProto graph in attribute.Graphs)
+            foreach (var graph in attribute.Graphs)
                 yield return graph;
         }
     }

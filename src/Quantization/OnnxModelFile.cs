@@ -23,7 +23,7 @@ internal static class OnnxModelFile
         ModelProto model;
         try
         {
-            using FileStream stream = File.OpenRead(path);
+            using var stream = File.OpenRead(path);
             model = ModelProto.Parser.ParseFrom(stream);
         }
         catch (InvalidProtocolBufferException e)
@@ -32,14 +32,14 @@ internal static class OnnxModelFile
         }
         if (model.Graph is null)
             throw new QuantizationException($"'{path}' has no graph.");
-        string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        foreach (GraphProto graph in GraphWalker.AllGraphs(model.Graph))
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        foreach (var graph in GraphWalker.AllGraphs(model.Graph))
         {
-            foreach (TensorProto tensor in graph.Initializer)
+            foreach (var tensor in graph.Initializer)
                 ResolveExternal(tensor, directory, path);
-            foreach (NodeProto node in graph.Node)
+            foreach (var node in graph.Node)
             {
-                foreach (AttributeProto attribute in node.Attribute)
+                foreach (var attribute in node.Attribute)
                 {
                     if (attribute.T is { } t)
                         ResolveExternal(t, directory, path);
@@ -52,11 +52,11 @@ internal static class OnnxModelFile
     /// <summary>Writes the model; returns the files written (the model, and its external-data file if any).</summary>
     public static IReadOnlyList<string> Save(ModelProto model, string path, long externalDataThreshold)
     {
-        string full = Path.GetFullPath(path);
-        string dataName = Path.GetFileName(full) + "_data";
-        string dataPath = Path.Combine(Path.GetDirectoryName(full)!, dataName);
+        var full = Path.GetFullPath(path);
+        var dataName = Path.GetFileName(full) + "_data";
+        var dataPath = Path.Combine(Path.GetDirectoryName(full)!, dataName);
         var tensors = GraphWalker.AllGraphs(model.Graph).SelectMany(g => g.Initializer).ToList();
-        long total = tensors.Sum(t => (long)t.RawData.Length);
+        var total = tensors.Sum(t => (long)t.RawData.Length);
         if (File.Exists(dataPath))
             File.Delete(dataPath);
         if (total <= externalDataThreshold && externalDataThreshold > 0)
@@ -70,14 +70,14 @@ internal static class OnnxModelFile
         WriteAtomically(dataPath, stream =>
         {
             long offset = 0;
-            foreach (TensorProto tensor in tensors)
+            foreach (var tensor in tensors)
             {
                 if (tensor.RawData.Length < ExternalMinimumBytes)
                     continue;
-                long padding = (ExternalAlignment - offset % ExternalAlignment) % ExternalAlignment;
+                var padding = (ExternalAlignment - offset % ExternalAlignment) % ExternalAlignment;
                 stream.Write(new byte[padding]);
                 offset += padding;
-                ByteString data = tensor.RawData;
+                var data = tensor.RawData;
                 data.WriteTo(stream);
                 tensor.DataLocation = TensorProto.Types.DataLocation.External;
                 tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
@@ -95,7 +95,7 @@ internal static class OnnxModelFile
         finally
         {
             // The model stays usable in memory after a save.
-            foreach ((TensorProto tensor, ByteString data) in moved)
+            foreach ((var tensor, var data) in moved)
             {
                 tensor.ExternalData.Clear();
                 tensor.ClearDataLocation();
@@ -107,7 +107,7 @@ internal static class OnnxModelFile
 
     private static void WriteAtomically(string path, Action<Stream> write)
     {
-        string temporary = path + ".tmp";
+        var temporary = path + ".tmp";
         using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
             write(stream);
         File.Move(temporary, path, overwrite: true);
@@ -119,7 +119,7 @@ internal static class OnnxModelFile
             return;
         string? location = null;
         long offset = 0, length = -1;
-        foreach (StringStringEntryProto entry in tensor.ExternalData)
+        foreach (var entry in tensor.ExternalData)
         {
             switch (entry.Key)
             {
@@ -130,12 +130,12 @@ internal static class OnnxModelFile
         }
         if (location is null)
             throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' is stored as external data but names no location.");
-        string file = Path.GetFullPath(Path.Combine(directory, location));
+        var file = Path.GetFullPath(Path.Combine(directory, location));
         if (!file.StartsWith(directory + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' points outside the model folder ('{location}').");
         if (!File.Exists(file))
             throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' is stored in '{location}', which is missing beside the model.");
-        using FileStream stream = File.OpenRead(file);
+        using var stream = File.OpenRead(file);
         if (length < 0)
             length = stream.Length - offset;
         if (offset < 0 || offset + length > stream.Length || length > int.MaxValue)

@@ -15,7 +15,7 @@ internal static class TensorData
     {
         if (tensor.DataType != Float)
             throw new InvalidOperationException($"Tensor '{tensor.Name}' is {TypeName(tensor.DataType)}, not float.");
-        long count = tensor.Dims.Aggregate(1L, (a, d) => a * d);
+        var count = tensor.Dims.Aggregate(1L, (a, d) => a * d);
         float[] values;
         if (tensor.HasRawData)
         {

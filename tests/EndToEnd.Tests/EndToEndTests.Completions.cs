@@ -29,8 +29,10 @@ public abstract partial class EndToEndTests<THost>
         var clock = Stopwatch.StartNew();
         var arrivals = new List<(TimeSpan At, string Data)>();
         await using (var body = await response.Content.ReadAsStreamAsync())
+        {
             await foreach (var item in SseParser.Create(body).EnumerateAsync())
                 arrivals.Add((clock.Elapsed, item.Data));
+        }
 
         Assert.Equal("[DONE]", arrivals[^1].Data);
         var events = arrivals.SkipLast(1).Select(a => JsonDocument.Parse(a.Data).RootElement.Clone()).ToList();

@@ -44,7 +44,7 @@ public sealed class CompletionsMultibyteTests(MultibyteModelHostFixture host) : 
         // Random weights: sample until a completion holds non-ASCII text (the fixed seeds make it reproducible), then
         // stream that one. The prompt uses only pieces the 1024-row model knows.
         object? spec = null;
-        string text = "";
+        var text = "";
         for (var seed = 1; seed <= 100 && spec is null; seed++)
         {
             var candidate = new { prompt = "für über können", parameters = new { max_new_tokens = 48, min_new_tokens = 48, do_sample = true, seed } };
@@ -66,8 +66,10 @@ public sealed class CompletionsMultibyteTests(MultibyteModelHostFixture host) : 
             Assert.DoesNotContain('\uFFFD', token.Text);
             Assert.Equal(token.Text, new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(Encoding.UTF8.GetBytes(token.Text)));
             for (var i = 0; i < token.Text.Length; i++)
+            {
                 Assert.False(char.IsSurrogate(token.Text[i]) && !char.IsSurrogatePair(token.Text, char.IsHighSurrogate(token.Text[i]) ? i : i - 1),
                     $"token {token.Id} has a lone surrogate");
+            }
         }
         Assert.True(events.RawIsValidUtf8);
     }

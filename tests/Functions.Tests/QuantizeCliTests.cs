@@ -8,7 +8,7 @@ public sealed class QuantizeCliTests
     [Fact]
     public async Task Quantize_then_complete_bench_and_compare_use_the_quantized_files()
     {
-        string output = Path.Combine(Path.GetTempPath(), "quantize-cli-" + Guid.NewGuid().ToString("N"));
+        var output = Path.Combine(Path.GetTempPath(), "quantize-cli-" + Guid.NewGuid().ToString("N"));
         var quantize = await CliProcess.RunAsync("model", "quantize", Paths.DemoModelDirectory, "--bits", "4", "--out", output);
         Assert.True(quantize.ExitCode == 0, quantize.ToString());
         Assert.Contains("decoder_model_merged_quantized.onnx", quantize.Stdout);
@@ -51,7 +51,7 @@ public sealed class QuantizeCliTests
     [Fact]
     public async Task Quantize_of_a_missing_folder_fails_with_one_line()
     {
-        string missing = Path.Combine(Path.GetTempPath(), "no-such-model-" + Guid.NewGuid().ToString("N"));
+        var missing = Path.Combine(Path.GetTempPath(), "no-such-model-" + Guid.NewGuid().ToString("N"));
         var r = await CliProcess.RunAsync("model", "quantize", missing);
         Assert.True(r.ExitCode == 1, r.ToString());
         Assert.Equal($"error: The model folder '{missing}' does not exist.", r.Stderr.Trim());

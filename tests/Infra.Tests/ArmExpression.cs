@@ -69,7 +69,7 @@ internal static class ArmExpression
     {
         var name = call.Name.ToLowerInvariant();
         var args = call.Arguments.Select(a => Eval(a, scope)).ToList();
-        bool allResolved = args.All(IsFixed);
+        var allResolved = args.All(IsFixed);
         string? Str(int i) => args[i] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
 
         switch (name)
@@ -82,7 +82,7 @@ internal static class ArmExpression
                 return JsonValue.Create(index);
             case "createobject":
                 var created = new JsonObject();
-                for (int i = 0; i + 1 < args.Count; i += 2)
+                for (var i = 0; i + 1 < args.Count; i += 2)
                 {
                     if (Str(i) is not { } key || IsExpression(key))
                     {
@@ -192,7 +192,7 @@ internal static class ArmExpression
             }
             if (_position < text.Length && (char.IsDigit(text[_position]) || text[_position] == '-'))
             {
-                int start = _position++;
+                var start = _position++;
                 while (_position < text.Length && char.IsDigit(text[_position]))
                 {
                     _position++;
@@ -227,7 +227,7 @@ internal static class ArmExpression
                 {
                     throw new FormatException($"Unterminated string in ARM expression '{text}'.");
                 }
-                char c = text[_position++];
+                var c = text[_position++];
                 if (c == '\'')
                 {
                     if (Peek('\''))
@@ -245,7 +245,7 @@ internal static class ArmExpression
         private string ReadIdentifier()
         {
             SkipSpace();
-            int start = _position;
+            var start = _position;
             while (_position < text.Length && (char.IsLetterOrDigit(text[_position]) || text[_position] is '_' or '$'))
             {
                 _position++;

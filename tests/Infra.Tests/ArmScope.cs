@@ -115,7 +115,7 @@ internal sealed class ArmScope
                 {
                     throw new InvalidOperationException($"Cannot evaluate the copy count of a resource in {Path}: {count}.");
                 }
-                for (int i = 0; i < n; i++)
+                for (var i = 0; i < n; i++)
                 {
                     yield return new ArmResource(new ArmScope(_template, _parameterValues, _parent, Path, i), raw);
                 }

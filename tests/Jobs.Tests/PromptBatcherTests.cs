@@ -73,7 +73,7 @@ public sealed class PromptBatcherTests : IDisposable
     {
         await using var batcher = Batcher(windowMs: 300);
         var options = new GenerationOptions { MaxNewTokens = 5 };
-        string tooLong = string.Join(' ', Enumerable.Range(0, 700).Select(i => $"w{i}"));
+        var tooLong = string.Join(' ', Enumerable.Range(0, 700).Select(i => $"w{i}"));
         var failing = batcher.Enqueue(_model, [Prompts[0], tooLong], options, CancellationToken.None);
         var other = batcher.Enqueue(_model, [Prompts[3]], options, CancellationToken.None);
 

@@ -58,8 +58,10 @@ public sealed class SubmitValidationTests(SubmitValidationFixture fixture) : ICl
 
         Assert.Empty(await host.PeekAllAsync());
         if (await host.Jobs.ExistsAsync())
+        {
             await foreach (var blob in host.Jobs.GetBlobsAsync())
                 Assert.Fail($"A rejected submit wrote {blob.Name}.");
+        }
     }
 
     [Fact]

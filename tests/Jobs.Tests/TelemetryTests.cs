@@ -67,8 +67,11 @@ public sealed class TelemetryTests : IDisposable
         Assert.Equal(ActivityStatusCode.Unset, process.Status);
 
         foreach (var span in trace)
+        {
             foreach (var tag in span.TagObjects)
                 Assert.DoesNotContain("secret garden", tag.Value?.ToString() ?? "", StringComparison.Ordinal);
+        }
+
         Assert.NotEmpty(logs.Entries);
         Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("secret garden", StringComparison.Ordinal)
             || e.Values.Values.Any(v => v?.ToString()?.Contains("secret garden", StringComparison.Ordinal) == true));

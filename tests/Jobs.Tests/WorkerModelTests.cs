@@ -1,11 +1,11 @@
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Serverless.Inference.Model;
-using Serverless.Jobs.Models;
-using Serverless.ModelStore;
 using Serverless.Inference.Tokenization;
+using Serverless.Jobs.Models;
 using Serverless.Jobs.Storage;
 using Serverless.Jobs.Tests.Infrastructure;
+using Serverless.ModelStore;
 
 namespace Serverless.Jobs.Tests;
 

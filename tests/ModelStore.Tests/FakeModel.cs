@@ -21,7 +21,10 @@ internal sealed class FakeModel : IDisposable
         Write(graphs + "encoder_model.onnx", RandomNumberGenerator.GetBytes(encoderBytes));
         if (withDecoder)
         {
-            if (merged) Write(graphs + "decoder_model_merged.onnx", RandomNumberGenerator.GetBytes(2 << 20));
+            if (merged)
+            {
+                Write(graphs + "decoder_model_merged.onnx", RandomNumberGenerator.GetBytes(2 << 20));
+            }
             else
             {
                 Write(graphs + "decoder_model.onnx", RandomNumberGenerator.GetBytes(1 << 20));

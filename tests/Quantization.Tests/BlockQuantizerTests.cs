@@ -12,19 +12,19 @@ public class BlockQuantizerTests
     // Symmetric blocks clamp the far side of the range at 2^(bits−1)−1 steps: up to one step off there.
     public void Every_weight_comes_back_within_half_a_step_of_its_block(int bits, int blockSize, int k, int n, bool symmetric)
     {
-        float[] weight = TestModels.Random(k * n, seed: k + n);
-        BlockQuantizedWeight q = BlockQuantizer.Quantize(weight, k, n, bits, blockSize, symmetric);
-        float[] back = BlockQuantizer.Dequantize(q);
+        var weight = TestModels.Random(k * n, seed: k + n);
+        var q = BlockQuantizer.Quantize(weight, k, n, bits, blockSize, symmetric);
+        var back = BlockQuantizer.Dequantize(q);
 
         Assert.Equal((k + blockSize - 1) / blockSize, q.Blocks);
         Assert.Equal(n * q.Blocks * blockSize * bits / 8, q.Packed.Length);
         Assert.Equal(n * q.Blocks, q.Scales.Length);
         Assert.Equal(n * ((q.Blocks * bits + 7) / 8), q.ZeroPoints.Length);
-        for (int row = 0; row < k; row++)
+        for (var row = 0; row < k; row++)
         {
-            for (int column = 0; column < n; column++)
+            for (var column = 0; column < n; column++)
             {
-                float scale = q.Scales[column * q.Blocks + row / blockSize];
+                var scale = q.Scales[column * q.Blocks + row / blockSize];
                 Assert.InRange(Math.Abs(back[row * n + column] - weight[row * n + column]), 0, Math.Abs(scale) * (symmetric ? 1f : 0.5f) + 1e-6f);
             }
         }
@@ -36,13 +36,13 @@ public class BlockQuantizerTests
         // W[k, n] = k for column 0 and -k for column 1 (K = 4, one block of 16 with zero padding): the codes of
         // column 0 must come first, consecutive k in one byte, the lower k in the low nibble.
         const int k = 4, n = 2;
-        float[] weight = new float[k * n];
-        for (int row = 0; row < k; row++)
+        var weight = new float[k * n];
+        for (var row = 0; row < k; row++)
         {
             weight[row * n] = row;
             weight[row * n + 1] = -row;
         }
-        BlockQuantizedWeight q = BlockQuantizer.Quantize(weight, k, n, bits: 4, blockSize: 16);
+        var q = BlockQuantizer.Quantize(weight, k, n, bits: 4, blockSize: 16);
 
         // Column 0: range [0, 3], scale 3/15 = 0.2, zero point 0, codes 0, 5, 10, 15 then padding (zero point 0).
         Assert.Equal(0.2f, q.Scales[0], 6);
@@ -55,7 +55,7 @@ public class BlockQuantizerTests
     [Fact]
     public void An_all_zero_block_decodes_to_zero()
     {
-        BlockQuantizedWeight q = BlockQuantizer.Quantize(new float[64 * 2], 64, 2, bits: 4, blockSize: 32);
+        var q = BlockQuantizer.Quantize(new float[64 * 2], 64, 2, bits: 4, blockSize: 32);
         Assert.All(BlockQuantizer.Dequantize(q), v => Assert.Equal(0f, v));
     }
 }

@@ -27,9 +27,9 @@ public class FidelityTests
     [Fact]
     public async Task Eight_bit_meets_its_bounds()
     {
-        string q = TestModels.TempFolder();
+        var q = TestModels.TempFolder();
         await ExportQuantizer.QuantizeAsync(TestModels.Demo, q, new QuantizationOptions { Bits = 8 });
-        FidelityReport report = FidelityComparer.Compare(TestModels.Demo, q, Options);
+        var report = FidelityComparer.Compare(TestModels.Demo, q, Options);
         AssertEightBitBounds(report);
         Assert.Equal(15, report.GoldenCases);
     }
@@ -37,7 +37,7 @@ public class FidelityTests
     [Fact]
     public async Task Eight_bit_MatMulInteger_meets_the_same_bounds()
     {
-        string q = TestModels.TempFolder();
+        var q = TestModels.TempFolder();
         await ExportQuantizer.QuantizeAsync(TestModels.Demo, q, new QuantizationOptions { Bits = 8, Form = QuantizedMatMulForm.MatMulInteger });
         AssertEightBitBounds(FidelityComparer.Compare(TestModels.Demo, q, Options));
     }
@@ -45,9 +45,9 @@ public class FidelityTests
     [Fact]
     public async Task Four_bit_meets_its_bounds()
     {
-        string q = TestModels.TempFolder();
+        var q = TestModels.TempFolder();
         await ExportQuantizer.QuantizeAsync(TestModels.Demo, q, new QuantizationOptions { Bits = 4 });
-        FidelityReport r = FidelityComparer.Compare(TestModels.Demo, q, Options);
+        var r = FidelityComparer.Compare(TestModels.Demo, q, Options);
         Assert.True(r.Top1Agreement >= 0.5, $"top-1 agreement {r.Top1Agreement:P2} < 50 %\n{r.ToText()}");
         Assert.True(r.MeanCosine >= 0.94, $"mean cosine {r.MeanCosine:F5} < 0.94\n{r.ToText()}");
     }
@@ -55,7 +55,7 @@ public class FidelityTests
     [Fact]
     public void The_fp32_model_against_itself_agrees_completely()
     {
-        FidelityReport r = FidelityComparer.Compare(TestModels.Demo, TestModels.Demo, Options);
+        var r = FidelityComparer.Compare(TestModels.Demo, TestModels.Demo, Options);
         Assert.Equal(1.0, r.Top1Agreement);
         Assert.True(r.MeanCosine > 0.999999);
         Assert.Equal(r.GreedySequences, r.GreedyExact);
@@ -66,18 +66,18 @@ public class FidelityTests
     public async Task A_transposed_weight_fails_the_bounds()
     {
         // The square attention weights transposed before quantizing: shapes still fit, the numbers do not.
-        string broken = TestModels.TempFolder();
-        foreach (string name in new[] { "config.json", "generation_config.json", "spiece.model" })
+        var broken = TestModels.TempFolder();
+        foreach (var name in new[] { "config.json", "generation_config.json", "spiece.model" })
             File.Copy(Path.Combine(TestModels.Demo, name), Path.Combine(broken, name));
-        foreach (string graph in new[] { "encoder_model", "decoder_model_merged" })
+        foreach (var graph in new[] { "encoder_model", "decoder_model_merged" })
         {
-            ModelProto model = OnnxModelFile.Load(Path.Combine(TestModels.Demo, graph + ".onnx"));
-            foreach (TensorProto t in GraphWalker.AllGraphs(model.Graph).SelectMany(g => g.Initializer).Where(t => t.Dims.Count == 2 && t.Dims[0] == t.Dims[1]))
+            var model = OnnxModelFile.Load(Path.Combine(TestModels.Demo, graph + ".onnx"));
+            foreach (var t in GraphWalker.AllGraphs(model.Graph).SelectMany(g => g.Initializer).Where(t => t.Dims.Count == 2 && t.Dims[0] == t.Dims[1]))
                 t.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(Transpose(TensorData.ReadFloats(t), (int)t.Dims[0]).AsSpan()));
             GraphQuantizer.Quantize(model, new QuantizationOptions(), graph);
             OnnxModelFile.Save(model, Path.Combine(broken, graph + "_quantized.onnx"), long.MaxValue);
         }
-        FidelityReport r = FidelityComparer.Compare(TestModels.Demo, broken, Options);
+        var r = FidelityComparer.Compare(TestModels.Demo, broken, Options);
         Assert.False(MeetsEightBitBounds(r), $"a transposed weight passed the bounds:\n{r.ToText()}");
     }
 
@@ -86,26 +86,29 @@ public class FidelityTests
     [InlineData(0.8f)]
     public async Task A_wrong_scale_fails_the_bounds(float factor)
     {
-        string q = TestModels.TempFolder();
+        var q = TestModels.TempFolder();
         await ExportQuantizer.QuantizeAsync(TestModels.Demo, q, new QuantizationOptions { Bits = 8 });
-        foreach (string file in new[] { "encoder_model_quantized.onnx", "decoder_model_merged_quantized.onnx" })
+        foreach (var file in new[] { "encoder_model_quantized.onnx", "decoder_model_merged_quantized.onnx" })
         {
-            string path = Path.Combine(q, file);
-            ModelProto model = OnnxModelFile.Load(path);
-            foreach (TensorProto t in model.Graph.Initializer.Where(t => t.Name.EndsWith("_scales", StringComparison.Ordinal)))
+            var path = Path.Combine(q, file);
+            var model = OnnxModelFile.Load(path);
+            foreach (var t in model.Graph.Initializer.Where(t => t.Name.EndsWith("_scales", StringComparison.Ordinal)))
                 t.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(TensorData.ReadFloats(t).Select(s => s * factor).ToArray().AsSpan()));
             OnnxModelFile.Save(model, path, long.MaxValue);
         }
-        FidelityReport r = FidelityComparer.Compare(TestModels.Demo, q, Options);
+        var r = FidelityComparer.Compare(TestModels.Demo, q, Options);
         Assert.False(MeetsEightBitBounds(r), $"scales × {factor} passed the bounds:\n{r.ToText()}");
     }
 
     private static float[] Transpose(float[] square, int size)
     {
         var result = new float[square.Length];
-        for (int i = 0; i < size; i++)
-            for (int j = 0; j < size; j++)
+        for (var i = 0; i < size; i++)
+        {
+            for (var j = 0; j < size; j++)
                 result[j * size + i] = square[i * size + j];
+        }
+
         return result;
     }
 }

@@ -9,12 +9,12 @@ public class GraphQuantizerTests
     [InlineData(4)]
     public void The_merged_decoders_branches_keep_sharing_one_copy_of_each_weight(int bits)
     {
-        ModelProto model = OnnxModelFile.Load(Path.Combine(TestModels.Demo, "decoder_model_merged.onnx"));
+        var model = OnnxModelFile.Load(Path.Combine(TestModels.Demo, "decoder_model_merged.onnx"));
         Assert.Empty(model.Graph.Node.Where(n => n.OpType == "If").SelectMany(GraphWalker.Subgraphs).SelectMany(g => g.Initializer));
 
-        GraphQuantizationSummary summary = GraphQuantizer.Quantize(model, new QuantizationOptions { Bits = bits }, "decoder_model_merged.onnx");
+        var summary = GraphQuantizer.Quantize(model, new QuantizationOptions { Bits = bits }, "decoder_model_merged.onnx");
 
-        List<GraphProto> branches = model.Graph.Node.Where(n => n.OpType == "If").SelectMany(GraphWalker.Subgraphs).ToList();
+        var branches = model.Graph.Node.Where(n => n.OpType == "If").SelectMany(GraphWalker.Subgraphs).ToList();
         Assert.Equal(2, branches.Count);
         // Every quantized weight lives once, in the outer graph; the branches hold none.
         Assert.All(branches, b => Assert.Empty(b.Initializer));
@@ -40,15 +40,15 @@ public class GraphQuantizerTests
     [Fact]
     public void The_lm_head_is_quantized()
     {
-        ModelProto model = OnnxModelFile.Load(Path.Combine(TestModels.Demo, "decoder_model.onnx"));
-        NodeProto head = model.Graph.Node.Last(n => n.OpType == "MatMul");
-        string weight = head.Input[1];
+        var model = OnnxModelFile.Load(Path.Combine(TestModels.Demo, "decoder_model.onnx"));
+        var head = model.Graph.Node.Last(n => n.OpType == "MatMul");
+        var weight = head.Input[1];
         Assert.Contains(model.Graph.Initializer, t => t.Name == weight && t.Dims[1] == 1024); // [d_model, vocabulary]
 
         GraphQuantizer.Quantize(model, new QuantizationOptions(), "decoder_model.onnx");
 
         Assert.DoesNotContain(model.Graph.Initializer, t => t.Name == weight);
-        NodeProto quantized = Assert.Single(model.Graph.Node, n => n.OpType == "MatMulNBits" && n.Output[0] == head.Output[0]);
+        var quantized = Assert.Single(model.Graph.Node, n => n.OpType == "MatMulNBits" && n.Output[0] == head.Output[0]);
         Assert.Equal(weight + "_Q8", quantized.Input[1]);
         // 8 bits default to blocks of 128, but K = d_model = 64 here: one block of 64, not a block half padding.
         Assert.Equal(64, quantized.Attribute.Single(a => a.Name == "block_size").I);
@@ -58,7 +58,7 @@ public class GraphQuantizerTests
     [Fact]
     public void A_Gemm_with_a_constant_weight_is_an_error_naming_the_node()
     {
-        ModelProto model = TestModels.MatMul(TestModels.Random(64 * 8, 1), 64, 8, op: "Gemm");
+        var model = TestModels.MatMul(TestModels.Random(64 * 8, 1), 64, 8, op: "Gemm");
         var e = Assert.Throws<QuantizationException>(() => GraphQuantizer.Quantize(model, new QuantizationOptions(), "m.onnx"));
         Assert.Contains("'the_matmul' (Gemm)", e.Message);
         Assert.Contains("m.onnx", e.Message);
@@ -67,7 +67,7 @@ public class GraphQuantizerTests
     [Fact]
     public void An_fp16_weight_is_an_error_naming_the_node_and_type()
     {
-        ModelProto model = TestModels.MatMul([], 64, 8, weightType: (int)TensorProto.Types.DataType.Float16);
+        var model = TestModels.MatMul([], 64, 8, weightType: (int)TensorProto.Types.DataType.Float16);
         var e = Assert.Throws<QuantizationException>(() => GraphQuantizer.Quantize(model, new QuantizationOptions(), "m.onnx"));
         Assert.Contains("'the_matmul' (MatMul)", e.Message);
         Assert.Contains("float16", e.Message);
@@ -76,7 +76,7 @@ public class GraphQuantizerTests
     [Fact]
     public void An_already_quantized_model_is_an_error()
     {
-        ModelProto model = TestModels.MatMul(TestModels.Random(64 * 8, 1), 64, 8);
+        var model = TestModels.MatMul(TestModels.Random(64 * 8, 1), 64, 8);
         GraphQuantizer.Quantize(model, new QuantizationOptions(), "m.onnx");
         var e = Assert.Throws<QuantizationException>(() => GraphQuantizer.Quantize(model, new QuantizationOptions(), "m.onnx"));
         Assert.Contains("already quantized", e.Message);
@@ -86,7 +86,7 @@ public class GraphQuantizerTests
     [Fact]
     public void A_model_without_constant_weights_is_an_error()
     {
-        ModelProto model = TestModels.MatMul(TestModels.Random(64 * 8, 1), 64, 8);
+        var model = TestModels.MatMul(TestModels.Random(64 * 8, 1), 64, 8);
         model.Graph.Initializer.Clear();
         model.Graph.Input.Add(TestModels.Value("W", "K", 8));
         var e = Assert.Throws<QuantizationException>(() => GraphQuantizer.Quantize(model, new QuantizationOptions(), "m.onnx"));

@@ -20,21 +20,21 @@ public class OrtMatMulTests
     [InlineData(8, 64, 160, 24, true)]
     public void MatMulNBits_equals_the_product_with_the_dequantized_weight(int bits, int blockSize, int k, int n, bool symmetric)
     {
-        float[] weight = TestModels.Random(k * n, seed: 3);
-        ModelProto model = TestModels.MatMul(weight, k, n);
+        var weight = TestModels.Random(k * n, seed: 3);
+        var model = TestModels.MatMul(weight, k, n);
         // accuracy_level 0 computes in fp32, so the only difference from the reference is summation order.
         var options = new QuantizationOptions { Bits = bits, BlockSize = blockSize, AccuracyLevel = 0, Symmetric = symmetric };
         GraphQuantizer.Quantize(model, options, "test.onnx");
 
-        NodeProto node = Assert.Single(model.Graph.Node);
+        var node = Assert.Single(model.Graph.Node);
         Assert.Equal(("MatMulNBits", "com.microsoft"), (node.OpType, node.Domain));
         Assert.Equal(symmetric ? 3 : 4, node.Input.Count);
         Assert.DoesNotContain(model.Graph.Initializer, t => t.Name == "W");
 
-        float[] x = TestModels.Random(3 * k, seed: 5);
-        float[] actual = Run(model, x, 3, k);
-        float[] expected = Multiply(x, BlockQuantizer.Dequantize(BlockQuantizer.Quantize(weight, k, n, bits, blockSize, symmetric)), 3, k, n);
-        for (int i = 0; i < expected.Length; i++)
+        var x = TestModels.Random(3 * k, seed: 5);
+        var actual = Run(model, x, 3, k);
+        var expected = Multiply(x, BlockQuantizer.Dequantize(BlockQuantizer.Quantize(weight, k, n, bits, blockSize, symmetric)), 3, k, n);
+        for (var i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-4f * (1 + Math.Abs(expected[i])), $"element {i}: ONNX Runtime {actual[i]}, expected {expected[i]}");
     }
 
@@ -45,14 +45,14 @@ public class OrtMatMulTests
     public void Every_form_stays_close_to_the_fp32_product(QuantizedMatMulForm form, int bits, int accuracyLevel, double maxRelativeError)
     {
         const int m = 4, k = 256, n = 64;
-        float[] weight = TestModels.Random(k * n, seed: 11);
-        ModelProto model = TestModels.MatMul(weight, k, n);
+        var weight = TestModels.Random(k * n, seed: 11);
+        var model = TestModels.MatMul(weight, k, n);
         GraphQuantizer.Quantize(model, new QuantizationOptions { Form = form, Bits = bits, AccuracyLevel = accuracyLevel }, "test.onnx");
 
-        float[] x = TestModels.Random(m * k, seed: 13);
-        float[] actual = Run(model, x, m, k);
-        float[] exact = Multiply(x, weight, m, k, n);
-        double error = Math.Sqrt(actual.Zip(exact, (a, e) => (double)(a - e) * (a - e)).Sum() / exact.Sum(e => (double)e * e));
+        var x = TestModels.Random(m * k, seed: 13);
+        var actual = Run(model, x, m, k);
+        var exact = Multiply(x, weight, m, k, n);
+        var error = Math.Sqrt(actual.Zip(exact, (a, e) => (double)(a - e) * (a - e)).Sum() / exact.Sum(e => (double)e * e));
         Assert.InRange(error, 0, maxRelativeError);
     }
 
@@ -66,7 +66,7 @@ public class OrtMatMulTests
     public void GatherBlockQuantized_returns_the_dequantized_rows(int bits, int blockSize, int columns)
     {
         const int rows = 1100; // tables under 65,536 weights stay fp32
-        float[] table = TestModels.Random(rows * columns, seed: 17);
+        var table = TestModels.Random(rows * columns, seed: 17);
         var graph = new GraphProto { Name = "g" };
         var indices = new ValueInfoProto
         {
@@ -91,7 +91,7 @@ public class OrtMatMulTests
         matMul.Output.Add("Z");
         graph.Node.Add(matMul);
 
-        GraphQuantizationSummary summary = GraphQuantizer.Quantize(model, new QuantizationOptions { Bits = bits, BlockSize = blockSize }, "test.onnx");
+        var summary = GraphQuantizer.Quantize(model, new QuantizationOptions { Bits = bits, BlockSize = blockSize }, "test.onnx");
         Assert.Equal(1, summary.EmbeddingsQuantized);
         Assert.Contains(model.Graph.Node, n => n.OpType == "GatherBlockQuantized");
         Assert.DoesNotContain(model.Graph.Initializer, t => t.Name == "E");
@@ -102,15 +102,15 @@ public class OrtMatMulTests
         using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [ids.Length]);
         using var x = OrtValue.CreateTensorValueFromMemory(new float[32], [1, 32]);
         using var output = session.Run(new RunOptions(), new Dictionary<string, OrtValue> { ["ids"] = idsValue, ["X"] = x }, ["Y"]);
-        float[] actual = output[0].GetTensorDataAsSpan<float>().ToArray();
+        var actual = output[0].GetTensorDataAsSpan<float>().ToArray();
         Assert.Equal([ids.Length, columns], output[0].GetTensorTypeAndShape().Shape);
 
         // The reference: each row quantized on its own along its length, then dequantized.
-        for (int i = 0; i < ids.Length; i++)
+        for (var i = 0; i < ids.Length; i++)
         {
-            float[] row = table.AsSpan((int)ids[i] * columns, columns).ToArray();
-            float[] expected = BlockQuantizer.Dequantize(BlockQuantizer.Quantize(row, columns, 1, QuantizationOptions.EmbeddingBits, blockSize));
-            for (int c = 0; c < columns; c++)
+            var row = table.AsSpan((int)ids[i] * columns, columns).ToArray();
+            var expected = BlockQuantizer.Dequantize(BlockQuantizer.Quantize(row, columns, 1, QuantizationOptions.EmbeddingBits, blockSize));
+            for (var c = 0; c < columns; c++)
                 Assert.Equal(expected[c], actual[i * columns + c], 6);
         }
     }
@@ -126,12 +126,12 @@ public class OrtMatMulTests
     internal static float[] Multiply(float[] x, float[] w, int m, int k, int n)
     {
         var y = new float[m * n];
-        for (int i = 0; i < m; i++)
+        for (var i = 0; i < m; i++)
         {
-            for (int j = 0; j < n; j++)
+            for (var j = 0; j < n; j++)
             {
                 double sum = 0;
-                for (int l = 0; l < k; l++)
+                for (var l = 0; l < k; l++)
                     sum += (double)x[i * k + l] * w[l * n + j];
                 y[i * n + j] = (float)sum;
             }

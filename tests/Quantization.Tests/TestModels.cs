@@ -11,7 +11,7 @@ internal static class TestModels
 
     public static string TempFolder()
     {
-        string path = Path.Combine(Path.GetTempPath(), "quantization-tests-" + Guid.NewGuid().ToString("N"));
+        var path = Path.Combine(Path.GetTempPath(), "quantization-tests-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(path);
         return path;
     }
@@ -19,8 +19,8 @@ internal static class TestModels
     /// <summary>Copies models/demo, leaving out the named files.</summary>
     public static string CopyDemo(params string[] exclude)
     {
-        string target = TempFolder();
-        foreach (string file in Directory.GetFiles(Demo))
+        var target = TempFolder();
+        foreach (var file in Directory.GetFiles(Demo))
         {
             if (!exclude.Contains(Path.GetFileName(file)))
                 File.Copy(file, Path.Combine(target, Path.GetFileName(file)));

@@ -16,9 +16,9 @@ internal sealed class GenerationParameterOptions
 
     public GenerationParameterOptions()
     {
-        foreach (GenerationParameter parameter in GenerationParameters.All)
+        foreach (var parameter in GenerationParameters.All)
         {
-            string name = "--" + parameter.Name.Replace('_', '-');
+            var name = "--" + parameter.Name.Replace('_', '-');
             // Typed where the type allows it, so a value that is not even a number is a parse error before the model loads.
             Option option = parameter.Type switch
             {
@@ -71,9 +71,9 @@ internal sealed class GenerationParameterOptions
                 _ => throw new InvalidOperationException($"Unexpected option type for {parameter.Name}."),
             };
         }
-        foreach (string assignment in parse.GetValue(Param) ?? [])
+        foreach (var assignment in parse.GetValue(Param) ?? [])
         {
-            (string name, JsonElement value) = ParseAssignment(assignment);
+            (var name, var value) = ParseAssignment(assignment);
             given[name] = JsonNode.Parse(value.GetRawText());
         }
         return given;
@@ -84,7 +84,7 @@ internal sealed class GenerationParameterOptions
     public GenerationOptions Apply(ParseResult parse, GenerationOptions defaults)
     {
         var errors = new List<string>();
-        GenerationOptions options = GenerationParameters.Apply(defaults, JsonSerializer.SerializeToElement(Read(parse)),
+        var options = GenerationParameters.Apply(defaults, JsonSerializer.SerializeToElement(Read(parse)),
             (name, error) => errors.Add($"{name}: {error}"));
         if (errors.Count > 0)
             throw new ArgumentException("Invalid generation parameter(s): " + string.Join("; ", errors));

@@ -75,7 +75,7 @@ internal static class InferenceBench
             }
             finally
             {
-                foreach ((_, T5Model m) in subjects)
+                foreach ((_, var m) in subjects)
                     m.Dispose();
             }
         });
@@ -87,32 +87,32 @@ internal static class InferenceBench
         var options = new GenerationOptions { MaxNewTokens = newLength, MinNewTokens = newLength, Truncation = Truncation.KeepEnd };
         var figures = subjects.Select(_ => new List<Figures>()).ToArray();
         var speedUps = new List<double>();
-        foreach (int size in sizes)
+        foreach (var size in sizes)
         {
             var prompts = new int[size][];
-            for (int r = 0; r < size; r++)
+            for (var r = 0; r < size; r++)
             {
                 // Deterministic pseudo-random prompts, different per row, ending with </s>.
                 var random = new Random(1000 + r);
                 prompts[r] = [.. Enumerable.Range(0, inLength - 1).Select(_ => random.Next(3, Math.Min(32000, subjects[0].Model.Tokenizer.VocabularySize))), 1];
             }
-            foreach ((_, T5Model m) in subjects)
+            foreach ((_, var m) in subjects)
                 m.Generate(prompts, options); // warm-up: first-run allocations of ONNX Runtime and the JIT
 
             var measured = subjects.Select(_ => new List<Figures>()).ToArray();
             var ratios = new List<double>();
-            for (int run = 0; run < runCount; run++)
+            for (var run = 0; run < runCount; run++)
             {
                 // Alternate the order so neither model always runs right after the other.
                 int[] order = run % 2 == 0 ? [.. Enumerable.Range(0, subjects.Count)] : [.. Enumerable.Range(0, subjects.Count).Reverse()];
-                foreach (int i in order)
+                foreach (var i in order)
                     measured[i].Add(Measure(subjects[i].Model, prompts, options, size));
                 if (subjects.Count == 2)
                     ratios.Add(measured[1][^1].TokensPerSecond / measured[0][^1].TokensPerSecond);
             }
-            for (int i = 0; i < subjects.Count; i++)
+            for (var i = 0; i < subjects.Count; i++)
             {
-                Figures median = measured[i].OrderBy(f => f.TokensPerSecond).ElementAt(measured[i].Count / 2);
+                var median = measured[i].OrderBy(f => f.TokensPerSecond).ElementAt(measured[i].Count / 2);
                 figures[i].Add(median with
                 {
                     TimeToFirstTokenMs = Median(measured[i].Select(f => f.TimeToFirstTokenMs)),
@@ -131,11 +131,11 @@ internal static class InferenceBench
             using (var w = new Utf8JsonWriter(stdout, InferenceCommands.JsonOptions))
             {
                 w.WriteStartArray();
-                for (int i = 0; i < subjects.Count; i++)
+                for (var i = 0; i < subjects.Count; i++)
                 {
-                    for (int b = 0; b < figures[i].Count; b++)
+                    for (var b = 0; b < figures[i].Count; b++)
                     {
-                        Figures f = figures[i][b];
+                        var f = figures[i][b];
                         w.WriteStartObject();
                         if (subjects.Count > 1)
                             w.WriteString("model", subjects[i].Name);
@@ -156,15 +156,15 @@ internal static class InferenceBench
             return 0;
         }
 
-        for (int i = 0; i < subjects.Count; i++)
+        for (var i = 0; i < subjects.Count; i++)
         {
-            T5Model m = subjects[i].Model;
-            bool isQuantized = i == 1 || quantized;
+            var m = subjects[i].Model;
+            var isQuantized = i == 1 || quantized;
             Console.WriteLine($"model {subjects[i].Name} ({(m.IsMerged ? "merged" : "split")} decoder{(isQuantized ? ", quantized" : "")}), {inLength} input tokens, {newLength} new tokens, {runCount} runs (median)");
-            for (int b = 0; b < figures[i].Count; b++)
+            for (var b = 0; b < figures[i].Count; b++)
             {
-                Figures f = figures[i][b];
-                string speedUp = i == 1 ? string.Create(CultureInfo.InvariantCulture, $"  {speedUps[b]:F2}x the first model (median of per-run ratios)") : "";
+                var f = figures[i][b];
+                var speedUp = i == 1 ? string.Create(CultureInfo.InvariantCulture, $"  {speedUps[b]:F2}x the first model (median of per-run ratios)") : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"batch {f.Batch,3}: {f.TokensPerSecond,8:F1} tok/s  first token {f.TimeToFirstTokenMs,8:F2} ms  outside Run {f.OutsideRunFraction:P2}  {f.AllocatedBytesPerToken,8:F0} B/token  peak RSS {f.PeakRssMb:F1} MB{speedUp}"));
             }
@@ -176,12 +176,12 @@ internal static class InferenceBench
 
     private static Figures Measure(T5Model model, int[][] prompts, GenerationOptions options, int size)
     {
-        long allocated = GC.GetAllocatedBytesForCurrentThread();
-        IReadOnlyList<GenerationResult> results = model.Generate(prompts, options);
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var results = model.Generate(prompts, options);
         allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
-        GenerationTimings t = results[0].Timings;
-        long tokens = results.Sum(x => (long)x.OutputTokens);
-        double decodeSeconds = results.Max(x => x.Timings.Decode.TotalSeconds);
+        var t = results[0].Timings;
+        var tokens = results.Sum(x => (long)x.OutputTokens);
+        var decodeSeconds = results.Max(x => x.Timings.Decode.TotalSeconds);
         return new Figures(size, tokens / decodeSeconds, t.FirstToken.TotalMilliseconds,
             1 - t.InsideRun.TotalSeconds / results.Max(x => x.Timings.Total.TotalSeconds),
             allocated / (double)tokens, 0);
@@ -192,7 +192,7 @@ internal static class InferenceBench
 
     private static double Median(IEnumerable<double> values)
     {
-        double[] sorted = values.Order().ToArray();
+        var sorted = values.Order().ToArray();
         return sorted[sorted.Length / 2];
     }
 
@@ -201,7 +201,7 @@ internal static class InferenceBench
     {
         try
         {
-            foreach (string line in File.ReadLines("/proc/self/status"))
+            foreach (var line in File.ReadLines("/proc/self/status"))
             {
                 if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
                     return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) / 1024.0;

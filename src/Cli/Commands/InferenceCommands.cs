@@ -43,7 +43,7 @@ internal static class InferenceCommands
         var stream = new Option<bool>("--stream") { Description = "Print the text as the tokens come (whole characters only)." };
 
         var command = new Command("complete", "Complete one prompt with the local model.") { model, prompt, inputIds };
-        foreach (Option option in parameters.All)
+        foreach (var option in parameters.All)
             command.Options.Add(option);
         command.Options.Add(threads);
         command.Options.Add(quantized);
@@ -71,12 +71,12 @@ internal static class InferenceCommands
                     throw new ArgumentException($"--input-ids must be comma-separated integers, e.g. 5,6,1; got '{idsText}'.");
                 }
             }
-            using T5Model loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads), UseQuantized = parse.GetValue(quantized) });
-            GenerationOptions o = parameters.Apply(parse, loaded.DefaultGenerationOptions);
+            using var loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads), UseQuantized = parse.GetValue(quantized) });
+            var o = parameters.Apply(parse, loaded.DefaultGenerationOptions);
             if (parse.GetValue(stream))
             {
                 var pieces = ids is null ? loaded.StreamAsync(parse.GetValue(prompt)!, o, ct) : loaded.StreamAsync(ids, o, ct);
-                await foreach (string piece in pieces)
+                await foreach (var piece in pieces)
                 {
                     Console.Out.Write(piece);
                     await Console.Out.FlushAsync(ct);
@@ -84,7 +84,7 @@ internal static class InferenceCommands
                 Console.Out.WriteLine();
                 return 0;
             }
-            GenerationResult result = ids is null
+            var result = ids is null
                 ? (await loaded.GenerateAsync([parse.GetValue(prompt)!], o, ct))[0]
                 : (await loaded.GenerateAsync([ids], o, ct))[0];
             if (!parse.GetValue(json))
@@ -96,7 +96,7 @@ internal static class InferenceCommands
             using var w = new Utf8JsonWriter(stdout, JsonOptions);
             w.WriteStartObject();
             w.WriteStartArray("output_ids");
-            foreach (int id in result.OutputIds)
+            foreach (var id in result.OutputIds)
                 w.WriteNumberValue(id);
             w.WriteEndArray();
             w.WriteString("text", result.Text);
@@ -131,11 +131,11 @@ internal static class InferenceCommands
         };
         command.SetAction(parse =>
         {
-            string folder = parse.GetValue(model)!;
-            string? spiece = new[] { Path.Combine(folder, "spiece.model"), Path.Combine(folder, "onnx", "spiece.model") }.FirstOrDefault(File.Exists);
+            var folder = parse.GetValue(model)!;
+            var spiece = new[] { Path.Combine(folder, "spiece.model"), Path.Combine(folder, "onnx", "spiece.model") }.FirstOrDefault(File.Exists);
             if (spiece is null)
                 return CliExit.Fail($"The model folder '{Path.GetFullPath(folder)}' has no spiece.model (looked at the top and under onnx/).");
-            int[] ids = Serverless.Inference.Tokenization.T5Tokenizer.FromFile(spiece).Encode(parse.GetValue(text)!, addEndOfSentence: true);
+            var ids = Serverless.Inference.Tokenization.T5Tokenizer.FromFile(spiece).Encode(parse.GetValue(text)!, addEndOfSentence: true);
             Console.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(new Dictionary<string, int[]> { ["ids"] = ids })
                 : string.Join(' ', ids));

@@ -105,8 +105,11 @@ public static class JobCommands
                 }, ct);
                 Console.Out.WriteLine();
                 foreach (var f in finals)
+                {
                     Console.Error.WriteLine($"[{f.GetProperty("index").GetInt32()}] {f.GetProperty("finish_reason").GetString()}, " +
                         $"{f.GetProperty("input_tokens").GetInt32()} in / {f.GetProperty("output_tokens").GetInt32()} out, {f.GetProperty("total_ms").GetDouble():F0} ms");
+                }
+
                 return 0;
             }
             var accepted = await client.SubmitAsync(spec, ct);

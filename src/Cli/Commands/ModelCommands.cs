@@ -20,7 +20,8 @@ internal static class ModelCommands
     {
         var option = new Option<string>("--container")
         {
-            Description = "The blob container holding model versions.", DefaultValueFactory = _ => ModelStoreOptions.DefaultContainer,
+            Description = "The blob container holding model versions.",
+            DefaultValueFactory = _ => ModelStoreOptions.DefaultContainer,
         };
         option.Validators.Add(r => { if (ModelStoreNames.ContainerNameError(r.GetValueOrDefault<string>()) is { } e) r.AddError("--container: " + e); });
         return option;
@@ -30,7 +31,8 @@ internal static class ModelCommands
     {
         var option = new Option<string>("--prefix")
         {
-            Description = "The model version's prefix (a version is just another prefix).", DefaultValueFactory = _ => ModelStoreOptions.DefaultPrefix,
+            Description = "The model version's prefix (a version is just another prefix).",
+            DefaultValueFactory = _ => ModelStoreOptions.DefaultPrefix,
         };
         option.Validators.Add(r => { if (ModelStoreNames.PrefixError(r.GetValueOrDefault<string>()) is { } e) r.AddError("--prefix: " + e); });
         return option;

@@ -76,15 +76,15 @@ internal static class QuantizeCommands
                 try
                 {
                     options.Validate();
-                    IReadOnlyList<QuantizedFile> files = await ExportQuantizer.QuantizeAsync(parse.GetValue(dir)!, parse.GetValue(output), options, null, ct);
-                    foreach (QuantizedFile f in files)
+                    var files = await ExportQuantizer.QuantizeAsync(parse.GetValue(dir)!, parse.GetValue(output), options, null, ct);
+                    foreach (var f in files)
                     {
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"{Path.GetFileName(f.Output),-42} {ModelCommands.Mb(f.SourceBytes),10} -> {ModelCommands.Mb(f.OutputBytes),10}  " +
                             $"{f.Summary.MatMulsQuantized} MatMuls ({f.Summary.WeightsQuantized} weights) and {f.Summary.EmbeddingsQuantized} embeddings quantized; " +
                             $"left fp32: {f.Summary.MatMulsLeft} MatMuls of computed inputs, {f.Summary.EmbeddingsLeft} small tables"));
                     }
-                    string formText = options.Form == QuantizedMatMulForm.MatMulNBits
+                    var formText = options.Form == QuantizedMatMulForm.MatMulNBits
                         ? $"MatMulNBits, {options.Bits}-bit, block {options.EffectiveBlockSize}, {(options.Symmetric ? "symmetric" : "zero points")}, accuracy_level {options.AccuracyLevel}"
                         : "DynamicQuantizeLinear + MatMulInteger, 8-bit per column";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -125,7 +125,7 @@ internal static class QuantizeCommands
                     GoldensPath = parse.GetValue(goldens),
                     IntraOpThreads = parse.GetValue(threads),
                 };
-                FidelityReport report = await Task.Run(() => FidelityComparer.Compare(parse.GetValue(reference)!, parse.GetValue(candidate)!, options, ct), ct);
+                var report = await Task.Run(() => FidelityComparer.Compare(parse.GetValue(reference)!, parse.GetValue(candidate)!, options, ct), ct);
                 Console.WriteLine(report.ToText());
                 return CliExit.Success;
             }

@@ -14,21 +14,21 @@ internal static class BeamSearch
 {
     public static void Run(DecodeBatch context)
     {
-        T5Model model = context.Model;
-        T5Config config = model.Config;
-        GenerationOptions options = context.Options;
-        int batch = context.Prompts.Count;
-        int beams = options.NumBeams;
-        int rows = batch * beams;
-        int vocab = config.VocabSize;
-        int maxNew = options.MaxNewTokens;
+        var model = context.Model;
+        var config = model.Config;
+        var options = context.Options;
+        var batch = context.Prompts.Count;
+        var beams = options.NumBeams;
+        var rows = batch * beams;
+        var vocab = config.VocabSize;
+        var maxNew = options.MaxNewTokens;
 
-        using DecoderStepper stepper = context.StartDecoder(beams);
-        LogitsProcessorPipeline pipeline = context.CreateProcessors();
+        using var stepper = context.StartDecoder(beams);
+        var pipeline = context.CreateProcessors();
 
         // Running beams: scores (float32, as torch keeps them) and token histories, double-buffered for reordering.
         var beamScores = new float[rows];
-        for (int r = 0; r < rows; r++)
+        for (var r = 0; r < rows; r++)
             beamScores[r] = r % beams == 0 ? 0f : -1e9f;
         var sequences = new int[rows * maxNew];
         var nextSequences = new int[rows * maxNew];
@@ -36,7 +36,7 @@ internal static class BeamSearch
         var nextTokens = new int[rows];
         var sourceRows = new int[rows];
         var hypotheses = new Hypotheses[batch];
-        for (int b = 0; b < batch; b++)
+        for (var b = 0; b < batch; b++)
             hypotheses[b] = new Hypotheses(beams, options.LengthPenalty, options.EarlyStopping);
         var done = new bool[batch];
         var doneAt = new long[batch];
@@ -44,28 +44,28 @@ internal static class BeamSearch
         var candidateIndices = new int[2 * beams];
 
         stepper.InputIds.Fill(config.DecoderStartTokenId);
-        long decodeStart = Stopwatch.GetTimestamp();
+        var decodeStart = Stopwatch.GetTimestamp();
         long firstTokenAt = 0;
-        int steps = 0;
-        bool cancelled = false;
-        for (int step = 0; step < maxNew; step++)
+        var steps = 0;
+        var cancelled = false;
+        for (var step = 0; step < maxNew; step++)
         {
             if (context.CancellationToken.IsCancellationRequested)
             {
                 cancelled = true;
                 break;
             }
-            Span<float> logits = stepper.Step();
+            var logits = stepper.Step();
             if (step == 0)
                 firstTokenAt = Stopwatch.GetTimestamp();
 
-            for (int b = 0; b < batch; b++)
+            for (var b = 0; b < batch; b++)
             {
                 if (done[b])
                 {
-                    for (int k = 0; k < beams; k++)
+                    for (var k = 0; k < beams; k++)
                     {
-                        int r = b * beams + k;
+                        var r = b * beams + k;
                         nextScores[r] = 0;
                         nextTokens[r] = config.PadTokenId;
                         sourceRows[r] = b * beams;
@@ -73,25 +73,25 @@ internal static class BeamSearch
                     continue;
                 }
 
-                for (int k = 0; k < beams; k++)
+                for (var k = 0; k < beams; k++)
                 {
-                    int r = b * beams + k;
-                    Span<float> row = logits.Slice(r * vocab, vocab);
+                    var r = b * beams + k;
+                    var row = logits.Slice(r * vocab, vocab);
                     LogSoftmax(row);
                     pipeline.Process(row, sequences.AsSpan(r * maxNew, step));
-                    float beamScore = beamScores[r];
-                    for (int v = 0; v < row.Length; v++)
+                    var beamScore = beamScores[r];
+                    for (var v = 0; v < row.Length; v++)
                         row[v] += beamScore;
                 }
                 // The top 2K of the K × vocab candidates of this prompt, best first (torch.topk, sorted).
-                int found = TopK(logits.Slice(b * beams * vocab, beams * vocab), candidateScores, candidateIndices);
+                var found = TopK(logits.Slice(b * beams * vocab, beams * vocab), candidateScores, candidateIndices);
 
-                int filled = 0;
-                for (int rank = 0; rank < found && filled < beams; rank++)
+                var filled = 0;
+                for (var rank = 0; rank < found && filled < beams; rank++)
                 {
-                    int token = candidateIndices[rank] % vocab;
-                    int source = b * beams + candidateIndices[rank] / vocab;
-                    float score = candidateScores[rank];
+                    var token = candidateIndices[rank] % vocab;
+                    var source = b * beams + candidateIndices[rank] / vocab;
+                    var score = candidateScores[rank];
                     if (context.IsEos(token))
                     {
                         if (rank >= beams)
@@ -100,7 +100,7 @@ internal static class BeamSearch
                     }
                     else
                     {
-                        int r = b * beams + filled;
+                        var r = b * beams + filled;
                         nextScores[r] = score;
                         nextTokens[r] = token;
                         sourceRows[r] = source;
@@ -115,7 +115,7 @@ internal static class BeamSearch
             }
 
             // Reorder the histories and the self-attention cache, then append this step's tokens.
-            for (int r = 0; r < rows; r++)
+            for (var r = 0; r < rows; r++)
             {
                 sequences.AsSpan(sourceRows[r] * maxNew, step).CopyTo(nextSequences.AsSpan(r * maxNew, step));
                 nextSequences[r * maxNew + step] = nextTokens[r];
@@ -126,28 +126,28 @@ internal static class BeamSearch
             stepper.Reorder(sourceRows);
             steps = step + 1;
 
-            bool all = true;
-            foreach (bool d in done)
+            var all = true;
+            foreach (var d in done)
                 all &= d;
             if (all)
                 break;
         }
 
         context.RunTicks += stepper.RunTicks;
-        long end = Stopwatch.GetTimestamp();
-        for (int b = 0; b < batch; b++)
+        var end = Stopwatch.GetTimestamp();
+        for (var b = 0; b < batch; b++)
         {
             if (!done[b])
             {
-                for (int k = 0; k < beams; k++)
+                for (var k = 0; k < beams; k++)
                 {
-                    int r = b * beams + k;
+                    var r = b * beams + k;
                     hypotheses[b].Add(sequences.AsSpan(r * maxNew, steps), beamScores[r], generatedLength: steps, endedWithEos: false);
                 }
             }
-            Hypotheses.Entry best = hypotheses[b].Best;
-            int[] ids = best.EndedWithEos ? [.. best.Tokens, config.EosTokenId] : best.Tokens;
-            FinishReason reason = best.EndedWithEos ? FinishReason.Eos : cancelled ? FinishReason.Cancelled : FinishReason.Length;
+            var best = hypotheses[b].Best;
+            var ids = best.EndedWithEos ? [.. best.Tokens, config.EosTokenId] : best.Tokens;
+            var reason = best.EndedWithEos ? FinishReason.Eos : cancelled ? FinishReason.Cancelled : FinishReason.Length;
             context.Complete(b, ids, reason, firstTokenAt, decodeStart, done[b] ? doneAt[b] : end);
         }
     }
@@ -155,14 +155,14 @@ internal static class BeamSearch
     /// <summary>log_softmax in place, in float32 like torch (the sum of exponentials is accumulated in double).</summary>
     internal static void LogSoftmax(Span<float> row)
     {
-        float max = float.NegativeInfinity;
-        foreach (float x in row)
+        var max = float.NegativeInfinity;
+        foreach (var x in row)
             max = Math.Max(max, x);
         double sum = 0;
-        foreach (float x in row)
+        foreach (var x in row)
             sum += Math.Exp(x - max);
-        float logSum = (float)Math.Log(sum);
-        for (int i = 0; i < row.Length; i++)
+        var logSum = (float)Math.Log(sum);
+        for (var i = 0; i < row.Length; i++)
             row[i] = row[i] - max - logSum;
     }
 
@@ -172,14 +172,14 @@ internal static class BeamSearch
     /// </summary>
     internal static int TopK(ReadOnlySpan<float> row, Span<float> scores, Span<int> indices)
     {
-        int k = scores.Length;
-        int count = 0;
-        for (int i = 0; i < row.Length; i++)
+        var k = scores.Length;
+        var count = 0;
+        for (var i = 0; i < row.Length; i++)
         {
-            float x = row[i];
+            var x = row[i];
             if (count == k && !(x > scores[k - 1]))
                 continue;
-            int pos = count < k ? count++ : k - 1;
+            var pos = count < k ? count++ : k - 1;
             while (pos > 0 && x > scores[pos - 1])
             {
                 scores[pos] = scores[pos - 1];
@@ -202,15 +202,15 @@ internal static class BeamSearch
 
         public void Add(ReadOnlySpan<int> tokens, float sumLogProbs, int generatedLength, bool endedWithEos)
         {
-            double score = sumLogProbs / Math.Pow(generatedLength, lengthPenalty);
+            var score = sumLogProbs / Math.Pow(generatedLength, lengthPenalty);
             if (_entries.Count < beams || score > _worst)
             {
                 _entries.Add(new Entry(score, tokens.ToArray(), endedWithEos));
                 if (_entries.Count > beams)
                 {
                     // Drop the worst (the first of equal scores, as Python's sort of (score, index) pairs does).
-                    int worst = 0;
-                    for (int i = 1; i < _entries.Count; i++)
+                    var worst = 0;
+                    for (var i = 1; i < _entries.Count; i++)
                     {
                         if (_entries[i].Score < _entries[worst].Score)
                             worst = i;
@@ -231,7 +231,7 @@ internal static class BeamSearch
                 return false;
             if (earlyStopping)
                 return true;
-            double highestAttainable = bestCandidateScore / Math.Pow(generatedLength, lengthPenalty);
+            var highestAttainable = bestCandidateScore / Math.Pow(generatedLength, lengthPenalty);
             return _worst >= highestAttainable;
         }
 
@@ -240,8 +240,8 @@ internal static class BeamSearch
         {
             get
             {
-                Entry best = _entries[0];
-                foreach (Entry e in _entries)
+                var best = _entries[0];
+                foreach (var e in _entries)
                 {
                     if (e.Score >= best.Score)
                         best = e;

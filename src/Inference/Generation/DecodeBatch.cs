@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
+using Serverless.Inference.Generation.Processing;
 using Serverless.Inference.Model;
 
 namespace Serverless.Inference.Generation;
@@ -38,9 +39,9 @@ internal sealed class DecodeBatch(T5Model model, ArraySegment<PreparedPrompt> pr
     private (OrtValue Hidden, OrtValue Mask) Encode(int repeat)
     {
         var ids = new int[Prompts.Count][];
-        for (int i = 0; i < ids.Length; i++)
+        for (var i = 0; i < ids.Length; i++)
             ids[i] = Prompts[i].Ids;
-        (OrtValue Hidden, OrtValue Mask) encoded = EncoderRun.Run(Model, ids, repeat, out long ticks);
+        var encoded = EncoderRun.Run(Model, ids, repeat, out var ticks);
         EncodeTicks += ticks;
         RunTicks += ticks;
         return encoded;
@@ -48,7 +49,7 @@ internal sealed class DecodeBatch(T5Model model, ArraySegment<PreparedPrompt> pr
 
     public bool IsEos(int token)
     {
-        foreach (int eos in Model.Config.EosTokenIds)
+        foreach (var eos in Model.Config.EosTokenIds)
         {
             if (token == eos)
                 return true;
@@ -59,14 +60,14 @@ internal sealed class DecodeBatch(T5Model model, ArraySegment<PreparedPrompt> pr
     /// <summary>Builds a prompt's result: decodes the text and cuts it at the first stop string.</summary>
     public void Complete(int index, ReadOnlySpan<int> outputIds, FinishReason reason, long firstTokenAt, long decodeStart, long finishedAt)
     {
-        string text = Model.Tokenizer.Decode(outputIds, skipSpecialTokens: true);
-        if (Options.StopStrings.Count > 0 && new StopStringMatcher(Options.StopStrings).TryFind(text, out int cut))
+        var text = Model.Tokenizer.Decode(outputIds, skipSpecialTokens: true);
+        if (Options.StopStrings.Count > 0 && new StopStringMatcher(Options.StopStrings).TryFind(text, out var cut))
         {
             text = text[..cut];
             if (reason != FinishReason.Cancelled)
                 reason = FinishReason.Stop;
         }
-        PreparedPrompt prompt = Prompts[index];
+        var prompt = Prompts[index];
         Results[Offset + index] = new GenerationResult(text, outputIds.ToArray(), reason, prompt.Ids.Length, outputIds.Length,
             Model.ContextWindow, prompt.TokensTruncated,
             new GenerationTimings(prompt.Tokenize, Ticks(EncodeTicks),

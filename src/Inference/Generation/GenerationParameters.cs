@@ -32,7 +32,7 @@ public static class GenerationParameters
             o => o.MinNewTokens, Int((o, v) => o with { MinNewTokens = v }),
             (o, ceiling, fail) =>
             {
-                int minCeiling = Math.Clamp(o.MaxNewTokens, 0, ceiling);
+                var minCeiling = Math.Clamp(o.MaxNewTokens, 0, ceiling);
                 if (o.MinNewTokens < 0 || o.MinNewTokens > minCeiling)
                     fail($"must be between 0 and max_new_tokens ({minCeiling}) (got {o.MinNewTokens})");
             }) { Minimum = 0 },
@@ -110,12 +110,12 @@ public static class GenerationParameters
             o => o.StopStrings, ReadStopStrings,
             (o, _, fail) =>
             {
-                IReadOnlyList<string> stops = o.StopStrings ?? [];
+                var stops = o.StopStrings ?? [];
                 if (stops.Count > MaxStopStrings)
                     fail($"must hold at most {MaxStopStrings} strings (got {stops.Count})");
-                for (int i = 0; i < stops.Count; i++)
+                for (var i = 0; i < stops.Count; i++)
                 {
-                    int length = stops[i]?.Length ?? 0;
+                    var length = stops[i]?.Length ?? 0;
                     if (length < 1 || length > MaxStopStringLength)
                         fail($"must hold strings between 1 and {MaxStopStringLength} characters long (entry {i} has {length})");
                 }
@@ -147,17 +147,17 @@ public static class GenerationParameters
         ArgumentNullException.ThrowIfNull(onError);
         if (parameters.ValueKind != JsonValueKind.Object)
             throw new ArgumentException($"Generation parameters must be a JSON object; got {parameters.ValueKind}.", nameof(parameters));
-        GenerationOptions options = baseline;
-        foreach (JsonProperty property in parameters.EnumerateObject())
+        var options = baseline;
+        foreach (var property in parameters.EnumerateObject())
         {
-            if (!TryGet(property.Name, out GenerationParameter? parameter))
+            if (!TryGet(property.Name, out var parameter))
             {
                 onError(property.Name, UnknownMessage);
                 continue;
             }
             if (property.Value.ValueKind == JsonValueKind.Null)
                 continue; // null means "the default"
-            options = parameter.Read(options, property.Value, out string? error);
+            options = parameter.Read(options, property.Value, out var error);
             if (error is not null)
                 onError(property.Name, error);
         }
@@ -175,10 +175,10 @@ public static class GenerationParameters
         List<OptionError>? errors = null;
         List<string> messages = [];
         Action<string> fail = messages.Add; // one delegate per call: this runs on every generate call
-        foreach (GenerationParameter parameter in All)
+        foreach (var parameter in All)
         {
             parameter.Check(options, maxNewTokensCeiling, fail);
-            foreach (string message in messages)
+            foreach (var message in messages)
                 (errors ??= []).Add(new OptionError(parameter.Name, $"{parameter.Name} {message}"));
             messages.Clear();
         }
@@ -195,9 +195,9 @@ public static class GenerationParameters
         var options = new GenerationOptions();
         if (root.ValueKind != JsonValueKind.Object)
             return options;
-        foreach (GenerationParameter parameter in All)
+        foreach (var parameter in All)
         {
-            if (parameter.InGenerationConfig && root.TryGetProperty(parameter.Name, out JsonElement value) && value.ValueKind != JsonValueKind.Null)
+            if (parameter.InGenerationConfig && root.TryGetProperty(parameter.Name, out var value) && value.ValueKind != JsonValueKind.Null)
                 options = parameter.Read(options, value, out _);
         }
         return options;
@@ -211,7 +211,7 @@ public static class GenerationParameters
     public static (string Name, JsonElement Value) ParseAssignment(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        int eq = text.IndexOf('=', StringComparison.Ordinal);
+        var eq = text.IndexOf('=', StringComparison.Ordinal);
         if (eq <= 0)
             throw new ArgumentException($"'{text}' is not name=value (e.g. max_new_tokens=64).");
         return (text[..eq].Trim(), ParseValue(text[(eq + 1)..]));
@@ -223,7 +223,7 @@ public static class GenerationParameters
         ArgumentNullException.ThrowIfNull(text);
         try
         {
-            using JsonDocument document = JsonDocument.Parse(text);
+            using var document = JsonDocument.Parse(text);
             return document.RootElement.Clone();
         }
         catch (JsonException)
@@ -240,7 +240,7 @@ public static class GenerationParameters
     private static GenerationParameter.Reader Int(Func<GenerationOptions, int, GenerationOptions> set) =>
         (GenerationOptions o, JsonElement v, out string? error) =>
         {
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i))
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i))
             {
                 error = null;
                 return set(o, i);
@@ -252,7 +252,7 @@ public static class GenerationParameters
     private static GenerationParameter.Reader Number(Func<GenerationOptions, double, GenerationOptions> set) =>
         (GenerationOptions o, JsonElement v, out string? error) =>
         {
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && double.IsFinite(d))
+            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && double.IsFinite(d))
             {
                 error = null;
                 return set(o, d);
@@ -275,7 +275,7 @@ public static class GenerationParameters
 
     private static GenerationOptions ReadSeed(GenerationOptions o, JsonElement v, out string? error)
     {
-        if (v.ValueKind == JsonValueKind.Number && v.TryGetUInt64(out ulong seed))
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetUInt64(out var seed))
         {
             error = null;
             return o with { Seed = seed };

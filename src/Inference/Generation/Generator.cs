@@ -14,7 +14,7 @@ internal static class Generator
 {
     public static void ValidateOptions(T5Model model, GenerationOptions options)
     {
-        IReadOnlyList<OptionError> errors = GenerationParameters.Validate(options, model.Options.MaxNewTokensCeiling);
+        var errors = GenerationParameters.Validate(options, model.Options.MaxNewTokensCeiling);
         if (errors.Count > 0)
             throw new InvalidGenerationOptionsException(errors);
     }
@@ -22,15 +22,15 @@ internal static class Generator
     public static IReadOnlyList<GenerationResult> Generate(T5Model model, PromptSource source, GenerationOptions options,
         ITokenObserver? observer, CancellationToken cancellationToken, IScoreObserver? scoreObserver = null)
     {
-        long callStart = Stopwatch.GetTimestamp();
+        var callStart = Stopwatch.GetTimestamp();
         var prepared = new PreparedPrompt[source.Count];
-        for (int i = 0; i < prepared.Length; i++)
+        for (var i = 0; i < prepared.Length; i++)
             prepared[i] = source.Prepare(model, i, options.Truncation);
 
         var results = new GenerationResult[prepared.Length];
-        int beams = Math.Max(1, options.NumBeams);
-        int perBatch = Math.Max(1, model.Options.MaxBatchRows / beams);
-        for (int offset = 0; offset < prepared.Length; offset += perBatch)
+        var beams = Math.Max(1, options.NumBeams);
+        var perBatch = Math.Max(1, model.Options.MaxBatchRows / beams);
+        for (var offset = 0; offset < prepared.Length; offset += perBatch)
         {
             var batch = new ArraySegment<PreparedPrompt>(prepared, offset, Math.Min(perBatch, prepared.Length - offset));
             var batchStart = DateTime.UtcNow;
@@ -53,11 +53,11 @@ internal static class Generator
         var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var assembler = new StreamingText(model.Tokenizer, options.StopStrings, channel.Writer);
-        Task<GenerationResult> worker = Task.Run(() =>
+        var worker = Task.Run(() =>
         {
             try
             {
-                GenerationResult result = Generate(model, source, options, assembler, stop.Token)[0];
+                var result = Generate(model, source, options, assembler, stop.Token)[0];
                 assembler.Finish(result.Text);
                 return result;
             }
@@ -69,13 +69,13 @@ internal static class Generator
 
         try
         {
-            await foreach (string piece in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            await foreach (var piece in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 // Pieces may be buffered ahead of the consumer: stop at once when cancelled, not after the backlog.
                 cancellationToken.ThrowIfCancellationRequested();
                 yield return piece;
             }
-            GenerationResult done = await worker.ConfigureAwait(false);
+            var done = await worker.ConfigureAwait(false);
             if (done.FinishReason == FinishReason.Cancelled)
                 throw new OperationCanceledException("The completion was cancelled.", cancellationToken);
         }

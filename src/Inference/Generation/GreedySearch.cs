@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Serverless.Inference.Generation.Processing;
 using Serverless.Inference.Model;
 
 namespace Serverless.Inference.Generation;
@@ -11,51 +12,51 @@ internal static class GreedySearch
 {
     public static void Run(DecodeBatch context)
     {
-        T5Model model = context.Model;
-        T5Config config = model.Config;
-        GenerationOptions options = context.Options;
-        int rows = context.Prompts.Count;
-        int vocab = config.VocabSize;
-        int maxNew = options.MaxNewTokens;
+        var model = context.Model;
+        var config = model.Config;
+        var options = context.Options;
+        var rows = context.Prompts.Count;
+        var vocab = config.VocabSize;
+        var maxNew = options.MaxNewTokens;
 
-        using DecoderStepper stepper = context.StartDecoder(1);
-        LogitsProcessorPipeline pipeline = context.CreateProcessors();
+        using var stepper = context.StartDecoder(1);
+        var pipeline = context.CreateProcessors();
         var samplers = new TokenSampler[rows];
         var generated = new int[rows][];
         var lengths = new int[rows];
         var finished = new FinishReason?[rows];
         var finishedAt = new long[rows];
-        for (int r = 0; r < rows; r++)
+        for (var r = 0; r < rows; r++)
         {
             // One sampler per row, each seeded with the request's seed: a row's sample does not depend on its batch.
             samplers[r] = new TokenSampler(options);
             generated[r] = new int[maxNew];
         }
-        StopStringMatcher? stops = options.StopStrings.Count > 0 ? new StopStringMatcher(options.StopStrings) : null;
+        var stops = options.StopStrings.Count > 0 ? new StopStringMatcher(options.StopStrings) : null;
 
         stepper.InputIds.Fill(config.DecoderStartTokenId);
-        long decodeStart = Stopwatch.GetTimestamp();
+        var decodeStart = Stopwatch.GetTimestamp();
         long firstTokenAt = 0;
-        int active = rows;
-        for (int step = 0; step < maxNew && active > 0; step++)
+        var active = rows;
+        for (var step = 0; step < maxNew && active > 0; step++)
         {
             if (context.CancellationToken.IsCancellationRequested)
                 break;
-            Span<float> logits = stepper.Step();
+            var logits = stepper.Step();
             if (step == 0)
                 firstTokenAt = Stopwatch.GetTimestamp();
-            Span<long> next = stepper.InputIds;
-            for (int r = 0; r < rows; r++)
+            var next = stepper.InputIds;
+            for (var r = 0; r < rows; r++)
             {
                 if (finished[r] is not null)
                 {
                     next[r] = config.PadTokenId; // HF feeds pad to finished rows
                     continue;
                 }
-                Span<float> row = logits.Slice(r * vocab, vocab);
+                var row = logits.Slice(r * vocab, vocab);
                 pipeline.Process(row, generated[r].AsSpan(0, lengths[r]));
                 context.ScoreObserver?.OnScores(context.Offset + r, step, row);
-                int token = samplers[r].Next(row);
+                var token = samplers[r].Next(row);
                 generated[r][lengths[r]++] = token;
                 next[r] = token;
 
@@ -67,7 +68,9 @@ internal static class GreedySearch
                 else if (lengths[r] == maxNew)
                     reason = FinishReason.Length;
                 if (reason is null)
+                {
                     context.Observer?.OnToken(r, generated[r].AsSpan(0, lengths[r]));
+                }
                 else
                 {
                     finished[r] = reason;
@@ -78,10 +81,10 @@ internal static class GreedySearch
         }
 
         context.RunTicks += stepper.RunTicks;
-        long end = Stopwatch.GetTimestamp();
-        for (int r = 0; r < rows; r++)
+        var end = Stopwatch.GetTimestamp();
+        for (var r = 0; r < rows; r++)
         {
-            FinishReason reason = finished[r] ?? (context.CancellationToken.IsCancellationRequested ? FinishReason.Cancelled : FinishReason.Length);
+            var reason = finished[r] ?? (context.CancellationToken.IsCancellationRequested ? FinishReason.Cancelled : FinishReason.Length);
             context.Complete(r, generated[r].AsSpan(0, lengths[r]), reason, firstTokenAt, decodeStart, finished[r] is null ? end : finishedAt[r]);
         }
     }

@@ -18,21 +18,21 @@ internal abstract class PromptSource
     /// <exception cref="PromptTooLongException">A prompt is longer than the context window and truncation is off.</exception>
     public PreparedPrompt Prepare(T5Model model, int index, Truncation truncation)
     {
-        long start = Stopwatch.GetTimestamp();
-        int[] ids = GetIds(model, index);
-        TimeSpan tokenize = Stopwatch.GetElapsedTime(start);
+        var start = Stopwatch.GetTimestamp();
+        var ids = GetIds(model, index);
+        var tokenize = Stopwatch.GetElapsedTime(start);
         if (ids.Length == 0)
             throw new ArgumentException($"Prompt {index} has no tokens; pass at least </s> (id {model.Config.EosTokenId}).");
-        foreach (int id in ids)
+        foreach (var id in ids)
         {
             if ((uint)id >= (uint)model.Config.VocabSize)
                 throw new ArgumentException($"Prompt {index} holds token id {id}, outside the model's vocabulary [0, {model.Config.VocabSize}).");
         }
 
-        int window = model.ContextWindow;
+        var window = model.ContextWindow;
         if (ids.Length <= window)
             return new PreparedPrompt(ids, 0, tokenize);
-        int dropped = ids.Length - window;
+        var dropped = ids.Length - window;
         return truncation switch
         {
             // Keep the first window-1 tokens and end with </s>, as the tokenizer would have.

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Serverless.Inference.Generation.Processing;
 using Serverless.Inference.Model;
 
 namespace Serverless.Inference.Generation;
@@ -26,18 +27,18 @@ internal static class RowBatchSearch
     public static BatchPromptOutcome[] Run(T5Model model, IReadOnlyList<BatchPrompt> prompts, Action<int, BatchPromptOutcome>? onDone,
         CancellationToken cancellationToken)
     {
-        long callStart = Stopwatch.GetTimestamp();
+        var callStart = Stopwatch.GetTimestamp();
         var outcomes = new BatchPromptOutcome[prompts.Count];
         var rows = new List<Row>(prompts.Count);
-        for (int i = 0; i < prompts.Count; i++)
+        for (var i = 0; i < prompts.Count; i++)
         {
-            BatchPrompt prompt = prompts[i];
+            var prompt = prompts[i];
             try
             {
                 if (!BatchPrompt.CanShare(prompt.Options))
                     throw new ArgumentException("num_beams > 1 (beam search) cannot share a decode batch; run it on its own with GenerateAsync.");
                 Generator.ValidateOptions(model, prompt.Options);
-                PromptSource source = prompt.Ids is { } given ? PromptSource.FromIds([given]) : PromptSource.FromText([prompt.Text!]);
+                var source = prompt.Ids is { } given ? PromptSource.FromIds([given]) : PromptSource.FromText([prompt.Text!]);
                 rows.Add(new Row(i, prompt, source.Prepare(model, 0, prompt.Options.Truncation), model));
             }
             catch (Exception e) when (e is InferenceException or ArgumentException)
@@ -60,29 +61,29 @@ internal static class RowBatchSearch
             return outcomes;
 
         var ids = new int[rows.Count][];
-        for (int r = 0; r < ids.Length; r++)
+        for (var r = 0; r < ids.Length; r++)
             ids[r] = rows[r].Prepared.Ids;
-        var (hidden, mask) = EncoderRun.Run(model, ids, 1, out long encodeTicks);
+        var (hidden, mask) = EncoderRun.Run(model, ids, 1, out var encodeTicks);
         using var stepper = new DecoderStepper(model, rows.Count, hidden, mask);
-        T5Config config = model.Config;
-        int vocab = config.VocabSize;
+        var config = model.Config;
+        var vocab = config.VocabSize;
         stepper.InputIds.Fill(config.DecoderStartTokenId);
 
         // live[p] is the row at stepper position p, null once it left (until the next compaction).
-        Row?[] live = rows.ToArray();
+        var live = rows.ToArray<Row?>();
         var positions = new List<int>(live.Length);
         int left = 0, active = live.Length;
-        long decodeStart = Stopwatch.GetTimestamp();
+        var decodeStart = Stopwatch.GetTimestamp();
         long firstTokenAt = 0;
-        for (int step = 0; active > 0; step++)
+        for (var step = 0; active > 0; step++)
         {
-            Span<float> logits = stepper.Step();
+            var logits = stepper.Step();
             if (step == 0)
                 firstTokenAt = Stopwatch.GetTimestamp();
-            Span<long> next = stepper.InputIds;
-            for (int p = 0; p < live.Length; p++)
+            var next = stepper.InputIds;
+            for (var p = 0; p < live.Length; p++)
             {
-                Row? row = live[p];
+                var row = live[p];
                 if (row is null)
                 {
                     next[p] = config.PadTokenId;
@@ -90,12 +91,14 @@ internal static class RowBatchSearch
                 }
                 FinishReason? reason = null;
                 if (cancellationToken.IsCancellationRequested || row.Prompt.CancellationToken.IsCancellationRequested)
+                {
                     reason = FinishReason.Cancelled;
+                }
                 else
                 {
-                    Span<float> scores = logits.Slice(p * vocab, vocab);
+                    var scores = logits.Slice(p * vocab, vocab);
                     row.Processors.Process(scores, row.Generated.AsSpan(0, row.Length));
-                    int token = row.Sampler.Next(scores);
+                    var token = row.Sampler.Next(scores);
                     row.Generated[row.Length++] = token;
                     next[p] = token;
                     if (IsEos(config, token))
@@ -118,14 +121,14 @@ internal static class RowBatchSearch
             if (active > 0 && left > 0 && left >= Math.Max(1, (int)Math.Ceiling(live.Length * CompactShare)))
             {
                 positions.Clear();
-                for (int p = 0; p < live.Length; p++)
+                for (var p = 0; p < live.Length; p++)
                 {
                     if (live[p] is not null)
                         positions.Add(p);
                 }
                 stepper.Compact(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(positions));
                 var kept = new Row?[positions.Count];
-                for (int i = 0; i < kept.Length; i++)
+                for (var i = 0; i < kept.Length; i++)
                     kept[i] = live[positions[i]];
                 live = kept;
                 left = 0;
@@ -142,14 +145,14 @@ internal static class RowBatchSearch
         void Finish(Row row, FinishReason reason, long firstAt, long decodeAt, long finishedAt, long encode, long inside)
         {
             ReadOnlySpan<int> output = row.Generated.AsSpan(0, row.Length);
-            string text = model.Tokenizer.Decode(output, skipSpecialTokens: true);
-            if (row.Stops is not null && row.Stops.TryFind(text, out int cut))
+            var text = model.Tokenizer.Decode(output, skipSpecialTokens: true);
+            if (row.Stops is not null && row.Stops.TryFind(text, out var cut))
             {
                 text = text[..cut];
                 if (reason != FinishReason.Cancelled)
                     reason = FinishReason.Stop;
             }
-            PreparedPrompt prepared = row.Prepared;
+            var prepared = row.Prepared;
             var result = new GenerationResult(text, output.ToArray(), reason, prepared.Ids.Length, output.Length, model.ContextWindow,
                 prepared.TokensTruncated,
                 new GenerationTimings(prepared.Tokenize, Ticks(encode),
@@ -163,7 +166,7 @@ internal static class RowBatchSearch
 
     private static bool IsEos(T5Config config, int token)
     {
-        foreach (int eos in config.EosTokenIds)
+        foreach (var eos in config.EosTokenIds)
         {
             if (token == eos)
                 return true;

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Serverless.Inference.Generation.Processing;
 using Serverless.Inference.Tokenization;
 
 namespace Serverless.Inference.Generation;
@@ -19,11 +20,11 @@ internal sealed class StreamingText(T5Tokenizer tokenizer, IReadOnlyList<string>
 
     public void OnToken(int row, ReadOnlySpan<int> generated)
     {
-        string text = tokenizer.Decode(generated, skipSpecialTokens: true);
-        int safe = text.Length;
+        var text = tokenizer.Decode(generated, skipSpecialTokens: true);
+        var safe = text.Length;
         if (_stops is not null)
         {
-            if (_stops.TryFind(text, out int cut))
+            if (_stops.TryFind(text, out var cut))
                 safe = cut; // the loop ends on this token; Finish sends the rest
             else
                 safe -= _stops.HoldBack(text);
@@ -42,7 +43,7 @@ internal sealed class StreamingText(T5Tokenizer tokenizer, IReadOnlyList<string>
         // Only extend what was already sent; if the decoded prefix changed under us, wait for it to agree again.
         if (upTo <= _emitted || !text.AsSpan(0, _emitted).SequenceEqual(_emittedText.AsSpan(0, _emitted)))
             return;
-        string piece = text[_emitted..upTo];
+        var piece = text[_emitted..upTo];
         _emittedText = text[..upTo];
         _emitted = upTo;
         writer.TryWrite(piece);

@@ -76,9 +76,9 @@ internal sealed class DecoderStepper : IDisposable
     public Span<float> Step()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        T5Model.DecoderNames names = _model.Names;
-        int layers = _config.NumDecoderLayers;
-        OrtMemoryInfo cpu = OrtMemoryInfo.DefaultInstance;
+        var names = _model.Names;
+        var layers = _config.NumDecoderLayers;
+        var cpu = OrtMemoryInfo.DefaultInstance;
         OrtValue[]? consumed = null;
         if (_step == 0)
         {
@@ -89,16 +89,16 @@ internal sealed class DecoderStepper : IDisposable
             if (_model.IsMerged)
             {
                 _binding.BindInput("use_cache_branch", _cacheFalse!);
-                for (int i = 0; i < 2 * layers; i++)
+                for (var i = 0; i < 2 * layers; i++)
                 {
                     _binding.BindInput(names.PastDecoder[i], _emptyPast!);
                     _binding.BindInput(names.PastEncoder[i], _emptyPast!);
                 }
             }
             _binding.BindOutput("logits", _logitsValue);
-            for (int i = 0; i < 2 * layers; i++)
+            for (var i = 0; i < 2 * layers; i++)
                 _binding.BindOutputToDevice(names.PresentDecoder[i], cpu);
-            for (int i = 0; i < 2 * layers; i++)
+            for (var i = 0; i < 2 * layers; i++)
                 _binding.BindOutputToDevice(names.PresentEncoder[i], cpu);
         }
         else
@@ -122,7 +122,7 @@ internal sealed class DecoderStepper : IDisposable
                         _binding.BindInput("encoder_hidden_states", _encoderHidden);
                     _binding.BindOutput("logits", _logitsValue);
                 }
-                for (int i = 0; i < 2 * layers; i++)
+                for (var i = 0; i < 2 * layers; i++)
                     _binding.BindInput(names.PastEncoder[i], _cross[i]);
             }
             if (_compacted)
@@ -133,11 +133,11 @@ internal sealed class DecoderStepper : IDisposable
                 if (_model.IsMerged || _model.WithPastTakesEncoderHiddenStates)
                     _binding.BindInput("encoder_hidden_states", _encoderHidden);
                 _binding.BindOutput("logits", _logitsValue);
-                for (int i = 0; i < 2 * layers; i++)
+                for (var i = 0; i < 2 * layers; i++)
                     _binding.BindInput(names.PastEncoder[i], _cross[i]);
                 _compacted = false;
             }
-            for (int i = 0; i < 2 * layers; i++)
+            for (var i = 0; i < 2 * layers; i++)
             {
                 _binding!.BindInput(names.PastDecoder[i], _present[i]);
                 // Rebinding to the device makes ONNX Runtime allocate a fresh (longer) tensor rather than reuse the
@@ -147,25 +147,25 @@ internal sealed class DecoderStepper : IDisposable
             consumed = _present;
         }
 
-        long start = Stopwatch.GetTimestamp();
+        var start = Stopwatch.GetTimestamp();
         _model.Run(_step == 0 ? _model.FirstDecoder : _model.NextDecoder, _runOptions, _binding!);
         RunTicks += Stopwatch.GetTimestamp() - start;
 
         // Outputs come back in binding order: logits, the decoder presents, then (step 1) the encoder presents.
-        IDisposableReadOnlyCollection<OrtValue> outputs = _binding!.GetOutputValues();
+        var outputs = _binding!.GetOutputValues();
         var fresh = new OrtValue[2 * layers];
-        for (int i = 0; i < 2 * layers; i++)
+        for (var i = 0; i < 2 * layers; i++)
             fresh[i] = outputs[1 + i];
         if (_step == 0)
         {
-            for (int i = 0; i < 2 * layers; i++)
+            for (var i = 0; i < 2 * layers; i++)
                 _cross[i] = outputs[1 + 2 * layers + i];
         }
         outputs[0].Dispose(); // a second handle on our own logits buffer
         _present = fresh;
         if (consumed is not null)
         {
-            foreach (OrtValue value in consumed)
+            foreach (var value in consumed)
                 value.Dispose();
         }
         _step++;
@@ -179,19 +179,19 @@ internal sealed class DecoderStepper : IDisposable
     /// </summary>
     public void Reorder(ReadOnlySpan<int> sourceRows)
     {
-        bool identity = true;
-        for (int r = 0; r < sourceRows.Length && identity; r++)
+        var identity = true;
+        for (var r = 0; r < sourceRows.Length && identity; r++)
             identity = sourceRows[r] == r;
         if (identity || _step == 0)
             return;
-        foreach (OrtValue value in _present)
+        foreach (var value in _present)
         {
-            Span<float> data = value.GetTensorMutableDataAsSpan<float>();
-            int rowSize = data.Length / _rows;
+            var data = value.GetTensorMutableDataAsSpan<float>();
+            var rowSize = data.Length / _rows;
             if (_scratch.Length < data.Length)
                 _scratch = new float[Math.Max(data.Length, _scratch.Length * 2)];
             data.CopyTo(_scratch);
-            for (int r = 0; r < _rows; r++)
+            for (var r = 0; r < _rows; r++)
                 _scratch.AsSpan(sourceRows[r] * rowSize, rowSize).CopyTo(data.Slice(r * rowSize, rowSize));
         }
     }
@@ -208,7 +208,7 @@ internal sealed class DecoderStepper : IDisposable
             throw new ArgumentException("At least one row must stay; dispose the stepper when every row is done.", nameof(keep));
         if (_step == 0)
             throw new InvalidOperationException("Rows can leave once the first step ran.");
-        for (int i = 0; i < keep.Length; i++)
+        for (var i = 0; i < keep.Length; i++)
         {
             if ((uint)keep[i] >= (uint)_rows || (i > 0 && keep[i] <= keep[i - 1]))
                 throw new ArgumentException($"Row positions must ascend within [0, {_rows}); got {keep[i]} at {i}.", nameof(keep));
@@ -216,15 +216,15 @@ internal sealed class DecoderStepper : IDisposable
         if (keep.Length == _rows)
             return;
 
-        for (int i = 0; i < _present.Length; i++)
+        for (var i = 0; i < _present.Length; i++)
             _present[i] = Gather<float>(_present[i], keep, _rows);
-        for (int i = 0; i < _cross.Length; i++)
+        for (var i = 0; i < _cross.Length; i++)
             _cross[i] = Gather<float>(_cross[i], keep, _rows);
         _encoderHidden = Gather<float>(_encoderHidden, keep, _rows);
         _encoderMask = Gather<long>(_encoderMask, keep, _rows);
 
         var ids = new long[keep.Length];
-        for (int i = 0; i < keep.Length; i++)
+        for (var i = 0; i < keep.Length; i++)
             ids[i] = _ids[keep[i]];
         _idsValue.Dispose();
         _ids = ids;
@@ -241,11 +241,11 @@ internal sealed class DecoderStepper : IDisposable
     {
         using (source)
         {
-            long[] shape = source.GetTensorTypeAndShape().Shape;
-            ReadOnlySpan<T> data = source.GetTensorDataAsSpan<T>();
-            int rowSize = data.Length / rows;
+            var shape = source.GetTensorTypeAndShape().Shape;
+            var data = source.GetTensorDataAsSpan<T>();
+            var rowSize = data.Length / rows;
             var kept = new T[keep.Length * rowSize];
-            for (int i = 0; i < keep.Length; i++)
+            for (var i = 0; i < keep.Length; i++)
                 data.Slice(keep[i] * rowSize, rowSize).CopyTo(kept.AsSpan(i * rowSize, rowSize));
             shape[0] = keep.Length;
             return OrtValue.CreateTensorValueFromMemory(kept, shape);
@@ -258,9 +258,9 @@ internal sealed class DecoderStepper : IDisposable
             return;
         _disposed = true;
         _binding?.Dispose();
-        foreach (OrtValue? v in _present)
+        foreach (var v in _present)
             v?.Dispose();
-        foreach (OrtValue? v in _cross)
+        foreach (var v in _cross)
             v?.Dispose();
         _idsValue.Dispose();
         _logitsValue.Dispose();

@@ -13,25 +13,25 @@ internal static class EncoderRun
     /// <param name="runTicks">Stopwatch ticks spent in ONNX Runtime.</param>
     public static (OrtValue Hidden, OrtValue Mask) Run(T5Model model, IReadOnlyList<int[]> prompts, int repeat, out long runTicks)
     {
-        int batch = prompts.Count;
-        int length = 0;
-        foreach (int[] p in prompts)
+        var batch = prompts.Count;
+        var length = 0;
+        foreach (var p in prompts)
             length = Math.Max(length, p.Length);
 
         var ids = new long[batch * length];
         var mask = new long[batch * length];
         ids.AsSpan().Fill(model.Config.PadTokenId);
-        for (int b = 0; b < batch; b++)
+        for (var b = 0; b < batch; b++)
         {
-            int[] row = prompts[b];
-            for (int t = 0; t < row.Length; t++)
+            var row = prompts[b];
+            for (var t = 0; t < row.Length; t++)
             {
                 ids[b * length + t] = row[t];
                 mask[b * length + t] = 1;
             }
         }
 
-        long start = Stopwatch.GetTimestamp();
+        var start = Stopwatch.GetTimestamp();
         using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [batch, length]);
         var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [batch, length]);
         OrtValue hidden;
@@ -62,13 +62,13 @@ internal static class EncoderRun
         using (hidden)
         using (maskValue)
         {
-            ReadOnlySpan<float> source = hidden.GetTensorDataAsSpan<float>();
-            int rowSize = source.Length / batch;
+            var source = hidden.GetTensorDataAsSpan<float>();
+            var rowSize = source.Length / batch;
             var expanded = new float[source.Length * repeat];
             var expandedMask = new long[mask.Length * repeat];
-            for (int b = 0; b < batch; b++)
+            for (var b = 0; b < batch; b++)
             {
-                for (int k = 0; k < repeat; k++)
+                for (var k = 0; k < repeat; k++)
                 {
                     source.Slice(b * rowSize, rowSize).CopyTo(expanded.AsSpan((b * repeat + k) * rowSize, rowSize));
                     mask.AsSpan(b * length, length).CopyTo(expandedMask.AsSpan((b * repeat + k) * length, length));

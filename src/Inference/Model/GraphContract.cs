@@ -36,9 +36,9 @@ internal static class GraphContract
 
         int[] kvShape = [-1, config.NumHeads, -1, config.DKv];
         (string, int)[] kvNames = [("num_heads", 1), ("d_kv", 3)];
-        for (int i = 0; i < config.NumDecoderLayers; i++)
+        for (var i = 0; i < config.NumDecoderLayers; i++)
         {
-            foreach (string part in new[] { "decoder.key", "decoder.value", "encoder.key", "encoder.value" })
+            foreach (var part in new[] { "decoder.key", "decoder.value", "encoder.key", "encoder.value" })
             {
                 if (kind != DecoderKind.NoPast)
                     RequireTensor(inputs, "input", $"past_key_values.{i}.{part}", TensorElementType.Float, kvShape, errors, kvNames);
@@ -46,8 +46,8 @@ internal static class GraphContract
                     RequireTensor(outputs, "output", $"present.{i}.{part}", TensorElementType.Float, kvShape, errors, kvNames);
             }
         }
-        int pastLayers = CountLayers(inputs.Keys, "past_key_values.");
-        int presentLayers = CountLayers(outputs.Keys, "present.");
+        var pastLayers = CountLayers(inputs.Keys, "past_key_values.");
+        var presentLayers = CountLayers(outputs.Keys, "present.");
         if (pastLayers > config.NumDecoderLayers)
             errors.Add($"it has past_key_values for {pastLayers} layers but config.json num_decoder_layers = {config.NumDecoderLayers}");
         else if (presentLayers > config.NumDecoderLayers)
@@ -57,13 +57,13 @@ internal static class GraphContract
 
     private static int CountLayers(IEnumerable<string> names, string prefix)
     {
-        int layers = 0;
-        foreach (string name in names)
+        var layers = 0;
+        foreach (var name in names)
         {
             if (!name.StartsWith(prefix, StringComparison.Ordinal))
                 continue;
-            int end = name.IndexOf('.', prefix.Length);
-            if (end > prefix.Length && int.TryParse(name.AsSpan(prefix.Length, end - prefix.Length), out int layer))
+            var end = name.IndexOf('.', prefix.Length);
+            if (end > prefix.Length && int.TryParse(name.AsSpan(prefix.Length, end - prefix.Length), out var layer))
                 layers = Math.Max(layers, layer + 1);
         }
         return layers;
@@ -72,7 +72,7 @@ internal static class GraphContract
     private static void RequireTensor(IReadOnlyDictionary<string, NodeMetadata> nodes, string direction, string name,
         TensorElementType type, int[] shape, List<string> errors, params (string ConfigName, int Axis)[] configAxes)
     {
-        if (!nodes.TryGetValue(name, out NodeMetadata? node))
+        if (!nodes.TryGetValue(name, out var node))
         {
             errors.Add($"it has no {direction} '{name}'");
             return;
@@ -82,18 +82,18 @@ internal static class GraphContract
             errors.Add($"{direction} '{name}' is {(node.IsTensor ? node.ElementDataType.ToString() : node.OnnxValueType.ToString())}, expected a {type} tensor");
             return;
         }
-        int[] actual = node.Dimensions;
+        var actual = node.Dimensions;
         if (actual.Length != shape.Length)
         {
             errors.Add($"{direction} '{name}' has rank {actual.Length}, expected {shape.Length}");
             return;
         }
-        for (int axis = 0; axis < shape.Length; axis++)
+        for (var axis = 0; axis < shape.Length; axis++)
         {
             // -1 (or 0 from some exporters) is a symbolic dimension: nothing to compare.
             if (shape[axis] < 0 || actual[axis] <= 0 || actual[axis] == shape[axis])
                 continue;
-            string what = configAxes.FirstOrDefault(c => c.Axis == axis).ConfigName;
+            var what = configAxes.FirstOrDefault(c => c.Axis == axis).ConfigName;
             errors.Add(what is null
                 ? $"{direction} '{name}' has {actual[axis]} in dimension {axis}, expected {shape[axis]}"
                 : $"{direction} '{name}' has {actual[axis]} in dimension {axis} but config.json {what} = {shape[axis]}");
@@ -105,7 +105,7 @@ internal static class GraphContract
         if (errors.Count == 0)
             return;
         const int shown = 6;
-        string list = string.Join("; ", errors.Take(shown)) + (errors.Count > shown ? $"; and {errors.Count - shown} more" : "");
+        var list = string.Join("; ", errors.Take(shown)) + (errors.Count > shown ? $"; and {errors.Count - shown} more" : "");
         throw new ModelFormatException(
             $"{Path.GetFileName(path)} in '{Path.GetDirectoryName(path)}' does not match config.json: {list}. " +
             "Re-export the model or use the config.json it was exported with.");

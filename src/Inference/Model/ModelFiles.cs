@@ -18,12 +18,12 @@ internal sealed record ModelFiles(
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!System.IO.Directory.Exists(directory))
             throw new ModelFormatException($"The model folder '{directory}' does not exist.");
-        string full = Path.GetFullPath(directory);
-        string suffix = useQuantized ? "_quantized" : "";
+        var full = Path.GetFullPath(directory);
+        var suffix = useQuantized ? "_quantized" : "";
 
         string? Find(string name)
         {
-            foreach (string candidate in new[] { Path.Combine(full, name), Path.Combine(full, "onnx", name) })
+            foreach (var candidate in new[] { Path.Combine(full, name), Path.Combine(full, "onnx", name) })
             {
                 if (File.Exists(candidate))
                     return candidate;
@@ -36,10 +36,10 @@ internal sealed record ModelFiles(
                 ? $"make the quantized files with: serverless model quantize {directory}"
                 : "export the model with Hugging Face Optimum or copy the file there."));
 
-        string config = Require("config.json");
-        string spiece = Require("spiece.model");
-        string encoder = Require($"encoder_model{suffix}.onnx");
-        string? merged = Find($"decoder_model_merged{suffix}.onnx");
+        var config = Require("config.json");
+        var spiece = Require("spiece.model");
+        var encoder = Require($"encoder_model{suffix}.onnx");
+        var merged = Find($"decoder_model_merged{suffix}.onnx");
         string? decoder = null, withPast = null;
         if (merged is null)
         {
@@ -47,7 +47,7 @@ internal sealed record ModelFiles(
             withPast = Find($"decoder_with_past_model{suffix}.onnx");
             if (decoder is null || withPast is null)
             {
-                string missing = decoder is null && withPast is null
+                var missing = decoder is null && withPast is null
                     ? $"decoder_model{suffix}.onnx and decoder_with_past_model{suffix}.onnx"
                     : decoder is null ? $"decoder_model{suffix}.onnx" : $"decoder_with_past_model{suffix}.onnx";
                 throw new ModelFormatException(

@@ -22,18 +22,18 @@ internal sealed record T5Config
     /// <summary>Reads <c>config.json</c>; special token ids in <c>generation_config.json</c> (if given) win, as in HF.</summary>
     public static T5Config Load(string configPath, string? generationConfigPath)
     {
-        using JsonDocument config = Parse(configPath);
-        using JsonDocument? generation = generationConfigPath is null ? null : Parse(generationConfigPath);
-        JsonElement root = config.RootElement;
-        string file = Path.GetFileName(configPath);
+        using var config = Parse(configPath);
+        using var generation = generationConfigPath is null ? null : Parse(generationConfigPath);
+        var root = config.RootElement;
+        var file = Path.GetFileName(configPath);
 
         int Required(string name) => TryInt(root, name) ?? throw new ModelFormatException(
             $"{file} in '{Path.GetDirectoryName(configPath)}' has no integer '{name}'; it is required to run the model.");
         int Special(string name, int fallback) =>
             (generation is null ? null : TryInt(generation.RootElement, name)) ?? TryInt(root, name) ?? fallback;
 
-        int numLayers = Required("num_layers");
-        int[] eos = (generation is null ? null : TryIntArray(generation.RootElement, "eos_token_id"))
+        var numLayers = Required("num_layers");
+        var eos = (generation is null ? null : TryIntArray(generation.RootElement, "eos_token_id"))
             ?? TryIntArray(root, "eos_token_id") ?? [1];
         var result = new T5Config
         {
@@ -71,13 +71,13 @@ internal sealed record T5Config
     }
 
     internal static int? TryInt(JsonElement obj, string name) =>
-        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : null;
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : null;
 
     private static int[]? TryIntArray(JsonElement obj, string name)
     {
-        if (obj.ValueKind != JsonValueKind.Object || !obj.TryGetProperty(name, out JsonElement v))
+        if (obj.ValueKind != JsonValueKind.Object || !obj.TryGetProperty(name, out var v))
             return null;
-        if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int single))
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var single))
             return [single];
         if (v.ValueKind == JsonValueKind.Array)
             return v.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Number).Select(e => e.GetInt32()).ToArray();

@@ -51,10 +51,10 @@ public sealed class T5Model : IDisposable
         if (options.MaxBatchRows < 1)
             throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatchRows must be at least 1; got {options.MaxBatchRows}.");
 
-        ModelFiles files = ModelFiles.Locate(directory, options.UseQuantized);
-        T5Config config = T5Config.Load(files.Config, files.GenerationConfig);
-        JsonElement? generationConfig = ReadGenerationConfig(files.GenerationConfig);
-        T5Tokenizer tokenizer = T5Tokenizer.FromFile(files.SentencePiece);
+        var files = ModelFiles.Locate(directory, options.UseQuantized);
+        var config = T5Config.Load(files.Config, files.GenerationConfig);
+        var generationConfig = ReadGenerationConfig(files.GenerationConfig);
+        var tokenizer = T5Tokenizer.FromFile(files.SentencePiece);
 
         var sessionOptions = new SessionOptions
         {
@@ -80,7 +80,7 @@ public sealed class T5Model : IDisposable
                 }
             }
 
-            InferenceSession encoder = Open(files.Encoder);
+            var encoder = Open(files.Encoder);
             GraphContract.CheckEncoder(encoder, files.Encoder, config);
             InferenceSession decoder;
             InferenceSession? withPast = null;
@@ -100,7 +100,7 @@ public sealed class T5Model : IDisposable
         }
         catch
         {
-            foreach (InferenceSession session in created)
+            foreach (var session in created)
                 session.Dispose();
             sessionOptions.Dispose();
             throw;
@@ -159,7 +159,7 @@ public sealed class T5Model : IDisposable
     {
         if (path is null)
             return null;
-        using JsonDocument document = T5Config.Parse(path);
+        using var document = T5Config.Parse(path);
         return document.RootElement.Clone();
     }
 
@@ -183,7 +183,7 @@ public sealed class T5Model : IDisposable
         private static string[] Build(string prefix, string part, int layers)
         {
             var names = new string[2 * layers];
-            for (int i = 0; i < layers; i++)
+            for (var i = 0; i < layers; i++)
             {
                 names[2 * i] = $"{prefix}.{i}.{part}.key";
                 names[2 * i + 1] = $"{prefix}.{i}.{part}.value";

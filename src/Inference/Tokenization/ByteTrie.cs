@@ -29,18 +29,18 @@ internal sealed class ByteTrie
         // Build with per-node sorted lists first, then flatten breadth-first into arrays.
         var children = new List<SortedList<byte, int>> { new() };
         var values = new List<int> { -1 };
-        int maxLength = 0;
-        foreach ((byte[] key, int value) in entries)
+        var maxLength = 0;
+        foreach ((var key, var value) in entries)
         {
             if (key.Length == 0)
             {
                 throw new ArgumentException("Trie keys must not be empty.", nameof(entries));
             }
 
-            int node = Root;
-            foreach (byte b in key)
+            var node = Root;
+            foreach (var b in key)
             {
-                if (!children[node].TryGetValue(b, out int next))
+                if (!children[node].TryGetValue(b, out var next))
                 {
                     next = children.Count;
                     children.Add(new SortedList<byte, int>());
@@ -60,18 +60,18 @@ internal sealed class ByteTrie
             maxLength = Math.Max(maxLength, key.Length);
         }
 
-        int nodeCount = children.Count;
+        var nodeCount = children.Count;
         _firstEdge = new int[nodeCount];
         _edgeCount = new ushort[nodeCount];
         _value = values.ToArray();
         _edgeLabels = new byte[nodeCount - 1];
         _edgeTargets = new int[nodeCount - 1];
-        int edge = 0;
-        for (int node = 0; node < nodeCount; node++)
+        var edge = 0;
+        for (var node = 0; node < nodeCount; node++)
         {
             _firstEdge[node] = edge;
             _edgeCount[node] = (ushort)children[node].Count;
-            foreach (KeyValuePair<byte, int> child in children[node])
+            foreach (var child in children[node])
             {
                 _edgeLabels[edge] = child.Key;
                 _edgeTargets[edge] = child.Value;
@@ -81,7 +81,7 @@ internal sealed class ByteTrie
 
         _rootChildren = new int[256];
         Array.Fill(_rootChildren, -1);
-        foreach (KeyValuePair<byte, int> child in children[Root])
+        foreach (var child in children[Root])
         {
             _rootChildren[child.Key] = child.Value;
         }
@@ -99,12 +99,12 @@ internal sealed class ByteTrie
             return _rootChildren[label];
         }
 
-        int first = _firstEdge[node];
-        int end = first + _edgeCount[node];
-        byte[] labels = _edgeLabels;
-        for (int e = first; e < end; e++)
+        var first = _firstEdge[node];
+        var end = first + _edgeCount[node];
+        var labels = _edgeLabels;
+        for (var e = first; e < end; e++)
         {
-            byte l = labels[e];
+            var l = labels[e];
             if (l == label)
             {
                 return _edgeTargets[e];
@@ -126,9 +126,9 @@ internal sealed class ByteTrie
     /// <summary>Length in bytes of the longest key that is a prefix of <paramref name="text"/>, or 0.</summary>
     public int LongestPrefix(ReadOnlySpan<byte> text)
     {
-        int node = Root;
-        int longest = 0;
-        for (int i = 0; i < text.Length; i++)
+        var node = Root;
+        var longest = 0;
+        for (var i = 0; i < text.Length; i++)
         {
             node = Next(node, text[i]);
             if (node < 0)

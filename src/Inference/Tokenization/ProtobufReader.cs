@@ -28,7 +28,7 @@ internal ref struct ProtobufReader(ReadOnlySpan<byte> data)
             return false;
         }
 
-        ulong tag = ReadVarint();
+        var tag = ReadVarint();
         fieldNumber = checked((int)(tag >> 3));
         wireType = (int)(tag & 7);
         if (fieldNumber == 0)
@@ -42,14 +42,14 @@ internal ref struct ProtobufReader(ReadOnlySpan<byte> data)
     public ulong ReadVarint()
     {
         ulong result = 0;
-        for (int shift = 0; shift < 64; shift += 7)
+        for (var shift = 0; shift < 64; shift += 7)
         {
             if (_position >= _data.Length)
             {
                 throw new InvalidDataException("Truncated protobuf varint.");
             }
 
-            byte b = _data[_position++];
+            var b = _data[_position++];
             result |= (ulong)(b & 0x7F) << shift;
             if ((b & 0x80) == 0)
             {
@@ -67,13 +67,13 @@ internal ref struct ProtobufReader(ReadOnlySpan<byte> data)
 
     public float ReadFloat()
     {
-        ReadOnlySpan<byte> bytes = Take(4);
+        var bytes = Take(4);
         return BinaryPrimitives.ReadSingleLittleEndian(bytes);
     }
 
     public ReadOnlySpan<byte> ReadBytes()
     {
-        ulong length = ReadVarint();
+        var length = ReadVarint();
         if (length > (ulong)(_data.Length - _position))
         {
             throw new InvalidDataException($"Protobuf length {length} runs past the end of the data at byte {_position}.");
@@ -119,7 +119,7 @@ internal ref struct ProtobufReader(ReadOnlySpan<byte> data)
             throw new InvalidDataException($"Truncated protobuf data at byte {_position}.");
         }
 
-        ReadOnlySpan<byte> slice = _data.Slice(_position, count);
+        var slice = _data.Slice(_position, count);
         _position += count;
         return slice;
     }

@@ -43,7 +43,7 @@ internal sealed class SentencePieceModelProto
     {
         var model = new SentencePieceModelProto();
         var reader = new ProtobufReader(data);
-        while (reader.TryReadTag(out int field, out int wire))
+        while (reader.TryReadTag(out var field, out var wire))
         {
             switch (field)
             {
@@ -70,11 +70,11 @@ internal sealed class SentencePieceModelProto
 
     private void ReadPiece(ReadOnlySpan<byte> data)
     {
-        string piece = "";
-        float score = 0f;
+        var piece = "";
+        var score = 0f;
         var type = PieceType.Normal;
         var reader = new ProtobufReader(data);
-        while (reader.TryReadTag(out int field, out int wire))
+        while (reader.TryReadTag(out var field, out var wire))
         {
             switch (field)
             {
@@ -88,7 +88,7 @@ internal sealed class SentencePieceModelProto
                     break;
                 case 3:
                     reader.Expect(wire, ProtobufReader.WireVarint, "SentencePiece.type");
-                    int t = reader.ReadInt32();
+                    var t = reader.ReadInt32();
                     if (t is < 1 or > 6)
                     {
                         throw new InvalidDataException($"Piece {Pieces.Count} has unknown type {t}.");
@@ -110,7 +110,7 @@ internal sealed class SentencePieceModelProto
     private void ReadTrainerSpec(ReadOnlySpan<byte> data)
     {
         var reader = new ProtobufReader(data);
-        while (reader.TryReadTag(out int field, out int wire))
+        while (reader.TryReadTag(out var field, out var wire))
         {
             switch (field)
             {
@@ -142,7 +142,7 @@ internal sealed class SentencePieceModelProto
     private void ReadNormalizerSpec(ReadOnlySpan<byte> data)
     {
         var reader = new ProtobufReader(data);
-        while (reader.TryReadTag(out int field, out int wire))
+        while (reader.TryReadTag(out var field, out var wire))
         {
             switch (field)
             {

@@ -45,14 +45,14 @@ internal sealed class SentencePieceNormalizer
             throw new InvalidDataException("The precompiled charsmap is shorter than its 4-byte header.");
         }
 
-        uint trieBytes = BinaryPrimitives.ReadUInt32LittleEndian(blob);
+        var trieBytes = BinaryPrimitives.ReadUInt32LittleEndian(blob);
         if (trieBytes == 0 || trieBytes % 4 != 0 || trieBytes > (uint)(blob.Length - 4))
         {
             throw new InvalidDataException($"The precompiled charsmap declares a {trieBytes}-byte trie in a {blob.Length}-byte blob.");
         }
 
         var units = new uint[trieBytes / 4];
-        for (int i = 0; i < units.Length; i++)
+        for (var i = 0; i < units.Length; i++)
         {
             units[i] = BinaryPrimitives.ReadUInt32LittleEndian(blob.AsSpan(4 + (i * 4)));
         }
@@ -66,14 +66,14 @@ internal sealed class SentencePieceNormalizer
     /// </summary>
     public int Normalize(ReadOnlySpan<byte> input, ref byte[] output)
     {
-        int length = 0;
+        var length = 0;
 
         if (_removeExtraWhitespaces)
         {
             // Leading characters that normalise to exactly one space are dropped.
             while (!input.IsEmpty)
             {
-                int consumed = NormalizePrefix(input, out ReadOnlySpan<byte> replacement);
+                var consumed = NormalizePrefix(input, out var replacement);
                 if (replacement.Length != 1 || replacement[0] != (byte)' ')
                 {
                     break;
@@ -93,10 +93,10 @@ internal sealed class SentencePieceNormalizer
             Append(ref output, ref length, _escapeWhitespaces ? SpaceSymbol : " "u8);
         }
 
-        bool previousWasSpace = _removeExtraWhitespaces;
+        var previousWasSpace = _removeExtraWhitespaces;
         while (!input.IsEmpty)
         {
-            int consumed = NormalizePrefix(input, out ReadOnlySpan<byte> piece);
+            var consumed = NormalizePrefix(input, out var piece);
             if (previousWasSpace)
             {
                 // A run of spaces collapses into the one that ended the previous piece.
@@ -108,7 +108,7 @@ internal sealed class SentencePieceNormalizer
 
             if (!piece.IsEmpty)
             {
-                foreach (byte b in piece)
+                foreach (var b in piece)
                 {
                     if (b == (byte)' ' && _escapeWhitespaces)
                     {
@@ -133,7 +133,7 @@ internal sealed class SentencePieceNormalizer
         if (_removeExtraWhitespaces)
         {
             // Trailing spaces (escaped or not) are dropped, whichever input character produced them.
-            ReadOnlySpan<byte> space = _escapeWhitespaces ? SpaceSymbol : " "u8;
+            var space = _escapeWhitespaces ? SpaceSymbol : " "u8;
             while (length >= space.Length && output.AsSpan(length - space.Length, space.Length).SequenceEqual(space))
             {
                 length -= space.Length;
@@ -152,7 +152,7 @@ internal sealed class SentencePieceNormalizer
     {
         if (_userDefined is not null)
         {
-            int matched = _userDefined.LongestPrefix(input);
+            var matched = _userDefined.LongestPrefix(input);
             if (matched > 0)
             {
                 replacement = input[..matched];
@@ -160,23 +160,23 @@ internal sealed class SentencePieceNormalizer
             }
         }
 
-        int longestLength = 0;
-        int longestValue = 0;
+        var longestLength = 0;
+        var longestValue = 0;
         if (_units.Length > 0)
         {
             // Darts-clone commonPrefixSearch; the last hit is the longest.
-            uint[] units = _units;
-            uint id = Offset(units[0]);
-            for (int i = 0; i < input.Length; i++)
+            var units = _units;
+            var id = Offset(units[0]);
+            for (var i = 0; i < input.Length; i++)
             {
-                byte label = input[i];
+                var label = input[i];
                 id ^= label;
                 if (id >= (uint)units.Length)
                 {
                     break;
                 }
 
-                uint unit = units[id];
+                var unit = units[id];
                 if ((unit & ((1u << 31) | 0xFFu)) != label)
                 {
                     break;
@@ -193,13 +193,13 @@ internal sealed class SentencePieceNormalizer
 
         if (longestLength == 0)
         {
-            int charLength = Math.Min(Utf8CharLength(input[0]), input.Length);
+            var charLength = Math.Min(Utf8CharLength(input[0]), input.Length);
             replacement = input[..charLength];
             return charLength;
         }
 
         ReadOnlySpan<byte> rest = longestValue < _replacements.Length ? _replacements.AsSpan(longestValue) : [];
-        int nul = rest.IndexOf((byte)0);
+        var nul = rest.IndexOf((byte)0);
         replacement = nul >= 0 ? rest[..nul] : rest;
         return longestLength;
     }
@@ -238,7 +238,7 @@ internal sealed class SentencePieceNormalizer
 
     private static void Grow(ref byte[] output, int length, int extra)
     {
-        byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(output.Length * 2, length + extra));
+        var larger = ArrayPool<byte>.Shared.Rent(Math.Max(output.Length * 2, length + extra));
         output.AsSpan(0, length).CopyTo(larger);
         ArrayPool<byte>.Shared.Return(output);
         output = larger;

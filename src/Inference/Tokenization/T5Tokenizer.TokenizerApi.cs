@@ -14,13 +14,13 @@ public sealed partial class T5Tokenizer
 {
     protected override EncodeResults<EncodedToken> EncodeToTokens(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings)
     {
-        Segmentation segmentation = Segment(text, textSpan);
-        int count = Math.Min(segmentation.Count, settings.MaxTokenCount);
+        var segmentation = Segment(text, textSpan);
+        var count = Math.Min(segmentation.Count, settings.MaxTokenCount);
         var tokens = new EncodedToken[count];
-        for (int i = 0; i < count; i++)
+        for (var i = 0; i < count; i++)
         {
-            Range offset = segmentation.Starts[i]..segmentation.Ends[i];
-            string value = segmentation.Ids[i] == EosId && i == segmentation.Count - 1
+            var offset = segmentation.Starts[i]..segmentation.Ends[i];
+            var value = segmentation.Ids[i] == EosId && i == segmentation.Count - 1
                 ? _pieces[EosId]
                 : segmentation.Normalized[offset];
             tokens[i] = new EncodedToken(segmentation.Ids[i], value, offset);
@@ -36,8 +36,8 @@ public sealed partial class T5Tokenizer
 
     protected override EncodeResults<int> EncodeToIds(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings)
     {
-        Segmentation segmentation = Segment(text, textSpan);
-        int count = Math.Min(segmentation.Count, settings.MaxTokenCount);
+        var segmentation = Segment(text, textSpan);
+        var count = Math.Min(segmentation.Count, settings.MaxTokenCount);
         return new EncodeResults<int>
         {
             Tokens = segmentation.Ids.GetRange(0, count),
@@ -56,7 +56,7 @@ public sealed partial class T5Tokenizer
     protected override int GetIndexByTokenCount(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings, bool fromEnd,
         out string? normalizedText, out int tokenCount)
     {
-        Segmentation segmentation = Segment(text, textSpan);
+        var segmentation = Segment(text, textSpan);
         normalizedText = segmentation.Normalized;
         tokenCount = Math.Min(segmentation.Count, settings.MaxTokenCount);
         if (fromEnd)
@@ -81,8 +81,8 @@ public sealed partial class T5Tokenizer
     public override OperationStatus Decode(IEnumerable<int> ids, Span<char> destination, out int idsConsumed, out int charsWritten)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        int[] all = ids as int[] ?? [.. ids];
-        string text = Decode(all);
+        var all = ids as int[] ?? [.. ids];
+        var text = Decode(all);
         if (text.Length <= destination.Length)
         {
             text.CopyTo(destination);
@@ -95,14 +95,14 @@ public sealed partial class T5Tokenizer
         int low = 0, high = all.Length - 1;
         while (low < high)
         {
-            int middle = (low + high + 1) / 2;
+            var middle = (low + high + 1) / 2;
             if (Decode(all.AsSpan(0, middle)).Length <= destination.Length)
                 low = middle;
             else
                 high = middle - 1;
         }
 
-        string fits = Decode(all.AsSpan(0, low));
+        var fits = Decode(all.AsSpan(0, low));
         fits.CopyTo(destination);
         idsConsumed = low;
         charsWritten = fits.Length;
@@ -112,39 +112,39 @@ public sealed partial class T5Tokenizer
     /// <summary>The ids of a text with the start and end of each in the normalised text (UTF-16 indices).</summary>
     private Segmentation Segment(string? text, ReadOnlySpan<char> textSpan)
     {
-        string input = text ?? textSpan.ToString();
+        var input = text ?? textSpan.ToString();
         var ids = new List<int>();
         var starts = new List<int>();
         var ends = new List<int>();
-        string normalizedText = string.Empty;
+        var normalizedText = string.Empty;
         if (input.Length > 0)
         {
-            byte[] utf8 = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(input.Length));
-            byte[] normalized = ArrayPool<byte>.Shared.Rent(Math.Max(64, input.Length * 2));
-            int[] buffer = ArrayPool<int>.Shared.Rent(16);
+            var utf8 = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(input.Length));
+            var normalized = ArrayPool<byte>.Shared.Rent(Math.Max(64, input.Length * 2));
+            var buffer = ArrayPool<int>.Shared.Rent(16);
             try
             {
-                int utf8Length = Encoding.UTF8.GetBytes(input, utf8);
-                int normalizedLength = _normalizer.Normalize(utf8.AsSpan(0, utf8Length), ref normalized);
+                var utf8Length = Encoding.UTF8.GetBytes(input, utf8);
+                var normalizedLength = _normalizer.Normalize(utf8.AsSpan(0, utf8Length), ref normalized);
                 ReadOnlySpan<byte> bytes = normalized.AsSpan(0, normalizedLength);
                 var byteEnds = new List<int>();
-                int count = Viterbi(bytes, ref buffer, byteEnds);
+                var count = Viterbi(bytes, ref buffer, byteEnds);
                 normalizedText = Encoding.UTF8.GetString(bytes);
 
                 // UTF-16 index of every byte offset that starts a character (pieces start and end on characters).
-                int[] charIndex = new int[normalizedLength + 1];
-                int chars = 0;
-                for (int b = 0; b < normalizedLength;)
+                var charIndex = new int[normalizedLength + 1];
+                var chars = 0;
+                for (var b = 0; b < normalizedLength;)
                 {
-                    int length = Math.Min(SentencePieceNormalizer.Utf8CharLength(bytes[b]), normalizedLength - b);
+                    var length = Math.Min(SentencePieceNormalizer.Utf8CharLength(bytes[b]), normalizedLength - b);
                     charIndex[b] = chars;
                     chars += length == 4 ? 2 : 1;
                     b += length;
                 }
                 charIndex[normalizedLength] = chars;
 
-                int previous = 0;
-                for (int i = 0; i < count; i++)
+                var previous = 0;
+                for (var i = 0; i < count; i++)
                 {
                     ids.Add(buffer[i]);
                     starts.Add(charIndex[previous]);

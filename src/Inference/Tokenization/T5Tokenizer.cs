@@ -68,12 +68,12 @@ public sealed partial class T5Tokenizer : Tokenizer
         var trieEntries = new List<(byte[], int)>(_pieces.Length);
         var userDefined = new List<(byte[], int)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        int unknownId = -1;
-        float minScore = float.MaxValue;
-        float maxScore = 1.17549435E-38f; // SentencePiece starts from FLT_MIN, the smallest positive normal float.
-        for (int id = 0; id < _pieces.Length; id++)
+        var unknownId = -1;
+        var minScore = float.MaxValue;
+        var maxScore = 1.17549435E-38f; // SentencePiece starts from FLT_MIN, the smallest positive normal float.
+        for (var id = 0; id < _pieces.Length; id++)
         {
-            string piece = _pieces[id];
+            var piece = _pieces[id];
             if (piece.Length == 0)
             {
                 throw new InvalidDataException($"Piece {id} is empty.");
@@ -134,9 +134,9 @@ public sealed partial class T5Tokenizer : Tokenizer
 
         _surfaces = new string[_pieces.Length];
         _leadingSurfaces = new string[_pieces.Length];
-        for (int id = 0; id < _pieces.Length; id++)
+        for (var id = 0; id < _pieces.Length; id++)
         {
-            string piece = _pieces[id];
+            var piece = _pieces[id];
             _surfaces[id] = piece.Replace('\u2581', ' ');
             _leadingSurfaces[id] = _stripLeadingSpaceOnDecode && piece[0] == '\u2581'
                 ? piece[1..].Replace('\u2581', ' ')
@@ -144,14 +144,14 @@ public sealed partial class T5Tokenizer : Tokenizer
         }
 
         _extraIdPieces = new string[ExtraIdCount];
-        for (int i = 0; i < ExtraIdCount; i++)
+        for (var i = 0; i < ExtraIdCount; i++)
         {
             _extraIdPieces[i] = $"<extra_id_{ExtraIdCount - 1 - i}>";
         }
 
         int ControlId(string piece)
         {
-            int id = Array.IndexOf(_pieces, piece);
+            var id = Array.IndexOf(_pieces, piece);
             return id >= 0 && _types[id] == PieceType.Control ? id : -1;
         }
     }
@@ -229,10 +229,10 @@ public sealed partial class T5Tokenizer : Tokenizer
     public int[] Encode(string text, bool addEndOfSentence = true)
     {
         ArgumentNullException.ThrowIfNull(text);
-        int[] ids = ArrayPool<int>.Shared.Rent(16);
+        var ids = ArrayPool<int>.Shared.Rent(16);
         try
         {
-            int count = EncodeCore(text, addEndOfSentence, ref ids);
+            var count = EncodeCore(text, addEndOfSentence, ref ids);
             return ids.AsSpan(0, count).ToArray();
         }
         finally
@@ -245,7 +245,7 @@ public sealed partial class T5Tokenizer : Tokenizer
     public int CountTokens(string text, bool addEndOfSentence = true)
     {
         ArgumentNullException.ThrowIfNull(text);
-        int[] ids = ArrayPool<int>.Shared.Rent(16);
+        var ids = ArrayPool<int>.Shared.Rent(16);
         try
         {
             return EncodeCore(text, addEndOfSentence, ref ids);
@@ -258,15 +258,15 @@ public sealed partial class T5Tokenizer : Tokenizer
 
     private int EncodeCore(string text, bool addEndOfSentence, ref int[] ids)
     {
-        int count = 0;
+        var count = 0;
         if (text.Length > 0)
         {
-            byte[] utf8 = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
-            byte[] normalized = ArrayPool<byte>.Shared.Rent(Math.Max(64, text.Length * 2));
+            var utf8 = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
+            var normalized = ArrayPool<byte>.Shared.Rent(Math.Max(64, text.Length * 2));
             try
             {
-                int utf8Length = Encoding.UTF8.GetBytes(text, utf8);
-                int normalizedLength = _normalizer.Normalize(utf8.AsSpan(0, utf8Length), ref normalized);
+                var utf8Length = Encoding.UTF8.GetBytes(text, utf8);
+                var normalizedLength = _normalizer.Normalize(utf8.AsSpan(0, utf8Length), ref normalized);
                 count = Viterbi(normalized.AsSpan(0, normalizedLength), ref ids);
             }
             finally
@@ -299,32 +299,32 @@ public sealed partial class T5Tokenizer : Tokenizer
     /// </summary>
     private int Viterbi(ReadOnlySpan<byte> text, ref int[] ids, List<int>? ends = null)
     {
-        int size = text.Length;
+        var size = text.Length;
         if (size == 0)
         {
             return 0;
         }
 
-        float[] bestScore = ArrayPool<float>.Shared.Rent(size + 1);
-        int[] startsAt = ArrayPool<int>.Shared.Rent(size + 1);
-        int[] pieceId = ArrayPool<int>.Shared.Rent(size + 1);
+        var bestScore = ArrayPool<float>.Shared.Rent(size + 1);
+        var startsAt = ArrayPool<int>.Shared.Rent(size + 1);
+        var pieceId = ArrayPool<int>.Shared.Rent(size + 1);
         try
         {
             startsAt.AsSpan(0, size + 1).Fill(-1);
             bestScore[0] = 0f;
-            ByteTrie trie = _trie;
-            float[] scores = _scores;
-            PieceType[] types = _types;
+            var trie = _trie;
+            var scores = _scores;
+            var types = _types;
 
-            int start = 0;
+            var start = 0;
             while (start < size)
             {
-                float scoreHere = bestScore[start];
-                int charLength = Math.Min(SentencePieceNormalizer.Utf8CharLength(text[start]), size - start);
-                bool hasSingleCharacterPiece = false;
+                var scoreHere = bestScore[start];
+                var charLength = Math.Min(SentencePieceNormalizer.Utf8CharLength(text[start]), size - start);
+                var hasSingleCharacterPiece = false;
 
-                int node = ByteTrie.Root;
-                for (int end = start; end < size;)
+                var node = ByteTrie.Root;
+                for (var end = start; end < size;)
                 {
                     node = trie.Next(node, text[end]);
                     end++;
@@ -333,24 +333,24 @@ public sealed partial class T5Tokenizer : Tokenizer
                         break;
                     }
 
-                    int id = trie.ValueAt(node);
+                    var id = trie.ValueAt(node);
                     if (id < 0)
                     {
                         continue;
                     }
 
-                    PieceType type = types[id];
+                    var type = types[id];
                     if (type == PieceType.Unused)
                     {
                         continue;
                     }
 
-                    int length = end - start;
+                    var length = end - start;
                     // SentencePiece's `auto score = user_defined ? length * max_score - 0.1 : GetScore(id)` has type
                     // double (the bonus branch is double), so the candidate is summed and compared in double and
                     // only stored as float. That precision decides ties, e.g. "abab…ab": keep it.
-                    double score = type == PieceType.UserDefined ? (length * (double)_maxScore) - 0.1 : scores[id];
-                    double candidate = score + scoreHere;
+                    var score = type == PieceType.UserDefined ? (length * (double)_maxScore) - 0.1 : scores[id];
+                    var candidate = score + scoreHere;
                     if (startsAt[end] == -1 || candidate > bestScore[end])
                     {
                         bestScore[end] = (float)candidate;
@@ -366,8 +366,8 @@ public sealed partial class T5Tokenizer : Tokenizer
 
                 if (!hasSingleCharacterPiece)
                 {
-                    int end = start + charLength;
-                    float candidate = _unknownScore + scoreHere;
+                    var end = start + charLength;
+                    var candidate = _unknownScore + scoreHere;
                     if (startsAt[end] == -1 || candidate > bestScore[end])
                     {
                         bestScore[end] = candidate;
@@ -380,16 +380,16 @@ public sealed partial class T5Tokenizer : Tokenizer
             }
 
             // Backtrack from the end, writing ids right to left into the tail of the buffer, then move them down.
-            int pieceCount = 0;
-            for (int end = size; end > 0; end = startsAt[end])
+            var pieceCount = 0;
+            for (var end = size; end > 0; end = startsAt[end])
             {
                 pieceCount++;
             }
 
             EnsureCapacity(ref ids, pieceCount + 1);
-            int[] pieceEnds = ends is null ? [] : new int[pieceCount];
-            int write = pieceCount;
-            for (int end = size; end > 0; end = startsAt[end])
+            var pieceEnds = ends is null ? [] : new int[pieceCount];
+            var write = pieceCount;
+            for (var end = size; end > 0; end = startsAt[end])
             {
                 ids[--write] = pieceId[end];
                 if (ends is not null)
@@ -398,10 +398,10 @@ public sealed partial class T5Tokenizer : Tokenizer
                 }
             }
 
-            int count = 0;
-            for (int i = 0; i < pieceCount; i++)
+            var count = 0;
+            for (var i = 0; i < pieceCount; i++)
             {
-                int id = ids[i];
+                var id = ids[i];
                 if (id == UnkId && count > 0 && ids[count - 1] == UnkId)
                 {
                     if (ends is not null)
@@ -438,11 +438,11 @@ public sealed partial class T5Tokenizer : Tokenizer
     {
         // Two passes over the ids: measure, then write into the string's own buffer, so the result is the only
         // allocation.
-        int length = 0;
-        bool atStart = true;
-        foreach (int id in ids)
+        var length = 0;
+        var atStart = true;
+        foreach (var id in ids)
         {
-            string? surface = SurfaceOf(id, skipSpecialTokens, atStart);
+            var surface = SurfaceOf(id, skipSpecialTokens, atStart);
             if (surface is not null)
             {
                 length += surface.Length;
@@ -456,18 +456,18 @@ public sealed partial class T5Tokenizer : Tokenizer
         }
 
         // A span cannot be captured by the string.Create callback: pass a pooled copy.
-        int[] copy = ArrayPool<int>.Shared.Rent(ids.Length);
+        var copy = ArrayPool<int>.Shared.Rent(ids.Length);
         try
         {
             ids.CopyTo(copy);
             return string.Create(length, (this, copy, ids.Length, skipSpecialTokens), static (chars, state) =>
             {
-                (T5Tokenizer tokenizer, int[] idArray, int count, bool skip) = state;
-                int position = 0;
-                bool atStart = true;
-                for (int i = 0; i < count; i++)
+                (var tokenizer, var idArray, var count, var skip) = state;
+                var position = 0;
+                var atStart = true;
+                for (var i = 0; i < count; i++)
                 {
-                    string? surface = tokenizer.SurfaceOf(idArray[i], skip, atStart);
+                    var surface = tokenizer.SurfaceOf(idArray[i], skip, atStart);
                     if (surface is not null)
                     {
                         surface.CopyTo(chars[position..]);
@@ -519,7 +519,7 @@ public sealed partial class T5Tokenizer : Tokenizer
             return;
         }
 
-        int[] larger = ArrayPool<int>.Shared.Rent(Math.Max(needed, ids.Length * 2));
+        var larger = ArrayPool<int>.Shared.Rent(Math.Max(needed, ids.Length * 2));
         ids.CopyTo(larger, 0);
         ArrayPool<int>.Shared.Return(ids);
         ids = larger;

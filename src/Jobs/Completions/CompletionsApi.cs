@@ -61,9 +61,12 @@ public sealed class CompletionsApi
         {
             var body = await ReadBodyAsync(request, budget.Token).ConfigureAwait(false);
             if (body is null)
+            {
                 return JobsHttpResult.Problem(413, "Request body too large",
                     $"The request body is larger than {_options.MaxRequestBodyBytes} bytes. Larger work belongs in a job: POST /api/jobs.",
                     new Dictionary<string, string[]> { ["body"] = [$"Must be at most {_options.MaxRequestBodyBytes} bytes."] });
+            }
+
             if (body.Length == 0)
                 return Invalid(new Dictionary<string, string[]> { ["body"] = ["Required: a JSON object such as {\"prompt\": \"...\"}."] });
 
@@ -112,16 +115,21 @@ public sealed class CompletionsApi
             var options = spec.OptionsOver(model.DefaultGenerationOptions);
             GenerationParametersReader.Validate(options, _jobs.MaxNewTokensCeiling, errors);
             if (options.MaxNewTokens > _options.MaxNewTokens)
+            {
                 errors.Add("parameters.max_new_tokens",
                     $"A synchronous completion generates at most {_options.MaxNewTokens} tokens (got {options.MaxNewTokens}{(spec.Parameters is { } p && p.TryGetProperty("max_new_tokens", out _) ? "" : ", the model's default")}). Longer work: POST /api/jobs.");
+            }
+
             if (options.Truncation == Truncation.None)
             {
                 for (var i = 0; i < spec.Prompts.Count; i++)
                 {
                     var count = model.Tokenizer.Encode(spec.Prompts[i]).Length;
                     if (count > model.ContextWindow)
+                    {
                         errors.Add(spec.FieldName(i),
                             $"Has {count} tokens but the model's context window is {model.ContextWindow}. Shorten it, or set parameters.truncation to \"keep_start\" or \"keep_end\".");
+                    }
                 }
             }
             if (errors.Any)
@@ -168,8 +176,11 @@ public sealed class CompletionsApi
             var result = await run.Completion.ConfigureAwait(false);
             Interlocked.Add(ref _generatedTokens, result.OutputTokens);
             if (result.FinishReason == FinishReason.Cancelled)
+            {
                 _logger.LogInformation("Completion {Index} stopped after {OutputTokens} token(s): {Why}", index, result.OutputTokens,
                     requestAborted.IsCancellationRequested ? "the client went away" : "time budget");
+            }
+
             return CompletionResult.From(index, result, overBudget: budget.IsCancellationRequested && !requestAborted.IsCancellationRequested);
         }
         finally

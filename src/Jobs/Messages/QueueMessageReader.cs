@@ -37,10 +37,12 @@ internal static class QueueMessageReader
             return Invalid(fallbackId, text, "The queue message is empty. Send the prompt text itself, or a JSON job spec such as {\"prompt\": \"...\", \"parameters\": {...}}.");
 
         if (TryDecodeBase64Text(trimmed) is { } decoded)
+        {
             return Invalid(fallbackId, text,
                 "The queue message is Base64-encoded (it decodes to the text \"" + Excerpt(decoded) + "\"), but this queue takes plain text " +
                 "(host.json sets the queue messageEncoding to \"none\"). Resend it as plain text: in Azure Storage Explorer untick " +
                 "'Encode message body in Base64' when adding the message, or use `az storage message put --content \"...\"` or `serverless jobs enqueue`.");
+        }
 
         if (trimmed[0] == '{')
         {

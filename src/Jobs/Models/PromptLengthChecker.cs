@@ -23,7 +23,10 @@ internal sealed class PromptLengthChecker(ITokenizerSource tokenizers, PromptJob
         {
             if (_load is { IsFaulted: true } or { IsCanceled: true } &&
                 time.GetUtcNow() - _failedAt >= TimeSpan.FromSeconds(options.ModelRetryAfterSeconds))
+            {
                 _load = null;
+            }
+
             if (_load is { IsFaulted: true } or { IsCanceled: true })
                 return null;
             // A finished load is not kept: the source answers at once once loaded, and hands out the refreshed version

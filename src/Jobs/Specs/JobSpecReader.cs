@@ -74,7 +74,10 @@ internal static class JobSpecReader
         }
         else if (prompts is { } many)
         {
-            if (many.ValueKind != JsonValueKind.Array) errors.Add(promptsName, "Must be an array of strings.");
+            if (many.ValueKind != JsonValueKind.Array)
+            {
+                errors.Add(promptsName, "Must be an array of strings.");
+            }
             else
             {
                 var count = many.GetArrayLength();

@@ -108,7 +108,7 @@ public abstract class HostFixture : IAsyncLifetime
     {
         var limit = timeout ?? TimeSpan.FromSeconds(90);
         using var cts = new CancellationTokenSource(limit);
-        string last = "no record (404)";
+        var last = "no record (404)";
         try
         {
             while (true)

@@ -100,7 +100,7 @@ public abstract class StartedHostFixture : HostFixture
         using var http = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromSeconds(10) };
         if (FunctionKey is not null) http.DefaultRequestHeaders.Add("x-functions-key", FunctionKey);
         var clock = Stopwatch.StartNew();
-        string last = "no answer";
+        var last = "no answer";
         while (clock.Elapsed < StartTimeout)
         {
             if (process.HasExited)

@@ -41,7 +41,10 @@ public sealed class AzuriteProcess : IAsyncDisposable
                      "--queueHost", "127.0.0.1", "--queuePort", QueuePort.ToString(),
                      "--tableHost", "127.0.0.1", "--tablePort", TablePort.ToString(),
                  })
+        {
             start.ArgumentList.Add(a);
+        }
+
         _process = Process.Start(start)!;
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };

@@ -21,7 +21,9 @@ internal static class CliProcess
     {
         var start = new ProcessStartInfo("dotnet")
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
         };
         start.ArgumentList.Add(Dll);
         foreach (var a in args) start.ArgumentList.Add(a);

@@ -14,7 +14,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     {
         // Ordinary pieces (ids 3..999) and a final </s>, different at the start and the end so truncation shows.
         var ids = new int[count];
-        for (int i = 0; i < count - 1; i++)
+        for (var i = 0; i < count - 1; i++)
             ids[i] = 3 + (i * 37 % 997);
         ids[^1] = 1;
         return ids;
@@ -24,19 +24,19 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     public async Task Seeded_sampling_is_reproducible_and_seeds_differ()
     {
         var options = new GenerationOptions { DoSample = true, Seed = 42, MaxNewTokens = 24, MinNewTokens = 24 };
-        GenerationResult a = (await models.Merged.GenerateAsync([Prompt], options))[0];
-        GenerationResult b = (await models.Split.GenerateAsync([Prompt], options))[0];
+        var a = (await models.Merged.GenerateAsync([Prompt], options))[0];
+        var b = (await models.Split.GenerateAsync([Prompt], options))[0];
         Assert.Equal(a.OutputIds, b.OutputIds);
         Assert.Equal(24, a.OutputTokens);
 
         var outputs = new HashSet<string>();
         for (ulong seed = 1; seed <= 4; seed++)
         {
-            GenerationResult r = (await models.Merged.GenerateAsync([Prompt], options with { Seed = seed }))[0];
+            var r = (await models.Merged.GenerateAsync([Prompt], options with { Seed = seed }))[0];
             outputs.Add(string.Join(',', r.OutputIds));
         }
         Assert.True(outputs.Count > 1, "four different seeds gave the same sample");
-        GenerationResult greedy = (await models.Merged.GenerateAsync([Prompt], new GenerationOptions { MaxNewTokens = 24, MinNewTokens = 24 }))[0];
+        var greedy = (await models.Merged.GenerateAsync([Prompt], new GenerationOptions { MaxNewTokens = 24, MinNewTokens = 24 }))[0];
         Assert.DoesNotContain(string.Join(',', greedy.OutputIds), outputs);
     }
 
@@ -45,8 +45,8 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     {
         var options = new GenerationOptions { DoSample = true, Seed = 7, TopK = 20, TopP = 0.9, Temperature = 0.8, MaxNewTokens = 16 };
         string[] prompts = [Prompt, "a", "the red fox jumps over the lazy dog"];
-        IReadOnlyList<GenerationResult> batch = await models.Merged.GenerateAsync(prompts, options);
-        for (int i = 0; i < prompts.Length; i++)
+        var batch = await models.Merged.GenerateAsync(prompts, options);
+        for (var i = 0; i < prompts.Length; i++)
             Assert.Equal((await models.Merged.GenerateAsync([prompts[i]], options))[0].OutputIds, batch[i].OutputIds);
     }
 
@@ -60,7 +60,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
         Assert.Contains("512", e.Message);
 
         // Exactly the window is fine.
-        GenerationResult ok = (await models.Merged.GenerateAsync([LongIds(512)], new GenerationOptions { MaxNewTokens = 2 }))[0];
+        var ok = (await models.Merged.GenerateAsync([LongIds(512)], new GenerationOptions { MaxNewTokens = 2 }))[0];
         Assert.Equal(512, ok.InputTokens);
         Assert.Equal(0, ok.TokensTruncated);
     }
@@ -70,17 +70,17 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     [InlineData("split")]
     public async Task Truncation_keep_start_and_keep_end(string layout)
     {
-        T5Model model = models.Get(layout);
-        int[] ids = LongIds(600);
+        var model = models.Get(layout);
+        var ids = LongIds(600);
         var options = new GenerationOptions { MaxNewTokens = 8 };
 
-        GenerationResult start = (await model.GenerateAsync([ids], options with { Truncation = Truncation.KeepStart }))[0];
+        var start = (await model.GenerateAsync([ids], options with { Truncation = Truncation.KeepStart }))[0];
         Assert.Equal(88, start.TokensTruncated);
         Assert.Equal(512, start.InputTokens);
         int[] kept = [.. ids[..511], 1];
         Assert.Equal((await model.GenerateAsync([kept], options))[0].OutputIds, start.OutputIds);
 
-        GenerationResult end = (await model.GenerateAsync([ids], options with { Truncation = Truncation.KeepEnd }))[0];
+        var end = (await model.GenerateAsync([ids], options with { Truncation = Truncation.KeepEnd }))[0];
         Assert.Equal(88, end.TokensTruncated);
         Assert.Equal((await model.GenerateAsync([ids[^512..]], options))[0].OutputIds, end.OutputIds);
         Assert.NotEqual(start.OutputIds, end.OutputIds);
@@ -98,8 +98,8 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     [Fact]
     public async Task Text_prompt_too_long_is_rejected_before_decoding()
     {
-        string text = string.Join(' ', Enumerable.Repeat("the red fox jumps over the lazy dog", 200));
-        int tokens = models.Merged.Tokenizer.Encode(text).Length;
+        var text = string.Join(' ', Enumerable.Repeat("the red fox jumps over the lazy dog", 200));
+        var tokens = models.Merged.Tokenizer.Encode(text).Length;
         Assert.True(tokens > 512);
         var e = await Assert.ThrowsAsync<PromptTooLongException>(() => models.Merged.GenerateAsync([text], new GenerationOptions()));
         Assert.Equal(tokens, e.TokenCount);
@@ -116,7 +116,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
         Assert.Equal(string.Join("; ", e.Errors.Select(x => x.Message)), e.Message);
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(e.Message, "max_new_tokens"));
 
-        using T5Model capped = T5Model.Load(TinyModels.ModelDirectory, new ModelOptions { MaxNewTokensCeiling = 16 });
+        using var capped = T5Model.Load(TinyModels.ModelDirectory, new ModelOptions { MaxNewTokensCeiling = 16 });
         var over = await Assert.ThrowsAsync<InvalidGenerationOptionsException>(() => capped.GenerateAsync([Prompt], new GenerationOptions { MaxNewTokens = 17 }));
         Assert.Contains(over.Errors, x => x.Parameter == "max_new_tokens");
         Assert.Throws<InvalidGenerationOptionsException>(() => capped.StreamAsync(Prompt, new GenerationOptions { NumBeams = 0 }));
@@ -125,7 +125,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     [Fact]
     public async Task Result_reports_counts_text_and_timings()
     {
-        GenerationResult r = (await models.Merged.GenerateAsync([Prompt], new GenerationOptions { MaxNewTokens = 12, MinNewTokens = 12 }))[0];
+        var r = (await models.Merged.GenerateAsync([Prompt], new GenerationOptions { MaxNewTokens = 12, MinNewTokens = 12 }))[0];
         Assert.Equal(12, r.OutputTokens);
         Assert.Equal(12, r.OutputIds.Count);
         Assert.Equal(FinishReason.Length, r.FinishReason);
@@ -140,7 +140,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     /// <summary>A stop string taken from the middle of the unconstrained completion.</summary>
     private async Task<(string Full, string Stop)> StopFromMiddle(GenerationOptions options)
     {
-        string full = (await models.Merged.GenerateAsync([Prompt], options))[0].Text;
+        var full = (await models.Merged.GenerateAsync([Prompt], options))[0].Text;
         Assert.True(full.Length > 12, $"completion too short to cut: '{full}'");
         return (full, full.Substring(full.Length / 2, 3));
     }
@@ -150,7 +150,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     {
         var options = new GenerationOptions { MaxNewTokens = 40, MinNewTokens = 40 };
         var (full, stop) = await StopFromMiddle(options);
-        GenerationResult r = (await models.Merged.GenerateAsync([Prompt], options with { MinNewTokens = 0, StopStrings = [stop] }))[0];
+        var r = (await models.Merged.GenerateAsync([Prompt], options with { MinNewTokens = 0, StopStrings = [stop] }))[0];
         Assert.Equal(FinishReason.Stop, r.FinishReason);
         Assert.Equal(full[..full.IndexOf(stop, StringComparison.Ordinal)], r.Text);
         Assert.True(r.OutputTokens < 40);
@@ -174,7 +174,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
             expected = (await models.Merged.GenerateAsync([Prompt], options))[0].Text;
         }
         var pieces = new List<string>();
-        await foreach (string piece in models.Split.StreamAsync(Prompt, options))
+        await foreach (var piece in models.Split.StreamAsync(Prompt, options))
             pieces.Add(piece);
         Assert.True(pieces.Count > 3, $"expected many pieces, got {pieces.Count}");
         Assert.All(pieces, p => Assert.NotEmpty(p));
@@ -186,7 +186,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     {
         await Assert.ThrowsAsync<PromptTooLongException>(async () =>
         {
-            await foreach (string _ in models.Merged.StreamAsync(LongIds(513), new GenerationOptions()))
+            await foreach (var _ in models.Merged.StreamAsync(LongIds(513), new GenerationOptions()))
             {
             }
         });
@@ -196,9 +196,9 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     public async Task Beam_search_streams_its_text_in_one_piece()
     {
         var options = new GenerationOptions { NumBeams = 3, MaxNewTokens = 12 };
-        string expected = (await models.Merged.GenerateAsync([Prompt], options))[0].Text;
+        var expected = (await models.Merged.GenerateAsync([Prompt], options))[0].Text;
         var pieces = new List<string>();
-        await foreach (string piece in models.Merged.StreamAsync(Prompt, options))
+        await foreach (var piece in models.Merged.StreamAsync(Prompt, options))
             pieces.Add(piece);
         Assert.Equal(expected, string.Concat(pieces));
     }
@@ -207,10 +207,10 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     public async Task Cancelling_a_stream_stops_it()
     {
         using var cts = new CancellationTokenSource();
-        int pieces = 0;
+        var pieces = 0;
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
         {
-            await foreach (string _ in models.Merged.StreamAsync(Prompt, new GenerationOptions { MaxNewTokens = 512, MinNewTokens = 512 }, cts.Token))
+            await foreach (var _ in models.Merged.StreamAsync(Prompt, new GenerationOptions { MaxNewTokens = 512, MinNewTokens = 512 }, cts.Token))
             {
                 if (++pieces == 2)
                     cts.Cancel();
@@ -229,7 +229,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
         var options = new GenerationOptions { MaxNewTokens = 64, MinNewTokens = 64 };
         using var cts = new CancellationTokenSource();
         var observer = new CancelAfter(5, cts);
-        IReadOnlyList<GenerationResult> results = await Task.Run(() => Generator.Generate(
+        var results = await Task.Run(() => Generator.Generate(
             models.Merged, PromptSource.FromText([Prompt, "a"]), options, observer, cts.Token));
         Assert.All(results, r =>
         {
@@ -237,7 +237,7 @@ public sealed class GenerationBehaviourTests(TinyModels models)
             Assert.Equal(5, r.OutputTokens);
         });
         // The partial output is the prefix of the full run.
-        GenerationResult full = (await models.Merged.GenerateAsync([Prompt], options))[0];
+        var full = (await models.Merged.GenerateAsync([Prompt], options))[0];
         Assert.Equal(full.OutputIds.Take(5), results[0].OutputIds);
         Assert.Equal(models.Merged.Tokenizer.Decode(results[0].OutputIds.ToArray()), results[0].Text);
     }
@@ -258,13 +258,13 @@ public sealed class GenerationBehaviourTests(TinyModels models)
         var greedy = new GenerationOptions { MaxNewTokens = 24 };
         var beam = new GenerationOptions { MaxNewTokens = 16, NumBeams = 3 };
         var sequential = new List<string>();
-        foreach (string p in prompts)
+        foreach (var p in prompts)
         {
             sequential.Add(string.Join(',', (await models.Merged.GenerateAsync([p], greedy))[0].OutputIds));
             sequential.Add(string.Join(',', (await models.Merged.GenerateAsync([p], beam))[0].OutputIds));
         }
         var tasks = prompts.SelectMany(p => new[] { greedy, beam }.Select(o => models.Merged.GenerateAsync([p], o))).ToArray();
-        IReadOnlyList<GenerationResult>[] concurrent = await Task.WhenAll(tasks);
+        var concurrent = await Task.WhenAll(tasks);
         Assert.Equal(sequential, concurrent.Select(r => string.Join(',', r[0].OutputIds)));
     }
 
@@ -273,19 +273,19 @@ public sealed class GenerationBehaviourTests(TinyModels models)
     {
         string[] prompts = ["a", Prompt, "three green apples"];
         var options = new GenerationOptions { MaxNewTokens = 12, NumBeams = 3, LengthPenalty = 0.8 };
-        IReadOnlyList<GenerationResult> batch = await models.Split.GenerateAsync(prompts, options);
-        for (int i = 0; i < prompts.Length; i++)
+        var batch = await models.Split.GenerateAsync(prompts, options);
+        for (var i = 0; i < prompts.Length; i++)
             Assert.Equal((await models.Split.GenerateAsync([prompts[i]], options))[0].OutputIds, batch[i].OutputIds);
     }
 
     [Fact]
     public async Task Many_prompts_run_as_several_batches_in_prompt_order()
     {
-        using T5Model small = T5Model.Load(TinyModels.ModelDirectory, new ModelOptions { MaxBatchRows = 2 });
+        using var small = T5Model.Load(TinyModels.ModelDirectory, new ModelOptions { MaxBatchRows = 2 });
         string[] prompts = ["a", Prompt, "three green apples", "Where is the moon?", "b"];
         var options = new GenerationOptions { MaxNewTokens = 10 };
-        IReadOnlyList<GenerationResult> chunked = await small.GenerateAsync(prompts, options);
-        IReadOnlyList<GenerationResult> whole = await models.Merged.GenerateAsync(prompts, options);
+        var chunked = await small.GenerateAsync(prompts, options);
+        var whole = await models.Merged.GenerateAsync(prompts, options);
         Assert.Equal(whole.Select(r => string.Join(',', r.OutputIds)), chunked.Select(r => string.Join(',', r.OutputIds)));
     }
 }

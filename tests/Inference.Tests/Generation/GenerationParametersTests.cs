@@ -12,14 +12,14 @@ public sealed class GenerationParametersTests
     public void Every_option_has_exactly_one_entry()
     {
         // A new GenerationOptions property without a table entry could not be set by a job, the CLI or generation_config.json.
-        int properties = typeof(GenerationOptions).GetProperties().Count(p => p.CanWrite);
+        var properties = typeof(GenerationOptions).GetProperties().Count(p => p.CanWrite);
         Assert.Equal(properties, GenerationParameters.All.Count);
         Assert.Equal(GenerationParameters.All.Count, GenerationParameters.All.Select(p => p.Name).Distinct().Count());
-        foreach (GenerationParameter parameter in GenerationParameters.All)
+        foreach (var parameter in GenerationParameters.All)
         {
             // Setting each parameter to a non-default value changes exactly that parameter.
-            object? before = parameter.ValueOf(new GenerationOptions());
-            JsonElement value = parameter.Type switch
+            var before = parameter.ValueOf(new GenerationOptions());
+            var value = parameter.Type switch
             {
                 GenerationParameterType.Integer => Json("3"),
                 GenerationParameterType.Number => Json("0.5"),
@@ -27,10 +27,10 @@ public sealed class GenerationParametersTests
                 GenerationParameterType.String => Json("\"keep_end\""),
                 _ => Json("[\"x\"]"),
             };
-            GenerationOptions set = GenerationParameters.Apply(new GenerationOptions(), Json($"{{\"{parameter.Name}\": {value.GetRawText()}}}"),
+            var set = GenerationParameters.Apply(new GenerationOptions(), Json($"{{\"{parameter.Name}\": {value.GetRawText()}}}"),
                 (name, error) => Assert.Fail($"{name}: {error}"));
             Assert.NotEqual(JsonSerializer.Serialize(before), JsonSerializer.Serialize(parameter.ValueOf(set)));
-            foreach (GenerationParameter other in GenerationParameters.All.Where(o => o != parameter))
+            foreach (var other in GenerationParameters.All.Where(o => o != parameter))
                 Assert.Equal(JsonSerializer.Serialize(other.ValueOf(new GenerationOptions())), JsonSerializer.Serialize(other.ValueOf(set)));
         }
     }
@@ -38,13 +38,13 @@ public sealed class GenerationParametersTests
     [Fact]
     public void Metadata_describes_defaults_and_ranges()
     {
-        Assert.True(GenerationParameters.TryGet("top_p", out GenerationParameter? topP));
+        Assert.True(GenerationParameters.TryGet("top_p", out var topP));
         Assert.Equal(GenerationParameterType.Number, topP.Type);
         Assert.Equal(1.0, topP.Default);
         Assert.Equal(0, topP.Minimum);
         Assert.True(topP.MinimumExclusive);
         Assert.Equal(1, topP.Maximum);
-        Assert.True(GenerationParameters.TryGet("truncation", out GenerationParameter? truncation));
+        Assert.True(GenerationParameters.TryGet("truncation", out var truncation));
         Assert.Equal("none", truncation.Default);
         Assert.Equal(["none", "keep_start", "keep_end"], truncation.AllowedValues);
         Assert.All(GenerationParameters.All, p => Assert.False(string.IsNullOrWhiteSpace(p.Description)));
@@ -56,7 +56,7 @@ public sealed class GenerationParametersTests
     {
         var baseline = new GenerationOptions { MaxNewTokens = 7, NumBeams = 3 };
         var errors = new List<(string, string)>();
-        GenerationOptions options = GenerationParameters.Apply(baseline,
+        var options = GenerationParameters.Apply(baseline,
             Json("""{"max_new_tokens": null, "top_k": "many", "max_tokens": 5, "temperature": 0.5}"""), (n, e) => errors.Add((n, e)));
         Assert.Equal(7, options.MaxNewTokens);
         Assert.Equal(3, options.NumBeams);
@@ -69,7 +69,7 @@ public sealed class GenerationParametersTests
     [Fact]
     public void Generation_config_sets_defaults_and_ignores_other_keys_and_wrong_types()
     {
-        GenerationOptions options = GenerationParameters.FromGenerationConfig(Json(
+        var options = GenerationParameters.FromGenerationConfig(Json(
             """{"decoder_start_token_id": 0, "eos_token_id": 1, "num_beams": 4, "max_new_tokens": "many", "early_stopping": true, "truncation": "keep_end"}"""));
         Assert.Equal(new GenerationOptions { NumBeams = 4, EarlyStopping = true }, options with { StopStrings = new GenerationOptions().StopStrings });
         Assert.Equal(Truncation.None, options.Truncation);
@@ -84,7 +84,7 @@ public sealed class GenerationParametersTests
     [InlineData("stop_strings=a=b", "stop_strings", "\"a=b\"")]
     public void Assignment_text_is_read_as_json_or_as_a_string(string text, string name, string json)
     {
-        (string parsedName, JsonElement value) = GenerationParameters.ParseAssignment(text);
+        (var parsedName, var value) = GenerationParameters.ParseAssignment(text);
         Assert.Equal(name, parsedName);
         Assert.Equal(json, value.GetRawText());
     }

@@ -41,16 +41,16 @@ public sealed class SharedBatchTests(TinyModels models)
     [InlineData("split")]
     public async Task Mixed_rows_equal_each_prompt_run_alone(string layout)
     {
-        T5Model model = models.Get(layout);
-        GenerationOptions[] options = MixedOptions();
-        BatchPrompt[] batch = Prompts.Select((p, i) => BatchPrompt.FromText(p, options[i])).ToArray();
+        var model = models.Get(layout);
+        var options = MixedOptions();
+        var batch = Prompts.Select((p, i) => BatchPrompt.FromText(p, options[i])).ToArray();
 
-        IReadOnlyList<BatchPromptOutcome> outcomes = model.GenerateBatch(batch);
+        var outcomes = model.GenerateBatch(batch);
 
-        for (int i = 0; i < Prompts.Length; i++)
+        for (var i = 0; i < Prompts.Length; i++)
         {
-            GenerationResult alone = (await model.GenerateAsync([Prompts[i]], options[i]))[0];
-            GenerationResult shared = Assert.IsType<GenerationResult>(outcomes[i].Result);
+            var alone = (await model.GenerateAsync([Prompts[i]], options[i]))[0];
+            var shared = Assert.IsType<GenerationResult>(outcomes[i].Result);
             Assert.Equal(alone.OutputIds, shared.OutputIds);
             Assert.Equal(alone.Text, shared.Text);
             Assert.Equal(alone.FinishReason, shared.FinishReason);
@@ -65,7 +65,7 @@ public sealed class SharedBatchTests(TinyModels models)
     {
         int[] limits = [16, 2, 8, 4];
         var order = new List<int>();
-        BatchPrompt[] batch = limits.Select((n, i) => BatchPrompt.FromText(Prompts[i], new GenerationOptions { MaxNewTokens = n, MinNewTokens = n })).ToArray();
+        var batch = limits.Select((n, i) => BatchPrompt.FromText(Prompts[i], new GenerationOptions { MaxNewTokens = n, MinNewTokens = n })).ToArray();
 
         models.Merged.GenerateBatch(batch, (index, _) => order.Add(index));
 
@@ -87,13 +87,13 @@ public sealed class SharedBatchTests(TinyModels models)
             BatchPrompt.FromText(Prompts[4], greedy),
         ];
 
-        IReadOnlyList<BatchPromptOutcome> outcomes = models.Split.GenerateBatch(batch);
+        var outcomes = models.Split.GenerateBatch(batch);
 
         Assert.Equal(600 + 1, Assert.IsType<PromptTooLongException>(outcomes[1].Error).TokenCount);
         Assert.Contains("99999", Assert.IsType<ArgumentException>(outcomes[2].Error).Message);
         Assert.Contains("num_beams", Assert.IsType<ArgumentException>(outcomes[3].Error).Message);
         Assert.Contains("top_p", Assert.IsType<InvalidGenerationOptionsException>(outcomes[4].Error).Message);
-        foreach (int i in new[] { 0, 5 })
+        foreach (var i in new[] { 0, 5 })
         {
             Assert.Null(outcomes[i].Error);
             Assert.Equal((await models.Split.GenerateAsync([batch[i].Text!], greedy))[0].OutputIds, outcomes[i].Result!.OutputIds);
@@ -117,7 +117,7 @@ public sealed class SharedBatchTests(TinyModels models)
         ];
 
         // Cancel prompt 1 while the batch runs: when prompt 2 (two tokens) is done.
-        IReadOnlyList<BatchPromptOutcome> outcomes = models.Merged.GenerateBatch(batch, (index, _) =>
+        var outcomes = models.Merged.GenerateBatch(batch, (index, _) =>
         {
             if (index == 2)
                 early.Cancel();
@@ -127,15 +127,15 @@ public sealed class SharedBatchTests(TinyModels models)
         Assert.InRange(outcomes[1].Result!.OutputTokens, 1, 19);
         Assert.Equal(FinishReason.Cancelled, outcomes[3].Result!.FinishReason);
         Assert.Equal(0, outcomes[3].Result!.OutputTokens);
-        foreach (int i in new[] { 0, 2, 4 })
+        foreach (var i in new[] { 0, 2, 4 })
             Assert.Equal((await models.Merged.GenerateAsync([Prompts[i]], batch[i].Options))[0].OutputIds, outcomes[i].Result!.OutputIds);
     }
 
     [Fact]
     public void More_prompts_than_the_row_limit_are_refused()
     {
-        using T5Model small = T5Model.Load(TinyModels.ModelDirectory, new ModelOptions { MaxBatchRows = 2 });
-        BatchPrompt[] batch = Prompts.Take(3).Select(p => BatchPrompt.FromText(p, new GenerationOptions())).ToArray();
+        using var small = T5Model.Load(TinyModels.ModelDirectory, new ModelOptions { MaxBatchRows = 2 });
+        var batch = Prompts.Take(3).Select(p => BatchPrompt.FromText(p, new GenerationOptions())).ToArray();
         Assert.Contains("MaxBatchRows", Assert.Throws<ArgumentException>(() => small.GenerateBatch(batch)).Message);
     }
 }

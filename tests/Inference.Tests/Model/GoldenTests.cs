@@ -13,15 +13,15 @@ public sealed class GoldenTests(TinyModels models)
     [InlineData("split")]
     public async Task Greedy_matches_every_golden(string layout)
     {
-        JsonElement cases = TinyModels.Goldens().GetProperty("greedy");
+        var cases = TinyModels.Goldens().GetProperty("greedy");
         Assert.True(cases.GetArrayLength() >= 10, "expected at least 10 greedy goldens");
         var mismatches = new List<string>();
-        foreach (JsonElement c in cases.EnumerateArray())
+        foreach (var c in cases.EnumerateArray())
         {
-            int[] input = TinyModels.Ints(c.GetProperty("input_ids"));
-            int[] expected = TinyModels.Ints(c.GetProperty("output_ids"));
+            var input = TinyModels.Ints(c.GetProperty("input_ids"));
+            var expected = TinyModels.Ints(c.GetProperty("output_ids"));
             var options = new GenerationOptions { MaxNewTokens = c.GetProperty("max_new_tokens").GetInt32() };
-            GenerationResult result = (await models.Get(layout).GenerateAsync([input], options))[0];
+            var result = (await models.Get(layout).GenerateAsync([input], options))[0];
             if (!result.OutputIds.SequenceEqual(expected))
                 mismatches.Add($"[{string.Join(',', input)}]: expected [{string.Join(',', expected)}], got [{string.Join(',', result.OutputIds)}]");
             Assert.Equal(expected[^1] == 1 ? FinishReason.Eos : FinishReason.Length, result.FinishReason);
@@ -36,11 +36,11 @@ public sealed class GoldenTests(TinyModels models)
     [InlineData("split")]
     public async Task Greedy_text_prompts_tokenize_to_the_golden_inputs(string layout)
     {
-        JsonElement cases = TinyModels.Goldens().GetProperty("greedy");
-        foreach (JsonElement c in cases.EnumerateArray().Take(4))
+        var cases = TinyModels.Goldens().GetProperty("greedy");
+        foreach (var c in cases.EnumerateArray().Take(4))
         {
             var options = new GenerationOptions { MaxNewTokens = c.GetProperty("max_new_tokens").GetInt32() };
-            GenerationResult result = (await models.Get(layout).GenerateAsync([c.GetProperty("text").GetString()!], options))[0];
+            var result = (await models.Get(layout).GenerateAsync([c.GetProperty("text").GetString()!], options))[0];
             Assert.Equal(TinyModels.Ints(c.GetProperty("output_ids")), result.OutputIds);
             Assert.Equal(models.Merged.Tokenizer.Decode(TinyModels.Ints(c.GetProperty("output_ids"))), result.Text);
         }
@@ -51,18 +51,18 @@ public sealed class GoldenTests(TinyModels models)
     [InlineData("split")]
     public async Task Right_padded_batch_matches_golden_and_single_runs(string layout)
     {
-        JsonElement batch = TinyModels.Goldens().GetProperty("greedy_batch");
-        int[][] inputs = batch.GetProperty("input_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
-        int[][] expected = batch.GetProperty("output_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        var batch = TinyModels.Goldens().GetProperty("greedy_batch");
+        var inputs = batch.GetProperty("input_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        var expected = batch.GetProperty("output_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
         Assert.True(inputs.Select(i => i.Length).Distinct().Count() > 1, "the golden batch should need padding");
         var options = new GenerationOptions { MaxNewTokens = batch.GetProperty("max_new_tokens").GetInt32() };
 
-        IReadOnlyList<GenerationResult> results = await models.Get(layout).GenerateAsync(inputs, options);
+        var results = await models.Get(layout).GenerateAsync(inputs, options);
         Assert.Equal(inputs.Length, results.Count);
-        for (int i = 0; i < inputs.Length; i++)
+        for (var i = 0; i < inputs.Length; i++)
         {
             Assert.Equal(expected[i], results[i].OutputIds);
-            GenerationResult single = (await models.Get(layout).GenerateAsync([inputs[i]], options))[0];
+            var single = (await models.Get(layout).GenerateAsync([inputs[i]], options))[0];
             Assert.Equal(single.OutputIds, results[i].OutputIds);
             Assert.Equal(single.Text, results[i].Text);
         }
@@ -73,13 +73,13 @@ public sealed class GoldenTests(TinyModels models)
     [InlineData("split")]
     public async Task Beam_search_matches_every_golden(string layout)
     {
-        JsonElement cases = TinyModels.Goldens().GetProperty("beam");
+        var cases = TinyModels.Goldens().GetProperty("beam");
         Assert.True(cases.GetArrayLength() > 0);
         var mismatches = new List<string>();
-        foreach (JsonElement c in cases.EnumerateArray())
+        foreach (var c in cases.EnumerateArray())
         {
-            int[] input = TinyModels.Ints(c.GetProperty("input_ids"));
-            int[] expected = TinyModels.Ints(c.GetProperty("output_ids"));
+            var input = TinyModels.Ints(c.GetProperty("input_ids"));
+            var expected = TinyModels.Ints(c.GetProperty("output_ids"));
             var options = new GenerationOptions
             {
                 NumBeams = c.GetProperty("num_beams").GetInt32(),
@@ -87,7 +87,7 @@ public sealed class GoldenTests(TinyModels models)
                 EarlyStopping = c.GetProperty("early_stopping").GetBoolean(),
                 MaxNewTokens = c.GetProperty("max_new_tokens").GetInt32(),
             };
-            GenerationResult result = (await models.Get(layout).GenerateAsync([input], options))[0];
+            var result = (await models.Get(layout).GenerateAsync([input], options))[0];
             if (!result.OutputIds.SequenceEqual(expected))
                 mismatches.Add($"[{string.Join(',', input)}] {options.NumBeams} beams, lp {options.LengthPenalty}, early {options.EarlyStopping}: expected [{string.Join(',', expected)}], got [{string.Join(',', result.OutputIds)}]");
         }
@@ -99,10 +99,10 @@ public sealed class GoldenTests(TinyModels models)
     [InlineData("split")]
     public async Task Batched_beam_search_matches_golden(string layout)
     {
-        JsonElement batch = TinyModels.Goldens().GetProperty("beam_batch");
+        var batch = TinyModels.Goldens().GetProperty("beam_batch");
         Assert.Equal(JsonValueKind.Object, batch.ValueKind);
-        int[][] inputs = batch.GetProperty("input_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
-        int[][] expected = batch.GetProperty("output_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        var inputs = batch.GetProperty("input_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        var expected = batch.GetProperty("output_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
         var options = new GenerationOptions
         {
             NumBeams = batch.GetProperty("num_beams").GetInt32(),
@@ -110,8 +110,8 @@ public sealed class GoldenTests(TinyModels models)
             EarlyStopping = batch.GetProperty("early_stopping").GetBoolean(),
             MaxNewTokens = batch.GetProperty("max_new_tokens").GetInt32(),
         };
-        IReadOnlyList<GenerationResult> results = await models.Get(layout).GenerateAsync(inputs, options);
-        for (int i = 0; i < inputs.Length; i++)
+        var results = await models.Get(layout).GenerateAsync(inputs, options);
+        for (var i = 0; i < inputs.Length; i++)
             Assert.Equal(expected[i], results[i].OutputIds);
     }
 }
@@ -125,16 +125,16 @@ public sealed class FirstStepLogitsTests(TinyModels models)
     [InlineData("split")]
     public void First_step_top5_logits_match_the_reference(string layout)
     {
-        JsonElement golden = TinyModels.Goldens().GetProperty("first_step_logits");
-        int[] input = TinyModels.Ints(golden.GetProperty("input_ids"));
-        T5Model model = models.Get(layout);
+        var golden = TinyModels.Goldens().GetProperty("first_step_logits");
+        var input = TinyModels.Ints(golden.GetProperty("input_ids"));
+        var model = models.Get(layout);
         var (hidden, mask) = EncoderRun.Run(model, [input], 1, out _);
         using var stepper = new DecoderStepper(model, 1, hidden, mask);
         stepper.InputIds[0] = 0;
-        float[] logits = stepper.Step().ToArray();
-        foreach (JsonElement top in golden.GetProperty("top5").EnumerateArray())
+        var logits = stepper.Step().ToArray();
+        foreach (var top in golden.GetProperty("top5").EnumerateArray())
             Assert.Equal(top.GetProperty("logit").GetSingle(), logits[top.GetProperty("id").GetInt32()], 1e-4f);
-        int argmax = Array.IndexOf(logits, logits.Max());
+        var argmax = Array.IndexOf(logits, logits.Max());
         Assert.Equal(golden.GetProperty("top5")[0].GetProperty("id").GetInt32(), argmax);
     }
 }

@@ -32,7 +32,7 @@ public abstract class MergedAndSplitModels : IDisposable
     protected static JsonElement ReadGoldens(string path, string generator)
     {
         Assert.True(File.Exists(path), $"The golden file {path} is missing; run {generator}.");
-        using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
         return doc.RootElement.Clone();
     }
 

@@ -11,15 +11,15 @@ public sealed class ModelLoadTests : IDisposable
 
     private string Copy(string? exclude = null, bool onnxSubfolder = false)
     {
-        string folder = TinyModels.CopyModel(exclude, onnxSubfolder);
+        var folder = TinyModels.CopyModel(exclude, onnxSubfolder);
         _folders.Add(folder);
         return folder;
     }
 
     private static void EditConfig(string folder, string key, int value, string file = "config.json")
     {
-        string path = Path.Combine(folder, file);
-        JsonNode config = JsonNode.Parse(File.ReadAllText(path))!;
+        var path = Path.Combine(folder, file);
+        var config = JsonNode.Parse(File.ReadAllText(path))!;
         config[key] = value;
         File.WriteAllText(path, config.ToJsonString());
     }
@@ -27,17 +27,17 @@ public sealed class ModelLoadTests : IDisposable
     [Fact]
     public void Loads_files_under_onnx_subfolder_and_prefers_merged_decoder()
     {
-        using T5Model model = T5Model.Load(Copy(onnxSubfolder: true));
+        using var model = T5Model.Load(Copy(onnxSubfolder: true));
         Assert.True(model.IsMerged);
         Assert.Equal(512, model.ContextWindow);
-        using T5Model split = T5Model.Load(Copy(exclude: "decoder_model_merged.onnx"));
+        using var split = T5Model.Load(Copy(exclude: "decoder_model_merged.onnx"));
         Assert.False(split.IsMerged);
     }
 
     [Fact]
     public void Missing_folder_is_named()
     {
-        string folder = Path.Combine(Path.GetTempPath(), "no-such-model-" + Guid.NewGuid().ToString("N"));
+        var folder = Path.Combine(Path.GetTempPath(), "no-such-model-" + Guid.NewGuid().ToString("N"));
         var e = Assert.Throws<ModelFormatException>(() => T5Model.Load(folder));
         Assert.Contains(folder, e.Message);
     }
@@ -50,7 +50,7 @@ public sealed class ModelLoadTests : IDisposable
     [InlineData("decoder_model_merged.onnx,decoder_model.onnx", "decoder_model.onnx")]
     public void Missing_file_names_the_file_and_the_folder(string exclude, string named)
     {
-        string folder = Copy(exclude);
+        var folder = Copy(exclude);
         var e = Assert.Throws<ModelFormatException>(() => T5Model.Load(folder));
         Assert.Contains(named, e.Message);
         Assert.Contains(folder, e.Message);
@@ -73,7 +73,7 @@ public sealed class ModelLoadTests : IDisposable
     [InlineData("num_decoder_layers", 1, "decoder_model_merged.onnx", "num_decoder_layers")]
     public void Config_that_disagrees_with_the_graph_is_named(string key, int value, string file, string named)
     {
-        string folder = Copy();
+        var folder = Copy();
         EditConfig(folder, key, value);
         var e = Assert.Throws<ModelFormatException>(() => T5Model.Load(folder));
         Assert.Contains(file, e.Message);
@@ -83,7 +83,7 @@ public sealed class ModelLoadTests : IDisposable
     [Fact]
     public void Split_decoders_are_checked_too()
     {
-        string folder = Copy(exclude: "decoder_model_merged.onnx");
+        var folder = Copy(exclude: "decoder_model_merged.onnx");
         EditConfig(folder, "num_heads", 2);
         var e = Assert.Throws<ModelFormatException>(() => T5Model.Load(folder));
         Assert.Contains("decoder_model.onnx", e.Message);
@@ -93,9 +93,9 @@ public sealed class ModelLoadTests : IDisposable
     [Fact]
     public void Config_without_a_required_dimension_is_named()
     {
-        string folder = Copy();
-        string path = Path.Combine(folder, "config.json");
-        JsonObject config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        var folder = Copy();
+        var path = Path.Combine(folder, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         config.Remove("d_kv");
         File.WriteAllText(path, config.ToJsonString());
         var e = Assert.Throws<ModelFormatException>(() => T5Model.Load(folder));
@@ -106,10 +106,10 @@ public sealed class ModelLoadTests : IDisposable
     [Fact]
     public void Generation_config_values_become_defaults()
     {
-        string folder = Copy();
+        var folder = Copy();
         EditConfig(folder, "num_beams", 3, "generation_config.json");
         EditConfig(folder, "max_new_tokens", 7, "generation_config.json");
-        using T5Model model = T5Model.Load(folder);
+        using var model = T5Model.Load(folder);
         Assert.Equal(3, model.DefaultGenerationOptions.NumBeams);
         Assert.Equal(7, model.DefaultGenerationOptions.MaxNewTokens);
         Assert.Equal(new GenerationOptions().TopK, model.DefaultGenerationOptions.TopK);
@@ -117,7 +117,7 @@ public sealed class ModelLoadTests : IDisposable
 
     public void Dispose()
     {
-        foreach (string folder in _folders)
+        foreach (var folder in _folders)
         {
             try
             {

@@ -16,17 +16,17 @@ public sealed class PaddedVocabularyTests(PaddedTinyModels models)
     [InlineData("split")]
     public async Task Greedy_matches_every_golden_including_sentinels_and_padding_rows(string layout)
     {
-        JsonElement cases = PaddedTinyModels.Goldens().GetProperty("greedy");
+        var cases = PaddedTinyModels.Goldens().GetProperty("greedy");
         Assert.Contains(cases.EnumerateArray(), c => c.GetProperty("has_sentinel").GetBoolean());
         Assert.Contains(cases.EnumerateArray(), c => c.GetProperty("has_padding_row").GetBoolean());
-        T5Model model = models.Get(layout);
+        var model = models.Get(layout);
         var mismatches = new List<string>();
-        foreach (JsonElement c in cases.EnumerateArray())
+        foreach (var c in cases.EnumerateArray())
         {
-            int[] input = TinyModels.Ints(c.GetProperty("input_ids"));
-            int[] expected = TinyModels.Ints(c.GetProperty("output_ids"));
+            var input = TinyModels.Ints(c.GetProperty("input_ids"));
+            var expected = TinyModels.Ints(c.GetProperty("output_ids"));
             var options = new GenerationOptions { MaxNewTokens = c.GetProperty("max_new_tokens").GetInt32() };
-            GenerationResult result = (await model.GenerateAsync([input], options))[0];
+            var result = (await model.GenerateAsync([input], options))[0];
             if (!result.OutputIds.SequenceEqual(expected))
                 mismatches.Add($"[{string.Join(',', input)}]: expected [{string.Join(',', expected)}], got [{string.Join(',', result.OutputIds)}]");
             // A sentinel decodes as nothing by default (a special token); a padding row has no text at all.
@@ -40,13 +40,13 @@ public sealed class PaddedVocabularyTests(PaddedTinyModels models)
     [InlineData("split")]
     public async Task Right_padded_batch_matches_golden(string layout)
     {
-        JsonElement batch = PaddedTinyModels.Goldens().GetProperty("greedy_batch");
-        int[][] inputs = batch.GetProperty("input_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
-        int[][] expected = batch.GetProperty("output_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        var batch = PaddedTinyModels.Goldens().GetProperty("greedy_batch");
+        var inputs = batch.GetProperty("input_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
+        var expected = batch.GetProperty("output_ids").EnumerateArray().Select(TinyModels.Ints).ToArray();
         Assert.True(inputs.Select(i => i.Length).Distinct().Count() > 1, "the golden batch should need padding");
         var options = new GenerationOptions { MaxNewTokens = batch.GetProperty("max_new_tokens").GetInt32() };
-        IReadOnlyList<GenerationResult> results = await models.Get(layout).GenerateAsync(inputs, options);
-        for (int i = 0; i < inputs.Length; i++)
+        var results = await models.Get(layout).GenerateAsync(inputs, options);
+        for (var i = 0; i < inputs.Length; i++)
             Assert.Equal(expected[i], results[i].OutputIds);
     }
 }

@@ -27,41 +27,41 @@ public sealed class PlainLoopParityTests(TinyModels tiny, PaddedTinyModels padde
     [MemberData(nameof(Cases))]
     public void Greedy_scores_equal_a_plain_onnx_runtime_loop_at_every_step(string modelName, string layout)
     {
-        (T5Model model, string directory, JsonElement goldens) = modelName == "demo"
+        (var model, var directory, var goldens) = modelName == "demo"
             ? (tiny.Get(layout), TinyModels.ModelDirectory, TinyModels.Goldens())
             : (padded.Get(layout), PaddedTinyModels.ModelDirectory, PaddedTinyModels.Goldens());
         using var plain = new PlainOrtGreedy(directory);
 
         var cases = new List<(string Name, int[][] Inputs, int MaxNewTokens)>();
-        foreach (JsonElement c in goldens.GetProperty("greedy").EnumerateArray())
+        foreach (var c in goldens.GetProperty("greedy").EnumerateArray())
             cases.Add(($"[{string.Join(',', TinyModels.Ints(c.GetProperty("input_ids")))}]", [TinyModels.Ints(c.GetProperty("input_ids"))], c.GetProperty("max_new_tokens").GetInt32()));
-        JsonElement batch = goldens.GetProperty("greedy_batch");
+        var batch = goldens.GetProperty("greedy_batch");
         cases.Add(("the padded batch", batch.GetProperty("input_ids").EnumerateArray().Select(TinyModels.Ints).ToArray(), batch.GetProperty("max_new_tokens").GetInt32()));
         Assert.True(cases.Count >= 10, "expected at least 10 greedy goldens");
 
         var failures = new List<string>();
-        int steps = 0;
+        var steps = 0;
         foreach (var (name, inputs, maxNew) in cases)
         {
             var recorder = new ScoreRecorder();
-            IReadOnlyList<GenerationResult> results = Generator.Generate(model, PromptSource.FromIds(inputs),
+            var results = Generator.Generate(model, PromptSource.FromIds(inputs),
                 new GenerationOptions { MaxNewTokens = maxNew }, null, default, recorder);
             double worst = 0;
-            for (int row = 0; row < inputs.Length; row++)
+            for (var row = 0; row < inputs.Length; row++)
             {
-                (int[] ids, List<float[]> logits) = plain.Run(inputs[row], maxNew);
-                List<float[]> scores = recorder.Rows.GetValueOrDefault(row) ?? [];
+                (var ids, var logits) = plain.Run(inputs[row], maxNew);
+                var scores = recorder.Rows.GetValueOrDefault(row) ?? [];
                 if (!results[row].OutputIds.SequenceEqual(ids))
                     failures.Add($"{name} row {row}: plain loop [{string.Join(',', ids)}], engine [{string.Join(',', results[row].OutputIds)}]");
                 if (scores.Count != logits.Count)
                     failures.Add($"{name} row {row}: plain loop ran {logits.Count} steps, engine {scores.Count}");
-                for (int step = 0; step < Math.Min(scores.Count, logits.Count); step++)
+                for (var step = 0; step < Math.Min(scores.Count, logits.Count); step++)
                 {
                     Assert.Equal(logits[step].Length, scores[step].Length);
-                    for (int v = 0; v < logits[step].Length; v++)
+                    for (var v = 0; v < logits[step].Length; v++)
                     {
                         // -infinity against a finite logit (a masked row) counts as an infinite difference.
-                        double difference = Math.Abs((double)scores[step][v] - logits[step][v]);
+                        var difference = Math.Abs((double)scores[step][v] - logits[step][v]);
                         if (double.IsNaN(difference))
                             difference = double.PositiveInfinity;
                         if (difference > worst)
@@ -87,7 +87,7 @@ public sealed class PlainLoopParityTests(TinyModels tiny, PaddedTinyModels padde
 
         public void OnScores(int row, int step, ReadOnlySpan<float> scores)
         {
-            if (!Rows.TryGetValue(row, out List<float[]>? list))
+            if (!Rows.TryGetValue(row, out var list))
                 Rows[row] = list = [];
             Assert.Equal(list.Count, step);
             list.Add(scores.ToArray());

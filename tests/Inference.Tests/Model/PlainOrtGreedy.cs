@@ -24,39 +24,39 @@ public sealed class PlainOrtGreedy : IDisposable
     /// <summary>Greedy ids (ending at <c>&lt;/s&gt;</c> = 1 or after <paramref name="maxNewTokens"/>) and every step's logits.</summary>
     public (int[] Ids, List<float[]> Logits) Run(int[] inputIds, int maxNewTokens)
     {
-        int n = inputIds.Length;
+        var n = inputIds.Length;
         var mask = new DenseTensor<long>(Enumerable.Repeat(1L, n).ToArray(), [1, n]);
         using var encoded = _encoder.Run(
         [
             NamedOnnxValue.CreateFromTensor("input_ids", new DenseTensor<long>(inputIds.Select(i => (long)i).ToArray(), [1, n])),
             NamedOnnxValue.CreateFromTensor("attention_mask", mask),
         ]);
-        Tensor<float> hidden = encoded.Single(o => o.Name == "last_hidden_state").AsTensor<float>().Clone();
+        var hidden = encoded.Single(o => o.Name == "last_hidden_state").AsTensor<float>().Clone();
 
         var past = new Dictionary<string, Tensor<float>>();
         var ids = new List<int>();
         var logits = new List<float[]>();
         long next = 0; // T5's decoder start token
-        for (int step = 0; step < maxNewTokens; step++)
+        for (var step = 0; step < maxNewTokens; step++)
         {
             var inputs = new List<NamedOnnxValue>
             {
                 NamedOnnxValue.CreateFromTensor("input_ids", new DenseTensor<long>(new[] { next }, [1, 1])),
                 NamedOnnxValue.CreateFromTensor("encoder_attention_mask", mask),
             };
-            InferenceSession session = step == 0 ? _decoder : _withPast;
+            var session = step == 0 ? _decoder : _withPast;
             if (session.InputMetadata.ContainsKey("encoder_hidden_states"))
                 inputs.Add(NamedOnnxValue.CreateFromTensor("encoder_hidden_states", hidden));
-            foreach (string name in session.InputMetadata.Keys.Where(k => k.StartsWith("past_key_values.", StringComparison.Ordinal)))
+            foreach (var name in session.InputMetadata.Keys.Where(k => k.StartsWith("past_key_values.", StringComparison.Ordinal)))
                 inputs.Add(NamedOnnxValue.CreateFromTensor(name, past["present." + name["past_key_values.".Length..]]));
 
             using var outputs = session.Run(inputs);
             foreach (var output in outputs.Where(o => o.Name.StartsWith("present.", StringComparison.Ordinal)))
                 past[output.Name] = output.AsTensor<float>().Clone();
-            float[] row = outputs.Single(o => o.Name == "logits").AsTensor<float>().ToArray();
+            var row = outputs.Single(o => o.Name == "logits").AsTensor<float>().ToArray();
             logits.Add(row);
-            int best = 0;
-            for (int v = 1; v < row.Length; v++)
+            var best = 0;
+            for (var v = 1; v < row.Length; v++)
             {
                 if (row[v] > row[best])
                     best = v;

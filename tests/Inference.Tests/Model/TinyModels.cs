@@ -23,14 +23,14 @@ public sealed class TinyModels() : MergedAndSplitModels(ModelDirectory)
     /// </summary>
     public static string CopyModel(string? exclude = null, bool onnxSubfolder = false, string? source = null)
     {
-        string target = Path.Combine(Path.GetTempPath(), "t5-tests-" + Guid.NewGuid().ToString("N"));
+        var target = Path.Combine(Path.GetTempPath(), "t5-tests-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(target);
-        foreach (string file in Directory.GetFiles(source ?? ModelDirectory))
+        foreach (var file in Directory.GetFiles(source ?? ModelDirectory))
         {
-            string name = Path.GetFileName(file);
+            var name = Path.GetFileName(file);
             if (exclude is not null && exclude.Split(',').Contains(name))
                 continue;
-            string folder = onnxSubfolder && name.EndsWith(".onnx", StringComparison.Ordinal) ? Path.Combine(target, "onnx") : target;
+            var folder = onnxSubfolder && name.EndsWith(".onnx", StringComparison.Ordinal) ? Path.Combine(target, "onnx") : target;
             Directory.CreateDirectory(folder);
             File.Copy(file, Path.Combine(folder, name));
         }

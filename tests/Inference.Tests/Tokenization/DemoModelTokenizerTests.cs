@@ -14,7 +14,7 @@ public sealed class DemoModelTokenizerTests
     {
         for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            string candidate = Path.Combine(dir.FullName, "models", "demo", "spiece.model");
+            var candidate = Path.Combine(dir.FullName, "models", "demo", "spiece.model");
             if (File.Exists(candidate))
             {
                 return candidate;
@@ -28,15 +28,15 @@ public sealed class DemoModelTokenizerTests
     public void Encode_AndDecode_MatchSentencePiece()
     {
         TokenizerGoldens.AssertGoldensBelongTo("demo.golden.jsonl", ModelPath);
-        T5Tokenizer tokenizer = T5Tokenizer.FromFile(ModelPath);
+        var tokenizer = T5Tokenizer.FromFile(ModelPath);
         Assert.Equal(1024, tokenizer.VocabularySize);
 
-        IReadOnlyList<GoldenCase> goldens = TokenizerGoldens.Load("demo.golden.jsonl");
+        var goldens = TokenizerGoldens.Load("demo.golden.jsonl");
         Assert.True(goldens.Count >= 150, $"Only {goldens.Count} golden texts.");
         var failures = new List<string>();
-        foreach (GoldenCase golden in goldens)
+        foreach (var golden in goldens)
         {
-            int[] ids = tokenizer.Encode(golden.Text!, addEndOfSentence: false);
+            var ids = tokenizer.Encode(golden.Text!, addEndOfSentence: false);
             if (!ids.AsSpan().SequenceEqual(golden.Ids)
                 || tokenizer.Decode(golden.Ids, skipSpecialTokens: false) != golden.Decoded
                 || tokenizer.Decode(golden.Ids) != golden.DecodedSkipSpecial)
@@ -45,7 +45,7 @@ public sealed class DemoModelTokenizerTests
             }
         }
 
-        foreach (GoldenCase golden in TokenizerGoldens.Load("demo.decode.golden.jsonl"))
+        foreach (var golden in TokenizerGoldens.Load("demo.decode.golden.jsonl"))
         {
             if (tokenizer.Decode(golden.Ids) != golden.DecodedSkipSpecial)
             {

@@ -19,7 +19,7 @@ public sealed class MlTokenizersComparisonTests(ITestOutputHelper output)
     public void The_package_cannot_load_a_model_without_bos(string model)
     {
         // T5's spiece.model has bos_id -1 (no BOS piece); SentencePieceTokenizer 2.0.1 indexes its pieces with it.
-        using FileStream stream = File.OpenRead(model == "demo" ? DemoModel : FlanModel);
+        using var stream = File.OpenRead(model == "demo" ? DemoModel : FlanModel);
         Assert.Throws<IndexOutOfRangeException>(() => SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false));
     }
 
@@ -34,17 +34,17 @@ public sealed class MlTokenizersComparisonTests(ITestOutputHelper output)
     {
         // Given a BOS id it never adds (addBeginningOfSentence false), the package loads. T5 has no BOS; the EOS id
         // stands in, which only changes how that id is treated when decoding (not compared here).
-        byte[] proto = File.ReadAllBytes(model == "demo" ? DemoModel : FlanModel);
-        byte[] patched = SentencePieceProtoPatch.SetTrainerSpecInt32(proto, SentencePieceProtoPatch.BosIdField, 1);
+        var proto = File.ReadAllBytes(model == "demo" ? DemoModel : FlanModel);
+        var patched = SentencePieceProtoPatch.SetTrainerSpecInt32(proto, SentencePieceProtoPatch.BosIdField, 1);
         using var stream = new MemoryStream(patched);
-        SentencePieceTokenizer package = SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false);
+        var package = SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false);
 
-        IReadOnlyList<GoldenCase> cases = TokenizerGoldens.Load(goldens);
+        var cases = TokenizerGoldens.Load(goldens);
         Assert.NotEmpty(cases);
-        int unknown = package.UnknownId;
+        var unknown = package.UnknownId;
         var differing = new List<string>();
-        int afterMergingUnknowns = 0;
-        foreach (GoldenCase c in cases)
+        var afterMergingUnknowns = 0;
+        foreach (var c in cases)
         {
             int[] ids;
             try
@@ -61,12 +61,12 @@ public sealed class MlTokenizersComparisonTests(ITestOutputHelper output)
                 differing.Add($"{c}: expected [{string.Join(',', c.Ids)}], got [{string.Join(',', ids)}]");
                 // SentencePiece emits one <unk> for a run of unknown characters; the package one per character.
                 // Counting what is left after merging such runs shows whether that is the only difference.
-                int[] merged = ids.Where((id, i) => id != unknown || i == 0 || ids[i - 1] != unknown).ToArray();
+                var merged = ids.Where((id, i) => id != unknown || i == 0 || ids[i - 1] != unknown).ToArray();
                 if (!merged.SequenceEqual(c.Ids))
                     afterMergingUnknowns++;
             }
         }
-        foreach (string line in differing.Take(30))
+        foreach (var line in differing.Take(30))
             output.WriteLine(line);
         output.WriteLine($"{differing.Count} of {cases.Count} texts differ; {afterMergingUnknowns} after merging runs of <unk>");
         Assert.True(expectedDifferences == differing.Count && expectedAfterMergingUnknowns == afterMergingUnknowns,

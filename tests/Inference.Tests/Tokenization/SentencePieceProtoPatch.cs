@@ -13,16 +13,16 @@ internal static class SentencePieceProtoPatch
     public static byte[] SetTrainerSpecInt32(byte[] model, int field, int value)
     {
         using var output = new MemoryStream();
-        int position = 0;
-        bool patched = false;
+        var position = 0;
+        var patched = false;
         while (position < model.Length)
         {
-            int start = position;
-            ulong key = ReadVarint(model, ref position);
+            var start = position;
+            var key = ReadVarint(model, ref position);
             if (key == ((TrainerSpecField << 3) | 2))
             {
-                int length = checked((int)ReadVarint(model, ref position));
-                byte[] spec = PatchMessage(model.AsSpan(position, length), field, value);
+                var length = checked((int)ReadVarint(model, ref position));
+                var spec = PatchMessage(model.AsSpan(position, length), field, value);
                 position += length;
                 WriteVarint(output, key);
                 WriteVarint(output, (ulong)spec.Length);
@@ -40,14 +40,14 @@ internal static class SentencePieceProtoPatch
 
     private static byte[] PatchMessage(ReadOnlySpan<byte> message, int field, int value)
     {
-        byte[] bytes = message.ToArray();
+        var bytes = message.ToArray();
         using var output = new MemoryStream();
-        int position = 0;
+        var position = 0;
         while (position < bytes.Length)
         {
-            int start = position;
-            ulong key = ReadVarint(bytes, ref position);
-            int wire = (int)(key & 7);
+            var start = position;
+            var key = ReadVarint(bytes, ref position);
+            var wire = (int)(key & 7);
             Skip(bytes, ref position, wire);
             if ((int)(key >> 3) == field && wire == 0)
                 continue; // written once below
@@ -69,7 +69,7 @@ internal static class SentencePieceProtoPatch
                 position += 8;
                 break;
             case 2:
-                int length = checked((int)ReadVarint(data, ref position));
+                var length = checked((int)ReadVarint(data, ref position));
                 position += length;
                 break;
             case 5:
@@ -83,9 +83,9 @@ internal static class SentencePieceProtoPatch
     private static ulong ReadVarint(byte[] data, ref int position)
     {
         ulong result = 0;
-        for (int shift = 0; shift < 64; shift += 7)
+        for (var shift = 0; shift < 64; shift += 7)
         {
-            byte b = data[position++];
+            var b = data[position++];
             result |= (ulong)(b & 0x7F) << shift;
             if ((b & 0x80) == 0)
                 return result;

@@ -18,13 +18,13 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     public void Encode_MatchesSentencePieceIdsOnEveryGoldenText(string set, int minimumCount)
     {
         // "texts": handwritten edge cases and seeded random texts; "unicode": every BMP code point in runs of 128.
-        IReadOnlyList<GoldenCase> goldens = set == "texts" ? fixture.EncodeGoldens : fixture.UnicodeGoldens;
+        var goldens = set == "texts" ? fixture.EncodeGoldens : fixture.UnicodeGoldens;
         Assert.True(goldens.Count >= minimumCount, $"Only {goldens.Count} golden texts.");
 
         var failures = new List<string>();
-        foreach (GoldenCase golden in goldens)
+        foreach (var golden in goldens)
         {
-            int[] actual = _tokenizer.Encode(golden.Text!, addEndOfSentence: false);
+            var actual = _tokenizer.Encode(golden.Text!, addEndOfSentence: false);
             if (!actual.AsSpan().SequenceEqual(golden.Ids))
             {
                 failures.Add($"{golden}\n  expected [{string.Join(", ", golden.Ids)}]\n  actual   [{string.Join(", ", actual)}]");
@@ -42,23 +42,23 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
         // appending protobuf-encoded pieces (a repeated field concatenates), then compare with its ids.
         const string file = "flan-t5-small.user-defined.golden.jsonl";
         using var header = System.Text.Json.JsonDocument.Parse(File.ReadLines(TokenizerGoldens.FixturePath("tokenizer", file)).First());
-        string[] symbols = header.RootElement.GetProperty("user_defined_symbols").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        var symbols = header.RootElement.GetProperty("user_defined_symbols").EnumerateArray().Select(e => e.GetString()!).ToArray();
         var model = new MemoryStream();
         model.Write(File.ReadAllBytes(T5TokenizerFixture.ModelPath));
-        foreach (string symbol in symbols)
+        foreach (var symbol in symbols)
         {
-            byte[] text = Encoding.UTF8.GetBytes(symbol);
+            var text = Encoding.UTF8.GetBytes(symbol);
             byte[] piece = [0x0A, (byte)text.Length, .. text, 0x15, 0, 0, 0, 0, 0x18, 4]; // piece, score 0, type 4
             model.Write([0x0A, (byte)piece.Length, .. piece]);
         }
 
         model.Position = 0;
-        T5Tokenizer tokenizer = T5Tokenizer.FromStream(model, "flan-t5-small + user-defined symbols");
+        var tokenizer = T5Tokenizer.FromStream(model, "flan-t5-small + user-defined symbols");
         Assert.Equal(32000 + symbols.Length, tokenizer.VocabularySize);
 
-        IReadOnlyList<GoldenCase> goldens = TokenizerGoldens.Load(file);
+        var goldens = TokenizerGoldens.Load(file);
         Assert.Contains(goldens, g => g.Ids.Any(id => id >= 32000));
-        foreach (GoldenCase golden in goldens)
+        foreach (var golden in goldens)
         {
             Assert.True(
                 golden.Ids.AsSpan().SequenceEqual(tokenizer.Encode(golden.Text!, addEndOfSentence: false)),
@@ -74,9 +74,9 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     [Fact]
     public void Encode_AppendsEndOfSentenceByDefault()
     {
-        foreach (GoldenCase golden in fixture.EncodeGoldens)
+        foreach (var golden in fixture.EncodeGoldens)
         {
-            int[] ids = _tokenizer.Encode(golden.Text!);
+            var ids = _tokenizer.Encode(golden.Text!);
             Assert.Equal([.. golden.Ids, _tokenizer.EosId], ids);
         }
 
@@ -101,9 +101,9 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     }
 
     [Fact]
-    public void CountTokens_EqualsEncodeLength()
+    public void Count_tokens_equals_encode_length()
     {
-        foreach (GoldenCase golden in fixture.EncodeGoldens)
+        foreach (var golden in fixture.EncodeGoldens)
         {
             Assert.Equal(golden.Ids.Length, _tokenizer.CountTokens(golden.Text!, addEndOfSentence: false));
             Assert.Equal(golden.Ids.Length + 1, _tokenizer.CountTokens(golden.Text!));
@@ -113,11 +113,11 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     [Fact]
     public void Encode_IsThreadSafe()
     {
-        IReadOnlyList<GoldenCase> goldens = fixture.EncodeGoldens;
+        var goldens = fixture.EncodeGoldens;
         var mismatches = 0;
         Parallel.For(0, goldens.Count * 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
         {
-            GoldenCase golden = goldens[i % goldens.Count];
+            var golden = goldens[i % goldens.Count];
             if (!_tokenizer.Encode(golden.Text!, addEndOfSentence: false).AsSpan().SequenceEqual(golden.Ids))
             {
                 Interlocked.Increment(ref mismatches);
@@ -130,11 +130,11 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     public void Decode_MatchesSentencePieceOnGoldenTexts()
     {
         var failures = new List<string>();
-        foreach (GoldenCase golden in fixture.EncodeGoldens.Concat(fixture.UnicodeGoldens))
+        foreach (var golden in fixture.EncodeGoldens.Concat(fixture.UnicodeGoldens))
         {
             // Not skipping: unknown renders as " ⁇ " exactly as sp.decode; skipping: unknown pieces are left out.
-            string kept = _tokenizer.Decode(golden.Ids, skipSpecialTokens: false);
-            string skipped = _tokenizer.Decode(golden.Ids, skipSpecialTokens: true);
+            var kept = _tokenizer.Decode(golden.Ids, skipSpecialTokens: false);
+            var skipped = _tokenizer.Decode(golden.Ids, skipSpecialTokens: true);
             if (kept != golden.Decoded || skipped != golden.DecodedSkipSpecial)
             {
                 failures.Add($"{golden}: expected {Quote(golden.Decoded)} / {Quote(golden.DecodedSkipSpecial)}, got {Quote(kept)} / {Quote(skipped)}");
@@ -149,10 +149,10 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     public void Decode_MatchesSentencePieceOnRandomIdSequences()
     {
         var failures = new List<string>();
-        int comparedKept = 0;
-        foreach (GoldenCase golden in fixture.DecodeGoldens)
+        var comparedKept = 0;
+        foreach (var golden in fixture.DecodeGoldens)
         {
-            string skipped = _tokenizer.Decode(golden.Ids, skipSpecialTokens: true);
+            var skipped = _tokenizer.Decode(golden.Ids, skipSpecialTokens: true);
             if (skipped != golden.DecodedSkipSpecial)
             {
                 failures.Add($"line {golden.Line} skip: expected {Quote(golden.DecodedSkipSpecial)}, got {Quote(skipped)}");
@@ -162,7 +162,7 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
             if (!golden.Ids.Any(id => id == _tokenizer.PadId || id == _tokenizer.EosId))
             {
                 comparedKept++;
-                string kept = _tokenizer.Decode(golden.Ids, skipSpecialTokens: false);
+                var kept = _tokenizer.Decode(golden.Ids, skipSpecialTokens: false);
                 if (kept != golden.Decoded)
                 {
                     failures.Add($"line {golden.Line} keep: expected {Quote(golden.Decoded)}, got {Quote(kept)}");
@@ -177,15 +177,15 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     [Fact]
     public void Decode_RoundTripsNormalisedText()
     {
-        string text = "Where is Ganymede located in the solar system?";
+        var text = "Where is Ganymede located in the solar system?";
         Assert.Equal(text, _tokenizer.Decode(_tokenizer.Encode(text)));
     }
 
     [Fact]
     public void Decode_SpecialTokensAndSentinels()
     {
-        int hello = _tokenizer.Encode("Hello", addEndOfSentence: false).Single();
-        int first = _tokenizer.VocabularySize + T5Tokenizer.ExtraIdCount - 1;
+        var hello = _tokenizer.Encode("Hello", addEndOfSentence: false).Single();
+        var first = _tokenizer.VocabularySize + T5Tokenizer.ExtraIdCount - 1;
         int[] ids = [_tokenizer.PadId, first, hello, _tokenizer.UnkId, _tokenizer.VocabularySize, _tokenizer.EosId];
 
         Assert.Equal("Hello", _tokenizer.Decode(ids));
@@ -207,18 +207,18 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     }
 
     [Fact]
-    public void FromStream_LoadsTheSameModel()
+    public void From_stream_loads_the_same_model()
     {
-        using FileStream stream = File.OpenRead(T5TokenizerFixture.ModelPath);
-        T5Tokenizer fromStream = T5Tokenizer.FromStream(stream);
-        GoldenCase golden = fixture.EncodeGoldens.First(g => g.Ids.Length > 5);
+        using var stream = File.OpenRead(T5TokenizerFixture.ModelPath);
+        var fromStream = T5Tokenizer.FromStream(stream);
+        var golden = fixture.EncodeGoldens.First(g => g.Ids.Length > 5);
         Assert.Equal(golden.Ids, fromStream.Encode(golden.Text!, addEndOfSentence: false));
     }
 
     [Fact]
-    public void FromFile_MissingFile_NamesTheFile()
+    public void From_file_missing_file_names_the_file()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}", "spiece.model");
+        var path = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}", "spiece.model");
         var e = Assert.Throws<FileNotFoundException>(() => T5Tokenizer.FromFile(path));
         Assert.Contains(path, e.Message);
         Assert.Equal(path, e.FileName);
@@ -228,16 +228,16 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     [InlineData("garbage")]
     [InlineData("truncated")]
     [InlineData("empty")]
-    public void FromFile_CorruptFile_NamesTheFile(string kind)
+    public void From_file_corrupt_file_names_the_file(string kind)
     {
-        byte[] model = File.ReadAllBytes(T5TokenizerFixture.ModelPath);
-        byte[] bytes = kind switch
+        var model = File.ReadAllBytes(T5TokenizerFixture.ModelPath);
+        var bytes = kind switch
         {
             "garbage" => Encoding.UTF8.GetBytes("this is not a protobuf model, just some text\n"),
             "truncated" => model[..(model.Length / 2)],
             _ => [],
         };
-        string path = Path.Combine(Path.GetTempPath(), $"corrupt-{Guid.NewGuid():N}.model");
+        var path = Path.Combine(Path.GetTempPath(), $"corrupt-{Guid.NewGuid():N}.model");
         File.WriteAllBytes(path, bytes);
         try
         {

@@ -18,8 +18,8 @@ public sealed class TokenizerApiTests(T5TokenizerFixture fixture) : IClassFixtur
     [Fact]
     public void Ids_and_counts_equal_sentencepiece_goldens_with_the_end_of_sentence()
     {
-        int checkedCount = 0;
-        foreach (GoldenCase c in Texts)
+        var checkedCount = 0;
+        foreach (var c in Texts)
         {
             int[] expected = [.. c.Ids, _t5.EosId];
             Assert.True(expected.SequenceEqual(Api.EncodeToIds(c.Text!)), c.ToString());
@@ -34,12 +34,12 @@ public sealed class TokenizerApiTests(T5TokenizerFixture fixture) : IClassFixtur
     [Fact]
     public void Tokens_tile_the_normalized_text_and_name_their_pieces()
     {
-        foreach (GoldenCase c in Texts)
+        foreach (var c in Texts)
         {
-            IReadOnlyList<EncodedToken> tokens = Api.EncodeToTokens(c.Text!, out string? normalized);
+            var tokens = Api.EncodeToTokens(c.Text!, out var normalized);
             Assert.NotNull(normalized);
-            int at = 0;
-            foreach (EncodedToken token in tokens.Take(tokens.Count - 1))
+            var at = 0;
+            foreach (var token in tokens.Take(tokens.Count - 1))
             {
                 Assert.Equal(at, token.Offset.Start.Value);
                 Assert.Equal(normalized[token.Offset], token.Value);
@@ -48,7 +48,7 @@ public sealed class TokenizerApiTests(T5TokenizerFixture fixture) : IClassFixtur
                 at = token.Offset.End.Value;
             }
             Assert.Equal(normalized.Length, at);
-            EncodedToken eos = tokens[^1];
+            var eos = tokens[^1];
             Assert.Equal((_t5.EosId, "</s>", normalized.Length, normalized.Length), (eos.Id, eos.Value, eos.Offset.Start.Value, eos.Offset.End.Value));
         }
     }
@@ -56,7 +56,7 @@ public sealed class TokenizerApiTests(T5TokenizerFixture fixture) : IClassFixtur
     [Fact]
     public void Normalized_text_has_spaces_as_meta_symbols()
     {
-        IReadOnlyList<EncodedToken> tokens = Api.EncodeToTokens("Hello  world", out string? normalized);
+        var tokens = Api.EncodeToTokens("Hello  world", out var normalized);
         Assert.Equal("\u2581Hello\u2581world", normalized);
         Assert.Equal(_t5.Encode("Hello  world"), tokens.Select(t => t.Id));
     }
@@ -69,19 +69,19 @@ public sealed class TokenizerApiTests(T5TokenizerFixture fixture) : IClassFixtur
     public void Index_by_token_count_cuts_between_tokens_from_either_end(int maxTokens)
     {
         const string text = "Where is Ganymede located in the solar system? It orbits Jupiter, beyond Europa.";
-        IReadOnlyList<EncodedToken> tokens = Api.EncodeToTokens(text, out string? normalized);
-        int kept = Math.Min(maxTokens, tokens.Count);
+        var tokens = Api.EncodeToTokens(text, out var normalized);
+        var kept = Math.Min(maxTokens, tokens.Count);
 
-        int index = Api.GetIndexByTokenCount(text, maxTokens, out string? normalizedText, out int tokenCount);
+        var index = Api.GetIndexByTokenCount(text, maxTokens, out var normalizedText, out var tokenCount);
         Assert.Equal(normalized, normalizedText);
         Assert.Equal(kept, tokenCount);
         Assert.Equal(kept == 0 ? 0 : tokens[kept - 1].Offset.End.Value, index);
 
-        int fromEnd = Api.GetIndexByTokenCountFromEnd(text, maxTokens, out _, out int fromEndCount);
+        var fromEnd = Api.GetIndexByTokenCountFromEnd(text, maxTokens, out _, out var fromEndCount);
         Assert.Equal(kept, fromEndCount);
         Assert.Equal(kept == 0 ? normalized!.Length : tokens[tokens.Count - kept].Offset.Start.Value, fromEnd);
 
-        IReadOnlyList<int> truncated = Api.EncodeToIds(text, maxTokens, out _, out int consumed);
+        var truncated = Api.EncodeToIds(text, maxTokens, out _, out var consumed);
         Assert.Equal(tokens.Take(kept).Select(t => t.Id), truncated);
         Assert.Equal(index, consumed);
     }
@@ -89,18 +89,18 @@ public sealed class TokenizerApiTests(T5TokenizerFixture fixture) : IClassFixtur
     [Fact]
     public void Decode_equals_our_decode_and_stops_at_a_whole_token_when_the_destination_is_short()
     {
-        foreach (GoldenCase c in fixture.DecodeGoldens)
+        foreach (var c in fixture.DecodeGoldens)
         {
             Assert.Equal(c.DecodedSkipSpecial, Api.Decode(c.Ids.ToList()));
             Span<char> destination = new char[c.DecodedSkipSpecial.Length / 2];
-            OperationStatus status = Api.Decode(c.Ids, destination, out int idsConsumed, out int written);
+            var status = Api.Decode(c.Ids, destination, out var idsConsumed, out var written);
             if (c.DecodedSkipSpecial.Length == 0)
             {
                 Assert.Equal(OperationStatus.Done, status);
                 continue;
             }
             Assert.Equal(OperationStatus.DestinationTooSmall, status);
-            string prefix = _t5.Decode(c.Ids.AsSpan(0, idsConsumed));
+            var prefix = _t5.Decode(c.Ids.AsSpan(0, idsConsumed));
             Assert.Equal(prefix, destination[..written].ToString());
             Assert.True(_t5.Decode(c.Ids.AsSpan(0, idsConsumed + 1)).Length > destination.Length, c.ToString());
         }

@@ -16,10 +16,10 @@ internal static class TokenizerGoldens
 
     public static IReadOnlyList<GoldenCase> Load(string fileName)
     {
-        string path = FixturePath("tokenizer", fileName);
+        var path = FixturePath("tokenizer", fileName);
         var cases = new List<GoldenCase>();
-        int line = 0;
-        foreach (string json in File.ReadLines(path))
+        var line = 0;
+        foreach (var json in File.ReadLines(path))
         {
             line++;
             if (json.Length == 0)
@@ -28,14 +28,14 @@ internal static class TokenizerGoldens
             }
 
             using var doc = JsonDocument.Parse(json);
-            JsonElement root = doc.RootElement;
+            var root = doc.RootElement;
             if (!root.TryGetProperty("ids", out _))
             {
                 continue; // a header line: the model's hash or the user-defined symbols
             }
 
             cases.Add(new GoldenCase(
-                root.TryGetProperty("text", out JsonElement text) ? text.GetString() : null,
+                root.TryGetProperty("text", out var text) ? text.GetString() : null,
                 root.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
                 root.GetProperty("decoded").GetString()!,
                 root.GetProperty("decoded_skip_special").GetString()!,
@@ -49,8 +49,8 @@ internal static class TokenizerGoldens
     public static void AssertGoldensBelongTo(string goldenFileName, string modelPath)
     {
         using var header = JsonDocument.Parse(File.ReadLines(FixturePath("tokenizer", goldenFileName)).First());
-        string expected = header.RootElement.GetProperty("model_sha256").GetString()!;
-        string actual = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(modelPath)));
+        var expected = header.RootElement.GetProperty("model_sha256").GetString()!;
+        var actual = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(modelPath)));
         Assert.True(
             expected == actual,
             $"{goldenFileName} was generated from a model with SHA-256 {expected}, but {modelPath} has {actual}: " +

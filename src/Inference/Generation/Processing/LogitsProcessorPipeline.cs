@@ -1,4 +1,4 @@
-namespace Serverless.Inference.Generation;
+namespace Serverless.Inference.Generation.Processing;
 
 /// <summary>
 /// The logits processors of Hugging Face <c>generate</c> that do not depend on sampling, applied in place to one
@@ -88,7 +88,7 @@ public sealed class LogitsProcessorPipeline
         }
 
         Penalise(logits, _decoderStartTokenId);
-        foreach (int token in generated)
+        foreach (var token in generated)
             Penalise(logits, token);
 
         void Penalise(Span<float> row, int token)
@@ -96,7 +96,7 @@ public sealed class LogitsProcessorPipeline
             if ((uint)token >= (uint)row.Length || _seenStamp[token] == _stamp)
                 return;
             _seenStamp[token] = _stamp;
-            float score = row[token];
+            var score = row[token];
             row[token] = score < 0 ? score * _repetitionPenalty : score / _repetitionPenalty;
         }
     }
@@ -107,16 +107,16 @@ public sealed class LogitsProcessorPipeline
     // hundred.
     private void BanRepeatedNgrams(Span<float> logits, ReadOnlySpan<int> generated)
     {
-        int n = _noRepeatNgramSize;
-        int length = generated.Length + 1;
+        var n = _noRepeatNgramSize;
+        var length = generated.Length + 1;
         if (length + 1 < n)
             return;
 
-        int prefixStart = length - n + 1; // the last n-1 tokens of the history
-        for (int i = 0; i + n <= length; i++)
+        var prefixStart = length - n + 1; // the last n-1 tokens of the history
+        for (var i = 0; i + n <= length; i++)
         {
-            bool match = true;
-            for (int j = 0; j < n - 1; j++)
+            var match = true;
+            for (var j = 0; j < n - 1; j++)
             {
                 if (At(generated, i + j) != At(generated, prefixStart + j))
                 {
@@ -126,7 +126,7 @@ public sealed class LogitsProcessorPipeline
             }
             if (match)
             {
-                int banned = At(generated, i + n - 1);
+                var banned = At(generated, i + n - 1);
                 if ((uint)banned < (uint)logits.Length)
                     logits[banned] = float.NegativeInfinity;
             }

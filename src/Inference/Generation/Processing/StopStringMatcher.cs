@@ -1,4 +1,4 @@
-namespace Serverless.Inference.Generation;
+namespace Serverless.Inference.Generation.Processing;
 
 /// <summary>
 /// Finds stop strings in the text decoded so far (ordinal, case-sensitive) and tells a streaming caller how much of
@@ -13,7 +13,7 @@ public sealed class StopStringMatcher
     {
         ArgumentNullException.ThrowIfNull(stops);
         _stops = new string[stops.Count];
-        for (int i = 0; i < _stops.Length; i++)
+        for (var i = 0; i < _stops.Length; i++)
         {
             if (string.IsNullOrEmpty(stops[i]))
                 throw new ArgumentException($"Stop string {i} is empty; every stop string needs at least one character.", nameof(stops));
@@ -32,12 +32,12 @@ public sealed class StopStringMatcher
     {
         ArgumentNullException.ThrowIfNull(decodedText);
         cutIndex = decodedText.Length;
-        bool found = false;
-        foreach (string stop in _stops)
+        var found = false;
+        foreach (var stop in _stops)
         {
             // Only an occurrence starting before the best so far can improve it.
-            int searchLength = Math.Min(decodedText.Length, cutIndex + stop.Length - 1);
-            int at = decodedText.AsSpan(0, searchLength).IndexOf(stop, StringComparison.Ordinal);
+            var searchLength = Math.Min(decodedText.Length, cutIndex + stop.Length - 1);
+            var at = decodedText.AsSpan(0, searchLength).IndexOf(stop, StringComparison.Ordinal);
             if (at >= 0 && (!found || at < cutIndex))
             {
                 cutIndex = at;
@@ -56,10 +56,10 @@ public sealed class StopStringMatcher
     {
         ArgumentNullException.ThrowIfNull(decodedText);
         ReadOnlySpan<char> text = decodedText;
-        int hold = 0;
-        foreach (string stop in _stops)
+        var hold = 0;
+        foreach (var stop in _stops)
         {
-            for (int k = Math.Min(stop.Length - 1, text.Length); k > hold; k--)
+            for (var k = Math.Min(stop.Length - 1, text.Length); k > hold; k--)
             {
                 if (text.EndsWith(stop.AsSpan(0, k), StringComparison.Ordinal))
                 {

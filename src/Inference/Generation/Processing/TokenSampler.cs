@@ -1,4 +1,4 @@
-namespace Serverless.Inference.Generation;
+namespace Serverless.Inference.Generation.Processing;
 
 /// <summary>
 /// Chooses the next token from one row of processed scores: argmax when <see cref="GenerationOptions.DoSample"/>
@@ -33,9 +33,12 @@ public sealed class TokenSampler
         _topK = options.TopK;
         _topP = options.TopP;
         if (_doSample && (!(_temperature > 0) || !float.IsFinite(_temperature) || _topK < 0 || !(_topP > 0 && _topP <= 1)))
+        {
             throw new ArgumentException(
                 $"Sampling needs temperature > 0, top_k >= 0 and top_p in (0, 1] (got {options.Temperature}, {options.TopK}, {options.TopP}); call GenerationOptions.Validate first.",
                 nameof(options));
+        }
+
         _rng = options.Seed is { } seed ? new Xoshiro256StarStar(seed) : Xoshiro256StarStar.FromEntropy();
     }
 
@@ -50,9 +53,9 @@ public sealed class TokenSampler
     /// <summary>The index of the largest score; the first one on ties (as torch.argmax); 0 if none is finite or +inf.</summary>
     internal static int ArgMax(ReadOnlySpan<float> logits)
     {
-        int best = 0;
-        float bestScore = float.NegativeInfinity;
-        for (int i = 0; i < logits.Length; i++)
+        var best = 0;
+        var bestScore = float.NegativeInfinity;
+        for (var i = 0; i < logits.Length; i++)
         {
             if (logits[i] > bestScore)
             {
@@ -65,7 +68,7 @@ public sealed class TokenSampler
 
     private int Sample(ReadOnlySpan<float> logits)
     {
-        ReadOnlySpan<int> kept = Warp(logits, out float max);
+        var kept = Warp(logits, out var max);
         // Every token is banned: HF would fail on a NaN distribution; fall back to what greedy search would pick.
         if (kept.IsEmpty)
             return ArgMax(logits);
@@ -76,11 +79,11 @@ public sealed class TokenSampler
         // HF: softmax over the warped scores, then torch.multinomial. Here: one uniform draw against the cumulative
         // weights, walking the kept tokens in the order Warp returns them.
         double total = 0;
-        foreach (int id in kept)
+        foreach (var id in kept)
             total += weights[id];
-        double target = _rng.NextDouble() * total;
+        var target = _rng.NextDouble() * total;
         double cumulative = 0;
-        foreach (int id in kept)
+        foreach (var id in kept)
         {
             cumulative += weights[id];
             if (target < cumulative)
@@ -96,33 +99,33 @@ public sealed class TokenSampler
     /// </summary>
     internal ReadOnlySpan<int> Warp(ReadOnlySpan<float> logits, out float max)
     {
-        int n = logits.Length;
+        var n = logits.Length;
         EnsureCapacity(n);
-        Span<float> scores = _scores.AsSpan(0, n);
+        var scores = _scores.AsSpan(0, n);
 
         // HF TemperatureLogitsWarper: scores / temperature (float32).
-        for (int i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
         {
-            float s = logits[i];
+            var s = logits[i];
             scores[i] = float.IsNaN(s) ? float.NegativeInfinity : (_temperature == 1f ? s : s / _temperature);
         }
 
         // HF TopKLogitsWarper: remove every score strictly below the k-th largest, so ties with it all stay.
         if (_topK > 0 && _topK < n)
         {
-            Span<float> scratch = _scratch.AsSpan(0, n);
+            var scratch = _scratch.AsSpan(0, n);
             scores.CopyTo(scratch);
-            float kth = KthLargest(scratch, _topK - 1);
-            for (int i = 0; i < n; i++)
+            var kth = KthLargest(scratch, _topK - 1);
+            for (var i = 0; i < n; i++)
             {
                 if (scores[i] < kth)
                     scores[i] = float.NegativeInfinity;
             }
         }
 
-        int count = 0;
+        var count = 0;
         max = float.NegativeInfinity;
-        for (int i = 0; i < n; i++)
+        for (var i = 0; i < n; i++)
         {
             if (scores[i] > float.NegativeInfinity)
             {
@@ -134,8 +137,8 @@ public sealed class TokenSampler
         if (count == 0 || float.IsPositiveInfinity(max))
             return _candidates.AsSpan(0, count);
 
-        Span<double> weights = _weights.AsSpan(0, n);
-        foreach (int id in _candidates.AsSpan(0, count))
+        var weights = _weights.AsSpan(0, n);
+        foreach (var id in _candidates.AsSpan(0, count))
             weights[id] = Math.Exp(scores[id] - max);
         return _topP >= 1.0 ? _candidates.AsSpan(0, count) : TopP(scores, weights, _candidates.AsSpan(0, count));
     }
@@ -148,19 +151,19 @@ public sealed class TokenSampler
     private ReadOnlySpan<int> TopP(ReadOnlySpan<float> scores, ReadOnlySpan<double> weights, Span<int> heap)
     {
         double total = 0;
-        foreach (int id in heap)
+        foreach (var id in heap)
             total += weights[id];
-        double threshold = _topP * total;
+        var threshold = _topP * total;
 
-        int size = heap.Length;
-        for (int i = size / 2 - 1; i >= 0; i--)
+        var size = heap.Length;
+        for (var i = size / 2 - 1; i >= 0; i--)
             SiftDown(scores, heap, i, size);
 
-        int kept = 0;
+        var kept = 0;
         double above = 0;
         while (size > 0)
         {
-            int top = heap[0];
+            var top = heap[0];
             if (kept > 0 && above >= threshold)
                 break;
             _kept[kept++] = top;
@@ -178,10 +181,10 @@ public sealed class TokenSampler
     {
         while (true)
         {
-            int left = 2 * i + 1;
+            var left = 2 * i + 1;
             if (left >= size)
                 return;
-            int best = left;
+            var best = left;
             if (left + 1 < size && Before(scores, heap[left + 1], heap[left]))
                 best = left + 1;
             if (!Before(scores, heap[best], heap[i]))
@@ -198,7 +201,7 @@ public sealed class TokenSampler
         while (lo < hi)
         {
             float a = values[lo], b = values[lo + (hi - lo) / 2], c = values[hi];
-            float pivot = Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c)); // median of three
+            var pivot = Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c)); // median of three
             int i = lo, j = hi;
             while (i <= j)
             {

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Serverless.Inference.Generation;
+namespace Serverless.Inference.Generation.Processing;
 
 /// <summary>
 /// xoshiro256** (Blackman and Vigna), seeded through SplitMix64. Written out here rather than using
@@ -31,8 +31,8 @@ internal struct Xoshiro256StarStar
 
     public ulong NextUInt64()
     {
-        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
+        var result = ulong.RotateLeft(_s1 * 5, 7) * 9;
+        var t = _s1 << 17;
         _s2 ^= _s0;
         _s3 ^= _s1;
         _s1 ^= _s2;
@@ -47,7 +47,7 @@ internal struct Xoshiro256StarStar
 
     internal static ulong SplitMix64(ref ulong x)
     {
-        ulong z = x += 0x9E3779B97F4A7C15UL;
+        var z = x += 0x9E3779B97F4A7C15UL;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);

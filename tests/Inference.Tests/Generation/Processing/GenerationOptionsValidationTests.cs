@@ -7,18 +7,27 @@ public class GenerationOptionsValidationTests
     private const int Ceiling = 512;
 
     [Fact]
-    public void DefaultsAreValid()
+    public void Defaults_are_valid()
     {
         Assert.Empty(new GenerationOptions().Validate(Ceiling));
     }
 
     [Fact]
-    public void EdgesOfEveryRangeAreValid()
+    public void Edges_of_every_range_are_valid()
     {
         var options = new GenerationOptions
         {
-            MaxNewTokens = Ceiling, MinNewTokens = Ceiling, DoSample = true, Temperature = 1e-3, TopK = 0, TopP = 1.0,
-            Seed = ulong.MaxValue, NumBeams = 1, LengthPenalty = -3, RepetitionPenalty = 1e-3, NoRepeatNgramSize = 0,
+            MaxNewTokens = Ceiling,
+            MinNewTokens = Ceiling,
+            DoSample = true,
+            Temperature = 1e-3,
+            TopK = 0,
+            TopP = 1.0,
+            Seed = ulong.MaxValue,
+            NumBeams = 1,
+            LengthPenalty = -3,
+            RepetitionPenalty = 1e-3,
+            NoRepeatNgramSize = 0,
             StopStrings = Enumerable.Range(0, 8).Select(i => new string('x', i == 0 ? 1 : 100)).ToArray(),
             Truncation = Truncation.KeepEnd,
         };
@@ -27,9 +36,9 @@ public class GenerationOptionsValidationTests
     }
 
     [Fact]
-    public void MessageNamesTheParameterItsRangeAndTheValue()
+    public void Message_names_the_parameter_its_range_and_the_value()
     {
-        OptionError error = Assert.Single(new GenerationOptions { MaxNewTokens = 0 }.Validate(Ceiling));
+        var error = Assert.Single(new GenerationOptions { MaxNewTokens = 0 }.Validate(Ceiling));
         Assert.Equal("max_new_tokens", error.Parameter);
         Assert.Equal("max_new_tokens must be between 1 and 512 (got 0)", error.Message);
     }
@@ -67,23 +76,32 @@ public class GenerationOptionsValidationTests
 
     [Theory]
     [MemberData(nameof(Invalid))]
-    public void EachOutOfRangeParameterIsReportedByName(GenerationOptions options, string parameter, string fragment)
+    public void Each_out_of_range_parameter_is_reported_by_name(GenerationOptions options, string parameter, string fragment)
     {
-        OptionError error = Assert.Single(options.Validate(Ceiling));
+        var error = Assert.Single(options.Validate(Ceiling));
         Assert.Equal(parameter, error.Parameter);
         Assert.StartsWith(parameter + " must ", error.Message);
         Assert.Contains(fragment, error.Message);
     }
 
     [Fact]
-    public void AllErrorsAreReturnedAtOnce()
+    public void All_errors_are_returned_at_once()
     {
         var options = new GenerationOptions
         {
-            MaxNewTokens = 0, MinNewTokens = -1, Temperature = 0, TopK = -1, TopP = 2, NumBeams = 99, LengthPenalty = double.NaN,
-            RepetitionPenalty = 0, NoRepeatNgramSize = -2, StopStrings = ["", new string('z', 200)], Truncation = (Truncation)(-1),
+            MaxNewTokens = 0,
+            MinNewTokens = -1,
+            Temperature = 0,
+            TopK = -1,
+            TopP = 2,
+            NumBeams = 99,
+            LengthPenalty = double.NaN,
+            RepetitionPenalty = 0,
+            NoRepeatNgramSize = -2,
+            StopStrings = ["", new string('z', 200)],
+            Truncation = (Truncation)(-1),
         };
-        string[] parameters = options.Validate(Ceiling).Select(e => e.Parameter).ToArray();
+        var parameters = options.Validate(Ceiling).Select(e => e.Parameter).ToArray();
         Assert.Equal(
             ["max_new_tokens", "min_new_tokens", "temperature", "top_k", "top_p", "num_beams", "length_penalty",
              "repetition_penalty", "no_repeat_ngram_size", "stop_strings", "stop_strings", "truncation"],
@@ -91,7 +109,7 @@ public class GenerationOptionsValidationTests
     }
 
     [Fact]
-    public void TheCeilingComesFromTheHost()
+    public void The_ceiling_comes_from_the_host()
     {
         Assert.Single(new GenerationOptions { MaxNewTokens = 64 }.Validate(32));
         Assert.Contains("between 1 and 32 (got 64)", new GenerationOptions { MaxNewTokens = 64 }.Validate(32)[0].Message);
@@ -99,7 +117,7 @@ public class GenerationOptionsValidationTests
     }
 
     [Fact]
-    public void NullStopStringListCountsAsEmpty()
+    public void Null_stop_string_list_counts_as_empty()
     {
         Assert.Empty(new GenerationOptions { StopStrings = null! }.Validate(Ceiling));
     }

@@ -1,4 +1,5 @@
 using Serverless.Inference.Generation;
+using Serverless.Inference.Generation.Processing;
 
 namespace Serverless.Inference.Tests.Generation.Processing;
 
@@ -9,58 +10,58 @@ public class LogitsProcessorPipelineTests
     private static float[] Run(GenerationOptions options, float[] logits, int[] generated, int eos = 1)
     {
         var pipeline = LogitsProcessorPipeline.Create(options, eos);
-        float[] row = (float[])logits.Clone();
+        var row = (float[])logits.Clone();
         pipeline.Process(row, generated);
         return row;
     }
 
     [Fact]
-    public void DefaultOptionsLeaveScoresUnchanged()
+    public void Default_options_leave_scores_unchanged()
     {
         float[] logits = [2f, -1f, 4f, 0.5f, 3f];
         Assert.Equal(logits, Run(new GenerationOptions(), logits, [2, 3, 2]));
     }
 
     [Fact]
-    public void RepetitionPenaltyDividesPositiveMultipliesNegativeOncePerTokenIncludingDecoderStart()
+    public void Repetition_penalty_divides_positive_multiplies_negative_once_per_token_including_decoder_start()
     {
         // History = [0 (decoder start), 2, 3, 2, 1]; token 4 never occurred.
         float[] logits = [2f, -1f, 4f, 0.5f, 3f];
-        float[] result = Run(new GenerationOptions { RepetitionPenalty = 2.0 }, logits, [2, 3, 2, 1], eos: 4);
+        var result = Run(new GenerationOptions { RepetitionPenalty = 2.0 }, logits, [2, 3, 2, 1], eos: 4);
         Assert.Equal([1f, -2f, 2f, 0.25f, 3f], result);
     }
 
     [Fact]
-    public void RepetitionPenaltyBelowOneEncouragesRepeats()
+    public void Repetition_penalty_below_one_encourages_repeats()
     {
         float[] logits = [0f, -2f, 4f, 1f];
-        float[] result = Run(new GenerationOptions { RepetitionPenalty = 0.5 }, logits, [1, 2], eos: 3);
+        var result = Run(new GenerationOptions { RepetitionPenalty = 0.5 }, logits, [1, 2], eos: 3);
         // Token 0 (decoder start) has score 0: 0 / 0.5 = 0.
         Assert.Equal([0f, -1f, 8f, 1f], result);
     }
 
     [Fact]
-    public void RepetitionPenaltyIsComputedInFloat32LikeHf()
+    public void Repetition_penalty_is_computed_in_float32_like_hf()
     {
         float[] logits = [1f, 0.7f];
-        float[] result = Run(new GenerationOptions { RepetitionPenalty = 1.3 }, logits, [1], eos: 0);
+        var result = Run(new GenerationOptions { RepetitionPenalty = 1.3 }, logits, [1], eos: 0);
         Assert.Equal(0.7f / 1.3f, result[1]);
         Assert.Equal(1f / 1.3f, result[0]);
     }
 
     [Fact]
-    public void RepetitionPenaltyIgnoresIdsBeyondTheRow()
+    public void Repetition_penalty_ignores_ids_beyond_the_row()
     {
-        float[] result = Run(new GenerationOptions { RepetitionPenalty = 2.0 }, [4f, 4f], [7, 1], eos: 0);
+        var result = Run(new GenerationOptions { RepetitionPenalty = 2.0 }, [4f, 4f], [7, 1], eos: 0);
         Assert.Equal([2f, 2f], result);
     }
 
     [Fact]
-    public void RepetitionPenaltyStaysCorrectAcrossManyCalls()
+    public void Repetition_penalty_stays_correct_across_many_calls()
     {
         // The per-call stamp must not leak marks from one call into the next.
         var pipeline = LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 2.0 }, 9);
-        for (int call = 0; call < 5; call++)
+        for (var call = 0; call < 5; call++)
         {
             float[] row = [8f, 8f, 8f, 8f];
             int[] generated = call % 2 == 0 ? [1] : [2];
@@ -87,13 +88,13 @@ public class LogitsProcessorPipelineTests
 
     [Theory]
     [MemberData(nameof(NgramCases))]
-    public void NoRepeatNgramBansExactlyTheTokensCompletingASeenNgram(int n, int[] generated, int[] banned)
+    public void No_repeat_ngram_bans_exactly_the_tokens_completing_a_seen_ngram(int n, int[] generated, int[] banned)
     {
-        float[] logits = Enumerable.Range(0, 10).Select(i => (float)i + 0.5f).ToArray();
-        float[] result = Run(new GenerationOptions { NoRepeatNgramSize = n }, logits, generated, eos: 9);
-        int[] actual = Enumerable.Range(0, 10).Where(i => float.IsNegativeInfinity(result[i])).ToArray();
+        var logits = Enumerable.Range(0, 10).Select(i => (float)i + 0.5f).ToArray();
+        var result = Run(new GenerationOptions { NoRepeatNgramSize = n }, logits, generated, eos: 9);
+        var actual = Enumerable.Range(0, 10).Where(i => float.IsNegativeInfinity(result[i])).ToArray();
         Assert.Equal(banned, actual);
-        foreach (int i in Enumerable.Range(0, 10).Except(banned))
+        foreach (var i in Enumerable.Range(0, 10).Except(banned))
             Assert.Equal(logits[i], result[i]);
     }
 
@@ -102,27 +103,27 @@ public class LogitsProcessorPipelineTests
     [InlineData(1, true)]
     [InlineData(2, false)]
     [InlineData(3, false)]
-    public void MinNewTokensBansEosUntilEnoughTokensWereGenerated(int generatedCount, bool eosBanned)
+    public void Min_new_tokens_bans_eos_until_enough_tokens_were_generated(int generatedCount, bool eosBanned)
     {
         float[] logits = [0.1f, 5f, 0.3f];
-        int[] generated = Enumerable.Repeat(2, generatedCount).ToArray();
-        float[] result = Run(new GenerationOptions { MinNewTokens = 2 }, logits, generated, eos: 1);
+        var generated = Enumerable.Repeat(2, generatedCount).ToArray();
+        var result = Run(new GenerationOptions { MinNewTokens = 2 }, logits, generated, eos: 1);
         Assert.Equal(eosBanned ? NegInf : 5f, result[1]);
         Assert.Equal(0.1f, result[0]);
         Assert.Equal(0.3f, result[2]);
     }
 
     [Fact]
-    public void ProcessorsCombine()
+    public void Processors_combine()
     {
         // repetition_penalty 2, no_repeat_ngram_size 2, min_new_tokens 3, eos 1; history [0, 2, 3, 2].
         var options = new GenerationOptions { RepetitionPenalty = 2.0, NoRepeatNgramSize = 2, MinNewTokens = 4 };
-        float[] result = Run(options, [2f, 6f, -4f, 8f, 1f], [2, 3, 2], eos: 1);
+        var result = Run(options, [2f, 6f, -4f, 8f, 1f], [2, 3, 2], eos: 1);
         Assert.Equal([1f, NegInf, -8f, NegInf, 1f], result);
     }
 
     [Fact]
-    public void CreateRejectsUnvalidatedOptions()
+    public void Create_rejects_unvalidated_options()
     {
         Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 0 }, 1));
         Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { NoRepeatNgramSize = -1 }, 1));
@@ -131,16 +132,16 @@ public class LogitsProcessorPipelineTests
     }
 
     [Fact]
-    public void ProcessDoesNotAllocateAfterTheFirstCall()
+    public void Process_does_not_allocate_after_the_first_call()
     {
         var options = new GenerationOptions { RepetitionPenalty = 1.2, NoRepeatNgramSize = 3, MinNewTokens = 5 };
         var pipeline = LogitsProcessorPipeline.Create(options, 1);
-        float[] row = new float[32128];
-        int[] generated = Enumerable.Range(0, 200).Select(i => (i * 37) % 500).ToArray();
+        var row = new float[32128];
+        var generated = Enumerable.Range(0, 200).Select(i => (i * 37) % 500).ToArray();
         pipeline.Process(row, generated);
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 50; i++)
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 50; i++)
             pipeline.Process(row, generated.AsSpan(0, 100 + i));
         Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
     }

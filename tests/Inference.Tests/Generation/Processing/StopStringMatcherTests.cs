@@ -1,4 +1,5 @@
 using Serverless.Inference.Generation;
+using Serverless.Inference.Generation.Processing;
 
 namespace Serverless.Inference.Tests.Generation.Processing;
 
@@ -16,7 +17,7 @@ public class StopStringMatcherTests
     public void TryFindReturnsTheEarliestOccurrence(string[] stops, string text, int cut)
     {
         var matcher = new StopStringMatcher(stops);
-        Assert.True(matcher.TryFind(text, out int cutIndex));
+        Assert.True(matcher.TryFind(text, out var cutIndex));
         Assert.Equal(cut, cutIndex);
     }
 
@@ -28,7 +29,7 @@ public class StopStringMatcherTests
     public void TryFindReportsNoMatchWithTheWholeText(string[] stops, string text)
     {
         var matcher = new StopStringMatcher(stops);
-        Assert.False(matcher.TryFind(text, out int cutIndex));
+        Assert.False(matcher.TryFind(text, out var cutIndex));
         Assert.Equal(text.Length, cutIndex);
     }
 
@@ -54,27 +55,27 @@ public class StopStringMatcherTests
     }
 
     [Fact]
-    public void StreamingWithHoldBackNeverEmitsTextAfterTheCut()
+    public void Streaming_with_hold_back_never_emits_text_after_the_cut()
     {
         string[] stops = ["<end>", "\n\nQ:", "ee"];
-        string text = "Trees grow <en tall.\n\nA: yes\n\nQ: and <end> more";
+        var text = "Trees grow <en tall.\n\nA: yes\n\nQ: and <end> more";
         var matcher = new StopStringMatcher(stops);
-        Assert.True(matcher.TryFind(text, out int finalCut));
+        Assert.True(matcher.TryFind(text, out var finalCut));
         Assert.Equal("Tr", text[..finalCut]);
 
         // Replay with "ee" removed so that a later stop decides, one character (a "token") at a time.
         matcher = new StopStringMatcher(["<end>", "\n\nQ:"]);
-        string emitted = "";
-        string expected = text[..text.IndexOf("\n\nQ:", StringComparison.Ordinal)];
-        for (int length = 1; length <= text.Length; length++)
+        var emitted = "";
+        var expected = text[..text.IndexOf("\n\nQ:", StringComparison.Ordinal)];
+        for (var length = 1; length <= text.Length; length++)
         {
-            string soFar = text[..length];
-            if (matcher.TryFind(soFar, out int cut))
+            var soFar = text[..length];
+            if (matcher.TryFind(soFar, out var cut))
             {
                 emitted += soFar[emitted.Length..cut];
                 break;
             }
-            int safe = soFar.Length - matcher.HoldBack(soFar);
+            var safe = soFar.Length - matcher.HoldBack(soFar);
             Assert.True(safe >= emitted.Length, "the safe prefix never shrinks");
             emitted += soFar[emitted.Length..safe];
             Assert.StartsWith(emitted, expected);
@@ -83,14 +84,14 @@ public class StopStringMatcherTests
     }
 
     [Fact]
-    public void ConstructorRejectsEmptyStops()
+    public void Constructor_rejects_empty_stops()
     {
         Assert.Throws<ArgumentException>(() => new StopStringMatcher(["ok", ""]));
         Assert.Throws<ArgumentException>(() => new StopStringMatcher(["ok", null!]));
     }
 
     [Fact]
-    public void TheMatcherKeepsItsOwnCopyOfTheStops()
+    public void The_matcher_keeps_its_own_copy_of_the_stops()
     {
         var stops = new List<string> { "END" };
         var matcher = new StopStringMatcher(stops);

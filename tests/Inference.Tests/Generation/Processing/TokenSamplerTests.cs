@@ -1,4 +1,5 @@
 using Serverless.Inference.Generation;
+using Serverless.Inference.Generation.Processing;
 
 namespace Serverless.Inference.Tests.Generation.Processing;
 
@@ -12,7 +13,7 @@ public class TokenSamplerTests
     private static int[] Draws(TokenSampler sampler, float[] logits, int count)
     {
         var draws = new int[count];
-        for (int i = 0; i < count; i++)
+        for (var i = 0; i < count; i++)
             draws[i] = sampler.Next(logits);
         return draws;
     }
@@ -33,29 +34,29 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void SameSeedGivesTheSameThousandDraws()
+    public void Same_seed_gives_the_same_thousand_draws()
     {
         float[] logits = [0.1f, 1.2f, -0.5f, 0.9f, 2.0f, 0.0f, 1.1f, -1.0f, 0.4f, 0.8f];
-        int[] first = Draws(new TokenSampler(Sampling(seed: 12345)), logits, 1000);
-        int[] second = Draws(new TokenSampler(Sampling(seed: 12345)), logits, 1000);
+        var first = Draws(new TokenSampler(Sampling(seed: 12345)), logits, 1000);
+        var second = Draws(new TokenSampler(Sampling(seed: 12345)), logits, 1000);
         Assert.Equal(first, second);
         Assert.True(first.Distinct().Count() >= 8, "a 10-token distribution should yield varied draws");
     }
 
     [Fact]
-    public void DifferentSeedsGiveDifferentDraws()
+    public void Different_seeds_give_different_draws()
     {
         float[] logits = [0.1f, 1.2f, -0.5f, 0.9f, 2.0f, 0.0f, 1.1f, -1.0f, 0.4f, 0.8f];
-        int[] a = Draws(new TokenSampler(Sampling(seed: 1)), logits, 1000);
-        int[] b = Draws(new TokenSampler(Sampling(seed: 2)), logits, 1000);
-        int[] unseeded1 = Draws(new TokenSampler(Sampling(seed: null)), logits, 1000);
-        int[] unseeded2 = Draws(new TokenSampler(Sampling(seed: null)), logits, 1000);
+        var a = Draws(new TokenSampler(Sampling(seed: 1)), logits, 1000);
+        var b = Draws(new TokenSampler(Sampling(seed: 2)), logits, 1000);
+        var unseeded1 = Draws(new TokenSampler(Sampling(seed: null)), logits, 1000);
+        var unseeded2 = Draws(new TokenSampler(Sampling(seed: null)), logits, 1000);
         Assert.NotEqual(a, b);
         Assert.NotEqual(unseeded1, unseeded2);
     }
 
     [Fact]
-    public void SeededDrawsAreFixedAcrossMachines()
+    public void Seeded_draws_are_fixed_across_machines()
     {
         // The seed -> draws mapping is part of the contract (xoshiro256** + SplitMix64, one uniform per draw against
         // the cumulative weights in token order). Golden values: uniforms of seed 42 are 0.0839, 0.3790, 0.6800,
@@ -69,22 +70,22 @@ public class TokenSamplerTests
     [InlineData(1.0)]
     [InlineData(0.5)]
     [InlineData(2.0)]
-    public void DrawFrequenciesMatchTheTemperedSoftmax(double temperature)
+    public void Draw_frequencies_match_the_tempered_softmax(double temperature)
     {
         // softmax(log(p) / T) is p^(1/T) renormalised.
         double[] powered = [Math.Pow(0.2, 1 / temperature), Math.Pow(0.3, 1 / temperature), Math.Pow(0.5, 1 / temperature)];
-        double[] expected = powered.Select(x => x / powered.Sum()).ToArray();
+        var expected = powered.Select(x => x / powered.Sum()).ToArray();
         const int n = 30000;
         var counts = new int[3];
-        foreach (int token in Draws(new TokenSampler(Sampling(temperature, seed: 2024)), LogOf(0.2, 0.3, 0.5), n))
+        foreach (var token in Draws(new TokenSampler(Sampling(temperature, seed: 2024)), LogOf(0.2, 0.3, 0.5), n))
             counts[token]++;
-        double chiSquare = Enumerable.Range(0, 3).Sum(i => Math.Pow(counts[i] - n * expected[i], 2) / (n * expected[i]));
+        var chiSquare = Enumerable.Range(0, 3).Sum(i => Math.Pow(counts[i] - n * expected[i], 2) / (n * expected[i]));
         // 2 degrees of freedom: P(chi2 > 13.82) = 0.001.
         Assert.True(chiSquare < 13.82, $"chi-square {chiSquare:F2} for counts {string.Join(", ", counts)}");
     }
 
     [Fact]
-    public void TopKKeepsTheKHighestScores()
+    public void Top_k_keeps_the_k_highest_scores()
     {
         Assert.Equal([1, 3], KeptSet(Sampling(topK: 2), [1f, 5f, 3f, 4.5f, 4f]));
         Assert.Equal([1], KeptSet(Sampling(topK: 1), [1f, 5f, 3f, 4.5f, 4f]));
@@ -94,7 +95,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void TopKKeepsEveryTieOfTheKthScore()
+    public void Top_k_keeps_every_tie_of_the_kth_score()
     {
         // HF removes scores strictly below the k-th largest value.
         Assert.Equal([0, 1], KeptSet(Sampling(topK: 1), [5f, 5f, 1f]));
@@ -103,10 +104,10 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void TopKDoesNotCountBannedTokens()
+    public void Top_k_does_not_count_banned_tokens()
     {
         // Only two finite scores: the -inf threshold removes nothing more.
-        float ni = float.NegativeInfinity;
+        var ni = float.NegativeInfinity;
         Assert.Equal([1, 3], KeptSet(Sampling(topK: 3), [ni, 2f, ni, 1f]));
     }
 
@@ -136,9 +137,9 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void TopPAppliesAfterTopKOnTheRenormalisedDistribution()
+    public void Top_p_applies_after_top_k_on_the_renormalised_distribution()
     {
-        float[] logits = LogOf(0.05, 0.15, 0.3, 0.5);
+        var logits = LogOf(0.05, 0.15, 0.3, 0.5);
         // Without top_k: cumulative 0.05, 0.2, 0.5, 1.0; top_p 0.52 removes <= 0.48.
         Assert.Equal([2, 3], KeptSet(Sampling(topP: 0.52), logits));
         // With top_k 3: renormalised 0.158, 0.316, 0.526 -> cumulative 0.158, 0.474, 1.0: token 2 goes too.
@@ -146,27 +147,27 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void TopPMatchesHfDefinitionOnRandomRows()
+    public void Top_p_matches_hf_definition_on_random_rows()
     {
         // Reference: HF's TopPLogitsWarper written out literally (ascending sort, cumulative softmax,
         // remove <= 1 - top_p, keep the last one). Rows near the boundary are skipped: float rounding decides them.
         var random = new Random(99);
-        int compared = 0;
-        for (int row = 0; row < 300; row++)
+        var compared = 0;
+        for (var row = 0; row < 300; row++)
         {
-            int n = random.Next(2, 60);
-            float[] logits = Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
-            double topP = random.NextDouble() * 0.98 + 0.01;
-            double temperature = random.Next(3) switch { 0 => 1.0, 1 => 0.7, _ => 1.5 };
+            var n = random.Next(2, 60);
+            var logits = Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
+            var topP = random.NextDouble() * 0.98 + 0.01;
+            var temperature = random.Next(3) switch { 0 => 1.0, 1 => 0.7, _ => 1.5 };
 
-            float[] tempered = logits.Select(l => l / (float)temperature).ToArray();
-            int[] ascending = Enumerable.Range(0, n).OrderBy(i => tempered[i]).ToArray();
+            var tempered = logits.Select(l => l / (float)temperature).ToArray();
+            var ascending = Enumerable.Range(0, n).OrderBy(i => tempered[i]).ToArray();
             double max = tempered.Max();
-            double total = tempered.Sum(t => Math.Exp(t - max));
+            var total = tempered.Sum(t => Math.Exp(t - max));
             double cumulative = 0;
             var expected = new List<int>();
-            bool nearBoundary = false;
-            for (int j = 0; j < n; j++)
+            var nearBoundary = false;
+            for (var j = 0; j < n; j++)
             {
                 cumulative += Math.Exp(tempered[ascending[j]] - max) / total;
                 nearBoundary |= Math.Abs(cumulative - (1 - topP)) < 1e-6;
@@ -182,52 +183,52 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void SamplingDrawsOnlyKeptTokensAndEachOfThem()
+    public void Sampling_draws_only_kept_tokens_and_each_of_them()
     {
-        float[] logits = LogOf(0.1, 0.2, 0.3, 0.4);
-        int[] draws = Draws(new TokenSampler(Sampling(topP: 0.6, seed: 5)), logits, 2000);
+        var logits = LogOf(0.1, 0.2, 0.3, 0.4);
+        var draws = Draws(new TokenSampler(Sampling(topP: 0.6, seed: 5)), logits, 2000);
         Assert.Equal([2, 3], draws.Distinct().Order().ToArray());
         // Renormalised 0.3 / 0.7 vs 0.4 / 0.7.
-        double share = draws.Count(d => d == 3) / 2000.0;
+        var share = draws.Count(d => d == 3) / 2000.0;
         Assert.InRange(share, 0.4 / 0.7 - 0.04, 0.4 / 0.7 + 0.04);
     }
 
     [Fact]
-    public void SamplingNeverPicksBannedTokens()
+    public void Sampling_never_picks_banned_tokens()
     {
-        float ni = float.NegativeInfinity;
+        var ni = float.NegativeInfinity;
         float[] logits = [ni, 0f, ni, 0f, float.NaN];
-        int[] draws = Draws(new TokenSampler(Sampling(seed: 3)), logits, 500);
+        var draws = Draws(new TokenSampler(Sampling(seed: 3)), logits, 500);
         Assert.Equal([1, 3], draws.Distinct().Order().ToArray());
     }
 
     [Fact]
-    public void SamplingWithEverythingBannedFallsBackToGreedy()
+    public void Sampling_with_everything_banned_falls_back_to_greedy()
     {
-        float ni = float.NegativeInfinity;
+        var ni = float.NegativeInfinity;
         Assert.Equal(0, new TokenSampler(Sampling()).Next([ni, ni, ni]));
         Assert.Equal(2, new TokenSampler(Sampling()).Next([ni, 1f, float.PositiveInfinity]));
     }
 
     [Fact]
-    public void KthLargestMatchesSorting()
+    public void Kth_largest_matches_sorting()
     {
         var random = new Random(5);
-        for (int trial = 0; trial < 200; trial++)
+        for (var trial = 0; trial < 200; trial++)
         {
-            int n = random.Next(1, 300);
+            var n = random.Next(1, 300);
             // Few distinct values so that ties are common.
-            float[] values = Enumerable.Range(0, n).Select(_ => (float)random.Next(-5, 6)).ToArray();
+            var values = Enumerable.Range(0, n).Select(_ => (float)random.Next(-5, 6)).ToArray();
             if (trial % 3 == 0)
                 values[random.Next(n)] = float.NegativeInfinity;
-            float[] sorted = values.OrderByDescending(v => v).ToArray();
-            int k = random.Next(n);
+            var sorted = values.OrderByDescending(v => v).ToArray();
+            var k = random.Next(n);
             Assert.Equal(sorted[k], TokenSampler.KthLargest((float[])values.Clone(), k));
         }
     }
 
     [Fact]
-    public void ConstructorRejectsUnvalidatedSamplingOptions()
+    public void Constructor_rejects_unvalidated_sampling_options()
     {
         Assert.Throws<ArgumentException>(() => new TokenSampler(Sampling(temperature: 0)));
         Assert.Throws<ArgumentException>(() => new TokenSampler(Sampling(temperature: double.NaN)));
@@ -241,15 +242,15 @@ public class TokenSamplerTests
     [InlineData(true, 50, 1.0)]
     [InlineData(true, 0, 0.9)]
     [InlineData(true, 50, 0.9)]
-    public void NextDoesNotAllocateAfterTheFirstCall(bool doSample, int topK, double topP)
+    public void Next_does_not_allocate_after_the_first_call(bool doSample, int topK, double topP)
     {
         var sampler = new TokenSampler(new GenerationOptions { DoSample = doSample, TopK = topK, TopP = topP, Temperature = 0.8, Seed = 1 });
         var random = new Random(1);
-        float[] row = Enumerable.Range(0, 32128).Select(_ => (float)(random.NextDouble() * 10)).ToArray();
+        var row = Enumerable.Range(0, 32128).Select(_ => (float)(random.NextDouble() * 10)).ToArray();
         sampler.Next(row);
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 20; i++)
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 20; i++)
             sampler.Next(row);
         Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
     }

@@ -1,16 +1,17 @@
 using Serverless.Inference.Generation;
+using Serverless.Inference.Generation.Processing;
 
 namespace Serverless.Inference.Tests.Generation.Processing;
 
 public class Xoshiro256StarStarTests
 {
     [Fact]
-    public void SplitMix64MatchesItsPublishedSequence()
+    public void SplitMix64_matches_its_published_sequence()
     {
         // Rosetta Code "Pseudo-random numbers/Splitmix64", seed 1234567.
         ulong state = 1234567;
         ulong[] expected = [6457827717110365317, 3203168211198807973, 9817491932198370423, 4593380528125082431, 16408922859458223821];
-        foreach (ulong value in expected)
+        foreach (var value in expected)
             Assert.Equal(value, Xoshiro256StarStar.SplitMix64(ref state));
     }
 
@@ -22,18 +23,18 @@ public class Xoshiro256StarStarTests
     public void OutputsMatchTheReferenceAlgorithm(ulong seed, ulong[] expected)
     {
         var rng = new Xoshiro256StarStar(seed);
-        foreach (ulong value in expected)
+        foreach (var value in expected)
             Assert.Equal(value, rng.NextUInt64());
     }
 
     [Fact]
-    public void NextDoubleUsesTheTop53Bits()
+    public void Next_double_uses_the_top_53_bits()
     {
         var a = new Xoshiro256StarStar(42);
         var b = new Xoshiro256StarStar(42);
-        for (int i = 0; i < 100; i++)
+        for (var i = 0; i < 100; i++)
         {
-            double d = a.NextDouble();
+            var d = a.NextDouble();
             Assert.InRange(d, 0.0, 1.0 - 1e-17);
             Assert.Equal((b.NextUInt64() >> 11) / 9007199254740992.0, d);
         }
