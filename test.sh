@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs and starts Azurite, prepares the hosts of the end-to-end suite (publishes src/Functions and
 # builds the real Functions host from ../shared/functions-host when that folder exists), runs
-# `dotnet test Serverless.sln`, always stops what it started. Tests that need storage fail (never skip) when it is
+# `dotnet test Serverless.sln`, checks the code style (`dotnet format --verify-no-changes`), always stops what it started. Tests that need storage fail (never skip) when it is
 # unreachable. Prints which hosts the end-to-end suite ran on, then one closing line over all test projects.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,6 +29,14 @@ export E2E_HOSTS_FILE="$hosts_file"
 dotnet test Serverless.sln -c Release "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
+# Code style (.editorconfig), over the tree just built: `dotnet format Serverless.sln --severity warn` fixes what this reports.
+if dotnet format Serverless.sln --verify-no-changes --severity warn -v q; then
+  style="clean"
+else
+  style="differs from .editorconfig (fix: dotnet format Serverless.sln --severity warn)"
+  rc=1
+fi
+
 # Which hosts the end-to-end suite ran on, and which it skipped and why (one line per fixture in the file).
 ran=$(sed -n 's/^ran //p' "$hosts_file" | sort -u | paste -sd, - | sed 's/,/, /g')
 echo "e2e hosts: ${ran:-none}"
@@ -40,4 +48,5 @@ summary() { grep -E '^(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+, +S
 sum() { summary | grep -Eo "$1: +[0-9]+" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}'; }
 passed=$(sum Passed); failed=$(sum Failed); skipped=$(sum Skipped)
 echo "tests: $passed passed, $failed failed, $skipped skipped"
+echo "style: $style"
 exit "$rc"

@@ -155,12 +155,18 @@ module api 'app/api.bicep' = {
       Jobs__MaxPromptsPerJob: '64'
       Jobs__MaxRequestBodyBytes: '262144'
       Jobs__BatchSize: '8'
+      Jobs__DynamicBatching: 'true'
+      Jobs__BatchWindowMs: '5'
       Jobs__RetryAfterSeconds: '2'
       Jobs__MaxInlineMessageBytes: '32768'
       Jobs__SubmitTokenizerWaitSeconds: '20'
       Jobs__ModelRetryAfterSeconds: '30'
       Jobs__CancelPollMilliseconds: '500'
       Jobs__ProgressIntervalMilliseconds: '1000'
+      Completions__MaxPrompts: '4'
+      Completions__MaxNewTokens: '256'
+      Completions__MaxRequestBodyBytes: '65536'
+      Completions__TimeBudgetSeconds: '120'
       Model__Connection: 'AzureWebJobsStorage'
       Model__Container: 'models'
       Model__Prefix: 'flan-t5-small/'
@@ -168,6 +174,7 @@ module api 'app/api.bicep' = {
       Model__RefreshMinutes: '0'
       Inference__IntraOpThreads: '0'
       Inference__MaxNewTokensCeiling: '512'
+      Inference__MaxBatchRows: '32'
     }
   }
 }

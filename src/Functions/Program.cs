@@ -1,5 +1,6 @@
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Builder;
+using Microsoft.Azure.Functions.Worker.OpenTelemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Serverless.Functions;
@@ -10,20 +11,10 @@ var builder = FunctionsApplication.CreateBuilder(args);
 // ASP.NET Core integration: HTTP triggers take HttpRequest and return IActionResult, the same types the local host uses.
 builder.ConfigureFunctionsWebApplication();
 
-// Worker-side telemetry (dependencies, the worker's logs); the host sends its own request telemetry. Only with a
-// connection string: Application Insights 3.x refuses to start without one, which would break `func start` locally.
-if (ApplicationInsightsSettings.ConnectionString(builder.Configuration) is { } connectionString)
-{
-    builder.Services
-        .AddApplicationInsightsTelemetryWorkerService(options =>
-        {
-            options.ConnectionString = connectionString;
-            // The resource accepts Entra ID tokens only (infra disables local auth). The host reads
-            // APPLICATIONINSIGHTS_AUTHENTICATION_STRING itself; the worker needs the same identity as a credential.
-            options.Credential = ApplicationInsightsSettings.Credential(builder.Configuration);
-        })
-        .ConfigureFunctionsApplicationInsights();
-}
+// OpenTelemetry (host.json telemetryMode "OpenTelemetry"): the worker's traces, metrics and logs go to the exporters
+// the settings name (Azure Monitor, OTLP), none without. The Functions defaults continue the host's trace per invocation.
+var exporters = TelemetrySetup.Read(builder.Configuration);
+builder.Services.AddPipelineTelemetry(exporters, ApplicationInsightsSettings.Credential(builder.Configuration))?.UseFunctionsWorkerDefaults();
 
 builder.Services.AddPromptJobs(builder.Configuration);
 

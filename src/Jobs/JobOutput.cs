@@ -30,6 +30,10 @@ internal sealed record PromptResult(
     /// (<c>jobs wait</c>/<c>complete</c> output) and the test suites read it.</summary>
     public string GeneratedText => Completion;
 
+    /// <summary>How long the prompt waited for a shared decode batch (absent when dynamic batching is off).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public double? QueueWaitMs { get; init; }
+
     public static PromptResult From(int index, GenerationResult r) => new(
         index,
         r.Text,

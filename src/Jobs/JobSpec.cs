@@ -17,8 +17,9 @@ internal sealed record JobSpec(string? Id, IReadOnlyList<string> Prompts, JsonEl
             throw new InvalidOperationException($"parameters.{name} was accepted once and is now invalid: {error}"))
         : defaults;
 
-    /// <summary>The queue message form: <c>{"id", "prompts", "parameters"}</c>.</summary>
-    public string ToMessage(string id)
+    /// <summary>The queue message form: <c>{"id", "prompts", "parameters", "traceparent"}</c>.</summary>
+    /// <param name="traceParent">The submit's W3C trace context, so the worker continues its trace; null for none.</param>
+    public string ToMessage(string id, string? traceParent = null)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
@@ -33,6 +34,7 @@ internal sealed record JobSpec(string? Id, IReadOnlyList<string> Prompts, JsonEl
                 w.WritePropertyName("parameters");
                 parameters.WriteTo(w);
             }
+            if (traceParent is not null) w.WriteString(Telemetry.JobsTelemetry.TraceParentField, traceParent);
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);

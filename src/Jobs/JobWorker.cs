@@ -3,11 +3,14 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Serverless.Inference;
 using Serverless.Inference.Generation;
+using Serverless.Inference.Model;
+using Serverless.Jobs.Batching;
 using Serverless.Jobs.Cancellation;
 using Serverless.Jobs.Messages;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Specs;
 using Serverless.Jobs.Storage;
+using Serverless.Jobs.Telemetry;
 using Serverless.ModelStore;
 
 namespace Serverless.Jobs;
@@ -27,9 +30,13 @@ public sealed class JobWorker
     private readonly PromptJobsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<JobWorker> _logger;
+    private readonly PromptBatcher? _batcher;
 
-    internal JobWorker(JobStore store, IJobModelSource models, JobCancellationWatcher cancellation, PromptJobsOptions options, TimeProvider time, ILogger<JobWorker> logger)
+    /// <param name="batcher">The instance's shared decode batches; null decodes each message on its own (<c>Jobs__DynamicBatching=false</c>).</param>
+    internal JobWorker(JobStore store, IJobModelSource models, JobCancellationWatcher cancellation, PromptJobsOptions options, TimeProvider time,
+        ILogger<JobWorker> logger, PromptBatcher? batcher = null)
     {
+        _batcher = batcher;
         _store = store;
         _models = models;
         _cancellation = cancellation;
@@ -45,6 +52,7 @@ public sealed class JobWorker
     {
         var message = QueueMessageReader.Read(messageText, messageId);
         var id = message.JobId;
+        using var activity = StartProcessActivity(message, messageId, dequeueCount);
         using var scope = _logger.BeginScope(new Dictionary<string, object>
         {
             ["JobId"] = id,
@@ -83,6 +91,9 @@ public sealed class JobWorker
         var record = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Started(now, spec.Prompts.Count),
             cancellationToken).ConfigureAwait(false);
         if (record is null || record.IsTerminal) return; // finished concurrently by another delivery
+        activity?.SetTag("job.prompt_count", spec.Prompts.Count).SetTag("job.attempt", record.Attempts);
+        if (record.Attempts == 1 && record.StartedAt is { } startedAt)
+            JobsTelemetry.QueueWait.Record(Math.Max(0, (startedAt - record.CreatedAt).TotalSeconds));
 
         // The job's own token: cancelled by the host (shutdown) or by a cancel request seen on the record.
         using var watch = _cancellation.Watch(id, cancellationToken);
@@ -101,14 +112,16 @@ public sealed class JobWorker
             _logger.LogWarning("Job {JobId}: attempt {Attempt} cancelled (host shutting down); the message will be delivered again", id, record.Attempts);
             throw;
         }
-        catch (Exception e) when (Classify(e) is { Permanent: true } failure)
+        catch (Exception e) when (Classify(e, cancellationToken) is { Permanent: true } failure)
         {
             await FailAsync(id, failure.Error, spec.Prompts.Count, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            var failure = Classify(e);
+            var failure = Classify(e, cancellationToken);
             _logger.LogError(e, "Job {JobId}: attempt {Attempt} failed ({ErrorCode}); the host will retry: {Reason}", id, record.Attempts, failure.Error.Code, e.Message);
+            JobsTelemetry.Retries.Add(1, JobsTelemetry.ErrorCode(failure.Error.Code));
+            activity?.SetTag("error.code", failure.Error.Code).SetStatus(ActivityStatusCode.Error, failure.Error.Code);
             try
             {
                 var at = _time.GetUtcNow();
@@ -134,32 +147,64 @@ public sealed class JobWorker
         }
 
         var total = Stopwatch.StartNew();
-        using var lease = await _models.AcquireAsync(cancellationToken).ConfigureAwait(false);
+        using var lease = await AcquireModelAsync(cancellationToken).ConfigureAwait(false);
         if (lease.LoadTime is { } loadTime)
             _logger.LogInformation("Job {JobId}: loaded the model in {ModelLoadMs:F0} ms", id, loadTime.TotalMilliseconds);
         var model = lease.Model;
 
         // What runs: the job's parameters over the model's generation_config.json defaults (the engine validates them).
         var options = spec.OptionsOver(model.DefaultGenerationOptions);
+        var started = Stopwatch.GetTimestamp();
+        var results = _batcher is null
+            ? await GenerateAloneAsync(id, model, spec, options, cancellationToken).ConfigureAwait(false)
+            : await GenerateBatchedAsync(_batcher, id, model, spec, options, cancellationToken).ConfigureAwait(false);
+        var generation = Stopwatch.GetElapsedTime(started);
+
+        var output = new JobOutput(id, _time.GetUtcNow(), results) { Model = lease.Info, Parameters = options };
+        using (JobsTelemetry.Source.StartActivity("jobs.output.write"))
+        {
+            if (!await _store.WriteOutputAsync(output, cancellationToken).ConfigureAwait(false))
+                _logger.LogInformation("Job {JobId}: output already written by a concurrent delivery; keeping the first", id);
+        }
+
+        var usage = Usage(results, generation) with { DurationMs = Math.Round(total.Elapsed.TotalMilliseconds, 1) };
+        Activity.Current?.SetTag("job.input_tokens", usage.InputTokens).SetTag("job.output_tokens", usage.OutputTokens)
+            .SetTag("job.finish_reasons", string.Join(',', results.Select(r => r.FinishReason).Distinct().Order(StringComparer.Ordinal)));
+        JobsTelemetry.Duration.Record(total.Elapsed.TotalSeconds);
+        if (await SucceedAsync(id, usage, cancellationToken).ConfigureAwait(false) is { Status: JobStatus.Cancelled })
+        {
+            // Cancelled after the last step but before the record said succeeded: a cancelled job keeps no output.
+            _logger.LogInformation("Job {JobId}: cancelled as it finished; output removed", id);
+            await DeleteOutputIfCancelledAsync(id, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        _logger.LogInformation(
+            "Job {JobId} succeeded: {PromptCount} prompt(s), {InputTokens} tokens in, {OutputTokens} tokens out, {TokensPerSecond:F1} tok/s, {DurationMs:F0} ms",
+            id, results.Count, usage.InputTokens, usage.OutputTokens, usage.TokensPerSecond, usage.DurationMs);
+    }
+
+    /// <summary>Per-message decoding: the job's prompts in engine calls of <see cref="PromptJobsOptions.BatchSize"/>.</summary>
+    private async Task<List<PromptResult>> GenerateAloneAsync(string id, T5Model model, JobSpec spec, GenerationOptions options, CancellationToken cancellationToken)
+    {
         var results = new List<PromptResult>(spec.Prompts.Count);
-        var generation = TimeSpan.Zero;
         var batchSize = Math.Max(1, _options.BatchSize);
         var lastProgress = Stopwatch.StartNew();
         for (var start = 0; start < spec.Prompts.Count; start += batchSize)
         {
             var batch = spec.Prompts.Skip(start).Take(batchSize).ToArray();
-            var started = Stopwatch.GetTimestamp();
             IReadOnlyList<GenerationResult> generated;
+            using var generate = JobsTelemetry.Source.StartActivity("jobs.generate");
+            generate?.SetTag("job.batch.start", start).SetTag("job.batch.rows", batch.Length);
             try
             {
                 generated = await model.GenerateAsync(batch, options, cancellationToken).ConfigureAwait(false);
             }
             catch (PromptTooLongException e)
             {
+                generate?.SetStatus(ActivityStatusCode.Error, JobErrorCodes.PromptTooLong);
                 // The engine names the prompt by its index in the batch; the job names it by the field it came from.
                 throw new PromptAtIndexTooLongException(spec.FieldName(start + e.PromptIndex), e);
             }
-            generation += Stopwatch.GetElapsedTime(started);
             // The engine answers a mid-way cancellation with partial results (finish_reason "cancelled"); a job must not
             // succeed with those. Throw instead: the message comes back and the next attempt generates it whole.
             cancellationToken.ThrowIfCancellationRequested();
@@ -173,21 +218,96 @@ public sealed class JobWorker
             }
         }
 
-        var output = new JobOutput(id, _time.GetUtcNow(), results) { Model = lease.Info, Parameters = options };
-        if (!await _store.WriteOutputAsync(output, cancellationToken).ConfigureAwait(false))
-            _logger.LogInformation("Job {JobId}: output already written by a concurrent delivery; keeping the first", id);
+        return results;
+    }
 
-        var usage = Usage(results, generation) with { DurationMs = Math.Round(total.Elapsed.TotalMilliseconds, 1) };
-        if (await SucceedAsync(id, usage, cancellationToken).ConfigureAwait(false) is { Status: JobStatus.Cancelled })
+    /// <summary>
+    /// The job's prompts go to the instance's shared decode batches. The first prompt that fails fails the job: the
+    /// job's other prompts are withdrawn (their rows leave) rather than decoded for nothing.
+    /// </summary>
+    private async Task<List<PromptResult>> GenerateBatchedAsync(PromptBatcher batcher, string id, T5Model model, JobSpec spec, GenerationOptions options,
+        CancellationToken cancellationToken)
+    {
+        using var job = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var generate = JobsTelemetry.Source.StartActivity("jobs.generate");
+        generate?.SetTag("job.batch.start", 0).SetTag("job.batch.rows", spec.Prompts.Count);
+        var tasks = batcher.Enqueue(model, spec.Prompts, options, job.Token);
+        foreach (var task in tasks)
         {
-            // Cancelled after the last step but before the record said succeeded: a cancelled job keeps no output.
-            _logger.LogInformation("Job {JobId}: cancelled as it finished; output removed", id);
-            await DeleteOutputIfCancelledAsync(id, cancellationToken).ConfigureAwait(false);
-            return;
+            _ = task.ContinueWith(static (t, state) => ((CancellationTokenSource)state!).Cancel(), job, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
-        _logger.LogInformation(
-            "Job {JobId} succeeded: {PromptCount} prompt(s), {InputTokens} tokens in, {OutputTokens} tokens out, {TokensPerSecond:F1} tok/s, {DurationMs:F0} ms",
-            id, results.Count, usage.InputTokens, usage.OutputTokens, usage.TokensPerSecond, usage.DurationMs);
+
+        var all = Task.WhenAll(tasks);
+        try
+        {
+            await ReportBatchedProgressAsync(id, all, tasks, cancellationToken).ConfigureAwait(false);
+            await all.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            // No prompt failed but some were cancelled: the batcher is stopping (host shutdown); the message comes back.
+            var failed = tasks.FirstOrDefault(t => t.IsFaulted)?.Exception!.InnerException
+                ?? new OperationCanceledException("The instance's decode batches stopped before the job's prompts ran.");
+            if (failed is PromptTooLongException tooLong)
+            {
+                generate?.SetStatus(ActivityStatusCode.Error, JobErrorCodes.PromptTooLong);
+                throw new PromptAtIndexTooLongException(spec.FieldName(tooLong.PromptIndex), tooLong);
+            }
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
+        }
+        var results = new List<PromptResult>(tasks.Count);
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            var done = tasks[i].Result;
+            results.Add(PromptResult.From(i, done.Result) with { QueueWaitMs = Math.Round(done.QueueWait.TotalMilliseconds, 3) });
+        }
+        return results;
+    }
+
+    /// <summary>While the job's prompts run in shared batches: every <see cref="PromptJobsOptions.ProgressInterval"/>, the prompts
+    /// finished so far and their tokens (best effort; nothing is written when nothing finished since the last write).</summary>
+    private async Task ReportBatchedProgressAsync(string id, Task all, IReadOnlyList<Task<BatchedResult>> tasks, CancellationToken cancellationToken)
+    {
+        // A floor, so that a zero interval (tests) does not spin.
+        var interval = _options.ProgressInterval > TimeSpan.FromMilliseconds(50) ? _options.ProgressInterval : TimeSpan.FromMilliseconds(50);
+        var reported = 0;
+        while (!all.IsCompleted && !cancellationToken.IsCancellationRequested)
+        {
+            using (var tick = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                await Task.WhenAny(all, Task.Delay(interval, _time, tick.Token)).ConfigureAwait(false);
+                await tick.CancelAsync().ConfigureAwait(false);
+            }
+            if (all.IsCompleted || cancellationToken.IsCancellationRequested) return;
+            var done = tasks.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result.Result).ToList();
+            if (done.Count <= reported) continue;
+            reported = done.Count;
+            await ReportProgressAsync(id, new JobProgress(done.Count, tasks.Count, done.Sum(r => r.OutputTokens)), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Starts <c>jobs.process</c> under the submit's trace context from the message; a message without one (dropped by
+    /// hand) starts a new trace. The host's own invocation span, if any, is linked rather than made the parent.</summary>
+    private static Activity? StartProcessActivity(ParsedMessage message, string messageId, long dequeueCount)
+    {
+        if (!JobsTelemetry.Source.HasListeners()) return null;
+        var parent = JobsTelemetry.ParentOf(message.TraceParent);
+        var links = parent != default && Activity.Current is { } host ? new[] { new ActivityLink(host.Context) } : null;
+        var activity = parent != default
+            ? JobsTelemetry.Source.StartActivity("jobs.process", ActivityKind.Consumer, parent, links: links)
+            : JobsTelemetry.Source.StartActivity("jobs.process", ActivityKind.Consumer);
+        activity?.SetTag("job.id", message.JobId).SetTag("messaging.message.id", messageId).SetTag("messaging.delivery_count", dequeueCount);
+        return activity;
+    }
+
+    private async Task<JobModelLease> AcquireModelAsync(CancellationToken cancellationToken)
+    {
+        using var activity = JobsTelemetry.Source.StartActivity("jobs.model.acquire");
+        var lease = await _models.AcquireAsync(cancellationToken).ConfigureAwait(false);
+        activity?.SetTag("model.loaded_now", lease.LoadTime is not null);
+        return lease;
     }
 
     private static JobUsage Usage(IReadOnlyList<PromptResult> results, TimeSpan generation)
@@ -241,7 +361,10 @@ public sealed class JobWorker
         var stored = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue, promptCount)).Fail(now, error),
             cancellationToken).ConfigureAwait(false);
         if (stored is { Status: JobStatus.Failed } && ReferenceEquals(stored.Error, error))
+        {
             _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.Message);
+            JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Failed, error);
+        }
     }
 
     /// <summary>Best effort: a progress write that fails is logged, never fails the job.</summary>
@@ -263,13 +386,19 @@ public sealed class JobWorker
             await _store.DeleteOutputAsync(id, cancellationToken).ConfigureAwait(false);
     }
 
-    private Task<JobRecord?> SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken) =>
-        _store.UpdateAsync(id, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken);
+    /// <returns>The record as stored: <c>succeeded</c>, or <c>cancelled</c> when a cancel got there first.</returns>
+    private async Task<JobRecord?> SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken)
+    {
+        var stored = await _store.UpdateAsync(id, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken).ConfigureAwait(false);
+        if (stored is { Status: JobStatus.Succeeded }) JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Succeeded, null);
+        return stored;
+    }
 
     private sealed record Failure(bool Permanent, JobError Error);
 
     /// <summary>Which failures end the job now and which are worth another delivery.</summary>
-    private static Failure Classify(Exception e) => e switch
+    /// <param name="caller">The attempt's token: a storage call cancelled while it is not was timed out by the client (storage unavailable).</param>
+    private static Failure Classify(Exception e, CancellationToken caller) => e switch
     {
         PromptAtIndexTooLongException p => new(true, new JobError(JobErrorCodes.PromptTooLong, $"{p.Field}: {p.InnerException!.Message}")),
         PromptTooLongException p => new(true, new JobError(JobErrorCodes.PromptTooLong, p.Message)),
@@ -280,7 +409,7 @@ public sealed class JobWorker
         ModelContainerNotFoundException or ModelFileMissingException or ModelAccessDeniedException
             => new(false, new JobError(JobErrorCodes.ModelUnavailable, e.Message)),
         ModelStoreException m => new(!m.IsTransient, new JobError(JobErrorCodes.ModelUnavailable, m.Message)),
-        _ when StorageFailure.Is(e) => new(false, new JobError(JobErrorCodes.StorageError, StorageFailure.Describe(e))),
+        _ when StorageFailure.Is(e, caller) => new(false, new JobError(JobErrorCodes.StorageError, StorageFailure.Describe(e))),
         _ => new(false, new JobError(JobErrorCodes.InternalError, $"{e.GetType().Name}: {e.Message}")),
     };
 

@@ -11,6 +11,7 @@ using Serverless.Jobs.Http;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Specs;
 using Serverless.Jobs.Storage;
+using Serverless.Jobs.Telemetry;
 
 namespace Serverless.Jobs;
 
@@ -136,6 +137,8 @@ public sealed class JobsApi
         var key = idempotencyKey.Key;
         var requestHash = key is null ? null : Convert.ToHexStringLower(SHA256.HashData(body));
         var id = key is null ? JobId.New() : IdempotencyKey.JobId(key);
+        using var activity = JobsTelemetry.Source.StartActivity("jobs.submit", ActivityKind.Producer);
+        activity?.SetTag("job.id", id).SetTag("job.prompt_count", spec.Prompts.Count);
         using var scope = _logger.BeginScope(new Dictionary<string, object> { ["JobId"] = id });
         var record = JobRecord.Created(id, _time.GetUtcNow(), JobRecord.FromHttp, spec.Prompts.Count, requestHash);
         try
@@ -163,12 +166,16 @@ public sealed class JobsApi
 
         try
         {
-            var message = spec.ToMessage(id);
+            // The trace context rides in the message (not the blob) so the worker continues this trace either way.
+            var traceParent = Activity.Current?.Id is { } current && Activity.Current.IdFormat == ActivityIdFormat.W3C ? current : null;
+            var message = spec.ToMessage(id, traceParent);
             if (Encoding.UTF8.GetByteCount(message) > _options.MaxInlineMessageBytes)
             {
                 // A queue message holds at most 64 KiB; keep the spec in a blob and send only its id.
                 await _store.WriteInputAsync(id, message, cancellationToken).ConfigureAwait(false);
-                message = JsonSerializer.Serialize(new { id, input = "blob" });
+                message = traceParent is null
+                    ? JsonSerializer.Serialize(new { id, input = "blob" })
+                    : JsonSerializer.Serialize(new { id, input = "blob", traceparent = traceParent });
             }
             await _queue.SendAsync(message, cancellationToken).ConfigureAwait(false);
         }
@@ -176,6 +183,7 @@ public sealed class JobsApi
         {
             // The job was accepted into the store but never queued: close it so it does not sit in "queued" forever.
             _logger.LogError(e, "Could not enqueue job {JobId}; marking it failed", id);
+            JobsTelemetry.RecordCompleted(activity, JobStatus.Failed, new JobError(JobErrorCodes.EnqueueFailed, ""));
             try
             {
                 // Not the request's token (it may be the one that ran out), but still bounded (the client is waiting):

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Serverless.Inference.Model;
+using Serverless.Jobs.Batching;
 using Serverless.Jobs.Cancellation;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Storage;
@@ -19,7 +20,7 @@ public static class JobsServiceCollectionExtensions
     /// <c>AzureWebJobsStorage</c> (a connection string, or identity-based <c>__blobServiceUri</c>/<c>__queueServiceUri</c>) and
     /// the clients built from it,
     /// the model provider (<c>Model__*</c>; registered only if the host has not registered a <c>ModelProvider&lt;T5Model&gt;</c>),
-    /// and <see cref="JobsApi"/>, <see cref="JobWorker"/>, <see cref="PoisonJobHandler"/> as singletons. Nothing touches
+    /// and <see cref="JobsApi"/>, <see cref="Completions.CompletionsApi"/>, <see cref="JobWorker"/>, <see cref="PoisonJobHandler"/> as singletons. Nothing touches
     /// storage until first use.
     /// </summary>
     public static IServiceCollection AddPromptJobs(this IServiceCollection services, IConfiguration configuration)
@@ -63,8 +64,24 @@ public static class JobsServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new JobCancellationWatcher(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<PromptJobsOptions>().CancelPollInterval,
             sp.GetRequiredService<ILogger<JobCancellationWatcher>>()));
-        services.TryAddSingleton(sp => new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(),
-            sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>()));
+        services.TryAddSingleton(sp => new PromptBatcher(TimeSpan.FromMilliseconds(sp.GetRequiredService<PromptJobsOptions>().BatchWindowMs),
+            sp.GetRequiredService<ILogger<PromptBatcher>>()));
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<PromptJobsOptions>();
+            return new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(), options,
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(),
+                options.DynamicBatching ? sp.GetRequiredService<PromptBatcher>() : null);
+        });
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<PromptJobsOptions>();
+            var provider = sp.GetRequiredService<ModelProvider<T5Model>>();
+            return new HealthApi(sp.GetRequiredService<StorageConnection>().CreateQueueServiceClient(StorageRetry.Http(options.HttpStorageCallTimeout)),
+                () => provider.LoadedVersion, options, sp.GetRequiredService<ILogger<HealthApi>>());
+        });
+        services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
+            sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
         return services;
@@ -88,6 +105,8 @@ public static class JobsServiceCollectionExtensions
         options.MaxPromptsPerJob = Int(configuration, "Jobs:MaxPromptsPerJob", options.MaxPromptsPerJob, 1);
         options.MaxRequestBodyBytes = Int(configuration, "Jobs:MaxRequestBodyBytes", options.MaxRequestBodyBytes, 1024);
         options.BatchSize = Int(configuration, "Jobs:BatchSize", options.BatchSize, 1);
+        options.DynamicBatching = Bool(configuration, "Jobs:DynamicBatching", options.DynamicBatching);
+        options.BatchWindowMs = Int(configuration, "Jobs:BatchWindowMs", options.BatchWindowMs, 0);
         options.RetryAfterSeconds = Int(configuration, "Jobs:RetryAfterSeconds", options.RetryAfterSeconds, 1);
         options.MaxInlineMessageBytes = Int(configuration, "Jobs:MaxInlineMessageBytes", options.MaxInlineMessageBytes, 256);
         options.SubmitTokenizerWaitSeconds = Double(configuration, "Jobs:SubmitTokenizerWaitSeconds", options.SubmitTokenizerWaitSeconds);
@@ -95,6 +114,10 @@ public static class JobsServiceCollectionExtensions
         options.CancelPollInterval = TimeSpan.FromMilliseconds(Int(configuration, "Jobs:CancelPollMilliseconds", (int)options.CancelPollInterval.TotalMilliseconds, 50));
         options.ProgressInterval = TimeSpan.FromMilliseconds(Int(configuration, "Jobs:ProgressIntervalMilliseconds", (int)options.ProgressInterval.TotalMilliseconds, 0));
         options.MaxNewTokensCeiling = Int(configuration, "Inference:MaxNewTokensCeiling", options.MaxNewTokensCeiling, 1);
+        options.Completions.MaxPrompts = Int(configuration, "Completions:MaxPrompts", options.Completions.MaxPrompts, 1);
+        options.Completions.MaxNewTokens = Int(configuration, "Completions:MaxNewTokens", options.Completions.MaxNewTokens, 1);
+        options.Completions.MaxRequestBodyBytes = Int(configuration, "Completions:MaxRequestBodyBytes", options.Completions.MaxRequestBodyBytes, 1024);
+        options.Completions.TimeBudgetSeconds = Double(configuration, "Completions:TimeBudgetSeconds", options.Completions.TimeBudgetSeconds);
         return options;
     }
 
@@ -105,6 +128,15 @@ public static class JobsServiceCollectionExtensions
         return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min
             ? value
             : throw new FormatException($"Setting {key.Replace(":", "__")} must be an integer of at least {min}, not '{text}'.");
+    }
+
+    private static bool Bool(IConfiguration configuration, string key, bool fallback)
+    {
+        var text = configuration[key];
+        if (string.IsNullOrWhiteSpace(text)) return fallback;
+        return bool.TryParse(text.Trim(), out var value)
+            ? value
+            : throw new FormatException($"Setting {key.Replace(":", "__")} must be true or false, not '{text}'.");
     }
 
     private static double Double(IConfiguration configuration, string key, double fallback)

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Serverless.Jobs.Messages;
 using Serverless.Jobs.Storage;
+using Serverless.Jobs.Telemetry;
 
 namespace Serverless.Jobs;
 
@@ -36,6 +38,8 @@ public sealed class PoisonJobHandler
             ? [message.JobId]
             : await _store.GetContentIndexAsync(QueueMessageReader.ContentHash(messageText ?? ""), cancellationToken).ConfigureAwait(false);
 
+        using var activity = JobsTelemetry.Source.StartActivity("jobs.poison", ActivityKind.Consumer);
+        activity?.SetTag("messaging.message.id", messageId);
         using var scope = _logger.BeginScope(new Dictionary<string, object> { ["PoisonMessageId"] = messageId });
         if (candidates.Count == 0)
         {
@@ -85,13 +89,19 @@ public sealed class PoisonJobHandler
         _logger.LogWarning("Job {JobId} failed after its message was poisoned ({ErrorCode}): {Reason}", job.Id, stored?.Error?.Code, stored?.Error?.Message);
     }
 
-    private Task<JobRecord?> FailAsync(string id, JobError error, JobRecord? known, CancellationToken cancellationToken)
+    private async Task<JobRecord?> FailAsync(string id, JobError error, JobRecord? known, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
-        return _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Fail(now,
+        var stored = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Fail(now,
             // Re-read under the ETag: a newer attempt may have recorded a later error since we looked.
             r?.LastError is { } latest && known is not null && latest != known.LastError
                 ? new JobError(latest.Code, $"Gave up after {r.Attempts} attempt(s). Last error: {latest.Message}")
-                : error), cancellationToken);
+                : error), cancellationToken).ConfigureAwait(false);
+        if (stored is { Status: JobStatus.Failed })
+        {
+            JobsTelemetry.PoisonHandled.Add(1, JobsTelemetry.ErrorCode(stored.Error?.Code));
+            JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Failed, stored.Error);
+        }
+        return stored;
     }
 }

@@ -33,6 +33,14 @@ public sealed class PromptJobsOptions
     /// <summary><c>Jobs__BatchSize</c>: prompts per engine call.</summary>
     public int BatchSize { get; set; } = 8;
 
+    /// <summary><c>Jobs__DynamicBatching</c>: the prompts of concurrent invocations share decode batches (up to
+    /// <c>Inference__MaxBatchRows</c> rows); false decodes each message on its own, <see cref="BatchSize"/> prompts per call.</summary>
+    public bool DynamicBatching { get; set; } = true;
+
+    /// <summary><c>Jobs__BatchWindowMs</c>: how long the oldest waiting prompt waits for others before its batch starts
+    /// (a full batch starts at once); 0 starts at once.</summary>
+    public int BatchWindowMs { get; set; } = 5;
+
     /// <summary><c>Jobs__RetryAfterSeconds</c>: the polling hint on 202 and on unfinished jobs.</summary>
     public int RetryAfterSeconds { get; set; } = 2;
 
@@ -62,6 +70,9 @@ public sealed class PromptJobsOptions
 
     /// <summary>Network timeout of one storage try on the HTTP path (the worker's clients keep the model store's longer one).</summary>
     public TimeSpan HttpStorageCallTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary><c>Completions__*</c>: limits of the synchronous <c>POST /api/completions</c>.</summary>
+    public Completions.CompletionsOptions Completions { get; set; } = new();
 
     internal string PoisonQueueName => QueueName + "-poison";
 }

@@ -40,6 +40,12 @@ internal static class HttpRoutes
         app.MapPost("/api/jobs", (HttpContext http, SubmitJob function) =>
             ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, http.RequestAborted)));
 
+        // Anonymous, as in the Functions app: probes carry no key.
+        app.MapGet("/api/health", (HttpContext http, GetHealth function) =>
+            ExecuteAsync(http, functionKey: null, () => function.RunAsync(http.Request, http.RequestAborted)));
+        app.MapPost("/api/completions", (HttpContext http, CreateCompletion function) =>
+            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, http.RequestAborted)));
+
         app.MapGet("/api/jobs/{id}", (HttpContext http, string id, GetJob function) =>
             ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, id, http.RequestAborted)));
 

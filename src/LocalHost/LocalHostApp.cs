@@ -52,6 +52,11 @@ public static class LocalHostApp
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
+        var exporters = TelemetrySetup.Read(builder.Configuration, console: Switch(builder.Configuration, TelemetrySwitch, "console", "none") == "console");
+        builder.Services.AddPipelineTelemetry(exporters, ApplicationInsightsSettings.Credential(builder.Configuration));
+        // One JSON object per line, for log shippers; the message templates and scopes are the same as the text format.
+        if (Switch(builder.Configuration, LogFormatSwitch, "json", "text") == "json") builder.Logging.AddJsonConsole(o => o.IncludeScopes = true);
+
         builder.Services.AddMvcCore();
         builder.Services.AddPromptJobs(builder.Configuration);
         builder.Services.AddTransient<SubmitJob>();
@@ -59,6 +64,8 @@ public static class LocalHostApp
         builder.Services.AddTransient<ListJobs>();
         builder.Services.AddTransient<CancelJob>();
         builder.Services.AddTransient<CancelJobAction>();
+        builder.Services.AddTransient<GetHealth>();
+        builder.Services.AddTransient<CreateCompletion>();
         // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
         builder.Services.AddSingleton(queueSettings);
         builder.Services.AddSingleton<QueueTriggerHost>();
@@ -67,9 +74,25 @@ public static class LocalHostApp
         var app = builder.Build();
         HttpRoutes.Map(app);
         app.Logger.LogInformation(
-            "Local host: settings from {Settings}; queue settings from host.json: {QueueSettings}; function key {KeyState}",
+            "Local host: settings from {Settings}; queue settings from host.json: {QueueSettings}; function key {KeyState}; telemetry export: {Exporters}",
             localSettings ?? "defaults + environment", queueSettings,
-            string.IsNullOrEmpty(app.Configuration[HttpRoutes.FunctionKeySetting]) ? "not required" : "required");
+            string.IsNullOrEmpty(app.Configuration[HttpRoutes.FunctionKeySetting]) ? "not required" : "required", exporters);
         return app;
+    }
+
+    /// <summary><c>--telemetry console</c>: print spans and metrics to the console (besides any configured exporter).</summary>
+    public const string TelemetrySwitch = "telemetry";
+
+    /// <summary><c>--log-format json</c>: console logs as JSON lines instead of text.</summary>
+    public const string LogFormatSwitch = "log-format";
+
+    /// <summary>A command-line switch's value, one of <paramref name="allowed"/> (the last is the default); anything else
+    /// stops the host naming the switch and its values.</summary>
+    private static string Switch(IConfiguration configuration, string name, params string[] allowed)
+    {
+        var value = configuration[name];
+        if (string.IsNullOrEmpty(value)) return allowed[^1];
+        return allowed.FirstOrDefault(a => a.Equals(value, StringComparison.OrdinalIgnoreCase))
+            ?? throw new ArgumentException($"--{name} must be one of {string.Join(", ", allowed)}, not '{value}'.");
     }
 }

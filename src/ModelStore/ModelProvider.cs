@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Azure.Storage.Blobs;
+using Serverless.ModelStore.Telemetry;
 
 namespace Serverless.ModelStore;
 
@@ -53,6 +54,9 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
     /// <summary>The model's prefix in <see cref="Container"/>, normalized ("" or ending in '/').</summary>
     public string Prefix => _options.NormalizedPrefix;
 
+    /// <summary>The version loaded and being handed out now; null before the first load. Never loads anything.</summary>
+    public string? LoadedVersion => Volatile.Read(ref _current)?.Version;
+
     /// <summary>What the most recent load cost; null before the first.</summary>
     public ModelLoadInfo? LastLoad { get; private set; }
 
@@ -78,8 +82,19 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         {
             // Whoever held the gate before us may have loaded it: single flight.
             if (TryLease(out lease)) return lease;
-            var remote = await GetRemoteAsync(cancellationToken).ConfigureAwait(false);
-            var loaded = await SyncAndLoadAsync(remote, cancellationToken).ConfigureAwait(false);
+            using var activity = ModelStoreTelemetry.Source.StartActivity("model.load");
+            LoadedModel<TModel> loaded;
+            try
+            {
+                var remote = await GetRemoteAsync(cancellationToken).ConfigureAwait(false);
+                loaded = await SyncAndLoadAsync(remote, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, e.GetType().Name);
+                throw;
+            }
+            if (LastLoad is { } load) ModelStoreTelemetry.RecordLoad(activity, load);
             loaded.TryAddReference();
             lease = new ModelLease<TModel>(loaded);
             Swap(loaded);

@@ -16,7 +16,7 @@ public static class ModelProvider
     }
 
     /// <summary>
-    /// A provider configured from app settings (<c>Model__*</c>, <c>Inference__IntraOpThreads</c>,
+    /// A provider configured from app settings (<c>Model__*</c>, <c>Inference__IntraOpThreads</c>, <c>Inference__MaxBatchRows</c>,
     /// <c>Inference__MaxNewTokensCeiling</c>); see <see cref="ModelStorage.CreateContainerClient"/> for the connection
     /// (<paramref name="connection"/>: the host's, used unless <c>Model__Connection</c> names another).
     /// </summary>
@@ -26,6 +26,8 @@ public static class ModelProvider
         var modelOptions = new ModelOptions { UseQuantized = options.UseQuantized };
         if (Setting(settings, "Inference", "IntraOpThreads") is { Length: > 0 } threads)
             modelOptions = modelOptions with { IntraOpThreads = Int("Inference__IntraOpThreads", threads, 0, "0 (one thread per core) or a positive number of threads") };
+        if (Setting(settings, "Inference", "MaxBatchRows") is { Length: > 0 } rows)
+            modelOptions = modelOptions with { MaxBatchRows = Int("Inference__MaxBatchRows", rows, 1, "a whole number of decoder rows, at least 1") };
         if (Setting(settings, "Inference", "MaxNewTokensCeiling") is { Length: > 0 } ceiling)
             modelOptions = modelOptions with { MaxNewTokensCeiling = Int("Inference__MaxNewTokensCeiling", ceiling, 1, "a whole number of tokens, at least 1") };
         return ForT5(ModelStorage.CreateContainerClient(settings, connection), options, modelOptions);

@@ -9,7 +9,7 @@ namespace Serverless.EndToEnd.Tests;
 /// The suite every host runs, black box: HTTP to the API and the storage clients for queue drops and outputs. Each host
 /// has a derived class with its fixture (see <c>Hosts/</c>); a host that is not available here is skipped, saying why.
 /// </summary>
-public abstract class EndToEndTests<THost>(THost host) where THost : HostFixture
+public abstract partial class EndToEndTests<THost>(THost host) where THost : HostFixture
 {
     private const string Prompt = "Where is Ganymede located in the solar system?";
     private static readonly TimeSpan DropTimeout = TimeSpan.FromSeconds(60);

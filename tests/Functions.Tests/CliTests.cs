@@ -178,7 +178,7 @@ public sealed class CliTests
         var blobs = new BlobServiceClient(Storage.ConnectionString);
         var target = blobs.GetBlobContainerClient(Storage.UniqueName("models"));
         var other = blobs.GetBlobContainerClient(Storage.UniqueName("other"));
-        await other.CreateAsync();
+        await other.CreateIfNotExistsAsync(); // unique name; idempotent against a retried create under load
         try
         {
             var r = await CliProcess.RunAsync("model", "upload", Paths.DemoModelDirectory, "--container", target.Name, "--prefix", $"../{other.Name}/");

@@ -24,10 +24,10 @@ public sealed class FunctionsMetadataTests
             b => b.GetProperty("type").GetString()!.EndsWith("Trigger", StringComparison.Ordinal));
 
     [Fact]
-    public void Exactly_the_job_functions_are_declared()
+    public void Exactly_the_job_control_completion_and_health_functions_are_declared()
     {
         var names = Functions.Value.Select(f => f.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-        Assert.Equal(["CancelJob", "CancelJobAction", "FailPoisonedJob", "GetJob", "ListJobs", "ProcessJob", "SubmitJob"], names);
+        Assert.Equal(["CancelJob", "CancelJobAction", "CreateCompletion", "FailPoisonedJob", "GetHealth", "GetJob", "ListJobs", "ProcessJob", "SubmitJob"], names);
         Assert.All(Functions.Value, f =>
         {
             Assert.Equal("Serverless.Functions.dll", f.GetProperty("scriptFile").GetString());
@@ -41,6 +41,7 @@ public sealed class FunctionsMetadataTests
     [InlineData("ListJobs", "get", "jobs")]
     [InlineData("CancelJob", "delete", "jobs/{id}")]
     [InlineData("CancelJobAction", "post", "jobs/{id}/cancel")]
+    [InlineData("CreateCompletion", "post", "completions")]
     public void Http_functions_have_their_route_method_and_function_key(string name, string method, string route)
     {
         var trigger = Trigger(name);
@@ -51,6 +52,16 @@ public sealed class FunctionsMetadataTests
         // The IActionResult return value is the HTTP response.
         Assert.Contains(Function(name).GetProperty("bindings").EnumerateArray(),
             b => b.GetProperty("type").GetString() == "http" && b.GetProperty("direction").GetString() == "Out");
+    }
+
+    [Fact]
+    public void Health_is_an_anonymous_get()
+    {
+        var trigger = Trigger("GetHealth");
+        Assert.Equal("health", trigger.GetProperty("route").GetString());
+        Assert.Equal(["get"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        // Probes (load balancers, uptime checks) carry no function key.
+        Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString());
     }
 
     [Theory]

@@ -23,6 +23,15 @@ public sealed class HostJsonTests
     }
 
     [Fact]
+    public void Host_telemetry_is_OpenTelemetry()
+    {
+        // The worker exports with OpenTelemetry (no Application Insights SDK); the host must do the same so the host's
+        // request spans and the worker's spans join one trace.
+        using var document = JsonDocument.Parse(File.ReadAllText(RootHostJson));
+        Assert.Equal("OpenTelemetry", document.RootElement.GetProperty("telemetryMode").GetString());
+    }
+
+    [Fact]
     public void Queue_messages_are_plain_text()
     {
         // People drop prompt files into the queue (CLI, az, Storage Explorer) as plain text; the default base64 would
@@ -43,15 +52,18 @@ public sealed class HostJsonTests
     }
 
     [Fact]
-    public void An_instance_takes_few_jobs_at_a_time_and_polls_often()
+    public void An_instance_holds_enough_jobs_to_fill_a_decode_batch_and_polls_often()
     {
         var queues = Queues();
-        // Inference is CPU- and memory-bound (one model per instance, 512 MB-4 GB instances): few jobs in flight per
-        // instance (batchSize + newBatchThreshold); the platform scales out on queue length instead.
+        // The worker's batcher runs the prompts of concurrent invocations in shared decode batches of up to
+        // Inference__MaxBatchRows rows: an instance holds enough messages (batchSize + newBatchThreshold) to fill most of
+        // one, and no more than one full batch, which bounds the memory of the KV cache (peak RSS measured in docs/scaling.md).
         var batch = queues.GetProperty("batchSize").GetInt32();
         var threshold = queues.GetProperty("newBatchThreshold").GetInt32();
-        Assert.InRange(batch, 1, 4);
-        Assert.InRange(threshold, 0, batch - 1);
+        using var sample = JsonDocument.Parse(File.ReadAllText(Path.Combine(Path.GetDirectoryName(RootHostJson)!, "local.settings.sample.json")));
+        var maxRows = int.Parse(sample.RootElement.GetProperty("Values").GetProperty("Inference__MaxBatchRows").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(batch + threshold, maxRows / 2, maxRows);
+        Assert.InRange(threshold, 0, batch);
         // An idle instance notices a new job within a few seconds (the default backs off to a minute).
         Assert.InRange(TimeSpan.Parse(queues.GetProperty("maxPollingInterval").GetString()!), TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
     }

@@ -29,6 +29,21 @@ public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHos
     }
 
     [Fact]
+    public async Task Submit_stream_reads_the_tokens_over_completions_and_they_add_up_to_the_final_text()
+    {
+        using var client = Client();
+        var spec = await JobCommands.BuildSpecAsync("Where is Ganymede?", null, ["max_new_tokens=6", "min_new_tokens=6"], CancellationToken.None);
+        var tokens = new List<(int Index, string Text)>();
+
+        var finals = await client.StreamCompletionAsync(spec, (index, text) => tokens.Add((index, text)), CancellationToken.None);
+
+        var final = Assert.Single(finals);
+        Assert.Equal(6, tokens.Count);
+        Assert.All(tokens, t => Assert.Equal(0, t.Index));
+        Assert.Equal(final.GetProperty("generated_text").GetString(), string.Concat(tokens.Select(t => t.Text)));
+    }
+
+    [Fact]
     public async Task Enqueue_returns_the_message_id_that_wait_then_finds_as_the_job()
     {
         using var client = Client();

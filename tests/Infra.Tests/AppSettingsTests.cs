@@ -32,7 +32,7 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
 
     [Theory]
     [MemberData(nameof(SampleSettingNames))]
-    public void EverySettingTheCodeReadsIsDeployedWithItsSampleValue(string name)
+    public void Every_setting_the_code_reads_is_deployed_with_its_sample_value(string name)
     {
         var settings = Settings();
 
@@ -41,7 +41,7 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void TheSampleListsExactlyTheSettingsTheCodeReads()
+    public void The_sample_lists_exactly_the_settings_the_code_reads()
     {
         var read = SettingsTheCodeReads.Names();
         // Read by the Functions host, not by this code.
@@ -55,7 +55,7 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void EverySettingTheCodeReadsIsDeployed()
+    public void Every_setting_the_code_reads_is_deployed()
     {
         var settings = Settings();
 
@@ -63,14 +63,14 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void SampleStillListsTheSettingsThisTestExpects()
+    public void Sample_still_lists_the_settings_this_test_expects()
     {
         // Guards the theory: an emptied sample would make it vacuous.
         Assert.True(DeployedSampleNames().Count >= 9);
     }
 
     [Fact]
-    public void NamedContainersAndQueueExistInTheStorageAccount()
+    public void Named_containers_and_queue_exist_in_the_storage_account()
     {
         var settings = Settings();
         var containers = compiled.OfType("Microsoft.Storage/storageAccounts/blobServices/containers").Select(c => c.ShortName).ToList();
@@ -84,7 +84,7 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void HostStorageIsIdentityBasedWithTheUserAssignedIdentity()
+    public void Host_storage_is_identity_based_with_the_user_assigned_identity()
     {
         var settings = Settings();
         var clientId = TemplateAssert.Text(settings["AzureWebJobsStorage__clientId"], "AzureWebJobsStorage__clientId");
@@ -100,7 +100,7 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void ApplicationInsightsIsReachedWithEntraIdOnly()
+    public void Application_insights_is_reached_with_entra_id_only()
     {
         var settings = Settings();
         var component = compiled.Single("Microsoft.Insights/components").Properties;
@@ -119,7 +119,7 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
     [InlineData("FUNCTIONS_EXTENSION_VERSION")]
     [InlineData("WEBSITE_RUN_FROM_PACKAGE")]
     [InlineData("AzureWebJobsStorage__tableServiceUri")]
-    public void SettingsFlexRejectsOrThisAppDoesNotNeedAreAbsent(string name)
+    public void Settings_flex_rejects_or_this_app_does_not_need_are_absent(string name)
     {
         Assert.False(Settings().ContainsKey(name), $"{name} must not be set.");
     }

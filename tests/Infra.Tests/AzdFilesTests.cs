@@ -8,7 +8,7 @@ namespace Serverless.Infra.Tests;
 public sealed partial class AzdFilesTests(CompiledTemplate compiled)
 {
     [Fact]
-    public void ParametersFileSuppliesEveryRequiredParameterAndNoUnknownOne()
+    public void Parameters_file_supplies_every_required_parameter_and_no_unknown_one()
     {
         var supplied = JsonNode.Parse(File.ReadAllText(BicepCli.InRepository("infra/main.parameters.json")))!["parameters"]!.AsObject();
         var declared = compiled.Root.Template["parameters"]!.AsObject();
@@ -22,7 +22,7 @@ public sealed partial class AzdFilesTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void AzureYamlDeploysTheFunctionsProjectAsServiceApi()
+    public void Azure_yaml_deploys_the_functions_project_as_service_api()
     {
         var yaml = File.ReadAllText(BicepCli.InRepository("azure.yaml"));
         var service = ServiceBlock().Match(yaml);

@@ -12,7 +12,7 @@ public sealed class BicepBuildTests(CompiledTemplate compiled)
 
 
     [Fact]
-    public void MainBuildsWithoutAnyDiagnostic()
+    public void Main_builds_without_any_diagnostic()
     {
         Assert.Equal(0, compiled.Build.ExitCode);
         AssertNoDiagnostics(compiled.Build.StandardError);
@@ -20,7 +20,7 @@ public sealed class BicepBuildTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public async Task EveryFileLintsWithoutAnyDiagnostic()
+    public async Task Every_file_lints_without_any_diagnostic()
     {
         // One process for all files (`**` also matches infra/ itself); diagnostics name the file they are in.
         var lint = await BicepCli.RunAsync("lint", "--pattern", "infra/**/*.bicep", "--no-restore");
@@ -30,7 +30,7 @@ public sealed class BicepBuildTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void InfraHasTheExpectedModules()
+    public void Infra_has_the_expected_modules()
     {
         // The lint above passes on an empty match too; this keeps it honest.
         var files = InfraFiles();
@@ -41,7 +41,7 @@ public sealed class BicepBuildTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public async Task RepositoryBicepConfigTurnsLinterRulesIntoErrors()
+    public async Task Repository_bicep_config_turns_linter_rules_into_errors()
     {
         // A file that breaks rules on purpose, linted with the repository's bicepconfig.json (the CLI finds
         // it by walking up from the file): each must be an error, and the date-based API-version rule silent.

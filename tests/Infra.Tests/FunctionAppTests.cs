@@ -6,7 +6,7 @@ namespace Serverless.Infra.Tests;
 public sealed class FunctionAppTests(CompiledTemplate compiled)
 {
     [Fact]
-    public void PlanIsFlexConsumptionOnLinux()
+    public void Plan_is_flex_consumption_on_linux()
     {
         var plan = compiled.Single("Microsoft.Web/serverfarms");
 
@@ -16,7 +16,7 @@ public sealed class FunctionAppTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void AppIsLinuxDotnetIsolated10OnThatPlan()
+    public void App_is_linux_dotnet_isolated_10_on_that_plan()
     {
         var app = compiled.Single("Microsoft.Web/sites");
         var plan = compiled.Single("Microsoft.Web/serverfarms");
@@ -30,7 +30,7 @@ public sealed class FunctionAppTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void ScaleDefaultsAre2048MBAndABoundedInstanceCount()
+    public void Scale_defaults_are_2048_MB_and_a_bounded_instance_count()
     {
         var scale = compiled.Single("Microsoft.Web/sites").Properties?["functionAppConfig"]?["scaleAndConcurrency"];
         var memoryParameter = compiled.Root.Template["parameters"]?["instanceMemoryMB"];
@@ -42,7 +42,7 @@ public sealed class FunctionAppTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void DeploymentPackageComesFromTheDeploymentContainerWithTheUserAssignedIdentity()
+    public void Deployment_package_comes_from_the_deployment_container_with_the_user_assigned_identity()
     {
         var app = compiled.Single("Microsoft.Web/sites");
         var storage = app.Properties?["functionAppConfig"]?["deployment"]?["storage"];
@@ -60,7 +60,7 @@ public sealed class FunctionAppTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void AppRunsAsTheUserAssignedIdentityOnly()
+    public void App_runs_as_the_user_assigned_identity_only()
     {
         var app = compiled.Single("Microsoft.Web/sites");
         var identity = app.Evaluated("identity");
@@ -70,7 +70,7 @@ public sealed class FunctionAppTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void AzdFindsTheAppByItsServiceTagAndEveryResourceCarriesTheEnvironmentTag()
+    public void Azd_finds_the_app_by_its_service_tag_and_every_resource_carries_the_environment_tag()
     {
         var appTags = compiled.Single("Microsoft.Web/sites").Evaluated("tags");
         Assert.Equal("api", TemplateAssert.Literal<string>(appTags?["azd-service-name"], "azd-service-name tag"));

@@ -14,14 +14,14 @@ public sealed class NoSecretsTests(CompiledTemplate compiled)
     [InlineData("InstrumentationKey=")]
     [InlineData("APPINSIGHTS_INSTRUMENTATIONKEY")]
     [InlineData("securestring")]
-    public void CompiledTemplateDoesNotContain(string text)
+    public void Compiled_template_does_not_contain(string text)
     {
         _ = compiled.Root; // fails with the build's diagnostics if there is no template
         Assert.DoesNotContain(text, compiled.Json, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
-    public void OutputsIncludeWhatAzdAndTheDocsUse()
+    public void Outputs_include_what_azd_and_the_docs_use()
     {
         var outputs = compiled.Root.Template["outputs"]!.AsObject();
 

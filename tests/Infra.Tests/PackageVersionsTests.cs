@@ -6,7 +6,7 @@ namespace Serverless.Infra.Tests;
 public sealed class PackageVersionsTests
 {
     [Fact]
-    public void EveryDeclaredPackageIsReferencedByAProject()
+    public void Every_declared_package_is_referenced_by_a_project()
     {
         var root = BicepCli.InRepository(".");
         var declared = XDocument.Load(Path.Combine(root, "Directory.Packages.props"))

@@ -26,7 +26,7 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
     [InlineData(StorageBlobDataOwner, "Microsoft.Storage/storageAccounts")]
     [InlineData(StorageQueueDataContributor, "Microsoft.Storage/storageAccounts")]
     [InlineData(MonitoringMetricsPublisher, "Microsoft.Insights/components")]
-    public void AppIdentityHasRoleOnExactlyThatResource(string role, string scopeType)
+    public void App_identity_has_role_on_exactly_that_resource(string role, string scopeType)
     {
         var assignment = Assert.Single(Assignments(), a => a.Role.Contains(role, StringComparison.Ordinal));
         var target = compiled.Single(scopeType).Name;
@@ -43,7 +43,7 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void NoOtherRoleIsGrantedAndNoneAtResourceGroupScope()
+    public void No_other_role_is_granted_and_none_at_resource_group_scope()
     {
         var assignments = Assignments();
         var allowed = new[] { StorageBlobDataOwner, StorageQueueDataContributor, MonitoringMetricsPublisher, StorageBlobDataContributor, StorageQueueDataMessageSender };
@@ -55,7 +55,7 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void DeployingUserMayOnlyWriteTheModelsContainerAndOnlyWhenNamed()
+    public void Deploying_user_may_only_write_the_models_container_and_only_when_named()
     {
         var assignment = Assert.Single(Assignments(), a => a.Role.Contains(StorageBlobDataContributor, StringComparison.Ordinal));
 
@@ -70,7 +70,7 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void DeployingUserMayOnlySendToTheJobsQueueAndOnlyWhenNamed()
+    public void Deploying_user_may_only_send_to_the_jobs_queue_and_only_when_named()
     {
         var assignment = Assert.Single(Assignments(), a => a.Role.Contains(StorageQueueDataMessageSender, StringComparison.Ordinal));
 

@@ -6,7 +6,7 @@ namespace Serverless.Infra.Tests;
 public sealed class StorageAccountTests(CompiledTemplate compiled)
 {
     [Fact]
-    public void AccountAcceptsOnlyEntraIdOverTls12Https()
+    public void Account_accepts_only_entra_id_over_tls12_https()
     {
         var properties = compiled.Single("Microsoft.Storage/storageAccounts").Properties!;
 
@@ -17,7 +17,7 @@ public sealed class StorageAccountTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void ContainersAreThePipelinesPlusTheDeploymentPackage()
+    public void Containers_are_the_pipelines_plus_the_deployment_package()
     {
         var containers = compiled.OfType("Microsoft.Storage/storageAccounts/blobServices/containers");
         var names = containers.Select(c => c.ShortName).ToList();
@@ -34,7 +34,7 @@ public sealed class StorageAccountTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void QueuesAreTheJobQueueAndItsPoisonQueue()
+    public void Queues_are_the_job_queue_and_its_poison_queue()
     {
         var names = compiled.OfType("Microsoft.Storage/storageAccounts/queueServices/queues").Select(q => q.ShortName).Order().ToList();
 
@@ -42,7 +42,7 @@ public sealed class StorageAccountTests(CompiledTemplate compiled)
     }
 
     [Fact]
-    public void ContainersAndQueuesLiveInTheOneStorageAccount()
+    public void Containers_and_queues_live_in_the_one_storage_account()
     {
         var account = compiled.Single("Microsoft.Storage/storageAccounts").Name;
         var children = compiled.OfType("Microsoft.Storage/storageAccounts/blobServices/containers")

@@ -61,7 +61,7 @@ public sealed class ConditionalWriteErrorTests
     }
 
     [Fact]
-    public async Task BlobAlreadyExists_still_means_a_duplicate()
+    public async Task Blob_already_exists_still_means_a_duplicate()
     {
         var handler = new ConflictHandler("BlobAlreadyExists");
         var options = new BlobClientOptions { Transport = new HttpClientTransport(new HttpClient(handler)) };

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,39 +15,13 @@ namespace Serverless.Jobs.Tests;
 public sealed class HttpTimeBudgetTests : IDisposable
 {
     private static readonly TimeSpan Budget = TimeSpan.FromSeconds(4);
-    private readonly TcpListener _blackhole = new(IPAddress.Loopback, 0);
-    private readonly List<TcpClient> _accepted = [];
-    private readonly CancellationTokenSource _stop = new();
-
-    public HttpTimeBudgetTests()
-    {
-        _blackhole.Start();
-        _ = AcceptForeverAsync();
-    }
-
-    private async Task AcceptForeverAsync()
-    {
-        try
-        {
-            while (true)
-            {
-                var client = await _blackhole.AcceptTcpClientAsync(_stop.Token);
-                lock (_accepted) _accepted.Add(client); // held open, never read from or answered
-            }
-        }
-        catch (OperationCanceledException) { }
-        catch (SocketException) { }
-    }
+    private readonly BlackholeStorage _storage = new();
 
     private JobsApi CreateApi()
     {
-        var port = ((IPEndPoint)_blackhole.LocalEndpoint).Port;
-        var connection = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-                         "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-                         $"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1";
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["AzureWebJobsStorage"] = connection,
+            ["AzureWebJobsStorage"] = _storage.ConnectionString,
             ["PromptJobsQueue"] = "blackholed",
         }).Build();
         var services = new ServiceCollection();
@@ -88,13 +60,7 @@ public sealed class HttpTimeBudgetTests : IDisposable
         Assert.InRange(watch.Elapsed, TimeSpan.Zero, Budget + TimeSpan.FromSeconds(3));
     }
 
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _blackhole.Stop();
-        lock (_accepted) foreach (var c in _accepted) c.Dispose();
-        _stop.Dispose();
-    }
+    public void Dispose() => _storage.Dispose();
 
     /// <summary>A tokenizer that never finishes loading: the submit's token count must not be what answers.</summary>
     private sealed class NeverLoads : ITokenizerSource

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,41 +17,15 @@ namespace Serverless.Jobs.Tests;
 public sealed class UnexpectedFailureTests : IDisposable
 {
     private static readonly TimeSpan PerTry = TimeSpan.FromMilliseconds(300);
-    private readonly TcpListener _blackhole = new(IPAddress.Loopback, 0);
-    private readonly List<TcpClient> _accepted = [];
-    private readonly CancellationTokenSource _stop = new();
-
-    public UnexpectedFailureTests()
-    {
-        _blackhole.Start();
-        _ = AcceptForeverAsync();
-    }
-
-    private async Task AcceptForeverAsync()
-    {
-        try
-        {
-            while (true)
-            {
-                var client = await _blackhole.AcceptTcpClientAsync(_stop.Token);
-                lock (_accepted) _accepted.Add(client); // held open, never answered: every try runs into its network timeout
-            }
-        }
-        catch (OperationCanceledException) { }
-        catch (SocketException) { }
-    }
+    private readonly BlackholeStorage _storage = new();
 
     /// <summary>The API over storage that never answers, with a budget far longer than all of the client's tries together,
     /// as in production (30 s budget, 3 tries of 5 s): the tries' timeouts, not the budget, end the request.</summary>
     private JobsApi SlowStorageApi(CapturingLoggerProvider logs)
     {
-        var port = ((IPEndPoint)_blackhole.LocalEndpoint).Port;
-        var connection = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-                         "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-                         $"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1";
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["AzureWebJobsStorage"] = connection,
+            ["AzureWebJobsStorage"] = _storage.ConnectionString,
         }).Build();
         var services = new ServiceCollection();
         services.AddLogging(b => b.AddProvider(logs));
@@ -113,13 +85,7 @@ public sealed class UnexpectedFailureTests : IDisposable
         Assert.Contains("broken.json", Assert.IsType<InvalidDataException>(error.Exception).Message);
     }
 
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _blackhole.Stop();
-        lock (_accepted) foreach (var c in _accepted) c.Dispose();
-        _stop.Dispose();
-    }
+    public void Dispose() => _storage.Dispose();
 
     /// <summary>No model: the submit skips the token count and goes straight to storage.</summary>
     private sealed class NoModel : ITokenizerSource

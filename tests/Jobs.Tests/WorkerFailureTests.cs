@@ -1,4 +1,6 @@
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Serverless.Jobs.Models;
 using Serverless.Jobs.Storage;
 using Serverless.Jobs.Tests.Infrastructure;
 using Serverless.ModelStore;
@@ -161,5 +163,26 @@ public sealed class WorkerFailureTests
         var record = await host.RecordAsync(poisonId);
         Assert.Equal(JobStatus.Failed, record.Status);
         Assert.Equal("retries_exhausted", record.Error!.Code);
+    }
+    [Fact]
+    public async Task A_storage_call_the_client_timed_out_is_recorded_as_storage_error_and_retried()
+    {
+        // Azure.Core ends a try that outlasts its network timeout with a TaskCanceledException (no TimeoutException inside)
+        // and, after the last retry, an AggregateException of them, while the caller's own token is still live.
+        var timedOut = new AggregateException(Enumerable.Range(0, 3).Select(_ => new TaskCanceledException("The operation was cancelled because it exceeded the configured timeout of 0:00:05.")));
+        await using var host = await JobsTestHost.CreateAsync(services: services => services.AddSingleton<IJobModelSource>(new ThrowingModelSource(timedOut)));
+        var message = await host.DropAndReceiveAsync("Summarize: storage is slow today.");
+
+        await Assert.ThrowsAsync<AggregateException>(() => host.Worker.ProcessAsync(message.MessageText, message.MessageId, 1, CancellationToken.None));
+
+        var record = await host.RecordAsync(message.MessageId);
+        Assert.Equal(JobStatus.Running, record.Status);
+        Assert.Equal("storage_error", record.LastError!.Code);
+        Assert.Contains("after 3 tries", record.LastError.Message);
+    }
+
+    private sealed class ThrowingModelSource(Exception error) : IJobModelSource
+    {
+        public Task<JobModelLease> AcquireAsync(CancellationToken cancellationToken) => Task.FromException<JobModelLease>(error);
     }
 }

@@ -230,10 +230,11 @@ public sealed class WorkerModelTests
     [Fact]
     public async Task Host_shutdown_mid_job_throws_so_the_message_is_retried_and_writes_no_partial_output()
     {
-        // One big batch (the tiny model makes ~13k tokens/s; 64 x 512 tokens take a few seconds), and a shutdown that
+        // The per-message path (the engine answers a cancellation with partial results there; the shared batches' own
+        // cancellation is PromptBatcherTests'). One big batch (the tiny model makes ~13k tokens/s; 64 x 512 tokens take a few seconds), and a shutdown that
         // fires shortly after the model is handed to the worker, i.e. inside generation.
         var shutdown = new ShutdownAfterAcquire();
-        await using var host = await JobsTestHost.CreateAsync(withModel: true, new Dictionary<string, string?> { ["Jobs:BatchSize"] = "64" },
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, new Dictionary<string, string?> { ["Jobs:BatchSize"] = "64", ["Jobs:DynamicBatching"] = "false" },
             services => services.AddSingleton<IJobModelSource>(sp => shutdown.Wrap(new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>()))));
         var warm = await host.DropAndReceiveAsync("warm up"); // loads the model
         await host.Worker.ProcessAsync(warm.MessageText, warm.MessageId, 1, CancellationToken.None);
@@ -241,7 +242,7 @@ public sealed class WorkerModelTests
         // One batch: a cancellation inside the last (here: only) batch is the one the engine answers with partial results.
         var prompts = Enumerable.Range(0, host.Options.BatchSize).Select(i => $"prompt number {i}").ToArray();
         var message = await host.DropAndReceiveAsync(JsonSerializer.Serialize(new { prompts, parameters = new { min_new_tokens = 512, max_new_tokens = 512 } }));
-        shutdown.Arm(TimeSpan.FromMilliseconds(200));
+        shutdown.Arm(TimeSpan.FromMilliseconds(20)); // 64 x 512 tokens of the tiny model can take under 200 ms on an idle machine
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
             host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, shutdown.Token));
@@ -252,7 +253,11 @@ public sealed class WorkerModelTests
         Assert.False(await host.Completions.GetBlobClient($"{message.MessageId}.json").ExistsAsync());
     }
 
-    /// <summary>Cancels a token a moment after the next model acquire returns.</summary>
+    /// <summary>
+    /// Cancels a token a moment after the next model acquire returns. The delay runs on a thread of its own: generation keeps
+    /// the thread pool's threads busy, and a pool timer (CancelAfter) fired only after the 1.3 s generation had ended, in
+    /// the output write, about one run in three here.
+    /// </summary>
     private sealed class ShutdownAfterAcquire
     {
         private readonly CancellationTokenSource _cts = new();
@@ -266,7 +271,8 @@ public sealed class WorkerModelTests
             public async Task<JobModelLease> AcquireAsync(CancellationToken cancellationToken)
             {
                 var lease = await inner.AcquireAsync(cancellationToken);
-                if (owner._delay is { } delay) owner._cts.CancelAfter(delay);
+                if (owner._delay is { } delay)
+                    new Thread(() => { Thread.Sleep(delay); owner._cts.Cancel(); }) { IsBackground = true }.Start();
                 return lease;
             }
         }

@@ -24,7 +24,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task FirstAcquire_DownloadsEveryFileOnce_AndLoads()
+    public async Task First_acquire_downloads_every_file_once_and_loads()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -49,7 +49,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task SecondAcquire_InSameProcess_SendsNoRequests()
+    public async Task Second_acquire_in_same_process_sends_no_requests()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -69,7 +69,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task SixteenConcurrentFirstRequests_DownloadEachBlobOnce_AndLoadOnce()
+    public async Task Sixteen_concurrent_first_requests_download_each_blob_once_and_load_once()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -88,7 +88,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task TwoProvidersSharingACacheFolder_DownloadEachBlobOnceBetweenThem()
+    public async Task Two_providers_sharing_a_cache_folder_download_each_blob_once_between_them()
     {
         // Two providers stand in for two processes: the cache folder's lock file is what serialises them.
         await using var storage = new TestStorage();
@@ -112,7 +112,7 @@ public sealed class ModelProviderTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task WarmRestart_WithUnchangedETags_DownloadsNoContent(bool verifyCachedFiles)
+    public async Task Warm_restart_with_unchanged_etags_downloads_no_content(bool verifyCachedFiles)
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -133,7 +133,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task ChangedBlob_IsDownloadedAgain_OthersAreNot()
+    public async Task Changed_blob_is_downloaded_again_others_are_not()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -187,7 +187,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task RefreshInterval_ChecksInTheBackground_AndServesTheCurrentModelMeanwhile()
+    public async Task Refresh_interval_checks_in_the_background_and_serves_the_current_model_meanwhile()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -248,7 +248,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task CorruptionKeepingSizeAndWriteTime_IsCaughtByTheHashBesideTheLoad_AndTheLoadIsRedone()
+    public async Task Corruption_keeping_size_and_write_time_is_caught_by_the_hash_beside_the_load_and_the_load_is_redone()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -276,7 +276,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task InterruptedDownload_LeavesNoTrustedFile_AndTheNextAcquireSucceeds()
+    public async Task Interrupted_download_leaves_no_trusted_file_and_the_next_acquire_succeeds()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel(encoderBytes: 12 << 20);
@@ -308,7 +308,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task FolderUploadedWithoutManifest_WorksWithSizeAndETag_AndUnderOnnx()
+    public async Task Folder_uploaded_without_manifest_works_with_size_and_e_tag_and_under_onnx()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel(underOnnx: true, merged: false);
@@ -330,7 +330,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task OnlyTheFilesTheEngineUses_AreDownloaded()
+    public async Task Only_the_files_the_engine_uses_are_downloaded()
     {
         // An Optimum export carries the merged decoder and the split pair, and maybe quantized graphs: the engine
         // prefers the merged fp32 decoder, so the rest stays in storage.
@@ -355,7 +355,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task CacheFolderLockedByAnotherProcess_TimesOutAsTransient()
+    public async Task Cache_folder_locked_by_another_process_times_out_as_transient()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -378,7 +378,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task DisposingTheProvider_KeepsTheModelUntilTheLastLeaseEnds()
+    public async Task Disposing_the_provider_keeps_the_model_until_the_last_lease_ends()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -396,7 +396,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task MissingFile_NamesTheBlobPath_AndListsWhatWasFound()
+    public async Task Missing_file_names_the_blob_path_and_lists_what_was_found()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel(withDecoder: false);
@@ -415,7 +415,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task MissingContainer_SaysWhichAndHowToFixIt()
+    public async Task Missing_container_says_which_and_how_to_fix_it()
     {
         await using var storage = new TestStorage();
         using var provider = Provider(storage, storage.NewCacheDirectory(), new CountingLoader());
@@ -429,7 +429,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task ContentNotMatchingManifest_ThrowsChecksumMismatch_AndDeletesTheBadFile()
+    public async Task Content_not_matching_manifest_throws_checksum_mismatch_and_deletes_the_bad_file()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -453,7 +453,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task AccessDenied_NamesTheRoleNeeded()
+    public async Task Access_denied_names_the_role_needed()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -471,7 +471,7 @@ public sealed class ModelProviderTests
     }
 
     [Fact]
-    public async Task UnreachableStorage_IsTransient_AfterBoundedRetries()
+    public async Task Unreachable_storage_is_transient_after_bounded_retries()
     {
         var options = (StorageRetry.ModelTransfer with { MaxRetries = 1 }).BlobOptions();
         options.Retry.Delay = TimeSpan.FromMilliseconds(10);

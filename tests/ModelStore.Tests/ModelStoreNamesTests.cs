@@ -90,7 +90,7 @@ public sealed class ModelStoreNamesTests
         await using var storage = new TestStorage();
         using var model = new FakeModel();
         var other = storage.Service.GetBlobContainerClient("ms-other-" + Guid.NewGuid().ToString("N")[..16]);
-        await other.CreateAsync();
+        await other.CreateIfNotExistsAsync(); // a unique name: "exists" only if a timed-out first try had in fact succeeded
         try
         {
             storage.Requests.Clear();

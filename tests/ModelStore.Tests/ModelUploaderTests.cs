@@ -201,7 +201,7 @@ public sealed class ModelUploaderTests
     }
 
     [Fact]
-    public async Task ReUpload_KeepsUnchangedBlobs_AndWritesTheManifestLast()
+    public async Task Re_upload_keeps_unchanged_blobs_and_writes_the_manifest_last()
     {
         await using var storage = new TestStorage();
         using var model = new FakeModel();
@@ -231,11 +231,11 @@ public sealed class ModelLayoutTests
     [InlineData("spiece.model,encoder_model.onnx,decoder_model_merged.onnx", "config.json")]
     [InlineData("config.json,encoder_model.onnx,decoder_model_merged.onnx", "spiece.model")]
     [InlineData("config.json,spiece.model,decoder_model_merged.onnx", "encoder_model.onnx")]
-    public void FindMissing_NamesTheFirstRequiredFileAbsent(string files, string? expected) =>
+    public void Find_missing_names_the_first_required_file_absent(string files, string? expected) =>
         Assert.Equal(expected, ModelLayout.FindMissing(files.Split(',')));
 
     [Fact]
-    public void FindMissing_Quantized_WantsTheQuantizedGraphs()
+    public void Find_missing_quantized_wants_the_quantized_graphs()
     {
         string[] fp32 = ["config.json", "spiece.model", "encoder_model.onnx", "decoder_model_merged.onnx"];
         Assert.Equal("encoder_model_quantized.onnx", ModelLayout.FindMissing(fp32, useQuantized: true));
@@ -243,7 +243,7 @@ public sealed class ModelLayoutTests
     }
 
     [Fact]
-    public void SelectFiles_PrefersTheMergedDecoder_AndThePrecisionAsked()
+    public void Select_files_prefers_the_merged_decoder_and_the_precision_asked()
     {
         string[] export =
         [
@@ -260,7 +260,7 @@ public sealed class ModelLayoutTests
     }
 
     [Fact]
-    public void SelectForUpload_TakesTheLayoutTheEngineLoads_InEachPrecision_WithExternalData()
+    public void Select_for_upload_takes_the_layout_the_engine_loads_in_each_precision_with_external_data()
     {
         string[] export =
         [
@@ -288,7 +288,7 @@ public sealed class ModelLayoutTests
     [InlineData("v2/config.json", false)]
     [InlineData("onnx/x/encoder_model.onnx", false)]
     [InlineData("manifest.json", false)]
-    public void IsModelFile(string path, bool expected) => Assert.Equal(expected, ModelLayout.IsModelFile(path));
+    public void Is_model_file(string path, bool expected) => Assert.Equal(expected, ModelLayout.IsModelFile(path));
 }
 
 public sealed class ModelStorageTests
@@ -300,7 +300,7 @@ public sealed class ModelStorageTests
     }
 
     [Fact]
-    public void DevelopmentStorage_FromAzureWebJobsStorage_WithDefaults()
+    public void Development_storage_from_azure_web_jobs_storage_with_defaults()
     {
         var settings = Settings(("AzureWebJobsStorage", "UseDevelopmentStorage=true"));
         var container = ModelStorage.CreateContainerClient(settings);
@@ -313,7 +313,7 @@ public sealed class ModelStorageTests
     }
 
     [Fact]
-    public void ModelSettings_NameTheConnection_AndTheLocation_InEitherSeparator()
+    public void Model_settings_name_the_connection_and_the_location_in_either_separator()
     {
         var settings = Settings(
             ("Model__Connection", "ModelStorage"), ("ModelStorage", "UseDevelopmentStorage=true"),
@@ -333,7 +333,7 @@ public sealed class ModelStorageTests
     [Theory]
     [InlineData("blobServiceUri", "https://acct.blob.core.windows.net/")]
     [InlineData("serviceUri", "https://acct.blob.core.windows.net/")]
-    public void IdentityBasedConnection_UsesTheServiceUri(string key, string uri)
+    public void Identity_based_connection_uses_the_service_uri(string key, string uri)
     {
         var settings = Settings(($"AzureWebJobsStorage__{key}", uri), ("AzureWebJobsStorage__credential", "managedidentity"),
             ("AzureWebJobsStorage__clientId", "00000000-0000-0000-0000-000000000001"));
@@ -345,14 +345,14 @@ public sealed class ModelStorageTests
     }
 
     [Fact]
-    public void NoConnection_SaysWhichSettingsToSet()
+    public void No_connection_says_which_settings_to_set()
     {
         var e = Assert.Throws<InvalidOperationException>(() => ModelStorage.CreateContainerClient(Settings()));
         Assert.Contains("AzureWebJobsStorage__blobServiceUri", e.Message);
     }
 
     [Fact]
-    public void DefaultCacheDirectory_IsUnderTemp_ByAccountEndpointContainerAndPrefix()
+    public void Default_cache_directory_is_under_temp_by_account_endpoint_container_and_prefix()
     {
         var container = new Azure.Storage.Blobs.BlobContainerClient(new Uri("https://acct.blob.core.windows.net/models"));
         var dir = ModelProvider<HashedModel>.DefaultCacheDirectory(container, "flan-t5-small/v2/");
@@ -363,7 +363,7 @@ public sealed class ModelStorageTests
     }
 
     [Fact]
-    public void TwoEndpointsWithTheSameAccountName_DoNotShareACache()
+    public void Two_endpoints_with_the_same_account_name_do_not_share_a_cache()
     {
         // Two Azurites (or Azurite and a real account called devstoreaccount1): same account, container and prefix.
         const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
@@ -382,7 +382,7 @@ public sealed class ModelStorageTests
     }
 
     [Fact]
-    public void SettingsWithABadNumber_NameTheSettingAndTheAcceptedValues()
+    public void Settings_with_a_bad_number_name_the_setting_and_the_accepted_values()
     {
         var settings = Settings(("AzureWebJobsStorage", "UseDevelopmentStorage=true"), ("Inference__IntraOpThreads", "two"));
         var e = Assert.Throws<FormatException>(() => ModelProvider.ForT5(settings));
@@ -394,7 +394,7 @@ public sealed class ModelStorageTests
     }
 
     [Fact]
-    public void ManifestParse_RejectsBadEntries()
+    public void Manifest_parse_rejects_bad_entries()
     {
         Assert.ThrowsAny<JsonException>(() => ModelManifest.Parse("not json"u8));
         Assert.Throws<FormatException>(() => ModelManifest.Parse("""{"format":1,"files":[{"name":"../x","size":1,"sha256":"00"}]}"""u8));

@@ -58,10 +58,10 @@ public class ExportQuantizerTests
         await ExportQuantizer.QuantizeAsync(TestModels.Demo, first, options);
         await ExportQuantizer.QuantizeAsync(TestModels.Demo, second, options);
 
-        var names = Directory.GetFiles(first).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
+        var names = Directory.GetFiles(first).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(names, Directory.GetFiles(second).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         foreach (var name in names)
-            Assert.Equal(Hash(Path.Combine(first, name)), Hash(Path.Combine(second, name)));
+            Assert.Equal(Hash(Path.Combine(first, name!)), Hash(Path.Combine(second, name!)));
         // Different options give different files (the comparison above can fail).
         var other = TestModels.TempFolder();
         await ExportQuantizer.QuantizeAsync(TestModels.Demo, other, options with { BlockSize = blockSize == 32 ? 64 : 32 });

@@ -29,9 +29,13 @@ internal static class InferenceBench
             Description = "A quantized export (*_quantized.onnx) measured in the same process, its runs alternating with --model's; prints the speed-up per batch size.",
         };
         var json = new Option<bool>("--json") { Description = "Print a JSON array, one object per batch size (and model)." };
+        var telemetry = new Option<bool>("--telemetry")
+        {
+            Description = "Record the engine's spans and metrics into an in-process (in-memory) exporter while measuring: its overhead.",
+        };
         var command = new Command("bench", "Measure the local model's decode throughput, latency, allocations and memory per batch size.")
         {
-            model, batch, inputTokens, newTokens, runs, threads, quantized, compare, json,
+            model, batch, inputTokens, newTokens, runs, threads, quantized, compare, json, telemetry,
         };
         command.SetAction(parse =>
         {
@@ -66,6 +70,7 @@ internal static class InferenceBench
                 subjects.Add((parse.GetValue(model)!, T5Model.Load(parse.GetValue(model)!, modelOptions)));
                 if (parse.GetValue(compare) is { } other)
                     subjects.Add((other, T5Model.Load(other, modelOptions with { UseQuantized = true })));
+                using var collector = parse.GetValue(telemetry) ? new InMemoryTelemetry() : null;
                 return Run(subjects, sizes, inLength, newLength, runCount, parse.GetValue(json), parse.GetValue(quantized));
             }
             finally

@@ -40,6 +40,7 @@ internal static class InferenceCommands
         var threads = ThreadsOption();
         var quantized = QuantizedOption();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the text." };
+        var stream = new Option<bool>("--stream") { Description = "Print the text as the tokens come (whole characters only)." };
 
         var command = new Command("complete", "Complete one prompt with the local model.") { model, prompt, inputIds };
         foreach (var option in parameters.All)
@@ -47,8 +48,11 @@ internal static class InferenceCommands
         command.Options.Add(threads);
         command.Options.Add(quantized);
         command.Options.Add(json);
+        command.Options.Add(stream);
         command.Validators.Add(r =>
         {
+            if (r.GetValue(stream) && r.GetValue(json))
+                r.AddError("--stream prints text; leave out --json.");
             if ((r.GetResult(prompt) is null) == (r.GetResult(inputIds) is null))
                 r.AddError("Give exactly one of --prompt and --input-ids.");
         });
@@ -69,6 +73,17 @@ internal static class InferenceCommands
             }
             using var loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads), UseQuantized = parse.GetValue(quantized) });
             var o = parameters.Apply(parse, loaded.DefaultGenerationOptions);
+            if (parse.GetValue(stream))
+            {
+                var pieces = ids is null ? loaded.StreamAsync(parse.GetValue(prompt)!, o, ct) : loaded.StreamAsync(ids, o, ct);
+                await foreach (var piece in pieces)
+                {
+                    Console.Out.Write(piece);
+                    await Console.Out.FlushAsync(ct);
+                }
+                Console.Out.WriteLine();
+                return 0;
+            }
             var result = ids is null
                 ? (await loaded.GenerateAsync([parse.GetValue(prompt)!], o, ct))[0]
                 : (await loaded.GenerateAsync([ids], o, ct))[0];

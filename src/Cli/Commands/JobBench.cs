@@ -10,6 +10,8 @@ namespace Serverless.Cli.Commands;
 /// <c>serverless jobs bench</c>: a load benchmark against a running host. Submits N one-prompt jobs over HTTP with C in
 /// flight, waits for each, and prints throughput (jobs per minute) and job latency percentiles: end to end as the
 /// client saw it (submit → observed finished, so within one poll interval) and as recorded (created_at → completed_at).
+/// The last line is one JSON object (<c>jobs_per_minute</c>, <c>p50_ms</c>, <c>p95_ms</c>, <c>tokens_per_second</c>, …) for
+/// scripts. <c>--mixed-prompts N</c> also submits one job of N prompts first and reports it apart (mixed load).
 /// </summary>
 internal static class JobBench
 {
@@ -19,70 +21,116 @@ internal static class JobBench
         var concurrency = new Option<int>("--concurrency") { Description = "Jobs in flight at once.", DefaultValueFactory = _ => 16 };
         var prompt = new Option<string>("--prompt") { Description = "The prompt of every job.", DefaultValueFactory = _ => "Where is Ganymede located in the solar system?" };
         var maxNewTokens = new Option<int>("--max-new-tokens") { Description = "max_new_tokens of every job.", DefaultValueFactory = _ => 32 };
+        var promptTokens = new Option<int>("--prompt-tokens")
+        {
+            Description = "Use a prompt of this many tokens instead of --prompt: 'the' repeated (one piece in T5's vocabulary) and </s>.",
+        };
+        var forced = new Option<bool>("--forced") { Description = "Force max_new_tokens new tokens (min_new_tokens = max_new_tokens)." };
+        var mixed = new Option<int>("--mixed-prompts")
+        {
+            Description = "Mixed load: also submit one job of this many prompts before the single-prompt jobs; it is reported apart.",
+        };
         var poll = new Option<int>("--poll-ms") { Description = "Status poll interval per job, ms.", DefaultValueFactory = _ => 200 };
         var url = JobCommands.UrlOption();
         var key = JobCommands.KeyOption();
         var timeout = JobCommands.TimeoutOption(900);
         var command = new Command("bench", "Load benchmark: submit many jobs, print jobs/minute and p50/p95 job latency.")
         {
-            jobs, concurrency, prompt, maxNewTokens, poll, url, key, timeout,
+            jobs, concurrency, prompt, maxNewTokens, promptTokens, forced, mixed, poll, url, key, timeout,
         };
         command.SetAction((parse, ct) => JobCommands.Guard(async () =>
         {
             // Checked here, not in a validator: validators do not see default values.
             if (parse.GetValue(jobs) < 1 || parse.GetValue(concurrency) < 1) throw new ArgumentException("--jobs and --concurrency must be at least 1.");
+            if (parse.GetValue(promptTokens) < 0 || parse.GetValue(mixed) < 0) throw new ArgumentException("--prompt-tokens and --mixed-prompts cannot be negative.");
             using var client = JobCommands.Client(parse, url, key);
             var n = parse.GetValue(jobs);
-            var spec = new JsonObject
-            {
-                ["prompt"] = parse.GetValue(prompt),
-                ["parameters"] = new JsonObject { ["max_new_tokens"] = parse.GetValue(maxNewTokens) },
-            };
+            var text = parse.GetValue(promptTokens) is > 0 and var count ? PromptOfTokens(count) : parse.GetValue(prompt);
+            var parameters = new JsonObject { ["max_new_tokens"] = parse.GetValue(maxNewTokens) };
+            if (parse.GetValue(forced)) parameters["min_new_tokens"] = parse.GetValue(maxNewTokens);
+            var spec = new JsonObject { ["prompt"] = text, ["parameters"] = parameters };
             var pollInterval = TimeSpan.FromMilliseconds(parse.GetValue(poll));
             var jobTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout));
             var outcomes = new Outcome[n];
             Console.WriteLine($"bench: {n} jobs, {parse.GetValue(concurrency)} in flight, against {parse.GetValue(url)}");
 
             var wall = Stopwatch.StartNew();
+            Task<Outcome>? big = null;
+            if (parse.GetValue(mixed) is > 0 and var bigCount)
+            {
+                var bigSpec = new JsonObject { ["prompts"] = new JsonArray([.. Enumerable.Repeat(text, bigCount).Select(t => JsonValue.Create(t))]), ["parameters"] = parameters.DeepClone() };
+                big = RunJobAsync(client, bigSpec, jobTimeout, pollInterval, ct);
+                // Let it reach the worker first, so the single-prompt jobs arrive behind it.
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            }
             await Parallel.ForEachAsync(Enumerable.Range(0, n),
                 new ParallelOptions { MaxDegreeOfParallelism = parse.GetValue(concurrency), CancellationToken = ct },
-                async (i, token) =>
-                {
-                    var started = Stopwatch.GetTimestamp();
-                    try
-                    {
-                        var accepted = await client.SubmitAsync(spec.DeepClone().AsObject(), token);
-                        var final = await client.WaitAsync(accepted.GetProperty("id").GetString()!, jobTimeout, pollInterval, token);
-                        outcomes[i] = new Outcome(
-                            final.GetProperty("status").GetString()!,
-                            Stopwatch.GetElapsedTime(started),
-                            RecordedLatency(final),
-                            null);
-                    }
-                    catch (Exception ex) when (ex is JobClientException or TimeoutException or HttpRequestException)
-                    {
-                        outcomes[i] = new Outcome("error", Stopwatch.GetElapsedTime(started), null, ex.Message);
-                    }
-                });
+                async (i, token) => outcomes[i] = await RunJobAsync(client, spec.DeepClone().AsObject(), jobTimeout, pollInterval, token));
+            var singlesWall = wall.Elapsed;
+            var bigOutcome = big is null ? null : await big;
             wall.Stop();
 
             var succeeded = outcomes.Where(o => o.Status == "succeeded").ToArray();
             Console.WriteLine($"finished: {succeeded.Length} succeeded, {outcomes.Count(o => o.Status == "failed")} failed, {outcomes.Count(o => o.Status == "error")} client errors in {wall.Elapsed.TotalSeconds:0.0} s");
             foreach (var error in outcomes.Where(o => o.Error is not null).Select(o => o.Error).Distinct().Take(3))
                 Console.WriteLine($"  error: {error}");
-            Console.WriteLine(F($"throughput: {succeeded.Length / wall.Elapsed.TotalMinutes:0.0} jobs/minute"));
-            if (succeeded.Length > 0)
+            Console.WriteLine(F($"throughput: {succeeded.Length / singlesWall.TotalMinutes:0.0} jobs/minute"));
+            var latencies = succeeded.Select(o => o.ClientLatency.TotalMilliseconds).Order().ToArray();
+            var recorded = succeeded.Where(o => o.RecordedLatency is not null).Select(o => o.RecordedLatency!.Value.TotalMilliseconds).Order().ToArray();
+            if (latencies.Length > 0)
+                Console.WriteLine(F($"latency (client, submit → seen done): p50 {Percentile(latencies, 50):0} ms, p95 {Percentile(latencies, 95):0} ms, max {latencies[^1]:0} ms"));
+            if (recorded.Length > 0)
+                Console.WriteLine(F($"latency (recorded, created_at → completed_at): p50 {Percentile(recorded, 50):0} ms, p95 {Percentile(recorded, 95):0} ms, max {recorded[^1]:0} ms"));
+            if (bigOutcome is not null)
+                Console.WriteLine(F($"mixed: the {parse.GetValue(mixed)}-prompt job {bigOutcome.Status} in {bigOutcome.ClientLatency.TotalMilliseconds:0} ms"));
+            var summary = new JsonObject
             {
-                var seen = succeeded.Select(o => o.ClientLatency.TotalMilliseconds).Order().ToArray();
-                Console.WriteLine(F($"latency (client, submit → seen done): p50 {Percentile(seen, 50):0} ms, p95 {Percentile(seen, 95):0} ms, max {seen[^1]:0} ms"));
-                var recorded = succeeded.Where(o => o.RecordedLatency is not null).Select(o => o.RecordedLatency!.Value.TotalMilliseconds).Order().ToArray();
-                if (recorded.Length > 0)
-                    Console.WriteLine(F($"latency (recorded, created_at → completed_at): p50 {Percentile(recorded, 50):0} ms, p95 {Percentile(recorded, 95):0} ms, max {recorded[^1]:0} ms"));
+                ["mode"] = bigOutcome is null ? "single" : "mixed",
+                ["jobs"] = n,
+                ["succeeded"] = succeeded.Length,
+                ["concurrency"] = parse.GetValue(concurrency),
+                ["prompt_tokens"] = parse.GetValue(promptTokens) is > 0 and var pt ? pt : null,
+                ["max_new_tokens"] = parse.GetValue(maxNewTokens),
+                ["forced"] = parse.GetValue(forced),
+                ["wall_s"] = Math.Round(singlesWall.TotalSeconds, 3),
+                ["jobs_per_minute"] = Math.Round(succeeded.Length / singlesWall.TotalMinutes, 2),
+                ["p50_ms"] = latencies.Length > 0 ? Math.Round(Percentile(latencies, 50), 1) : null,
+                ["p95_ms"] = latencies.Length > 0 ? Math.Round(Percentile(latencies, 95), 1) : null,
+                // As the host recorded it (created_at → completed_at): free of the client's poll interval.
+                ["recorded_p50_ms"] = recorded.Length > 0 ? Math.Round(Percentile(recorded, 50), 1) : null,
+                ["recorded_p95_ms"] = recorded.Length > 0 ? Math.Round(Percentile(recorded, 95), 1) : null,
+                ["tokens_per_second"] = Math.Round(succeeded.Sum(o => o.OutputTokens) / singlesWall.TotalSeconds, 2),
+            };
+            if (bigOutcome is not null)
+            {
+                summary["mixed_prompts"] = parse.GetValue(mixed);
+                summary["mixed_job_status"] = bigOutcome.Status;
+                summary["mixed_job_ms"] = Math.Round(bigOutcome.ClientLatency.TotalMilliseconds, 1);
             }
-            return succeeded.Length == n ? 0 : 1;
+            Console.WriteLine(summary.ToJsonString());
+            return succeeded.Length == n && bigOutcome is null or { Status: "succeeded" } ? 0 : 1;
         }));
         return command;
     }
+
+    private static async Task<Outcome> RunJobAsync(JobClient client, JsonObject spec, TimeSpan timeout, TimeSpan poll, CancellationToken ct)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var accepted = await client.SubmitAsync(spec, ct);
+            var final = await client.WaitAsync(accepted.GetProperty("id").GetString()!, timeout, poll, ct);
+            var tokens = final.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object ? usage.GetProperty("output_tokens").GetInt32() : 0;
+            return new Outcome(final.GetProperty("status").GetString()!, Stopwatch.GetElapsedTime(started), RecordedLatency(final), null, tokens);
+        }
+        catch (Exception ex) when (ex is JobClientException or TimeoutException or HttpRequestException)
+        {
+            return new Outcome("error", Stopwatch.GetElapsedTime(started), null, ex.Message);
+        }
+    }
+
+    /// <summary>A prompt of <paramref name="tokens"/> tokens with T5's tokenizer: "the" is one piece, and the tokenizer adds &lt;/s&gt;.</summary>
+    internal static string PromptOfTokens(int tokens) => string.Join(' ', Enumerable.Repeat("the", Math.Max(1, tokens - 1)));
 
     private static TimeSpan? RecordedLatency(JsonElement job) =>
         job.TryGetProperty("created_at", out var c) && job.TryGetProperty("completed_at", out var d)
@@ -98,5 +146,5 @@ internal static class JobBench
 
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    private sealed record Outcome(string Status, TimeSpan ClientLatency, TimeSpan? RecordedLatency, string? Error);
+    private sealed record Outcome(string Status, TimeSpan ClientLatency, TimeSpan? RecordedLatency, string? Error, int OutputTokens = 0);
 }

@@ -36,6 +36,31 @@ public sealed class JobClient : IDisposable
         return await ReadAsync(response, "submit", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Runs the spec synchronously over <c>POST /api/completions</c> with <c>"stream": true</c>: calls
+    /// <paramref name="onToken"/> with each token's text as its server-sent event arrives; returns the final objects.</summary>
+    public async Task<IReadOnlyList<JsonElement>> StreamCompletionAsync(JsonObject spec, Action<int, string> onToken, CancellationToken cancellationToken)
+    {
+        var body = (JsonObject)spec.DeepClone();
+        body["stream"] = true;
+        using var request = new HttpRequestMessage(HttpMethod.Post, "completions") { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode) await ReadAsync(response, "completion", cancellationToken).ConfigureAwait(false);
+        var finals = new List<JsonElement>();
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await foreach (var item in System.Net.ServerSentEvents.SseParser.Create(stream).EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (item.Data == "[DONE]") break;
+            using var document = JsonDocument.Parse(item.Data);
+            var root = document.RootElement;
+            if (root.TryGetProperty("token", out var token))
+                onToken(root.GetProperty("index").GetInt32(), token.GetProperty("text").GetString() ?? "");
+            else
+                finals.Add(root.Clone());
+        }
+        return finals;
+    }
+
     /// <summary>The job's status record (with <c>results</c> once it has succeeded).</summary>
     public async Task<JsonElement> GetAsync(string id, CancellationToken cancellationToken)
     {

@@ -83,17 +83,37 @@ public static class JobCommands
         var key = KeyOption();
         var wait = new Option<bool>("--wait") { Description = "Wait for the job and print its completion." };
         var timeout = TimeoutOption(300);
-        var command = new Command("submit", "Submit a job over HTTP (POST /api/jobs) and print its id.") { prompt, file, parameters, url, key, wait, timeout };
+        var stream = new Option<bool>("--stream") { Description = "Run it now over POST /api/completions (a few prompts, small limits) and print the tokens as they come." };
+        var command = new Command("submit", "Submit a job over HTTP (POST /api/jobs) and print its id.") { prompt, file, parameters, url, key, wait, timeout, stream };
         command.Validators.Add(result =>
         {
             var hasPrompt = result.GetValue(prompt) is not null;
             var hasFile = result.GetValue(file) is not null;
             if (hasPrompt == hasFile) result.AddError("Give exactly one of --prompt TEXT or --file FILE.");
+            if (result.GetValue(stream) && result.GetValue(wait)) result.AddError("--stream already waits; leave out --wait.");
         });
         command.SetAction((parse, ct) => Guard(async () =>
         {
             var spec = await BuildSpecAsync(parse.GetValue(prompt), parse.GetValue(file), parse.GetValue(parameters) ?? [], ct);
             using var client = Client(parse, url, key);
+            if (parse.GetValue(stream))
+            {
+                var current = 0;
+                var finals = await client.StreamCompletionAsync(spec, (index, text) =>
+                {
+                    if (index != current) { Console.Out.WriteLine(); current = index; }
+                    Console.Out.Write(text);
+                    Console.Out.Flush();
+                }, ct);
+                Console.Out.WriteLine();
+                foreach (var f in finals)
+                {
+                    Console.Error.WriteLine($"[{f.GetProperty("index").GetInt32()}] {f.GetProperty("finish_reason").GetString()}, " +
+                        $"{f.GetProperty("input_tokens").GetInt32()} in / {f.GetProperty("output_tokens").GetInt32()} out, {f.GetProperty("total_ms").GetDouble():F0} ms");
+                }
+
+                return 0;
+            }
             var accepted = await client.SubmitAsync(spec, ct);
             var id = accepted.GetProperty("id").GetString()!;
             Console.WriteLine($"submitted job {id}");

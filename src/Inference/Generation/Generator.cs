@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Serverless.Inference.Model;
+using Serverless.Inference.Telemetry;
 
 namespace Serverless.Inference.Generation;
 
@@ -32,6 +33,7 @@ internal static class Generator
         for (var offset = 0; offset < prepared.Length; offset += perBatch)
         {
             var batch = new ArraySegment<PreparedPrompt>(prepared, offset, Math.Min(perBatch, prepared.Length - offset));
+            var batchStart = DateTime.UtcNow;
             var context = new DecodeBatch(model, batch, offset, options, observer, callStart, results, cancellationToken)
             {
                 ScoreObserver = scoreObserver,
@@ -40,6 +42,7 @@ internal static class Generator
                 BeamSearch.Run(context);
             else
                 GreedySearch.Run(context);
+            InferenceTelemetry.RecordBatch(batchStart, results.AsSpan(offset, batch.Count), beams);
         }
         return results;
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Serverless.Inference.Generation.Processing;
 using Serverless.Inference.Model;
 
 namespace Serverless.Inference.Generation;

@@ -1,4 +1,5 @@
 using Serverless.Inference.Model;
+using Serverless.Inference.Telemetry;
 
 namespace Serverless.Inference.Generation;
 
@@ -55,6 +56,32 @@ public static class ModelGeneration
             return Generator.Generate(model, PromptSource.FromIds(inputIds), options, null, cancellationToken);
         }
 
+        /// <summary>
+        /// Completes prompts of different callers as one shared decode batch: each prompt has its own parameters and
+        /// cancellation, and its outcome is reported through <paramref name="onDone"/> as soon as its row finishes.
+        /// A prompt that cannot run (invalid parameters, beam search, over the context window, a bad id) gets an error
+        /// outcome; the others run. Runs on the calling thread.
+        /// </summary>
+        /// <param name="prompts">At most <see cref="ModelOptions.MaxBatchRows"/> prompts.</param>
+        /// <param name="onDone">Called on the decoding thread with the prompt's index and outcome; keep it short.</param>
+        /// <param name="cancellationToken">Cancels every row (each leaves with <see cref="FinishReason.Cancelled"/>).</param>
+        /// <returns>The outcomes in prompt order.</returns>
+        public IReadOnlyList<BatchPromptOutcome> GenerateBatch(IReadOnlyList<BatchPrompt> prompts, Action<int, BatchPromptOutcome>? onDone = null,
+            CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(model);
+            ArgumentNullException.ThrowIfNull(prompts);
+            model.ThrowIfDisposed();
+            if (prompts.Count > model.Options.MaxBatchRows)
+                throw new ArgumentException($"A decode batch holds at most {model.Options.MaxBatchRows} prompts (MaxBatchRows); got {prompts.Count}.", nameof(prompts));
+            var started = DateTime.UtcNow;
+            var outcomes = RowBatchSearch.Run(model, prompts, onDone, cancellationToken);
+            // The shared batch reports like any other: one span and one set of measurements for the rows that ran.
+            var ran = outcomes.Where(o => o.Result is not null).Select(o => o.Result!).ToArray();
+            InferenceTelemetry.RecordBatch(started, ran, beams: 1);
+            return outcomes;
+        }
+
         /// <summary>Streams the text of one completion piece by piece as tokens are produced.</summary>
         /// <remarks>
         /// The pieces concatenate to the result's text: a piece is held back while it could still be the start of a stop
@@ -66,6 +93,35 @@ public static class ModelGeneration
             ArgumentNullException.ThrowIfNull(prompt);
             Start(model, options);
             return Generator.Stream(model, PromptSource.FromText([prompt]), options, cancellationToken);
+        }
+
+        /// <summary>Starts completing one prompt on a thread-pool thread and streams its tokens with their text
+        /// (<see cref="StreamedToken"/>), then its result; with num_beams &gt; 1 the tokens arrive when the search ends.</summary>
+        /// <remarks>Cancelling <paramref name="cancellationToken"/> stops the loop before its next decoder step; the result
+        /// then has <see cref="FinishReason.Cancelled"/>. Tokenizing errors (<see cref="PromptTooLongException"/>) fault
+        /// <see cref="TokenStream.Completion"/>.</remarks>
+        public TokenStream StartTokenStream(string prompt, GenerationOptions options, CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(prompt);
+            Start(model, options);
+            cancellationToken.ThrowIfCancellationRequested();
+            var channel = System.Threading.Channels.Channel.CreateUnbounded<StreamedToken>(
+                new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            var observer = new TokenStreamObserver(model.Tokenizer, options.StopStrings, channel.Writer);
+            var completion = Task.Run(() =>
+            {
+                try
+                {
+                    var result = Generator.Generate(model, PromptSource.FromText([prompt]), options, observer, cancellationToken)[0];
+                    observer.Finish(result);
+                    return result;
+                }
+                finally
+                {
+                    channel.Writer.TryComplete();
+                }
+            }, CancellationToken.None);
+            return new TokenStream(channel.Reader, completion);
         }
 
         /// <summary>Streams the completion of one already tokenized prompt.</summary>

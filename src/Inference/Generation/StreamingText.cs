@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Serverless.Inference.Generation.Processing;
 using Serverless.Inference.Tokenization;
 
 namespace Serverless.Inference.Generation;

@@ -19,19 +19,20 @@ internal sealed class DecoderStepper : IDisposable
 {
     private readonly T5Model _model;
     private readonly T5Config _config;
-    private readonly int _rows;
+    private int _rows;
     private readonly RunOptions _runOptions;
-    private readonly long[] _ids;
-    private readonly OrtValue _idsValue;
-    private readonly float[] _logits;
-    private readonly OrtValue _logitsValue;
-    private readonly OrtValue _encoderMask;
-    private readonly OrtValue _encoderHidden;
+    private long[] _ids;
+    private OrtValue _idsValue;
+    private float[] _logits;
+    private OrtValue _logitsValue;
+    private OrtValue _encoderMask;
+    private OrtValue _encoderHidden;
     private readonly OrtValue? _cacheFalse, _cacheTrue, _emptyPast;
     private readonly OrtValue[] _cross;    // [2 * layer + 0|1]: encoder key, value from step 1
     private OrtValue[] _present;           // [2 * layer + 0|1]: decoder key, value of the last step
     private OrtIoBinding? _binding;
     private int _step;
+    private bool _compacted;               // rows were dropped since the binding last saw the per-row inputs
     private float[] _scratch = [];
     private bool _disposed;
 
@@ -62,6 +63,9 @@ internal sealed class DecoderStepper : IDisposable
 
     /// <summary>The decoder input of the next step, one token per row; write it before <see cref="Step"/>.</summary>
     public Span<long> InputIds => _ids;
+
+    /// <summary>Rows of the batch now (fewer after <see cref="Compact"/>).</summary>
+    public int Rows => _rows;
 
     /// <summary>Time spent inside ONNX Runtime's Run, in <see cref="Stopwatch"/> ticks.</summary>
     public long RunTicks { get; private set; }
@@ -121,6 +125,18 @@ internal sealed class DecoderStepper : IDisposable
                 for (var i = 0; i < 2 * layers; i++)
                     _binding.BindInput(names.PastEncoder[i], _cross[i]);
             }
+            if (_compacted)
+            {
+                // Binding a name again replaces its value: the smaller per-row tensors from Compact.
+                _binding!.BindInput("input_ids", _idsValue);
+                _binding.BindInput("encoder_attention_mask", _encoderMask);
+                if (_model.IsMerged || _model.WithPastTakesEncoderHiddenStates)
+                    _binding.BindInput("encoder_hidden_states", _encoderHidden);
+                _binding.BindOutput("logits", _logitsValue);
+                for (var i = 0; i < 2 * layers; i++)
+                    _binding.BindInput(names.PastEncoder[i], _cross[i]);
+                _compacted = false;
+            }
             for (var i = 0; i < 2 * layers; i++)
             {
                 _binding!.BindInput(names.PastDecoder[i], _present[i]);
@@ -177,6 +193,62 @@ internal sealed class DecoderStepper : IDisposable
             data.CopyTo(_scratch);
             for (var r = 0; r < _rows; r++)
                 _scratch.AsSpan(sourceRows[r] * rowSize, rowSize).CopyTo(data.Slice(r * rowSize, rowSize));
+        }
+    }
+
+    /// <summary>
+    /// Keeps only the rows <paramref name="keep"/> (ascending positions of the current rows) of the self-attention
+    /// cache, the cross-attention K/V, the encoder output and its mask, so later steps cost what the kept rows cost.
+    /// A copy of every per-row tensor: call it when rows leave, not every step. Row <c>keep[i]</c> becomes row <c>i</c>.
+    /// </summary>
+    public void Compact(ReadOnlySpan<int> keep)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (keep.IsEmpty)
+            throw new ArgumentException("At least one row must stay; dispose the stepper when every row is done.", nameof(keep));
+        if (_step == 0)
+            throw new InvalidOperationException("Rows can leave once the first step ran.");
+        for (var i = 0; i < keep.Length; i++)
+        {
+            if ((uint)keep[i] >= (uint)_rows || (i > 0 && keep[i] <= keep[i - 1]))
+                throw new ArgumentException($"Row positions must ascend within [0, {_rows}); got {keep[i]} at {i}.", nameof(keep));
+        }
+        if (keep.Length == _rows)
+            return;
+
+        for (var i = 0; i < _present.Length; i++)
+            _present[i] = Gather<float>(_present[i], keep, _rows);
+        for (var i = 0; i < _cross.Length; i++)
+            _cross[i] = Gather<float>(_cross[i], keep, _rows);
+        _encoderHidden = Gather<float>(_encoderHidden, keep, _rows);
+        _encoderMask = Gather<long>(_encoderMask, keep, _rows);
+
+        var ids = new long[keep.Length];
+        for (var i = 0; i < keep.Length; i++)
+            ids[i] = _ids[keep[i]];
+        _idsValue.Dispose();
+        _ids = ids;
+        _idsValue = OrtValue.CreateTensorValueFromMemory(_ids, [keep.Length, 1]);
+        _logitsValue.Dispose();
+        _logits = new float[keep.Length * _config.VocabSize];
+        _logitsValue = OrtValue.CreateTensorValueFromMemory(_logits, [keep.Length, 1, _config.VocabSize]);
+        _rows = keep.Length;
+        _compacted = true;
+    }
+
+    /// <summary>A new tensor of the <paramref name="keep"/> rows along axis 0; disposes <paramref name="source"/>.</summary>
+    private static OrtValue Gather<T>(OrtValue source, ReadOnlySpan<int> keep, int rows) where T : unmanaged
+    {
+        using (source)
+        {
+            var shape = source.GetTensorTypeAndShape().Shape;
+            var data = source.GetTensorDataAsSpan<T>();
+            var rowSize = data.Length / rows;
+            var kept = new T[keep.Length * rowSize];
+            for (var i = 0; i < keep.Length; i++)
+                data.Slice(keep[i] * rowSize, rowSize).CopyTo(kept.AsSpan(i * rowSize, rowSize));
+            shape[0] = keep.Length;
+            return OrtValue.CreateTensorValueFromMemory(kept, shape);
         }
     }
 

@@ -35,3 +35,12 @@ internal sealed record JobListItem(string Id, JobStatus Status, DateTimeOffset C
 
 /// <summary>The 200 body of <c>GET /api/jobs</c>: newest first; <c>continuation</c> (absent on the last page) asks for the next page.</summary>
 internal sealed record JobListResponse(IReadOnlyList<JobListItem> Jobs, string? Continuation);
+
+/// <summary>The body of <c>GET /api/health</c>.</summary>
+internal sealed record HealthResponse(string Status, string? Reason, bool StorageReachable, HealthModel Model, HealthQueues? Queues);
+
+/// <summary>Whether this instance holds the model in memory, and which version (its fingerprint).</summary>
+internal sealed record HealthModel(bool Loaded, string? Version);
+
+/// <summary>Approximate lengths of the job queue and its poison queue.</summary>
+internal sealed record HealthQueues(string Name, int Length, string PoisonName, int PoisonLength);

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Serverless.Jobs.Specs;
 using Serverless.Jobs.Storage;
+using Serverless.Jobs.Telemetry;
 
 namespace Serverless.Jobs.Messages;
 
@@ -19,7 +20,9 @@ internal enum MessageKind
 }
 
 /// <summary>What a queue message is, and which job it belongs to.</summary>
-internal sealed record ParsedMessage(MessageKind Kind, string JobId, bool HasExplicitId, string Text, JsonElement? Json, JobError? Error);
+/// <param name="TraceParent">The W3C trace context the submit wrote into the message; null for a hand-dropped one.</param>
+internal sealed record ParsedMessage(MessageKind Kind, string JobId, bool HasExplicitId, string Text, JsonElement? Json, JobError? Error,
+    string? TraceParent = null);
 
 /// <summary>Classifies a queue message (plain text, <c>messageEncoding: none</c>).</summary>
 internal static class QueueMessageReader
@@ -76,7 +79,8 @@ internal static class QueueMessageReader
                     return Invalid(fallbackId, text, $"The job spec's id must be a string of 1 to {JobId.MaxLength} letters, digits or '-'.");
                 if (isSpecInBlob && !hasId)
                     return Invalid(fallbackId, text, "A message with \"input\": \"blob\" must carry the job id.");
-                return new ParsedMessage(isSpec ? MessageKind.Spec : MessageKind.SpecInBlob, hasId ? idElement.GetString()! : fallbackId, hasId, text, root, null);
+                var traceParent = root.TryGetProperty(JobsTelemetry.TraceParentField, out var tp) && tp.ValueKind == JsonValueKind.String ? tp.GetString() : null;
+                return new ParsedMessage(isSpec ? MessageKind.Spec : MessageKind.SpecInBlob, hasId ? idElement.GetString()! : fallbackId, hasId, text, root, null, traceParent);
             }
             // Some other JSON object: by the queue's contract, anything that is not a job spec is the prompt itself.
         }

@@ -12,7 +12,10 @@ internal static class JobSpecReader
 
     /// <param name="root">The parsed body or message.</param>
     /// <param name="allowId">Queue messages may carry their job id; HTTP bodies may not (the server assigns it).</param>
-    public static JobSpec? Read(JsonElement root, bool allowId, int maxPrompts, int maxNewTokensCeiling, SpecErrors errors)
+    /// <param name="extraField">Other top-level fields the caller reads itself (e.g. <c>stream</c>): returns true when it
+    /// took the field; any field nobody takes is an error.</param>
+    public static JobSpec? Read(JsonElement root, bool allowId, int maxPrompts, int maxNewTokensCeiling, SpecErrors errors,
+        Func<JsonProperty, bool>? extraField = null)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -25,25 +28,21 @@ internal static class JobSpecReader
 
         JsonElement? prompt = null, prompts = null, parameters = null;
         string? id = null;
-        // Hugging Face's name: "inputs" is "prompt" when a string and "prompts" when an array; errors name it as sent.
         string promptName = "prompt", promptsName = "prompts";
-        var aliasClash = false;
         foreach (var property in root.EnumerateObject())
         {
             switch (property.Name)
             {
-                case "prompt": aliasClash |= promptName == "inputs"; prompt = property.Value; break;
-                case "prompts": aliasClash |= promptsName == "inputs"; prompts = property.Value; break;
+                case "prompt": prompt = property.Value; break;
+                case "prompts": prompts = property.Value; break;
+                // Hugging Face's name: a string is one prompt, an array several.
+                case "inputs" when root.TryGetProperty("prompt", out _) || root.TryGetProperty("prompts", out _):
+                    errors.Add("inputs", "Give 'inputs' or 'prompt'/'prompts', not both.");
+                    break;
                 case "inputs" when property.Value.ValueKind == JsonValueKind.Array:
-                    aliasClash |= prompts is not null || prompt is not null;
-                    prompts = property.Value;
-                    promptsName = "inputs";
-                    break;
+                    prompts = property.Value; promptsName = "inputs"; break;
                 case "inputs":
-                    aliasClash |= prompt is not null || prompts is not null;
-                    prompt = property.Value;
-                    promptName = "inputs";
-                    break;
+                    prompt = property.Value; promptName = "inputs"; break;
                 case "parameters": parameters = property.Value; break;
                 case "id" when allowId:
                     if (property.Value.ValueKind == JsonValueKind.String && JobId.IsValid(property.Value.GetString()))
@@ -51,20 +50,21 @@ internal static class JobSpecReader
                     else
                         errors.Add("id", $"Must be a string of 1 to {JobId.MaxLength} letters, digits or '-'.");
                     break;
+                case Telemetry.JobsTelemetry.TraceParentField when allowId:
+                    // Trace context written by the submit; read by the worker, not part of the job.
+                    break;
+                case var _ when extraField?.Invoke(property) == true:
+                    break;
                 default:
-                    errors.Add(property.Name, $"Unknown field. Expected: prompt or prompts (or inputs), and optionally parameters{(allowId ? ", id" : "")}.");
+                    errors.Add(property.Name, $"Unknown field. Expected: prompt, prompts or inputs, and optionally parameters{(allowId ? ", id" : "")}.");
                     break;
             }
         }
 
         var list = new List<string>();
-        if (aliasClash)
+        if (prompt is not null && prompts is not null)
         {
-            errors.Add("inputs", "'inputs' is another name for 'prompt'/'prompts': give only one of them.");
-        }
-        else if (prompt is not null && prompts is not null)
-        {
-            errors.Add("prompt", "Give either 'prompt' (one string) or 'prompts' (an array), not both.");
+            errors.Add(promptName, $"Give either '{promptName}' (one string) or '{promptsName}' (an array), not both.");
         }
         else if (prompt is { } single)
         {
@@ -82,7 +82,7 @@ internal static class JobSpecReader
             {
                 var count = many.GetArrayLength();
                 if (count == 0) errors.Add(promptsName, "Must hold at least one prompt.");
-                else if (count > maxPrompts) errors.Add(promptsName, $"Holds {count} prompts; at most {maxPrompts} are allowed per job. Split it into several jobs.");
+                else if (count > maxPrompts) errors.Add(promptsName, $"Holds {count} prompts; at most {maxPrompts} are allowed per {(extraField is null ? "job. Split it into several jobs" : "request. Submit more as a job: POST /api/jobs")}.");
                 var i = 0;
                 foreach (var item in many.EnumerateArray())
                 {
@@ -95,7 +95,7 @@ internal static class JobSpecReader
         }
         else
         {
-            errors.Add("prompt", "Required: give 'prompt' (a string) or 'prompts' (an array of strings); 'inputs' is accepted for either.");
+            errors.Add("prompt", "Required: give 'prompt' or 'inputs' (a string), or 'prompts' (an array of strings).");
         }
 
         // Checked over the Hugging Face defaults here; the submit and the worker check them again over the model's.

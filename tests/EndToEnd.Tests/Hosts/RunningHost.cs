@@ -29,6 +29,7 @@ public sealed class RunningHostFixture : HostFixture
         CompletionsContainerName = Setting("E2E_COMPLETIONS_CONTAINER") ?? "completions";
         MaxPromptsPerJob = int.Parse(Setting("E2E_MAX_PROMPTS_PER_JOB") ?? "64");
         MaxRequestBodyBytes = int.Parse(Setting("E2E_MAX_REQUEST_BODY_BYTES") ?? (256 * 1024).ToString());
+        MaxCompletionPrompts = int.Parse(Setting("E2E_MAX_COMPLETION_PROMPTS") ?? "4");
         return Task.CompletedTask;
     }
 

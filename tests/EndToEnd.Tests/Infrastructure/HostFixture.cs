@@ -32,6 +32,9 @@ public abstract class HostFixture : IAsyncLifetime
     public int MaxPromptsPerJob { get; protected set; } = 64;
     public int MaxRequestBodyBytes { get; protected set; } = 256 * 1024;
 
+    /// <summary>The host's <c>Completions__MaxPrompts</c>.</summary>
+    public int MaxCompletionPrompts { get; protected set; } = 4;
+
     /// <summary>Sends the function key (when there is one) as <c>x-functions-key</c>.</summary>
     public HttpClient Http { get; private set; } = null!;
 

@@ -20,6 +20,9 @@ public abstract class StartedHostFixture : HostFixture
     public const string ModelPrefix = "demo/";
     public const int TestMaxPromptsPerJob = 3;
 
+    /// <summary>Enough prompts that a streamed completion of the tiny model lasts long enough to tell streamed from buffered.</summary>
+    public const int TestMaxCompletionPrompts = 16;
+
     /// <summary>The poison-path variant: the model prefix holds nothing, and at most 2 deliveries 1 s apart.</summary>
     protected virtual bool ModelMissing => false;
 
@@ -45,6 +48,7 @@ public abstract class StartedHostFixture : HostFixture
         JobsContainerName = UniqueName("e2e-jobs");
         CompletionsContainerName = UniqueName("e2e-completions");
         MaxPromptsPerJob = TestMaxPromptsPerJob;
+        MaxCompletionPrompts = TestMaxCompletionPrompts;
 
         var queues = new QueueServiceClient(storage);
         try
@@ -70,6 +74,7 @@ public abstract class StartedHostFixture : HostFixture
             ["Model__Prefix"] = ModelMissing ? "not-uploaded/" : ModelPrefix,
             ["Model__CacheDirectory"] = Path.Combine(_work, "model-cache"),
             ["Jobs__MaxPromptsPerJob"] = TestMaxPromptsPerJob.ToString(),
+            ["Completions__MaxPrompts"] = TestMaxCompletionPrompts.ToString(),
         };
         if (ModelMissing)
         {

@@ -38,6 +38,9 @@ public class LocalHostFixture : IAsyncLifetime
     /// <summary>Extra host settings as <c>key=value</c> (configuration keys, ':'-separated).</summary>
     protected virtual IEnumerable<string> Settings => [];
 
+    /// <summary>The model folder uploaded for the host (the demo model unless a fixture composes another).</summary>
+    protected virtual string ModelDirectory => Paths.DemoModelDirectory;
+
     /// <summary>Where the host looks for the model; a prefix with nothing under it gives "model missing".</summary>
     protected virtual string HostModelPrefix => ModelPrefix;
 
@@ -53,7 +56,7 @@ public class LocalHostFixture : IAsyncLifetime
         await JobsQueue.CreateIfNotExistsAsync();
         await PoisonQueue.CreateIfNotExistsAsync();
 
-        var model = Paths.DemoModelDirectory;
+        var model = ModelDirectory;
         Assert.True(Directory.Exists(model), $"The demo model folder {model} is missing (it is committed with the repository).");
         await ModelUploader.UploadAsync(model, blobs.GetBlobContainerClient(ModelContainerName), ModelPrefix);
 

@@ -7,37 +7,13 @@ namespace Serverless.Inference.Tests.Model;
 /// The committed tiny T5 (models/demo, copied next to the tests) loaded once with the merged decoder and once with
 /// the split decoder pair, plus its goldens from scripts/reference/make_tiny.py.
 /// </summary>
-public sealed class TinyModels : IDisposable
+public sealed class TinyModels() : MergedAndSplitModels(ModelDirectory)
 {
     public static string ModelDirectory => Path.Combine(AppContext.BaseDirectory, "Models", "demo");
     public static string GoldensPath => Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny", "goldens.json");
 
-    private readonly string _splitDirectory;
-
-    public TinyModels()
-    {
-        Merged = T5Model.Load(ModelDirectory);
-        _splitDirectory = CopyModel(exclude: "decoder_model_merged.onnx");
-        Split = T5Model.Load(_splitDirectory);
-    }
-
-    public T5Model Merged { get; }
-    public T5Model Split { get; }
-
-    public T5Model Get(string layout) => layout switch
-    {
-        "merged" => Merged,
-        "split" => Split,
-        _ => throw new ArgumentOutOfRangeException(nameof(layout)),
-    };
-
     /// <summary>The goldens; a missing file fails the test (the fixture is part of the repository).</summary>
-    public static JsonElement Goldens()
-    {
-        Assert.True(File.Exists(GoldensPath), $"The golden file {GoldensPath} is missing; run scripts/reference/make_tiny.py.");
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(GoldensPath));
-        return doc.RootElement.Clone();
-    }
+    public static JsonElement Goldens() => ReadGoldens(GoldensPath, "scripts/reference/make_tiny.py");
 
     public static int[] Ints(JsonElement array) => array.EnumerateArray().Select(e => e.GetInt32()).ToArray();
 
@@ -59,19 +35,6 @@ public sealed class TinyModels : IDisposable
             File.Copy(file, Path.Combine(folder, name));
         }
         return target;
-    }
-
-    public void Dispose()
-    {
-        Merged.Dispose();
-        Split.Dispose();
-        try
-        {
-            Directory.Delete(_splitDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
     }
 }
 

@@ -101,7 +101,7 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     }
 
     [Fact]
-    public void CountTokens_EqualsEncodeLength()
+    public void Count_tokens_equals_encode_length()
     {
         foreach (var golden in fixture.EncodeGoldens)
         {
@@ -207,7 +207,7 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     }
 
     [Fact]
-    public void FromStream_LoadsTheSameModel()
+    public void From_stream_loads_the_same_model()
     {
         using var stream = File.OpenRead(T5TokenizerFixture.ModelPath);
         var fromStream = T5Tokenizer.FromStream(stream);
@@ -216,7 +216,7 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     }
 
     [Fact]
-    public void FromFile_MissingFile_NamesTheFile()
+    public void From_file_missing_file_names_the_file()
     {
         var path = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}", "spiece.model");
         var e = Assert.Throws<FileNotFoundException>(() => T5Tokenizer.FromFile(path));
@@ -228,7 +228,7 @@ public sealed class T5TokenizerTests(T5TokenizerFixture fixture, ITestOutputHelp
     [InlineData("garbage")]
     [InlineData("truncated")]
     [InlineData("empty")]
-    public void FromFile_CorruptFile_NamesTheFile(string kind)
+    public void From_file_corrupt_file_names_the_file(string kind)
     {
         var model = File.ReadAllBytes(T5TokenizerFixture.ModelPath);
         var bytes = kind switch

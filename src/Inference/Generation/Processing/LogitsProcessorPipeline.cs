@@ -1,4 +1,4 @@
-namespace Serverless.Inference.Generation;
+namespace Serverless.Inference.Generation.Processing;
 
 /// <summary>
 /// The logits processors of Hugging Face <c>generate</c> that do not depend on sampling, applied in place to one

@@ -1,4 +1,4 @@
-namespace Serverless.Inference.Generation;
+namespace Serverless.Inference.Generation.Processing;
 
 /// <summary>
 /// Finds stop strings in the text decoded so far (ordinal, case-sensitive) and tells a streaming caller how much of

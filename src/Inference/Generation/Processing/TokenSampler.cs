@@ -1,4 +1,4 @@
-namespace Serverless.Inference.Generation;
+namespace Serverless.Inference.Generation.Processing;
 
 /// <summary>
 /// Chooses the next token from one row of processed scores: argmax when <see cref="GenerationOptions.DoSample"/>

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Serverless.Inference.Generation;
+namespace Serverless.Inference.Generation.Processing;
 
 /// <summary>
 /// xoshiro256** (Blackman and Vigna), seeded through SplitMix64. Written out here rather than using

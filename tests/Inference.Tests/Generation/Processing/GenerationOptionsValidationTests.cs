@@ -7,13 +7,13 @@ public class GenerationOptionsValidationTests
     private const int Ceiling = 512;
 
     [Fact]
-    public void DefaultsAreValid()
+    public void Defaults_are_valid()
     {
         Assert.Empty(new GenerationOptions().Validate(Ceiling));
     }
 
     [Fact]
-    public void EdgesOfEveryRangeAreValid()
+    public void Edges_of_every_range_are_valid()
     {
         var options = new GenerationOptions
         {
@@ -36,7 +36,7 @@ public class GenerationOptionsValidationTests
     }
 
     [Fact]
-    public void MessageNamesTheParameterItsRangeAndTheValue()
+    public void Message_names_the_parameter_its_range_and_the_value()
     {
         var error = Assert.Single(new GenerationOptions { MaxNewTokens = 0 }.Validate(Ceiling));
         Assert.Equal("max_new_tokens", error.Parameter);
@@ -76,7 +76,7 @@ public class GenerationOptionsValidationTests
 
     [Theory]
     [MemberData(nameof(Invalid))]
-    public void EachOutOfRangeParameterIsReportedByName(GenerationOptions options, string parameter, string fragment)
+    public void Each_out_of_range_parameter_is_reported_by_name(GenerationOptions options, string parameter, string fragment)
     {
         var error = Assert.Single(options.Validate(Ceiling));
         Assert.Equal(parameter, error.Parameter);
@@ -85,7 +85,7 @@ public class GenerationOptionsValidationTests
     }
 
     [Fact]
-    public void AllErrorsAreReturnedAtOnce()
+    public void All_errors_are_returned_at_once()
     {
         var options = new GenerationOptions
         {
@@ -109,7 +109,7 @@ public class GenerationOptionsValidationTests
     }
 
     [Fact]
-    public void TheCeilingComesFromTheHost()
+    public void The_ceiling_comes_from_the_host()
     {
         Assert.Single(new GenerationOptions { MaxNewTokens = 64 }.Validate(32));
         Assert.Contains("between 1 and 32 (got 64)", new GenerationOptions { MaxNewTokens = 64 }.Validate(32)[0].Message);
@@ -117,7 +117,7 @@ public class GenerationOptionsValidationTests
     }
 
     [Fact]
-    public void NullStopStringListCountsAsEmpty()
+    public void Null_stop_string_list_counts_as_empty()
     {
         Assert.Empty(new GenerationOptions { StopStrings = null! }.Validate(Ceiling));
     }

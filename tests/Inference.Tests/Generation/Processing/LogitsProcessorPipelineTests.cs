@@ -1,4 +1,5 @@
 using Serverless.Inference.Generation;
+using Serverless.Inference.Generation.Processing;
 
 namespace Serverless.Inference.Tests.Generation.Processing;
 
@@ -15,14 +16,14 @@ public class LogitsProcessorPipelineTests
     }
 
     [Fact]
-    public void DefaultOptionsLeaveScoresUnchanged()
+    public void Default_options_leave_scores_unchanged()
     {
         float[] logits = [2f, -1f, 4f, 0.5f, 3f];
         Assert.Equal(logits, Run(new GenerationOptions(), logits, [2, 3, 2]));
     }
 
     [Fact]
-    public void RepetitionPenaltyDividesPositiveMultipliesNegativeOncePerTokenIncludingDecoderStart()
+    public void Repetition_penalty_divides_positive_multiplies_negative_once_per_token_including_decoder_start()
     {
         // History = [0 (decoder start), 2, 3, 2, 1]; token 4 never occurred.
         float[] logits = [2f, -1f, 4f, 0.5f, 3f];
@@ -31,7 +32,7 @@ public class LogitsProcessorPipelineTests
     }
 
     [Fact]
-    public void RepetitionPenaltyBelowOneEncouragesRepeats()
+    public void Repetition_penalty_below_one_encourages_repeats()
     {
         float[] logits = [0f, -2f, 4f, 1f];
         var result = Run(new GenerationOptions { RepetitionPenalty = 0.5 }, logits, [1, 2], eos: 3);
@@ -40,7 +41,7 @@ public class LogitsProcessorPipelineTests
     }
 
     [Fact]
-    public void RepetitionPenaltyIsComputedInFloat32LikeHf()
+    public void Repetition_penalty_is_computed_in_float32_like_hf()
     {
         float[] logits = [1f, 0.7f];
         var result = Run(new GenerationOptions { RepetitionPenalty = 1.3 }, logits, [1], eos: 0);
@@ -49,14 +50,14 @@ public class LogitsProcessorPipelineTests
     }
 
     [Fact]
-    public void RepetitionPenaltyIgnoresIdsBeyondTheRow()
+    public void Repetition_penalty_ignores_ids_beyond_the_row()
     {
         var result = Run(new GenerationOptions { RepetitionPenalty = 2.0 }, [4f, 4f], [7, 1], eos: 0);
         Assert.Equal([2f, 2f], result);
     }
 
     [Fact]
-    public void RepetitionPenaltyStaysCorrectAcrossManyCalls()
+    public void Repetition_penalty_stays_correct_across_many_calls()
     {
         // The per-call stamp must not leak marks from one call into the next.
         var pipeline = LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 2.0 }, 9);
@@ -87,7 +88,7 @@ public class LogitsProcessorPipelineTests
 
     [Theory]
     [MemberData(nameof(NgramCases))]
-    public void NoRepeatNgramBansExactlyTheTokensCompletingASeenNgram(int n, int[] generated, int[] banned)
+    public void No_repeat_ngram_bans_exactly_the_tokens_completing_a_seen_ngram(int n, int[] generated, int[] banned)
     {
         var logits = Enumerable.Range(0, 10).Select(i => (float)i + 0.5f).ToArray();
         var result = Run(new GenerationOptions { NoRepeatNgramSize = n }, logits, generated, eos: 9);
@@ -102,7 +103,7 @@ public class LogitsProcessorPipelineTests
     [InlineData(1, true)]
     [InlineData(2, false)]
     [InlineData(3, false)]
-    public void MinNewTokensBansEosUntilEnoughTokensWereGenerated(int generatedCount, bool eosBanned)
+    public void Min_new_tokens_bans_eos_until_enough_tokens_were_generated(int generatedCount, bool eosBanned)
     {
         float[] logits = [0.1f, 5f, 0.3f];
         var generated = Enumerable.Repeat(2, generatedCount).ToArray();
@@ -113,7 +114,7 @@ public class LogitsProcessorPipelineTests
     }
 
     [Fact]
-    public void ProcessorsCombine()
+    public void Processors_combine()
     {
         // repetition_penalty 2, no_repeat_ngram_size 2, min_new_tokens 3, eos 1; history [0, 2, 3, 2].
         var options = new GenerationOptions { RepetitionPenalty = 2.0, NoRepeatNgramSize = 2, MinNewTokens = 4 };
@@ -122,7 +123,7 @@ public class LogitsProcessorPipelineTests
     }
 
     [Fact]
-    public void CreateRejectsUnvalidatedOptions()
+    public void Create_rejects_unvalidated_options()
     {
         Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { RepetitionPenalty = 0 }, 1));
         Assert.Throws<ArgumentException>(() => LogitsProcessorPipeline.Create(new GenerationOptions { NoRepeatNgramSize = -1 }, 1));
@@ -131,7 +132,7 @@ public class LogitsProcessorPipelineTests
     }
 
     [Fact]
-    public void ProcessDoesNotAllocateAfterTheFirstCall()
+    public void Process_does_not_allocate_after_the_first_call()
     {
         var options = new GenerationOptions { RepetitionPenalty = 1.2, NoRepeatNgramSize = 3, MinNewTokens = 5 };
         var pipeline = LogitsProcessorPipeline.Create(options, 1);

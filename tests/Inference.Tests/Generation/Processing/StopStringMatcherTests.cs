@@ -1,4 +1,5 @@
 using Serverless.Inference.Generation;
+using Serverless.Inference.Generation.Processing;
 
 namespace Serverless.Inference.Tests.Generation.Processing;
 
@@ -54,7 +55,7 @@ public class StopStringMatcherTests
     }
 
     [Fact]
-    public void StreamingWithHoldBackNeverEmitsTextAfterTheCut()
+    public void Streaming_with_hold_back_never_emits_text_after_the_cut()
     {
         string[] stops = ["<end>", "\n\nQ:", "ee"];
         var text = "Trees grow <en tall.\n\nA: yes\n\nQ: and <end> more";
@@ -83,14 +84,14 @@ public class StopStringMatcherTests
     }
 
     [Fact]
-    public void ConstructorRejectsEmptyStops()
+    public void Constructor_rejects_empty_stops()
     {
         Assert.Throws<ArgumentException>(() => new StopStringMatcher(["ok", ""]));
         Assert.Throws<ArgumentException>(() => new StopStringMatcher(["ok", null!]));
     }
 
     [Fact]
-    public void TheMatcherKeepsItsOwnCopyOfTheStops()
+    public void The_matcher_keeps_its_own_copy_of_the_stops()
     {
         var stops = new List<string> { "END" };
         var matcher = new StopStringMatcher(stops);

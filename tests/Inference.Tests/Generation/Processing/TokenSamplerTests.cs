@@ -1,4 +1,5 @@
 using Serverless.Inference.Generation;
+using Serverless.Inference.Generation.Processing;
 
 namespace Serverless.Inference.Tests.Generation.Processing;
 
@@ -33,7 +34,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void SameSeedGivesTheSameThousandDraws()
+    public void Same_seed_gives_the_same_thousand_draws()
     {
         float[] logits = [0.1f, 1.2f, -0.5f, 0.9f, 2.0f, 0.0f, 1.1f, -1.0f, 0.4f, 0.8f];
         var first = Draws(new TokenSampler(Sampling(seed: 12345)), logits, 1000);
@@ -43,7 +44,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void DifferentSeedsGiveDifferentDraws()
+    public void Different_seeds_give_different_draws()
     {
         float[] logits = [0.1f, 1.2f, -0.5f, 0.9f, 2.0f, 0.0f, 1.1f, -1.0f, 0.4f, 0.8f];
         var a = Draws(new TokenSampler(Sampling(seed: 1)), logits, 1000);
@@ -55,7 +56,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void SeededDrawsAreFixedAcrossMachines()
+    public void Seeded_draws_are_fixed_across_machines()
     {
         // The seed -> draws mapping is part of the contract (xoshiro256** + SplitMix64, one uniform per draw against
         // the cumulative weights in token order). Golden values: uniforms of seed 42 are 0.0839, 0.3790, 0.6800,
@@ -69,7 +70,7 @@ public class TokenSamplerTests
     [InlineData(1.0)]
     [InlineData(0.5)]
     [InlineData(2.0)]
-    public void DrawFrequenciesMatchTheTemperedSoftmax(double temperature)
+    public void Draw_frequencies_match_the_tempered_softmax(double temperature)
     {
         // softmax(log(p) / T) is p^(1/T) renormalised.
         double[] powered = [Math.Pow(0.2, 1 / temperature), Math.Pow(0.3, 1 / temperature), Math.Pow(0.5, 1 / temperature)];
@@ -84,7 +85,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void TopKKeepsTheKHighestScores()
+    public void Top_k_keeps_the_k_highest_scores()
     {
         Assert.Equal([1, 3], KeptSet(Sampling(topK: 2), [1f, 5f, 3f, 4.5f, 4f]));
         Assert.Equal([1], KeptSet(Sampling(topK: 1), [1f, 5f, 3f, 4.5f, 4f]));
@@ -94,7 +95,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void TopKKeepsEveryTieOfTheKthScore()
+    public void Top_k_keeps_every_tie_of_the_kth_score()
     {
         // HF removes scores strictly below the k-th largest value.
         Assert.Equal([0, 1], KeptSet(Sampling(topK: 1), [5f, 5f, 1f]));
@@ -103,7 +104,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void TopKDoesNotCountBannedTokens()
+    public void Top_k_does_not_count_banned_tokens()
     {
         // Only two finite scores: the -inf threshold removes nothing more.
         var ni = float.NegativeInfinity;
@@ -136,7 +137,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void TopPAppliesAfterTopKOnTheRenormalisedDistribution()
+    public void Top_p_applies_after_top_k_on_the_renormalised_distribution()
     {
         var logits = LogOf(0.05, 0.15, 0.3, 0.5);
         // Without top_k: cumulative 0.05, 0.2, 0.5, 1.0; top_p 0.52 removes <= 0.48.
@@ -146,7 +147,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void TopPMatchesHfDefinitionOnRandomRows()
+    public void Top_p_matches_hf_definition_on_random_rows()
     {
         // Reference: HF's TopPLogitsWarper written out literally (ascending sort, cumulative softmax,
         // remove <= 1 - top_p, keep the last one). Rows near the boundary are skipped: float rounding decides them.
@@ -182,7 +183,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void SamplingDrawsOnlyKeptTokensAndEachOfThem()
+    public void Sampling_draws_only_kept_tokens_and_each_of_them()
     {
         var logits = LogOf(0.1, 0.2, 0.3, 0.4);
         var draws = Draws(new TokenSampler(Sampling(topP: 0.6, seed: 5)), logits, 2000);
@@ -193,7 +194,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void SamplingNeverPicksBannedTokens()
+    public void Sampling_never_picks_banned_tokens()
     {
         var ni = float.NegativeInfinity;
         float[] logits = [ni, 0f, ni, 0f, float.NaN];
@@ -202,7 +203,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void SamplingWithEverythingBannedFallsBackToGreedy()
+    public void Sampling_with_everything_banned_falls_back_to_greedy()
     {
         var ni = float.NegativeInfinity;
         Assert.Equal(0, new TokenSampler(Sampling()).Next([ni, ni, ni]));
@@ -210,7 +211,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void KthLargestMatchesSorting()
+    public void Kth_largest_matches_sorting()
     {
         var random = new Random(5);
         for (var trial = 0; trial < 200; trial++)
@@ -227,7 +228,7 @@ public class TokenSamplerTests
     }
 
     [Fact]
-    public void ConstructorRejectsUnvalidatedSamplingOptions()
+    public void Constructor_rejects_unvalidated_sampling_options()
     {
         Assert.Throws<ArgumentException>(() => new TokenSampler(Sampling(temperature: 0)));
         Assert.Throws<ArgumentException>(() => new TokenSampler(Sampling(temperature: double.NaN)));
@@ -241,7 +242,7 @@ public class TokenSamplerTests
     [InlineData(true, 50, 1.0)]
     [InlineData(true, 0, 0.9)]
     [InlineData(true, 50, 0.9)]
-    public void NextDoesNotAllocateAfterTheFirstCall(bool doSample, int topK, double topP)
+    public void Next_does_not_allocate_after_the_first_call(bool doSample, int topK, double topP)
     {
         var sampler = new TokenSampler(new GenerationOptions { DoSample = doSample, TopK = topK, TopP = topP, Temperature = 0.8, Seed = 1 });
         var random = new Random(1);

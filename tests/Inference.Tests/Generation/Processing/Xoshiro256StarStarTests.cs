@@ -1,11 +1,12 @@
 using Serverless.Inference.Generation;
+using Serverless.Inference.Generation.Processing;
 
 namespace Serverless.Inference.Tests.Generation.Processing;
 
 public class Xoshiro256StarStarTests
 {
     [Fact]
-    public void SplitMix64MatchesItsPublishedSequence()
+    public void SplitMix64_matches_its_published_sequence()
     {
         // Rosetta Code "Pseudo-random numbers/Splitmix64", seed 1234567.
         ulong state = 1234567;
@@ -27,7 +28,7 @@ public class Xoshiro256StarStarTests
     }
 
     [Fact]
-    public void NextDoubleUsesTheTop53Bits()
+    public void Next_double_uses_the_top_53_bits()
     {
         var a = new Xoshiro256StarStar(42);
         var b = new Xoshiro256StarStar(42);

@@ -1,0 +1,284 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Serverless.Inference;
+using Serverless.Inference.Generation;
+using Serverless.Inference.Model;
+
+namespace Serverless.Jobs.Batching;
+
+/// <summary>
+/// The instance's decode batches: the prompts of concurrent invocations (and the prompts of a multi-prompt job) wait
+/// here and run together in shared decode batches of up to the model's <see cref="ModelOptions.MaxBatchRows"/>
+/// (<c>Inference__MaxBatchRows</c>) rows, one batch at a time. A batch starts when it is full or when the oldest
+/// waiting prompt has waited <c>Jobs__BatchWindowMs</c>.
+/// </summary>
+/// <remarks>
+/// Fairness: a batch takes one prompt from each waiting job in arrival order, then a second from each, and so on, so a
+/// 64-prompt job does not hold a single-prompt job that arrives after it back for more than one batch. A prompt's
+/// task completes as soon as its row is done; an error of a prompt (too long, a bad id) is that prompt's own; a
+/// cancelled invocation's prompts leave the queue, or their rows leave the running batch, without disturbing others.
+/// Jobs that cannot share a batch (beam search) run as a batch of their own when their turn comes.
+/// </remarks>
+internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
+{
+    private readonly TimeSpan _window;
+    private readonly ILogger<PromptBatcher> _logger;
+    private readonly object _gate = new();
+    private readonly List<Group> _waiting = [];       // arrival order
+    private readonly SemaphoreSlim _arrivals = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _runner;
+    private long _batches;
+    // The last shared batch: its rows, when it ended and how long it ran (Stopwatch ticks); see Patience.
+    private int _lastRows;
+    private long _lastEnd, _lastDuration;
+
+    public PromptBatcher(TimeSpan window, ILogger<PromptBatcher> logger)
+    {
+        _window = window;
+        _logger = logger;
+    }
+
+    /// <summary>Queues a job's prompts; one task per prompt, in prompt order.</summary>
+    /// <exception cref="ObjectDisposedException">The batcher is stopping (host shutdown).</exception>
+    public IReadOnlyList<Task<BatchedResult>> Enqueue(T5Model model, IReadOnlyList<string> prompts, GenerationOptions options,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(options);
+        var group = new Group(model, options, cancellationToken, Stopwatch.GetTimestamp());
+        for (var i = 0; i < prompts.Count; i++) group.Pending.Enqueue(new Item(i, prompts[i]));
+        var tasks = group.Pending.Select(item => item.Completion.Task).ToArray();
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+            _waiting.Add(group);
+            _runner ??= Task.Run(() => RunAsync(_stop.Token));
+        }
+        // Prompts still waiting leave the queue at once; rows already running leave their batch at the next step. The
+        // caller's token is the job's own (disposed with the job), which ends the registration.
+        cancellationToken.Register(() => Cancel(group));
+        _arrivals.Release();
+        return tasks;
+    }
+
+    private void Cancel(Group group)
+    {
+        lock (_gate)
+        {
+            _waiting.Remove(group);
+            while (group.Pending.TryDequeue(out var item)) item.Completion.TrySetCanceled(group.CancellationToken);
+        }
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await _arrivals.WaitAsync(stop).ConfigureAwait(false);
+                List<(Group Group, Item Item)>? batch;
+                while ((batch = TryTake(out var wait)) is null)
+                {
+                    if (wait is null) break; // nothing waiting
+                    // Wake when the window ends or another prompt arrives (which may fill the batch).
+                    await _arrivals.WaitAsync(wait.Value, stop).ConfigureAwait(false);
+                }
+                if (batch is not null) await RunBatchAsync(batch, stop).ConfigureAwait(false);
+                // More may be waiting than one batch took: go round again without waiting for an arrival.
+                lock (_gate)
+                {
+                    if (_waiting.Count > 0 && _arrivals.CurrentCount == 0) _arrivals.Release();
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "The prompt batcher failed between batches; it carries on");
+            }
+        }
+    }
+
+    /// <summary>The next batch if it should start now; otherwise null and how long until the window of the oldest prompt ends.</summary>
+    private List<(Group, Item)>? TryTake(out TimeSpan? wait)
+    {
+        lock (_gate)
+        {
+            wait = null;
+            _waiting.RemoveAll(g => g.Pending.Count == 0);
+            if (_waiting.Count == 0) return null;
+            var first = _waiting[0];
+            var model = first.Model;
+            var rows = model.Options.MaxBatchRows;
+            var batch = new List<(Group, Item)>();
+            if (!BatchPrompt.CanShare(first.Options))
+            {
+                // A job that cannot share runs on its own, all its prompts at once (the engine splits by row limit).
+                _waiting.RemoveAt(0);
+                while (first.Pending.TryDequeue(out var item)) batch.Add((first, item));
+                return batch;
+            }
+
+            var sharing = _waiting.Where(g => ReferenceEquals(g.Model, model) && BatchPrompt.CanShare(g.Options)).ToList();
+            var available = sharing.Sum(g => g.Pending.Count);
+            var untilStart = UntilStart(available, first.EnqueuedAt);
+            if (available < rows && untilStart > TimeSpan.Zero)
+            {
+                wait = untilStart;
+                return null;
+            }
+            // Round robin over the waiting jobs, oldest first.
+            for (var taken = true; taken && batch.Count < rows;)
+            {
+                taken = false;
+                foreach (var group in sharing)
+                {
+                    if (batch.Count == rows) break;
+                    if (!group.Pending.TryDequeue(out var item)) continue;
+                    batch.Add((group, item));
+                    taken = true;
+                }
+            }
+            _waiting.RemoveAll(g => g.Pending.Count == 0);
+            return batch;
+        }
+    }
+
+    /// <summary>
+    /// How long until a batch that is not full may start: when the oldest prompt has waited the window, and, right
+    /// after a larger batch, not before a quarter of that batch's run time has passed since it ended. Rows cannot join a
+    /// running batch, so a small batch started the moment it could shuts out everything arriving during its whole run:
+    /// on a busy instance (the jobs of the last batch are being followed by new ones) that halves throughput, while
+    /// waiting a fraction of a batch gathers them. An idle instance (no batch within the last batch's run time) waits
+    /// only the window.
+    /// </summary>
+    private TimeSpan UntilStart(int available, long oldestEnqueuedAt)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var untilWindow = _window - Stopwatch.GetElapsedTime(oldestEnqueuedAt, now);
+        if (_lastRows < 2 * available || _lastDuration == 0 || now - _lastEnd > _lastDuration)
+            return untilWindow;
+        var untilSettled = TimeSpan.FromSeconds((_lastEnd + _lastDuration / 4 - now) / (double)Stopwatch.Frequency);
+        return untilSettled > untilWindow ? untilSettled : untilWindow;
+    }
+
+    private async Task RunBatchAsync(List<(Group Group, Item Item)> batch, CancellationToken stop)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var number = Interlocked.Increment(ref _batches);
+        var first = batch[0].Group;
+        try
+        {
+            if (!BatchPrompt.CanShare(first.Options))
+            {
+                await RunAloneAsync(first, batch.Select(b => b.Item).ToArray(), started, number).ConfigureAwait(false);
+                return;
+            }
+            var prompts = batch.Select(b => BatchPrompt.FromText(b.Item.Prompt, b.Group.Options, b.Group.CancellationToken)).ToArray();
+            _logger.LogInformation("Decode batch {Batch}: {Rows} row(s) from {Jobs} job(s); the oldest waited {WaitMs:F0} ms",
+                number, prompts.Length, batch.Select(b => b.Group).Distinct().Count(),
+                batch.Max(b => Stopwatch.GetElapsedTime(b.Group.EnqueuedAt, started)).TotalMilliseconds);
+            await Task.Run(() => first.Model.GenerateBatch(prompts, (index, outcome) =>
+            {
+                var (group, item) = batch[index];
+                Complete(group, item, outcome, started, number);
+            }, stop), CancellationToken.None).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _lastRows = prompts.Length;
+                _lastEnd = Stopwatch.GetTimestamp();
+                _lastDuration = _lastEnd - started;
+            }
+        }
+        catch (Exception e)
+        {
+            // The batch as a whole failed (ONNX Runtime): every prompt still in it gets the error.
+            foreach (var (_, item) in batch) item.Completion.TrySetException(e);
+        }
+    }
+
+    private static async Task RunAloneAsync(Group group, Item[] items, long started, long number)
+    {
+        var results = await group.Model.GenerateAsync(items.Select(i => i.Prompt).ToArray(), group.Options, group.CancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < items.Length; i++) Complete(group, items[i], new BatchPromptOutcome(results[i], null), started, number);
+    }
+
+    private static void Complete(Group group, Item item, BatchPromptOutcome outcome, long started, long number)
+    {
+        var wait = TimeSpan.FromSeconds((started - group.EnqueuedAt) / (double)Stopwatch.Frequency);
+        switch (outcome)
+        {
+            case { Error: PromptTooLongException e }:
+                // The engine saw one prompt; the job knows which of its prompts it was.
+                item.Completion.TrySetException(new PromptTooLongException(e.TokenCount, e.Limit, item.Index));
+                break;
+            case { Error: { } e }:
+                item.Completion.TrySetException(e);
+                break;
+            case { Result.FinishReason: FinishReason.Cancelled }:
+                item.Completion.TrySetCanceled(group.CancellationToken);
+                break;
+            default:
+                item.Completion.TrySetResult(new BatchedResult(outcome.Result!, wait, number));
+                break;
+        }
+    }
+
+    /// <summary>Stops taking batches; waits for the running one (its rows see the stop at their next step).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Stop() is { } runner) await runner.ConfigureAwait(false);
+        CancelWaiting();
+    }
+
+    /// <summary>Stops taking batches without waiting for the running one.</summary>
+    public void Dispose()
+    {
+        Stop();
+        CancelWaiting();
+    }
+
+    private Task? Stop()
+    {
+        lock (_gate)
+        {
+            if (_stop.IsCancellationRequested) return null;
+            _stop.Cancel();
+            return _runner;
+        }
+    }
+
+    private void CancelWaiting()
+    {
+        lock (_gate)
+        {
+            foreach (var group in _waiting)
+            {
+                while (group.Pending.TryDequeue(out var item)) item.Completion.TrySetCanceled(_stop.Token);
+            }
+            _waiting.Clear();
+        }
+    }
+
+    /// <summary>One job's prompts: they share its parameters, model and cancellation.</summary>
+    private sealed class Group(T5Model model, GenerationOptions options, CancellationToken cancellationToken, long enqueuedAt)
+    {
+        public T5Model Model { get; } = model;
+        public GenerationOptions Options { get; } = options;
+        public CancellationToken CancellationToken { get; } = cancellationToken;
+        public long EnqueuedAt { get; } = enqueuedAt;
+        public Queue<Item> Pending { get; } = new();
+    }
+
+    private sealed class Item(int index, string prompt)
+    {
+        public int Index { get; } = index;
+        public string Prompt { get; } = prompt;
+        public TaskCompletionSource<BatchedResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

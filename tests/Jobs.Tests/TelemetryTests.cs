@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+using Serverless.Inference.Telemetry;
+using Serverless.Jobs.Telemetry;
+using Serverless.Jobs.Tests.Infrastructure;
+using Serverless.ModelStore;
+using Serverless.ModelStore.Telemetry;
+
+namespace Serverless.Jobs.Tests;
+
+/// <summary>Traces and metrics through the OpenTelemetry SDK's in-memory exporter. The sources are process-wide and
+/// tests run in parallel, so every assertion picks this test's spans by trace id or job id.</summary>
+public sealed class TelemetryTests : IDisposable
+{
+    private static readonly string[] Sources = [JobsTelemetry.Name, InferenceTelemetry.Name, ModelStoreTelemetry.Name];
+
+    private readonly List<Activity> _spans = [];
+    private readonly List<MetricSnapshot> _metrics = [];
+    private readonly TracerProvider _tracing;
+    private readonly MeterProvider _meters;
+
+    public TelemetryTests()
+    {
+        _tracing = Sdk.CreateTracerProviderBuilder().AddSource(Sources).AddInMemoryExporter(_spans).Build()!;
+        _meters = Sdk.CreateMeterProviderBuilder().AddMeter(Sources).AddInMemoryExporter(_metrics).Build()!;
+    }
+
+    public void Dispose()
+    {
+        _tracing.Dispose();
+        _meters.Dispose();
+    }
+
+    [Fact]
+    public async Task Submitted_job_is_one_trace_from_submit_to_output_write_with_counts_and_no_prompt_text()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, services: s => s.AddLogging(b => b.AddProvider(logs)));
+        const string prompt = "Translate to German: the secret garden behind the house";
+        var submit = await host.SubmitAsync(JsonSerializer.Serialize(new { prompts = new[] { prompt, prompt + " again" }, parameters = new { max_new_tokens = 4 } }));
+        Assert.Equal(202, submit.Status);
+        var id = submit.Body.GetProperty("id").GetString()!;
+        Assert.Contains("\"traceparent\"", (await host.PeekAllAsync())[0].MessageText);
+
+        await host.ProcessNextAsync();
+        Assert.Equal("succeeded", (await host.GetAsync(id)).Body.GetProperty("status").GetString());
+        _tracing.ForceFlush();
+
+        var submitSpan = Assert.Single(Spans(), s => s.OperationName == "jobs.submit" && Tag(s, "job.id") == id);
+        var trace = Spans().Where(s => s.TraceId == submitSpan.TraceId).ToList();
+        var process = Assert.Single(trace, s => s.OperationName == "jobs.process");
+        Assert.Equal(submitSpan.SpanId, process.ParentSpanId);
+        foreach (var name in new[] { "jobs.model.acquire", "model.load", "jobs.generate", "inference.batch", "inference.encode", "inference.decode", "jobs.output.write" })
+            Assert.Contains(trace, s => s.OperationName == name);
+
+        Assert.Equal(id, Tag(process, "job.id"));
+        Assert.Equal("2", Tag(process, "job.prompt_count"));
+        Assert.Equal("succeeded", Tag(process, "job.status"));
+        Assert.True(int.Parse(Tag(process, "job.input_tokens")!) > 0);
+        Assert.InRange(int.Parse(Tag(process, "job.output_tokens")!), 2, 8);
+        Assert.Matches("^(eos|length)(,(eos|length))?$", Tag(process, "job.finish_reasons")!);
+        Assert.Equal(ActivityStatusCode.Unset, process.Status);
+
+        foreach (var span in trace)
+        {
+            foreach (var tag in span.TagObjects)
+                Assert.DoesNotContain("secret garden", tag.Value?.ToString() ?? "", StringComparison.Ordinal);
+        }
+
+        Assert.NotEmpty(logs.Entries);
+        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("secret garden", StringComparison.Ordinal)
+            || e.Values.Values.Any(v => v?.ToString()?.Contains("secret garden", StringComparison.Ordinal) == true));
+
+        _meters.ForceFlush();
+        AssertRecorded("jobs.queue.wait", "s");
+        AssertRecorded("jobs.duration", "s");
+        AssertRecorded("jobs.completed", "{job}", ("job.status", "succeeded"), ("error.code", ""));
+        AssertRecorded("inference.time_to_first_token", "s");
+        AssertRecorded("inference.tokens.generated", "{token}", ("finish_reason", null));
+        AssertRecorded("inference.batch.tokens_per_second", "{token}/s");
+        AssertRecorded("inference.batch.rows", "{row}");
+        AssertRecorded("inference.context_window.use", "1");
+        AssertRecorded("model.load.duration", "s", ("model.version", null));
+        AssertRecorded("model.download.duration", "s", ("model.version", null));
+        AssertRecorded("model.download.bytes", "By", ("model.version", null));
+    }
+
+    [Fact]
+    public async Task Failed_job_span_has_error_status_and_code_and_a_hand_dropped_message_starts_its_own_trace()
+    {
+        await using var host = await JobsTestHost.CreateAsync();
+        var message = await host.DropAndReceiveAsync("""{"prompt": "hello", "parameters": {"max_new_tokens": -3}}""");
+
+        await host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None);
+        _tracing.ForceFlush();
+
+        var process = Assert.Single(Spans(), s => s.OperationName == "jobs.process" && Tag(s, "job.id") == message.MessageId);
+        Assert.Equal(default, process.ParentSpanId);
+        Assert.Equal(ActivityStatusCode.Error, process.Status);
+        Assert.Equal("invalid_parameters", process.StatusDescription);
+        Assert.Equal("invalid_parameters", Tag(process, "error.code"));
+        Assert.Equal("failed", Tag(process, "job.status"));
+
+        _meters.ForceFlush();
+        AssertRecorded("jobs.completed", "{job}", ("job.status", "failed"), ("error.code", "invalid_parameters"));
+    }
+
+    [Theory]
+    [InlineData("not-a-trace-context")]
+    [InlineData("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+    public async Task A_message_traceparent_is_continued_when_valid_and_a_malformed_one_neither_fails_the_job_nor_joins_a_trace(string traceParent)
+    {
+        await using var host = await JobsTestHost.CreateAsync();
+        var message = await host.DropAndReceiveAsync(JsonSerializer.Serialize(new { prompt = "hello", parameters = new { max_new_tokens = -3 }, traceparent = traceParent }));
+
+        await host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None);
+        _tracing.ForceFlush();
+
+        // The spec was read (the failure is its parameters, not an unknown field or a bad message).
+        Assert.Equal("invalid_parameters", (await host.RecordAsync(message.MessageId)).Error!.Code);
+        var process = Assert.Single(Spans(), s => s.OperationName == "jobs.process" && Tag(s, "job.id") == message.MessageId);
+        if (ActivityContext.TryParse(traceParent, null, out var parent))
+        {
+            Assert.Equal(parent.TraceId, process.TraceId);
+            Assert.Equal(parent.SpanId, process.ParentSpanId);
+        }
+        else
+        {
+            Assert.Equal(default, process.ParentSpanId);
+        }
+    }
+
+    [Fact]
+    public async Task An_HTTP_body_may_not_carry_a_traceparent_field()
+    {
+        await using var host = await JobsTestHost.CreateAsync();
+        var reply = await host.SubmitAsync("""{"prompt": "hello", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}""");
+        Assert.Equal(400, reply.Status);
+        Assert.True(reply.Body.GetProperty("errors").TryGetProperty("traceparent", out _));
+    }
+
+    [Fact]
+    public async Task Transient_failure_counts_a_retry_and_the_poison_handler_counts_the_job()
+    {
+        await using var host = await JobsTestHost.CreateAsync(); // the model container does not exist
+        const string text = "Summarize: telemetry of a model that is not there.";
+        var message = await host.DropAndReceiveAsync(text);
+        await Assert.ThrowsAsync<ModelContainerNotFoundException>(() => host.Worker.ProcessAsync(message.MessageText, message.MessageId, 1, CancellationToken.None));
+        await host.Poison.HandleAsync(text, Guid.NewGuid().ToString(), CancellationToken.None);
+        _tracing.ForceFlush();
+
+        var process = Assert.Single(Spans(), s => s.OperationName == "jobs.process" && Tag(s, "job.id") == message.MessageId);
+        Assert.Equal(ActivityStatusCode.Error, process.Status);
+        Assert.Equal("model_unavailable", Tag(process, "error.code"));
+        Assert.Contains(Spans(), s => s.OperationName == "jobs.poison" && Tag(s, "error.code") == "model_unavailable");
+
+        _meters.ForceFlush();
+        AssertRecorded("jobs.retries", "{attempt}", ("error.code", "model_unavailable"));
+        AssertRecorded("jobs.poison_handled", "{job}", ("error.code", "model_unavailable"));
+        AssertRecorded("jobs.completed", "{job}", ("job.status", "failed"), ("error.code", "model_unavailable"));
+    }
+
+    private List<Activity> Spans()
+    {
+        lock (_spans) return [.. _spans];
+    }
+
+    private static string? Tag(Activity span, string name) => span.TagObjects.FirstOrDefault(t => t.Key == name).Value?.ToString();
+
+    /// <summary>The instrument exported with this unit and a point carrying every given tag (a null value: any value).</summary>
+    private void AssertRecorded(string name, string unit, params (string Key, string? Value)[] tags)
+    {
+        var snapshots = _metrics.Where(m => m.Name == name).ToList();
+        Assert.True(snapshots.Count > 0, $"No metric {name} was exported.");
+        Assert.All(snapshots, m => Assert.Equal(unit, m.Unit));
+        var found = snapshots.SelectMany(m => m.MetricPoints).Any(point =>
+        {
+            var values = new Dictionary<string, object?>();
+            foreach (var tag in point.Tags) values[tag.Key] = tag.Value;
+            return tags.All(t => values.TryGetValue(t.Key, out var v) && (t.Value is null || Equals(v?.ToString(), t.Value)));
+        });
+        Assert.True(found, $"{name} has no point tagged {string.Join(", ", tags.Select(t => $"{t.Key}={t.Value ?? "*"}"))}.");
+    }
+}
