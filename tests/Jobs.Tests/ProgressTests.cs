@@ -6,14 +6,23 @@ namespace Serverless.Jobs.Tests;
 /// <summary>A running job's record shows prompts done of total and tokens so far, written per batch and throttled.</summary>
 public sealed class ProgressTests
 {
-    [Fact]
-    public async Task A_running_job_shows_prompts_done_and_tokens_and_the_finished_one_the_totals()
+    [Theory]
+    // Per-message decoding: one prompt per engine call and no throttle, so every call but the last writes progress.
+    [InlineData(false, 4)]
+    // Shared decode batches of one row: the job's prompts finish one after another; progress is written on a timer.
+    [InlineData(true, 1)]
+    public async Task A_running_job_shows_prompts_done_and_tokens_and_the_finished_one_the_totals(bool dynamicBatching, int beams)
     {
-        // One prompt per batch and no throttle, so every batch but the last writes progress.
-        await using var host = await JobsTestHost.CreateAsync(withModel: true,
-            new Dictionary<string, string?> { ["Jobs:BatchSize"] = "1", ["Jobs:ProgressIntervalMilliseconds"] = "0" });
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, new Dictionary<string, string?>
+        {
+            ["Jobs:DynamicBatching"] = dynamicBatching ? "true" : "false",
+            ["Jobs:BatchSize"] = "1",
+            ["Jobs:BatchWindowMs"] = "0",
+            ["Inference:MaxBatchRows"] = "1",
+            ["Jobs:ProgressIntervalMilliseconds"] = "0",
+        });
         var prompts = Enumerable.Range(0, 6).Select(i => $"prompt number {i}").ToArray();
-        var id = (await host.SubmitAsync(JsonSerializer.Serialize(new { prompts, parameters = new { min_new_tokens = 256, max_new_tokens = 256, num_beams = 4 } })))
+        var id = (await host.SubmitAsync(JsonSerializer.Serialize(new { prompts, parameters = new { min_new_tokens = 256, max_new_tokens = 256, num_beams = beams } })))
             .Body.GetProperty("id").GetString()!;
         var message = await host.ReceiveAsync();
         var work = Task.Run(() => host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None));
