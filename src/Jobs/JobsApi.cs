@@ -95,31 +95,14 @@ public sealed class JobsApi
         var idempotencyKey = IdempotencyKey.Read(request);
         if (idempotencyKey.Error is { } keyError)
             return Invalid(new Dictionary<string, string[]> { [IdempotencyKey.HeaderName] = [keyError] });
-        var body = await ReadBodyAsync(request, cancellationToken).ConfigureAwait(false);
-        if (body is null)
-        {
-            return JobsHttpResult.Problem(413, "Request body too large",
-                $"The request body is larger than {_options.MaxRequestBodyBytes} bytes. Split the prompts into several jobs.",
-                new Dictionary<string, string[]> { ["body"] = [$"Must be at most {_options.MaxRequestBodyBytes} bytes."] });
-        }
-
-        if (body.Length == 0)
-            return Invalid(new Dictionary<string, string[]> { ["body"] = ["Required: a JSON object such as {\"prompt\": \"...\"}."] });
-
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(body);
-        }
-        catch (JsonException e)
-        {
-            return Invalid(new Dictionary<string, string[]> { ["body"] = [$"Malformed JSON: {e.Message}"] });
-        }
+        var (body, refusal) = await JsonRequestBody.ReadAsync(request, _options.MaxRequestBodyBytes, "Split the prompts into several jobs.",
+            errors => Invalid(errors), cancellationToken).ConfigureAwait(false);
+        if (body is null) return refusal!;
 
         JobSpec? spec;
         var errors = new SpecErrors();
-        using (document)
-            spec = JobSpecReader.Read(document.RootElement, allowId: false, _options.MaxPromptsPerJob, _options.MaxNewTokensCeiling, errors);
+        using (body)
+            spec = JobSpecReader.Read(body.Document.RootElement, allowId: false, _options.MaxPromptsPerJob, _options.MaxNewTokensCeiling, errors);
         if (spec is null) return Invalid(errors.ToDictionary());
 
         // The spec is read over the Hugging Face defaults; when the model is known, check what the worker will run: the
@@ -135,7 +118,7 @@ public sealed class JobsApi
         // With an Idempotency-Key the id is derived from the key, so every retry of the POST names the same record and only
         // the first create (If-None-Match: *) wins; the others return that job (or 409 if their body differs).
         var key = idempotencyKey.Key;
-        var requestHash = key is null ? null : Convert.ToHexStringLower(SHA256.HashData(body));
+        var requestHash = key is null ? null : Convert.ToHexStringLower(SHA256.HashData(body.Bytes));
         var id = key is null ? JobId.New() : IdempotencyKey.JobId(key);
         using var activity = JobsTelemetry.Source.StartActivity("jobs.submit", ActivityKind.Producer);
         activity?.SetTag("job.id", id).SetTag("job.prompt_count", spec.Prompts.Count);
@@ -358,21 +341,6 @@ public sealed class JobsApi
                     $"Has {count} tokens but the model's context window is {model.ContextWindow}. Shorten it, or set parameters.truncation to \"keep_start\" or \"keep_end\".");
             }
         }
-    }
-
-    private async Task<byte[]?> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
-    {
-        var limit = _options.MaxRequestBodyBytes;
-        if (request.ContentLength > limit) return null;
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            if (buffer.Length + read > limit) return null;
-            buffer.Write(chunk, 0, read);
-        }
-        return buffer.ToArray();
     }
 
     private static JobsHttpResult Invalid(IReadOnlyDictionary<string, string[]> errors, string? detail = null) =>

@@ -100,6 +100,27 @@ public sealed class CompletionsTests(CompletionsHostFixture host) : IClassFixtur
         Assert.Equal(ran, api.GeneratedTokens - before);
     }
 
+    [Fact]
+    public async Task A_completion_and_a_job_result_have_the_same_fields_and_the_same_greedy_text()
+    {
+        var spec = new { prompt = Prompt, parameters = new { max_new_tokens = 8 } };
+        using var completion = await host.Http.PostAsync("api/completions", Json(spec));
+        Assert.Equal(HttpStatusCode.OK, completion.StatusCode);
+        using var final = JsonDocument.Parse(await completion.Content.ReadAsStringAsync());
+        using var submitted = await host.Http.PostAsync("api/jobs", Json(spec));
+        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        var id = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+        var job = await JobWaiter.WaitAsync(host.Http, id, TimeSpan.FromSeconds(60));
+        var result = Assert.Single(job.GetProperty("results").EnumerateArray());
+
+        // queue_wait_ms is the time a job's prompt waited for a shared decode batch: a completion has no such wait.
+        Assert.Equal(Names(result).Where(n => n != "queue_wait_ms"), Names(final.RootElement));
+        Assert.Equal(WithoutTimings(result, "queue_wait_ms"), WithoutTimings(final.RootElement));
+        Assert.Equal(final.RootElement.GetProperty("generated_text").GetString(), final.RootElement.GetProperty("completion").GetString());
+    }
+
+    private static IEnumerable<string> Names(JsonElement o) => o.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal).ToArray();
+
     [Theory]
     [InlineData("""{"prompts": ["a", "b", "c", "d", "e"]}""", "prompts")]
     [InlineData("""{"prompt": "a", "parameters": {"max_new_tokens": 20001}}""", "parameters.max_new_tokens")]
@@ -129,10 +150,11 @@ public sealed class CompletionsTests(CompletionsHostFixture host) : IClassFixtur
 
     internal static StringContent Json(object spec) => new(JsonSerializer.Serialize(spec), Encoding.UTF8, "application/json");
 
-    private static string WithoutTimings(JsonElement final)
+    private static string WithoutTimings(JsonElement final, params string[] more)
     {
-        string[] timings = ["tokenize_ms", "encode_ms", "first_token_ms", "total_ms", "tokens_per_second"];
-        return JsonSerializer.Serialize(final.EnumerateObject().Where(p => !timings.Contains(p.Name)).ToDictionary(p => p.Name, p => p.Value));
+        string[] timings = ["tokenize_ms", "encode_ms", "first_token_ms", "total_ms", "tokens_per_second", .. more];
+        return JsonSerializer.Serialize(final.EnumerateObject().Where(p => !timings.Contains(p.Name)).OrderBy(p => p.Name, StringComparer.Ordinal)
+            .ToDictionary(p => p.Name, p => p.Value));
     }
 
     private Task<SseEvents> StreamAsync(object spec, bool acceptEventStream = false) => StreamAsync(host.Http, spec, acceptEventStream);

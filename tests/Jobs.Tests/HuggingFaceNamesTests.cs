@@ -42,6 +42,28 @@ public sealed class HuggingFaceNamesTests
         Assert.All(results, r => Assert.Equal(r.GetProperty("completion").GetString(), r.GetProperty("generated_text").GetString()));
         Assert.All(results, r => Assert.False(string.IsNullOrEmpty(r.GetProperty("generated_text").GetString())));
     }
+
+    [Fact]
+    public async Task An_output_written_before_generated_text_existed_reads_back_with_both_names()
+    {
+        await using var host = await JobsTestHost.CreateAsync(withModel: true);
+        var id = (await host.SubmitAsync("""{"prompt": "hello", "parameters": {"max_new_tokens": 2}}""")).Body.GetProperty("id").GetString()!;
+        await host.ProcessNextAsync();
+        // The output as the worker wrote it before results carried generated_text: completion only.
+        var blob = host.Completions.GetBlobClient($"{id}.json");
+        var old = System.Text.Json.Nodes.JsonNode.Parse((await blob.DownloadContentAsync()).Value.Content.ToString())!;
+        foreach (var r in old["results"]!.AsArray())
+        {
+            r!.AsObject().Remove("generated_text");
+            r["completion"] = "written long ago";
+        }
+        await blob.UploadAsync(BinaryData.FromString(old.ToJsonString()), overwrite: true);
+
+        var result = (await host.GetAsync(id)).Body.GetProperty("results")[0];
+
+        Assert.Equal("written long ago", result.GetProperty("generated_text").GetString());
+        Assert.Equal("written long ago", result.GetProperty("completion").GetString());
+    }
 }
 
 /// <summary>Every result says which model produced it and with which effective parameters.</summary>

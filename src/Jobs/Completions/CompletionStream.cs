@@ -11,7 +11,7 @@ namespace Serverless.Jobs.Completions;
 /// <summary>
 /// The <c>text/event-stream</c> answer of <c>POST /api/completions</c>, generated while it is written: per prompt, one
 /// <c>data: {"token": {"id", "text"}, "index"}</c> event per token, flushed at once, then the prompt's final object
-/// (<see cref="CompletionResult"/>); after the last prompt <c>data: [DONE]</c>. Owns the model lease and the time budget.
+/// (a <see cref="PromptResult"/>, the fields of a job's result); after the last prompt <c>data: [DONE]</c>. Owns the model lease and the time budget.
 /// </summary>
 /// <remarks>
 /// A client that goes away cancels <c>RequestAborted</c>, which is linked into the generation: the decode loop stops
@@ -63,7 +63,7 @@ internal sealed class CompletionStream(
                         var final = await api.EndAsync(i, run, budget, clientGone.Token).ConfigureAwait(false);
                         if (clientGone.IsCancellationRequested) return;
                         await WriteEventAsync(response, final, clientGone.Token).ConfigureAwait(false);
-                        if (final.FinishReason == "time_budget") break;
+                        if (final.FinishReason == CompletionsApi.TimeBudget) break;
                     }
                     await response.Body.WriteAsync(Done, clientGone.Token).ConfigureAwait(false);
                     await response.Body.FlushAsync(clientGone.Token).ConfigureAwait(false);
