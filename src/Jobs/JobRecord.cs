@@ -41,6 +41,10 @@ internal sealed record JobRecord
     /// <summary>For a job submitted with an <c>Idempotency-Key</c>: SHA-256 (hex) of the request body, so that a retry with the
     /// same key and body returns this job and one with another body is refused.</summary>
     [JsonInclude] public string? RequestHash { get; private init; }
+    /// <summary>A random value of the call that created the record. A create whose first try reached storage but whose
+    /// answer was lost (a try timed out under load) is retried by the storage client and answered "already exists": this
+    /// is how it knows the record is its own and not another request's (<see cref="Storage.JobStore.CreateAsync"/>).</summary>
+    [JsonInclude] public string? CreationId { get; private init; }
 
     [JsonIgnore] public bool IsTerminal => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
 
@@ -50,7 +54,16 @@ internal sealed record JobRecord
         ArgumentException.ThrowIfNullOrEmpty(id);
         ArgumentException.ThrowIfNullOrEmpty(source);
         ArgumentOutOfRangeException.ThrowIfNegative(promptCount);
-        return new JobRecord { Id = id, Status = JobStatus.Queued, CreatedAt = at, Source = source, PromptCount = promptCount, RequestHash = requestHash };
+        return new JobRecord
+        {
+            Id = id,
+            Status = JobStatus.Queued,
+            CreatedAt = at,
+            Source = source,
+            PromptCount = promptCount,
+            RequestHash = requestHash,
+            CreationId = Guid.NewGuid().ToString("N"),
+        };
     }
 
     /// <summary>Whether a stored record may be replaced by <paramref name="next"/>: same job, not terminal, not backwards.</summary>

@@ -129,7 +129,13 @@ public sealed class JobsApi
             if (!await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false))
             {
                 var existing = (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record;
-                if (existing is null || key is null) throw new InvalidOperationException($"Job {id} exists but cannot be read back.");
+                if (existing is null || key is null)
+                {
+                    // Storage said the record exists, yet it is not this request's and cannot be read (deleted in between):
+                    // a race in storage, never a 500; the client may retry (with its Idempotency-Key, safely).
+                    _logger.LogWarning("Job {JobId}: the record exists but is not readable as another request's; answering 503", id);
+                    return Unavailable("The job store did not confirm the new job");
+                }
                 if (!string.Equals(existing.RequestHash, requestHash, StringComparison.Ordinal))
                 {
                     return JobsHttpResult.Problem(409, "Idempotency key reused",

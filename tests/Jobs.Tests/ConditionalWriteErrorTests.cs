@@ -72,13 +72,20 @@ public sealed class ConditionalWriteErrorTests
         Assert.False(await store.CreateAsync(JobRecord.Created("c1", DateTimeOffset.UtcNow, "test"), CancellationToken.None));
     }
 
-    /// <summary>Containers "exist" (201), blob writes answer 409 with the given error code.</summary>
+    /// <summary>Containers "exist" (201), blob writes answer 409 with the given error code, blob reads 404.</summary>
     private sealed class ConflictHandler(string errorCode) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var isContainer = request.RequestUri!.Query.Contains("restype=container", StringComparison.Ordinal);
             if (isContainer) return Task.FromResult(new HttpResponseMessage(HttpStatusCode.Created) { Content = new StringContent("") });
+            if (request.Method == HttpMethod.Get)
+            {
+                // The read-back after a create answered "already exists" (was it this create's own record?): gone again.
+                var notFound = new HttpResponseMessage(HttpStatusCode.NotFound) { Content = new StringContent("") };
+                notFound.Headers.Add("x-ms-error-code", "BlobNotFound");
+                return Task.FromResult(notFound);
+            }
             // As Azure answers: the code in a header and in the XML body.
             var response = new HttpResponseMessage(HttpStatusCode.Conflict)
             {

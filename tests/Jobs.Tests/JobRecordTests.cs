@@ -67,7 +67,7 @@ public sealed class JobRecordTests
         var json = JsonSerializer.SerializeToElement(record, JobsJson.Options);
 
         Assert.Equal(
-            ["attempts", "completed_at", "created_at", "error", "id", "last_error", "prompt_count", "source", "started_at", "status"],
+            ["attempts", "completed_at", "created_at", "creation_id", "error", "id", "last_error", "prompt_count", "source", "started_at", "status"],
             json.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
         Assert.Equal("failed", json.GetProperty("status").GetString());
         Assert.Equal(["at", "attempt", "code", "message"], json.GetProperty("last_error").EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));

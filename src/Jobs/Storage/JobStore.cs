@@ -51,12 +51,20 @@ internal sealed class JobStore
         return read is { } r ? (r.Value, r.ETag) : null;
     }
 
-    /// <summary>Creates a record; false if one already exists (If-None-Match: *).</summary>
+    /// <summary>Creates a record; false if another one already exists (If-None-Match: *). True also when the record found is
+    /// this one: the storage client retries a try that timed out, and when the first try had reached storage the retry is
+    /// answered 409 BlobAlreadyExists; the record's <see cref="JobRecord.CreationId"/> tells it apart.</summary>
     public async Task<bool> CreateAsync(JobRecord record, CancellationToken cancellationToken)
     {
         await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
         var created = await TryUploadAsync(_jobs.GetBlobClient(RecordName(record.Id)), record, new BlobRequestConditions { IfNoneMatch = ETag.All }, cancellationToken)
             .ConfigureAwait(false) is not null;
+        if (!created && record.CreationId is not null &&
+            (await GetAsync(record.Id, cancellationToken).ConfigureAwait(false))?.Record.CreationId == record.CreationId)
+        {
+            _logger.LogInformation("Job {JobId}: the record's create was retried after a lost answer; the record found is this one", record.Id);
+            created = true;
+        }
         if (created) await IndexAsync(record, cancellationToken).ConfigureAwait(false);
         return created;
     }
@@ -243,8 +251,10 @@ internal sealed class JobStore
                 catch (RequestFailedException e) when (e.Status is 409 or 412) { /* changed under us: re-read */ }
             }
         }
-        catch (Exception e) when (StorageFailure.Is(e))
+        catch (Exception e) when (StorageFailure.Is(e) || e is OperationCanceledException)
         {
+            // Best effort, also when a try timed out or the caller gave up: the record is written, and whatever the caller
+            // does next (enqueue, answer) must still run or fail on its own terms.
             _logger.LogWarning(e, "Job {JobId}: could not update its time-index entry; it heals at the next change", record.Id);
         }
     }
