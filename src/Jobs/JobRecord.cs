@@ -45,11 +45,15 @@ internal sealed record JobRecord
     /// answer was lost (a try timed out under load) is retried by the storage client and answered "already exists": this
     /// is how it knows the record is its own and not another request's (<see cref="Storage.JobStore.CreateAsync"/>).</summary>
     [JsonInclude] public string? CreationId { get; private init; }
+    /// <summary>Where the job's final status is posted when it ends (<see cref="Callbacks.JobCallbacks"/>).</summary>
+    [JsonInclude] public string? CallbackUrl { get; private init; }
+    /// <summary>How that post went, once tried: the only change a finished record takes.</summary>
+    [JsonInclude] public Callbacks.CallbackDelivery? Callback { get; private init; }
 
     [JsonIgnore] public bool IsTerminal => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
 
     /// <summary>A new job, queued.</summary>
-    public static JobRecord Created(string id, DateTimeOffset at, string source, int promptCount = 0, string? requestHash = null)
+    public static JobRecord Created(string id, DateTimeOffset at, string source, int promptCount = 0, string? requestHash = null, string? callbackUrl = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
         ArgumentException.ThrowIfNullOrEmpty(source);
@@ -63,11 +67,17 @@ internal sealed record JobRecord
             PromptCount = promptCount,
             RequestHash = requestHash,
             CreationId = Guid.NewGuid().ToString("N"),
+            CallbackUrl = callbackUrl,
         };
     }
 
-    /// <summary>Whether a stored record may be replaced by <paramref name="next"/>: same job, not terminal, not backwards.</summary>
-    public bool CanBecome(JobRecord next) => next.Id == Id && !IsTerminal && next.Status >= Status;
+    /// <summary>Whether a stored record may be replaced by <paramref name="next"/>: same job, not terminal, not backwards;
+    /// a terminal one only by itself with its callback outcome recorded (<see cref="CallbackDone"/>).</summary>
+    public bool CanBecome(JobRecord next) =>
+        next.Id == Id && (IsTerminal ? Callback is null && next == this with { Callback = next.Callback } : next.Status >= Status);
+
+    /// <summary>The outcome of the callback of a finished job, recorded once. Null (no change) unless terminal without one.</summary>
+    public JobRecord? CallbackDone(Callbacks.CallbackDelivery outcome) => IsTerminal && Callback is null ? this with { Callback = outcome } : null;
 
     /// <summary>An attempt started: running, one more attempt, the first start time kept. Null once terminal.</summary>
     public JobRecord? Started(DateTimeOffset at, int promptCount) => IsTerminal ? null : this with

@@ -27,19 +27,21 @@ public sealed class JobWorker
     private readonly JobStore _store;
     private readonly IJobModelSource _models;
     private readonly JobCancellationWatcher _cancellation;
+    private readonly Callbacks.JobCallbacks _callbacks;
     private readonly PromptJobsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<JobWorker> _logger;
     private readonly PromptBatcher? _batcher;
 
     /// <param name="batcher">The instance's shared decode batches; null decodes each message on its own (<c>Jobs__DynamicBatching=false</c>).</param>
-    internal JobWorker(JobStore store, IJobModelSource models, JobCancellationWatcher cancellation, PromptJobsOptions options, TimeProvider time,
+    internal JobWorker(JobStore store, IJobModelSource models, JobCancellationWatcher cancellation, Callbacks.JobCallbacks callbacks, PromptJobsOptions options, TimeProvider time,
         ILogger<JobWorker> logger, PromptBatcher? batcher = null)
     {
         _batcher = batcher;
         _store = store;
         _models = models;
         _cancellation = cancellation;
+        _callbacks = callbacks;
         _options = options;
         _time = time;
         _logger = logger;
@@ -64,6 +66,8 @@ public sealed class JobWorker
         if (existing is { Record.IsTerminal: true })
         {
             _logger.LogInformation("Job {JobId} is already {Status}; duplicate delivery of message {MessageId} ignored", id, existing.Value.Record.Status, messageId);
+            // A job cancelled while queued, or one whose instance stopped between its end and its callback: send it now.
+            await _callbacks.NotifyAsync(existing.Value.Record, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -90,7 +94,12 @@ public sealed class JobWorker
         var now = _time.GetUtcNow();
         var record = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Started(now, spec.Prompts.Count),
             cancellationToken).ConfigureAwait(false);
-        if (record is null || record.IsTerminal) return; // finished concurrently by another delivery
+        if (record is null || record.IsTerminal)
+        {
+            // Finished concurrently by another delivery (or cancelled just now).
+            await _callbacks.NotifyAsync(record, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         activity?.SetTag("job.prompt_count", spec.Prompts.Count).SetTag("job.attempt", record.Attempts);
         if (record.Attempts == 1 && record.StartedAt is { } startedAt)
             JobsTelemetry.QueueWait.Record(Math.Max(0, (startedAt - record.CreatedAt).TotalSeconds));
@@ -365,6 +374,7 @@ public sealed class JobWorker
             _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.Message);
             JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Failed, error);
         }
+        await _callbacks.NotifyAsync(stored, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Best effort: a progress write that fails is logged, never fails the job.</summary>
@@ -382,15 +392,21 @@ public sealed class JobWorker
 
     private async Task DeleteOutputIfCancelledAsync(string id, CancellationToken cancellationToken)
     {
-        if ((await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record.Status == JobStatus.Cancelled)
-            await _store.DeleteOutputAsync(id, cancellationToken).ConfigureAwait(false);
+        var record = (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record;
+        if (record?.Status != JobStatus.Cancelled) return;
+        await _store.DeleteOutputAsync(id, cancellationToken).ConfigureAwait(false);
+        await _callbacks.NotifyAsync(record, cancellationToken).ConfigureAwait(false);
     }
 
     /// <returns>The record as stored: <c>succeeded</c>, or <c>cancelled</c> when a cancel got there first.</returns>
     private async Task<JobRecord?> SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken)
     {
         var stored = await _store.UpdateAsync(id, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken).ConfigureAwait(false);
-        if (stored is { Status: JobStatus.Succeeded }) JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Succeeded, null);
+        if (stored is { Status: JobStatus.Succeeded })
+        {
+            JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Succeeded, null);
+            await _callbacks.NotifyAsync(stored, cancellationToken).ConfigureAwait(false);
+        }
         return stored;
     }
 

@@ -101,8 +101,18 @@ public sealed class JobsApi
 
         JobSpec? spec;
         var errors = new SpecErrors();
+        string? callbackUrl = null;
         using (body)
-            spec = JobSpecReader.Read(body.Document.RootElement, allowId: false, _options.MaxPromptsPerJob, _options.MaxNewTokensCeiling, errors);
+        {
+            spec = JobSpecReader.Read(body.Document.RootElement, allowId: false, _options.MaxPromptsPerJob, _options.MaxNewTokensCeiling, errors, property =>
+            {
+                if (property.Name != "callback_url") return false;
+                if (property.Value.ValueKind != JsonValueKind.String) errors.Add("callback_url", "Must be a string: an absolute https URL.");
+                else if (Callbacks.CallbackUrl.Check(property.Value.GetString()!, _options.Callbacks) is { } error) errors.Add("callback_url", error);
+                else callbackUrl = property.Value.GetString();
+                return true;
+            });
+        }
         if (spec is null) return Invalid(errors.ToDictionary());
 
         // The spec is read over the Hugging Face defaults; when the model is known, check what the worker will run: the
@@ -123,7 +133,7 @@ public sealed class JobsApi
         using var activity = JobsTelemetry.Source.StartActivity("jobs.submit", ActivityKind.Producer);
         activity?.SetTag("job.id", id).SetTag("job.prompt_count", spec.Prompts.Count);
         using var scope = _logger.BeginScope(new Dictionary<string, object> { ["JobId"] = id });
-        var record = JobRecord.Created(id, _time.GetUtcNow(), JobRecord.FromHttp, spec.Prompts.Count, requestHash);
+        var record = JobRecord.Created(id, _time.GetUtcNow(), JobRecord.FromHttp, spec.Prompts.Count, requestHash, callbackUrl);
         try
         {
             if (!await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false))

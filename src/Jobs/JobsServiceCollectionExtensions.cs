@@ -30,7 +30,13 @@ public static class JobsServiceCollectionExtensions
         services.AddLogging();
         services.TryAddSingleton(TimeProvider.System);
 
-        services.TryAddSingleton(_ => ReadOptions(configuration));
+        services.TryAddSingleton(_ =>
+        {
+            var options = ReadOptions(configuration);
+            // The host's environment, not an app setting (so not in ReadOptions, which lists the app settings).
+            options.Callbacks.Development = IsDevelopment(configuration);
+            return options;
+        });
         // The job connection, built once: the queue triggers name AzureWebJobsStorage, so the submit writes there too, and
         // the model lives there unless Model__Connection names another. Clients per purpose: the worker's store keeps
         // patient retries; whatever an HTTP request waits on gets short ones.
@@ -62,6 +68,8 @@ public static class JobsServiceCollectionExtensions
             return new JobsApi(NewStore(sp, StorageRetry.Http(options.HttpStorageCallTimeout)), sp.GetRequiredService<JobQueue>(),
                 sp.GetRequiredService<PromptLengthChecker>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobsApi>>());
         });
+        services.TryAddSingleton(sp => new Callbacks.JobCallbacks(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<PromptJobsOptions>().Callbacks,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Callbacks.JobCallbacks>>()));
         services.TryAddSingleton(sp => new JobCancellationWatcher(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<PromptJobsOptions>().CancelPollInterval,
             sp.GetRequiredService<ILogger<JobCancellationWatcher>>()));
         services.TryAddSingleton(sp => new PromptBatcher(TimeSpan.FromMilliseconds(sp.GetRequiredService<PromptJobsOptions>().BatchWindowMs),
@@ -69,7 +77,8 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
-            return new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(), options,
+            return new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(),
+                sp.GetRequiredService<Callbacks.JobCallbacks>(), options,
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(),
                 options.DynamicBatching ? sp.GetRequiredService<PromptBatcher>() : null);
         });
@@ -82,7 +91,7 @@ public static class JobsServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
-        services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<TimeProvider>(),
+        services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<Callbacks.JobCallbacks>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
         return services;
     }
@@ -118,8 +127,20 @@ public static class JobsServiceCollectionExtensions
         options.Completions.MaxNewTokens = Int(configuration, "Completions:MaxNewTokens", options.Completions.MaxNewTokens, 1);
         options.Completions.MaxRequestBodyBytes = Int(configuration, "Completions:MaxRequestBodyBytes", options.Completions.MaxRequestBodyBytes, 1024);
         options.Completions.TimeBudgetSeconds = Double(configuration, "Completions:TimeBudgetSeconds", options.Completions.TimeBudgetSeconds);
+        options.Callbacks.Secret = configuration["Callbacks:Secret"] ?? "";
+        options.Callbacks.MaxAttempts = Int(configuration, "Callbacks:MaxAttempts", options.Callbacks.MaxAttempts, 1);
+        options.Callbacks.TimeoutSeconds = Double(configuration, "Callbacks:TimeoutSeconds", options.Callbacks.TimeoutSeconds);
+        options.Callbacks.RetryDelayMilliseconds = Int(configuration, "Callbacks:RetryDelayMilliseconds", options.Callbacks.RetryDelayMilliseconds, 0);
         return options;
     }
+
+    /// <summary>The host's environment: the Functions host passes <c>AZURE_FUNCTIONS_ENVIRONMENT</c> to the worker (Core
+    /// Tools and the local test host say Development; Azure says Production or nothing); the local host uses ASP.NET
+    /// Core's. Anything but Development is production: callbacks to public https addresses only.</summary>
+    private static bool IsDevelopment(IConfiguration configuration) =>
+        new[] { "AZURE_FUNCTIONS_ENVIRONMENT", "ASPNETCORE_ENVIRONMENT", "DOTNET_ENVIRONMENT" }
+            .Select(key => configuration[key]).FirstOrDefault(v => !string.IsNullOrEmpty(v)) is { } name &&
+        string.Equals(name, "Development", StringComparison.OrdinalIgnoreCase);
 
     private static int Int(IConfiguration configuration, string key, int fallback, int min)
     {

@@ -21,12 +21,14 @@ namespace Serverless.Jobs;
 public sealed class PoisonJobHandler
 {
     private readonly JobStore _store;
+    private readonly Callbacks.JobCallbacks _callbacks;
     private readonly TimeProvider _time;
     private readonly ILogger<PoisonJobHandler> _logger;
 
-    internal PoisonJobHandler(JobStore store, TimeProvider time, ILogger<PoisonJobHandler> logger)
+    internal PoisonJobHandler(JobStore store, Callbacks.JobCallbacks callbacks, TimeProvider time, ILogger<PoisonJobHandler> logger)
     {
         _store = store;
+        _callbacks = callbacks;
         _time = time;
         _logger = logger;
     }
@@ -102,6 +104,7 @@ public sealed class PoisonJobHandler
             JobsTelemetry.PoisonHandled.Add(1, JobsTelemetry.ErrorCode(stored.Error?.Code));
             JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Failed, stored.Error);
         }
+        await _callbacks.NotifyAsync(stored, cancellationToken).ConfigureAwait(false);
         return stored;
     }
 }

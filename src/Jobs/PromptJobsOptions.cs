@@ -56,6 +56,9 @@ public sealed class PromptJobsOptions
     /// and the queue message only carries the id (a queue message holds at most 64 KiB).</summary>
     public int MaxInlineMessageBytes { get; set; } = 32 * 1024;
 
+    /// <summary><c>Callbacks__*</c>: the signed POST of a finished job to its <c>callback_url</c>.</summary>
+    public Callbacks.CallbackOptions Callbacks { get; } = new();
+
     /// <summary><c>Jobs__CancelPollMilliseconds</c>: how often an instance checks the records of the jobs it runs for a
     /// cancel request (one HEAD per running job per interval).</summary>
     public TimeSpan CancelPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);

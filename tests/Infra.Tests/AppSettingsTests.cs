@@ -8,8 +8,9 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
 {
     // Not deployed: Flex takes the runtime from functionAppConfig and rejects FUNCTIONS_WORKER_RUNTIME;
     // AzureWebJobsStorage is replaced by its identity-based AzureWebJobsStorage__* form; an empty
-    // Model__CacheDirectory means "under the temp folder", which is also what an absent one means.
-    private static readonly string[] NotDeployed = ["FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "Model__CacheDirectory"];
+    // Model__CacheDirectory means "under the temp folder", which is also what an absent one means; Callbacks__Secret is a
+    // secret: set it on the app (a Key Vault reference), never in the template (empty: jobs with a callback_url are refused).
+    private static readonly string[] NotDeployed = ["FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "Model__CacheDirectory", "Callbacks__Secret"];
 
     private JsonObject Settings()
     {

@@ -77,7 +77,7 @@ public sealed class CompletionsApi
                     if (property.Value.ValueKind is JsonValueKind.True or JsonValueKind.False) streamField = property.Value.GetBoolean();
                     else errors.Add("stream", "Must be true or false.");
                     return true;
-                });
+                }, "request. Submit more as a job: POST /api/jobs");
             }
             if (spec is null) return Invalid(errors.ToDictionary());
             var stream = streamField ?? AcceptsEventStream(request);

@@ -20,11 +20,13 @@ internal sealed record JobStatusResponse(
     JobProgress? Progress,
     Models.JobModelInfo? Model,
     Serverless.Inference.Generation.GenerationOptions? Parameters,
+    string? CallbackUrl,
+    Callbacks.CallbackDelivery? Callback,
     IReadOnlyList<PromptResult>? Results)
 {
     public static JobStatusResponse From(JobRecord r, JobOutput? output) => new(
         r.Id, r.Status, r.CreatedAt, r.StartedAt, r.CompletedAt, r.Attempts, r.PromptCount, r.Error,
-        r.IsTerminal ? null : r.LastError, r.Usage, r.Progress, output?.Model, output?.Parameters, output?.Results);
+        r.IsTerminal ? null : r.LastError, r.Usage, r.Progress, output?.Model, output?.Parameters, r.CallbackUrl, r.Callback, output?.Results);
 }
 
 /// <summary>One job in the 200 body of <c>GET /api/jobs</c>.</summary>

@@ -14,8 +14,9 @@ internal static class JobSpecReader
     /// <param name="allowId">Queue messages may carry their job id; HTTP bodies may not (the server assigns it).</param>
     /// <param name="extraField">Other top-level fields the caller reads itself (e.g. <c>stream</c>): returns true when it
     /// took the field; any field nobody takes is an error.</param>
+    /// <param name="overPromptLimit">Where more prompts than <paramref name="maxPrompts"/> should go, ending that error's message.</param>
     public static JobSpec? Read(JsonElement root, bool allowId, int maxPrompts, int maxNewTokensCeiling, SpecErrors errors,
-        Func<JsonProperty, bool>? extraField = null)
+        Func<JsonProperty, bool>? extraField = null, string overPromptLimit = "job. Split it into several jobs")
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -82,7 +83,7 @@ internal static class JobSpecReader
             {
                 var count = many.GetArrayLength();
                 if (count == 0) errors.Add(promptsName, "Must hold at least one prompt.");
-                else if (count > maxPrompts) errors.Add(promptsName, $"Holds {count} prompts; at most {maxPrompts} are allowed per {(extraField is null ? "job. Split it into several jobs" : "request. Submit more as a job: POST /api/jobs")}.");
+                else if (count > maxPrompts) errors.Add(promptsName, $"Holds {count} prompts; at most {maxPrompts} are allowed per {overPromptLimit}.");
                 var i = 0;
                 foreach (var item in many.EnumerateArray())
                 {
