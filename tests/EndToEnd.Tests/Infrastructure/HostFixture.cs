@@ -24,6 +24,10 @@ public abstract class HostFixture : IAsyncLifetime
 
     /// <summary>The host's storage account (for queue drops and outputs); null when not given (a running host).</summary>
     public string? StorageConnection { get; protected set; }
+
+    /// <summary>The host's <c>Callbacks__Secret</c> where the suite knows it and the host can reach a listener on this
+    /// machine (the hosts it starts, in Development); null otherwise.</summary>
+    public string? CallbackSecret { get; protected set; }
     public string QueueName { get; protected set; } = null!;
     public string JobsContainerName { get; protected set; } = null!;
     public string CompletionsContainerName { get; protected set; } = null!;
