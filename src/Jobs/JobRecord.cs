@@ -74,7 +74,9 @@ internal sealed record JobRecord
     /// <summary>Whether a stored record may be replaced by <paramref name="next"/>: same job, not terminal, not backwards;
     /// a terminal one only by itself with its callback outcome recorded (<see cref="CallbackDone"/>).</summary>
     public bool CanBecome(JobRecord next) =>
-        next.Id == Id && (IsTerminal ? Callback is null && next == this with { Callback = next.Callback } : next.Status >= Status);
+        next.Id == Id && (IsTerminal
+            ? Callback is null && next.Callback is not null && next == this with { Callback = next.Callback }
+            : next.Status >= Status);
 
     /// <summary>The outcome of the callback of a finished job, recorded once. Null (no change) unless terminal without one.</summary>
     public JobRecord? CallbackDone(Callbacks.CallbackDelivery outcome) => IsTerminal && Callback is null ? this with { Callback = outcome } : null;

@@ -44,7 +44,15 @@ public sealed class JobRecordTests
             Assert.Null(record.Cancel(T0));
             Assert.False(record.CanBecome(running));
             Assert.False(record.CanBecome(record));
+            // The callback's outcome, once, is the one change a finished record takes.
+            var called = record.CallbackDone(new Callbacks.CallbackDelivery(Callbacks.CallbackDelivery.Delivered, 1, T0, 200))!;
+            Assert.True(record.CanBecome(called));
+            Assert.Equal(record.Status, called.Status);
+            Assert.Null(called.CallbackDone(new Callbacks.CallbackDelivery(Callbacks.CallbackDelivery.Failed, 3, T0)));
+            Assert.False(called.CanBecome(called with { }));
+            Assert.False(record.CanBecome(running.Cancel(T0.AddSeconds(1))!.CallbackDone(called.Callback!)!));
         }
+        Assert.Null(running.CallbackDone(new Callbacks.CallbackDelivery(Callbacks.CallbackDelivery.Delivered, 1, T0)));
     }
 
     [Fact]
