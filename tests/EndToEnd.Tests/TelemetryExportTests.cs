@@ -50,9 +50,13 @@ public abstract class TelemetryExportTests<THost>(THost host, ITestOutputHelper 
         Assert.Equal(process.SpanId, write.ParentSpanId);
         var acquire = Assert.Single(trace, s => s.Name == "jobs.model.acquire");
         Assert.Equal(process.SpanId, acquire.ParentSpanId);
-        // The engine's spans of the batch that ran the prompt are in the job's trace, under its generate span.
+        // The engine's spans of the batch that ran the prompt are in the job's trace: the instance's shared decode batch
+        // (jobs.batch, the default Jobs__DynamicBatching) under the job's generate span, the engine's batch under it.
+        var shared = Assert.Single(trace, s => s.Name == "jobs.batch");
+        Assert.Equal(generate.SpanId, shared.ParentSpanId);
+        Assert.Equal("1", shared.Attribute("jobs.batch.jobs"));
         var batch = Assert.Single(trace, s => s.Name == "inference.batch");
-        Assert.Equal(generate.SpanId, batch.ParentSpanId);
+        Assert.Equal(shared.SpanId, batch.ParentSpanId);
         Assert.Equal("Serverless.Inference", batch.Scope);
         Assert.Equal(outputTokens.ToString(), batch.Attribute("inference.output_tokens"));
         Assert.Contains(trace, s => s.Name == "inference.decode" && s.ParentSpanId == batch.SpanId);

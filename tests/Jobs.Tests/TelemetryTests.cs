@@ -165,6 +165,43 @@ public sealed class TelemetryTests : IDisposable
         AssertRecorded("jobs.completed", "{job}", ("job.status", "failed"), ("error.code", "model_unavailable"));
     }
 
+    [Fact]
+    public async Task Each_job_sharing_the_instance_decode_batches_gets_the_engine_spans_in_its_own_trace()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, services: s => s.AddLogging(b => b.AddProvider(logs)));
+        var ids = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            // One after the other: the batcher's loop starts with the first job and serves the second later.
+            var submit = await host.SubmitAsync(JsonSerializer.Serialize(new { prompt = $"Job {i} of two", parameters = new { max_new_tokens = 3 } }));
+            ids.Add(submit.Body.GetProperty("id").GetString()!);
+            await host.ProcessNextAsync();
+            Assert.Equal("succeeded", (await host.GetAsync(ids[^1])).Body.GetProperty("status").GetString());
+        }
+        _tracing.ForceFlush();
+
+        foreach (var id in ids)
+        {
+            var process = Assert.Single(Spans(), s => s.OperationName == "jobs.process" && Tag(s, "job.id") == id);
+            var generate = Assert.Single(Spans(), s => s.OperationName == "jobs.generate" && s.ParentSpanId == process.SpanId);
+            var trace = Spans().Where(s => s.TraceId == process.TraceId).ToList();
+            var batch = Assert.Single(trace, s => s.OperationName == "inference.batch");
+            Assert.True(IsUnder(batch, generate, trace), $"inference.batch of job {id} is not under its jobs.generate span");
+        }
+        // The loop's log lines carry no job's scope: it serves every job.
+        var decodeBatches = logs.Entries.Where(e => e.Message.StartsWith("Decode batch", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(decodeBatches);
+        Assert.All(decodeBatches, e => Assert.False(e.Scopes.ContainsKey("JobId"), $"'{e.Message}' carries job {e.Scopes.GetValueOrDefault("JobId")}'s scope"));
+    }
+
+    private static bool IsUnder(Activity span, Activity ancestor, List<Activity> trace)
+    {
+        for (var current = span; current is not null; current = trace.FirstOrDefault(s => s.SpanId == current.ParentSpanId))
+            if (current.ParentSpanId == ancestor.SpanId) return true;
+        return false;
+    }
+
     /// <summary>"Secret garden plans" Base64-encoded: a message the worker rejects quoting what it decodes to.</summary>
     private const string Base64Prompt = "U2VjcmV0IGdhcmRlbiBwbGFucw==";
 
