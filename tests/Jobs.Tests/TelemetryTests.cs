@@ -50,6 +50,7 @@ public sealed class TelemetryTests : IDisposable
         await host.ProcessNextAsync();
         Assert.Equal("succeeded", (await host.GetAsync(id)).Body.GetProperty("status").GetString());
         _tracing.ForceFlush();
+        await WaitForEngineSpansAsync(id);
 
         var submitSpan = Assert.Single(Spans(), s => s.OperationName == "jobs.submit" && Tag(s, "job.id") == id);
         var trace = Spans().Where(s => s.TraceId == submitSpan.TraceId).ToList();
@@ -183,6 +184,7 @@ public sealed class TelemetryTests : IDisposable
 
         foreach (var id in ids)
         {
+            await WaitForEngineSpansAsync(id);
             var process = Assert.Single(Spans(), s => s.OperationName == "jobs.process" && Tag(s, "job.id") == id);
             var generate = Assert.Single(Spans(), s => s.OperationName == "jobs.generate" && s.ParentSpanId == process.SpanId);
             var trace = Spans().Where(s => s.TraceId == process.TraceId).ToList();
@@ -193,6 +195,23 @@ public sealed class TelemetryTests : IDisposable
         var decodeBatches = logs.Entries.Where(e => e.Message.StartsWith("Decode batch", StringComparison.Ordinal)).ToList();
         Assert.NotEmpty(decodeBatches);
         Assert.All(decodeBatches, e => Assert.False(e.Scopes.ContainsKey("JobId"), $"'{e.Message}' carries job {e.Scopes.GetValueOrDefault("JobId")}'s scope"));
+    }
+
+    /// <summary>
+    /// A shared decode batch records its spans (inference.batch) when the whole batch has ended, which may be just after
+    /// its jobs' rows are done and their records say succeeded: waits (10 s at most) until the job's trace has them.
+    /// </summary>
+    private async Task WaitForEngineSpansAsync(string id)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            var spans = Spans();
+            if (spans.FirstOrDefault(s => s.OperationName == "jobs.process" && Tag(s, "job.id") == id) is { } process
+                && spans.Any(s => s.TraceId == process.TraceId && s.OperationName == "inference.batch"))
+                return;
+            await Task.Delay(20);
+        }
     }
 
     private static bool IsUnder(Activity span, Activity ancestor, List<Activity> trace)
