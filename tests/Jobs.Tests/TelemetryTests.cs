@@ -209,7 +209,9 @@ public sealed class TelemetryTests : IDisposable
             var spans = Spans();
             if (spans.FirstOrDefault(s => s.OperationName == "jobs.process" && Tag(s, "job.id") == id) is { } process
                 && spans.Any(s => s.TraceId == process.TraceId && s.OperationName == "inference.batch"))
+            {
                 return;
+            }
             await Task.Delay(20);
         }
     }
