@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Serverless.Inference;
 using Serverless.Inference.Generation;
 using Serverless.Inference.Model;
+using Serverless.Jobs.Telemetry;
 
 namespace Serverless.Jobs.Batching;
 
@@ -47,14 +48,19 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompts);
         ArgumentNullException.ThrowIfNull(options);
-        var group = new Group(model, options, cancellationToken, Stopwatch.GetTimestamp());
+        var group = new Group(model, options, cancellationToken, Stopwatch.GetTimestamp(), Activity.Current?.Context ?? default);
         for (var i = 0; i < prompts.Count; i++) group.Pending.Enqueue(new Item(i, prompts[i]));
         var tasks = group.Pending.Select(item => item.Completion.Task).ToArray();
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
             _waiting.Add(group);
-            _runner ??= Task.Run(() => RunAsync(_stop.Token));
+            if (_runner is null)
+            {
+                // The loop serves every job: it must not inherit the first caller's span and log scope (an async-local
+                // context would make every later batch a child of that job's trace and log it under that job's id).
+                using (ExecutionContext.SuppressFlow()) _runner = Task.Run(() => RunAsync(_stop.Token));
+            }
         }
         // Prompts still waiting leave the queue at once; rows already running leave their batch at the next step. The
         // caller's token is the job's own (disposed with the job), which ends the registration.
@@ -187,11 +193,15 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
             _logger.LogInformation("Decode batch {Batch}: {Rows} row(s) from {Jobs} job(s); the oldest waited {WaitMs:F0} ms",
                 number, prompts.Length, batch.Select(b => b.Group).Distinct().Count(),
                 batch.Max(b => Stopwatch.GetElapsedTime(b.Group.EnqueuedAt, started)).TotalMilliseconds);
-            await Task.Run(() => first.Model.GenerateBatch(prompts, (index, outcome) =>
+            await Task.Run(() =>
             {
-                var (group, item) = batch[index];
-                Complete(group, item, outcome, started, number);
-            }, stop), CancellationToken.None).ConfigureAwait(false);
+                using var span = StartBatchActivity(batch, prompts.Length, number);
+                first.Model.GenerateBatch(prompts, (index, outcome) =>
+                {
+                    var (group, item) = batch[index];
+                    Complete(group, item, outcome, started, number);
+                }, stop);
+            }, CancellationToken.None).ConfigureAwait(false);
             lock (_gate)
             {
                 _lastRows = prompts.Length;
@@ -208,8 +218,24 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
 
     private static async Task RunAloneAsync(Group group, Item[] items, long started, long number)
     {
+        using var span = JobsTelemetry.Source.StartActivity("jobs.batch", ActivityKind.Internal, group.Trace);
+        span?.SetTag("jobs.batch.number", number).SetTag("jobs.batch.rows", items.Length).SetTag("jobs.batch.jobs", 1);
         var results = await group.Model.GenerateAsync(items.Select(i => i.Prompt).ToArray(), group.Options, group.CancellationToken).ConfigureAwait(false);
         for (var i = 0; i < items.Length; i++) Complete(group, items[i], new BatchPromptOutcome(results[i], null), started, number);
+    }
+
+    /// <summary>
+    /// The shared batch's span, current while the engine runs it (its <c>inference.batch</c> goes under it): a child of
+    /// the oldest job's <c>jobs.generate</c>, linked to the other jobs' — one span cannot have several parents.
+    /// </summary>
+    private static Activity? StartBatchActivity(List<(Group Group, Item Item)> batch, int rows, long number)
+    {
+        if (!JobsTelemetry.Source.HasListeners()) return null;
+        var groups = batch.Select(b => b.Group).Distinct().ToList();
+        var links = groups.Skip(1).Where(g => g.Trace != default).Select(g => new ActivityLink(g.Trace)).ToList();
+        var span = JobsTelemetry.Source.StartActivity("jobs.batch", ActivityKind.Internal, groups[0].Trace, links: links);
+        span?.SetTag("jobs.batch.number", number).SetTag("jobs.batch.rows", rows).SetTag("jobs.batch.jobs", groups.Count);
+        return span;
     }
 
     private static void Complete(Group group, Item item, BatchPromptOutcome outcome, long started, long number)
@@ -270,8 +296,10 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
     }
 
     /// <summary>One job's prompts: they share its parameters, model and cancellation.</summary>
-    private sealed class Group(T5Model model, GenerationOptions options, CancellationToken cancellationToken, long enqueuedAt)
+    private sealed class Group(T5Model model, GenerationOptions options, CancellationToken cancellationToken, long enqueuedAt, ActivityContext trace)
     {
+        /// <summary>The job's <c>jobs.generate</c> span (default when not traced): the parent or a link of the batches that run its prompts.</summary>
+        public ActivityContext Trace { get; } = trace;
         public T5Model Model { get; } = model;
         public GenerationOptions Options { get; } = options;
         public CancellationToken CancellationToken { get; } = cancellationToken;
