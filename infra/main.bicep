@@ -170,6 +170,8 @@ module api 'app/api.bicep' = {
       Callbacks__MaxAttempts: '3'
       Callbacks__TimeoutSeconds: '5'
       Callbacks__RetryDelayMilliseconds: '1000'
+      // Prompts and completions stay out of spans and logs; 'true' puts them there (prompts may be private).
+      Telemetry__IncludeText: 'false'
       Model__Connection: 'AzureWebJobsStorage'
       Model__Container: 'models'
       Model__Prefix: 'flan-t5-small/'

@@ -131,6 +131,7 @@ public static class JobsServiceCollectionExtensions
         options.Callbacks.MaxAttempts = Int(configuration, "Callbacks:MaxAttempts", options.Callbacks.MaxAttempts, 1);
         options.Callbacks.TimeoutSeconds = Double(configuration, "Callbacks:TimeoutSeconds", options.Callbacks.TimeoutSeconds);
         options.Callbacks.RetryDelayMilliseconds = Int(configuration, "Callbacks:RetryDelayMilliseconds", options.Callbacks.RetryDelayMilliseconds, 0);
+        options.Telemetry.IncludeText = Bool(configuration, "Telemetry:IncludeText", options.Telemetry.IncludeText);
         return options;
     }
 
