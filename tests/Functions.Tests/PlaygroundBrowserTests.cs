@@ -123,6 +123,27 @@ public sealed class PlaygroundBrowserTests(PlaygroundBrowserFixture host) : ICla
     }
 
     [Fact]
+    public async Task A_parameter_the_api_refuses_is_shown_beside_its_field()
+    {
+        await using var session = await OpenAsync();
+        var page = session.Page;
+        await TypeKeyAsync(page);
+        await page.ClickAsync("summary:has-text('Parameters')");
+        // In range for the browser's own checks, refused by the API: beam search cannot sample.
+        await page.SelectOptionAsync("#p-do_sample", "true");
+        await page.FillAsync("#p-num_beams", "2");
+        await page.ClickAsync("#run");
+        await page.WaitForSelectorAsync("#panel-stream[data-state=error]", new() { Timeout = (float)RunTimeout.TotalMilliseconds });
+
+        Assert.Equal("true", await page.GetAttributeAsync("#p-num_beams", "aria-invalid"));
+        Assert.Contains("do_sample", await page.TextContentAsync("#p-num_beams-error"));
+        Assert.True(await page.IsVisibleAsync("#p-num_beams-error"));
+        Assert.Contains("400", await page.TextContentAsync("#status"));
+        Assert.Equal("", await page.TextContentAsync("#output"));
+        session.AssertCleanRun();
+    }
+
+    [Fact]
     public async Task Without_the_key_the_page_loads_and_says_the_host_needs_one()
     {
         await using var session = await OpenAsync();
