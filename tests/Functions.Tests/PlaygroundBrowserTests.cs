@@ -66,6 +66,7 @@ public sealed class PlaygroundBrowserTests(PlaygroundBrowserFixture host) : ICla
         // models/demo says it has random weights: the page must say so.
         Assert.True(await page.IsVisibleAsync("#demo"), "the random-weight notice is not shown");
 
+        await page.ClickAsync("summary:has-text('Parameters')"); // folded again, as the page opens
         await page.ScreenshotAsync(new() { Path = SystemChromium.ArtifactPath("playground-stream.png"), FullPage = true });
         session.AssertCleanRun();
     }
@@ -90,6 +91,7 @@ public sealed class PlaygroundBrowserTests(PlaygroundBrowserFixture host) : ICla
             await page.EvalOnSelectorAllAsync<string[]>("#job-timeline li", "items => items.map(li => li.dataset.status)"));
         Assert.Matches("^[0-9a-f]{32}$", (await page.TextContentAsync("#job-id"))!["Job ".Length..]);
 
+        await page.ClickAsync("summary:has-text('Parameters')");
         await page.ScreenshotAsync(new() { Path = SystemChromium.ArtifactPath("playground-job.png"), FullPage = true });
         session.AssertCleanRun();
     }
