@@ -50,15 +50,16 @@ internal static class Generator
     public static async IAsyncEnumerable<string> Stream(T5Model model, PromptSource source, GenerationOptions options,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        // The text-only stream is the token stream's texts: one place holds back stop strings and partial characters.
+        var channel = Channel.CreateUnbounded<StreamedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var assembler = new StreamingText(model.Tokenizer, options.StopStrings, channel.Writer);
+        var observer = new TokenStreamObserver(model.Tokenizer, options.StopStrings, channel.Writer);
         var worker = Task.Run(() =>
         {
             try
             {
-                var result = Generate(model, source, options, assembler, stop.Token)[0];
-                assembler.Finish(result.Text);
+                var result = Generate(model, source, options, observer, stop.Token)[0];
+                observer.Finish(result);
                 return result;
             }
             finally
@@ -69,11 +70,12 @@ internal static class Generator
 
         try
         {
-            await foreach (var piece in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            await foreach (var token in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 // Pieces may be buffered ahead of the consumer: stop at once when cancelled, not after the backlog.
                 cancellationToken.ThrowIfCancellationRequested();
-                yield return piece;
+                if (token.Text.Length > 0)
+                    yield return token.Text;
             }
             var done = await worker.ConfigureAwait(false);
             if (done.FinishReason == FinishReason.Cancelled)

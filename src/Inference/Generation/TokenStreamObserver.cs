@@ -7,7 +7,7 @@ namespace Serverless.Inference.Generation;
 /// <summary>
 /// Turns each generated token into a <see cref="StreamedToken"/>: decodes the whole prefix (SentencePiece spacing) and
 /// gives the token what became safe to show, holding back a tail that could grow into a stop string or ends in an
-/// incomplete character (as <see cref="StreamingText"/> does for text-only streams).
+/// incomplete character. Text-only streams (<c>model.StreamAsync</c>) are its non-empty texts.
 /// </summary>
 /// <remarks>The search does not report a row's last token (end of sequence, stop string, length), and beam search reports
 /// none: <see cref="Finish"/> sends the tokens not seen yet, the last one carrying whatever of the final text is left.</remarks>

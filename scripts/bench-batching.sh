@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Dynamic batching on or off, same machine, same storage, same model: two local hosts up at once (batched on one
+# port, Jobs__DynamicBatching=false with the queue settings before batching, 3 messages in flight, on the other), each
+# on its own queue and containers. Each round runs every benchmark on the batched host, then on the unbatched one, and
+# prints `serverless jobs bench`'s JSON line for each, with the load average; at the end the peak RSS of each host.
+#   usage: scripts/bench-batching.sh           (ROUNDS=2 MODEL_DIR=.models/flan-t5-small-random THREADS=2)
+#   BENCHES='--jobs 64 --concurrency 16 ...|--jobs 8 --concurrency 1 ...' overrides the benchmarks (| separates them).
+# Default benchmarks (issue 12): 64 single-prompt jobs, 16 in flight; one job at a time (latency on an idle instance,
+# read `recorded_p50_ms`: created_at → completed_at, free of client polling); a 64-prompt job beside 16 single-prompt
+# jobs. All with 64-token prompts and 64 forced new tokens, greedy.
+# Needs Azurite on 127.0.0.1 (reused when running, else started and stopped here) and the flan-t5-small-shaped model
+# (scripts/make-bench-model.sh, ~2 min). Prints figures; it is not a test. Stops the hosts it started (process group).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+rounds="${ROUNDS:-2}"
+model_dir="${MODEL_DIR:-$root/.models/flan-t5-small-random}"
+threads="${THREADS:-2}"
+shape="--prompt-tokens 64 --max-new-tokens 64 --forced"
+benches="${BENCHES:---jobs 64 --concurrency 16 $shape|--jobs 8 --concurrency 1 $shape|--jobs 16 --concurrency 16 --mixed-prompts 64 $shape}"
+export AzureWebJobsStorage="${AzureWebJobsStorage:-UseDevelopmentStorage=true}"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+[ -d "$model_dir" ] || { echo "bench-batching.sh: no model at $model_dir; run scripts/make-bench-model.sh first" >&2; exit 1; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/bench-batching.XXXXXX")"
+run_id="$(date +%s)"
+pids=()
+started_azurite=0
+cleanup() {
+  local rc=$?
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  [ "$started_azurite" = 1 ] && scripts/azurite.sh stop || true
+  echo "bench-batching.sh: logs in $work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ "$AzureWebJobsStorage" = "UseDevelopmentStorage=true" ] && ! port_open 10000; then
+  scripts/azurite.sh start
+  started_azurite=1
+fi
+
+dotnet build src/LocalHost/LocalHost.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
+dotnet build src/Cli/Cli.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
+cli=(dotnet "$root/src/Cli/bin/Release/net10.0/serverless.dll")
+models="bench-models-$run_id"
+"${cli[@]}" model upload "$model_dir" --container "$models" --prefix flan/ | tail -1
+
+# start_host NAME PORT BATCHING [ENV=VALUE...]
+start_host() {
+  local name=$1 port=$2 batching=$3; shift 3
+  env "$@" PromptJobsQueue="bench-$name-$run_id" JobsContainer="bench-$name-$run_id" \
+    CompletionsContainer="bench-$name-out-$run_id" Model__Container="$models" Model__Prefix=flan/ \
+    Model__CacheDirectory="$work/cache-$name" Inference__IntraOpThreads="$threads" Jobs__DynamicBatching="$batching" \
+    setsid dotnet "$root/src/LocalHost/bin/Release/net10.0/Serverless.LocalHost.dll" --urls "http://127.0.0.1:$port" \
+    >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  echo "$name: port $port, pid $!"
+}
+start_host batched 7381 true
+start_host unbatched 7382 false \
+  AzureFunctionsJobHost__extensions__queues__batchSize=2 AzureFunctionsJobHost__extensions__queues__newBatchThreshold=1
+
+for port in 7381 7382; do
+  for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$port/api/health" >/dev/null && break; sleep 0.2; done
+  # Warm up: the first job downloads and loads the model.
+  "${cli[@]}" jobs bench --url "http://127.0.0.1:$port" --jobs 2 --concurrency 2 --prompt-tokens 64 --max-new-tokens 8 --forced >/dev/null
+done
+
+IFS='|' read -r -a bench_list <<< "$benches"
+for round in $(seq 1 "$rounds"); do
+  for args in "${bench_list[@]}"; do
+    for host in batched:7381 unbatched:7382; do
+      echo "== round $round, ${host%%:*}: jobs bench $args (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      # shellcheck disable=SC2086
+      "${cli[@]}" jobs bench --url "http://127.0.0.1:${host##*:}" $args 2>&1 | tail -1
+    done
+  done
+done
+
+for i in 0 1; do
+  name=$([ "$i" = 0 ] && echo batched || echo unbatched)
+  host_pid=$(pgrep -f "Serverless.LocalHost.dll --urls http://127.0.0.1:738$((i + 1))" | head -1)
+  echo "$name peak RSS: $(grep VmHWM "/proc/$host_pid/status" | awk '{printf "%.2f GB", $2 / 1048576}')"
+done
