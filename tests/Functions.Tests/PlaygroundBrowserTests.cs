@@ -61,6 +61,12 @@ public sealed class PlaygroundBrowserTests(PlaygroundBrowserFixture host) : ICla
         Assert.Equal(output.ToString(), await page.TextContentAsync("#window-generated"));
         Assert.Equal((input + output).ToString(), await page.TextContentAsync("#window-used"));
         Assert.Equal(api.GetProperty("context_window").GetInt32().ToString(), await page.TextContentAsync("#window-size"));
+        // A later tokenize of the same prompt (here: the key field changes again) keeps the run's numbers on the bar.
+        await page.RunAndWaitForResponseAsync(
+            () => page.EvaluateAsync("() => document.getElementById('key').dispatchEvent(new Event('change'))"),
+            r => r.Url.EndsWith("/api/tokenize", StringComparison.Ordinal));
+        await page.EvaluateAsync("() => new Promise(resolve => setTimeout(resolve, 200))"); // its handler reads the body
+        Assert.Equal(output.ToString(), await page.TextContentAsync("#window-generated"));
         Assert.Contains("ms", await page.TextContentAsync("#ttft"));
         Assert.Contains("(server)", await page.TextContentAsync("#tps"));
         // models/demo says it has random weights: the page must say so.
@@ -81,7 +87,9 @@ public sealed class PlaygroundBrowserTests(PlaygroundBrowserFixture host) : ICla
         await page.FillAsync("#prompt", prompt);
         await page.ClickAsync("summary:has-text('Parameters')");
         await page.FillAsync("#p-max_new_tokens", "12");
+        Assert.Equal("256", await page.GetAttributeAsync("#p-max_new_tokens", "max")); // Completions__MaxNewTokens
         await page.ClickAsync("#tab-job");
+        Assert.Equal("512", await page.GetAttributeAsync("#p-max_new_tokens", "max")); // a job: Inference__MaxNewTokensCeiling
         await page.ClickAsync("#submit-job");
         await WaitForAsync(page, "#panel-job");
 
