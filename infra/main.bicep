@@ -165,6 +165,8 @@ module api 'app/api.bicep' = {
       Completions__MaxNewTokens: '256'
       Completions__MaxRequestBodyBytes: '65536'
       Completions__TimeBudgetSeconds: '120'
+      // Prompts and completions stay out of spans and logs; 'true' puts them there (prompts may be private).
+      Telemetry__IncludeText: 'false'
       Model__Connection: 'AzureWebJobsStorage'
       Model__Container: 'models'
       Model__Prefix: 'flan-t5-small/'

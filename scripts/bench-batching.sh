@@ -80,12 +80,16 @@ for round in $(seq 1 "$rounds"); do
   for args in "${bench_list[@]}"; do
     for host in batched:7381 unbatched:7382; do
       echo "== round $round, ${host%%:*}: jobs bench $args (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      # The outcome line, any client errors, and the JSON line; a run with failed jobs does not end the benchmark.
       # shellcheck disable=SC2086
-      "${cli[@]}" jobs bench --url "http://127.0.0.1:${host##*:}" $args 2>&1 | tail -1
+      "${cli[@]}" jobs bench --url "http://127.0.0.1:${host##*:}" $args 2>&1 | grep -E '^(finished:|  error:|\{)' || true
     done
   done
 done
 
+for host in batched unbatched; do
+  echo "$host decode batches (rows: count): $(grep -o 'Decode batch [0-9]*: [0-9]* row' "$work/$host.log" | awk '{print $4}' | sort -n | uniq -c | awk '{printf "%s: %s, ", $2, $1}')"
+done
 for i in 0 1; do
   name=$([ "$i" = 0 ] && echo batched || echo unbatched)
   host_pid=$(pgrep -f "Serverless.LocalHost.dll --urls http://127.0.0.1:738$((i + 1))" | head -1)

@@ -146,7 +146,7 @@ public sealed class JobWorker
         var started = Stopwatch.GetTimestamp();
         var results = _batcher is null
             ? await GenerateAloneAsync(model, spec, options, cancellationToken).ConfigureAwait(false)
-            : await GenerateBatchedAsync(_batcher, model, spec, options, cancellationToken).ConfigureAwait(false);
+            : await GenerateBatchedAsync(_batcher, model, spec, options, _options.Telemetry.IncludeText, cancellationToken).ConfigureAwait(false);
         var generation = Stopwatch.GetElapsedTime(started);
 
         var output = new JobOutput(id, _time.GetUtcNow(), results);
@@ -193,6 +193,7 @@ public sealed class JobWorker
             if (generated.Count != batch.Length)
                 throw new InvalidOperationException($"The engine returned {generated.Count} results for a batch of {batch.Length} prompts.");
             for (var i = 0; i < generated.Count; i++) results.Add(PromptResult.From(start + i, generated[i]));
+            if (_options.Telemetry.IncludeText) AddText(generate, batch, results.Skip(start));
         }
 
         return results;
@@ -203,7 +204,7 @@ public sealed class JobWorker
     /// job's other prompts are withdrawn (their rows leave) rather than decoded for nothing.
     /// </summary>
     private static async Task<List<PromptResult>> GenerateBatchedAsync(PromptBatcher batcher, T5Model model, JobSpec spec, GenerationOptions options,
-        CancellationToken cancellationToken)
+        bool includeText, CancellationToken cancellationToken)
     {
         using var job = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var generate = JobsTelemetry.Source.StartActivity("jobs.generate");
@@ -238,8 +239,13 @@ public sealed class JobWorker
             var done = tasks[i].Result;
             results.Add(PromptResult.From(i, done.Result) with { QueueWaitMs = Math.Round(done.QueueWait.TotalMilliseconds, 3) });
         }
+        if (includeText) AddText(generate, spec.Prompts, results);
         return results;
     }
+
+    /// <summary>Only with <c>Telemetry__IncludeText</c>: the prompts and completions of a <c>jobs.generate</c> span, in prompt order.</summary>
+    private static void AddText(Activity? generate, IEnumerable<string> prompts, IEnumerable<PromptResult> results) =>
+        generate?.SetTag("job.prompts", prompts.ToArray()).SetTag("job.completions", results.Select(r => r.Completion).ToArray());
 
     /// <summary>Starts <c>jobs.process</c> under the submit's trace context from the message; a message without one (dropped by
     /// hand) starts a new trace. The host's own invocation span, if any, is linked rather than made the parent.</summary>
@@ -315,7 +321,7 @@ public sealed class JobWorker
             cancellationToken).ConfigureAwait(false);
         if (stored is { Status: JobStatus.Failed } && ReferenceEquals(stored.Error, error))
         {
-            _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.Message);
+            _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.MessageForTelemetry(_options.Telemetry.IncludeText));
             JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Failed, error);
         }
     }

@@ -116,6 +116,7 @@ public static class JobsServiceCollectionExtensions
         options.Completions.MaxNewTokens = Int(configuration, "Completions:MaxNewTokens", options.Completions.MaxNewTokens, 1);
         options.Completions.MaxRequestBodyBytes = Int(configuration, "Completions:MaxRequestBodyBytes", options.Completions.MaxRequestBodyBytes, 1024);
         options.Completions.TimeBudgetSeconds = Double(configuration, "Completions:TimeBudgetSeconds", options.Completions.TimeBudgetSeconds);
+        options.Telemetry.IncludeText = Bool(configuration, "Telemetry:IncludeText", options.Telemetry.IncludeText);
         return options;
     }
 

@@ -69,5 +69,8 @@ public sealed class PromptJobsOptions
     /// <summary><c>Completions__*</c>: limits of the synchronous <c>POST /api/completions</c>.</summary>
     public Completions.CompletionsOptions Completions { get; set; } = new();
 
+    /// <summary><c>Telemetry__*</c>: whether prompt and completion text may enter spans and logs.</summary>
+    public Telemetry.TelemetryOptions Telemetry { get; set; } = new();
+
     internal string PoisonQueueName => QueueName + "-poison";
 }

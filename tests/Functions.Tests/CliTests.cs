@@ -54,6 +54,30 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Bench_telemetry_overhead_alternates_runs_without_and_with_a_collector_and_times_the_recording_alone()
+    {
+        var r = await CliProcess.RunAsync("bench", "--model", Paths.DemoModelDirectory, "--batch", "1,2", "--runs", "3", "--input-tokens", "8",
+            "--new-tokens", "4", "--telemetry-overhead", "--json");
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var rows = JsonDocument.Parse(r.Stdout);
+        Assert.Equal([1, 2], rows.RootElement.EnumerateArray().Select(row => row.GetProperty("batch").GetInt32()));
+        foreach (var row in rows.RootElement.EnumerateArray())
+        {
+            Assert.True(row.GetProperty("recording_us_per_batch").GetDouble() > 0, row.GetRawText());
+            Assert.InRange(row.GetProperty("recording_fraction_of_batch").GetDouble(), double.Epsilon, 1);
+            Assert.Equal(3, row.GetProperty("wall_ratios").GetArrayLength());
+            Assert.True(row.GetProperty("decode_tokens_per_second_off").GetDouble() > 0 && row.GetProperty("decode_tokens_per_second_on").GetDouble() > 0, row.GetRawText());
+            // With the collector on, the engine's spans and metrics cost something: allocations, never less.
+            Assert.True(row.GetProperty("allocated_bytes_per_token_on").GetDouble() > row.GetProperty("allocated_bytes_per_token_off").GetDouble(), row.GetRawText());
+        }
+
+        var both = await CliProcess.RunAsync("bench", "--model", Paths.DemoModelDirectory, "--telemetry-overhead", "--telemetry");
+        Assert.True(both.ExitCode == 2, both.ToString());
+        Assert.Contains("--telemetry-overhead", both.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Root_help_documents_the_error_style_and_exit_codes()
     {
         var r = await CliProcess.RunAsync("--help");

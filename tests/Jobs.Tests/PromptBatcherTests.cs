@@ -129,4 +129,22 @@ public sealed class PromptBatcherTests : IDisposable
         var idle = await batcher.Enqueue(_model, [Prompts[6]], new GenerationOptions { MaxNewTokens = 2 }, CancellationToken.None)[0];
         Assert.True(idle.QueueWait < run * 0.2, $"waited {idle.QueueWait.TotalMilliseconds} ms after a {run.TotalMilliseconds} ms batch");
     }
+    [Fact]
+    public async Task Rows_that_waited_through_a_batch_wait_for_its_followers_so_the_load_does_not_split_into_alternating_halves()
+    {
+        await using var batcher = Batcher(windowMs: 0);
+        var forced = new GenerationOptions { MaxNewTokens = 500, MinNewTokens = 500 };
+        var first = batcher.Enqueue(_model, Prompts[..2], forced, CancellationToken.None);
+        await Task.Delay(10);
+        // Arrive while the first batch runs: they cannot join it.
+        var waiting = batcher.Enqueue(_model, Prompts[2..4], forced, CancellationToken.None);
+        Assert.False(first.All(t => t.IsCompleted), "the first batch ended before the second pair arrived: the test needs a longer one");
+        var firstBatch = (await Task.WhenAll(first))[0].Batch;
+
+        // The first batch's clients come back with their next jobs a moment after their results.
+        var followers = batcher.Enqueue(_model, Prompts[4..6], forced, CancellationToken.None);
+        var results = await Task.WhenAll(waiting.Concat(followers));
+
+        Assert.All(results, r => Assert.Equal(firstBatch + 1, r.Batch));
+    }
 }

@@ -50,6 +50,7 @@ public sealed class TelemetryTests : IDisposable
         await host.ProcessNextAsync();
         Assert.Equal("succeeded", (await host.GetAsync(id)).Body.GetProperty("status").GetString());
         _tracing.ForceFlush();
+        await WaitForEngineSpansAsync(id);
 
         var submitSpan = Assert.Single(Spans(), s => s.OperationName == "jobs.submit" && Tag(s, "job.id") == id);
         var trace = Spans().Where(s => s.TraceId == submitSpan.TraceId).ToList();
@@ -164,6 +165,128 @@ public sealed class TelemetryTests : IDisposable
         AssertRecorded("jobs.poison_handled", "{job}", ("error.code", "model_unavailable"));
         AssertRecorded("jobs.completed", "{job}", ("job.status", "failed"), ("error.code", "model_unavailable"));
     }
+
+    [Fact]
+    public async Task Each_job_sharing_the_instance_decode_batches_gets_the_engine_spans_in_its_own_trace()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, services: s => s.AddLogging(b => b.AddProvider(logs)));
+        var ids = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            // One after the other: the batcher's loop starts with the first job and serves the second later.
+            var submit = await host.SubmitAsync(JsonSerializer.Serialize(new { prompt = $"Job {i} of two", parameters = new { max_new_tokens = 3 } }));
+            ids.Add(submit.Body.GetProperty("id").GetString()!);
+            await host.ProcessNextAsync();
+            Assert.Equal("succeeded", (await host.GetAsync(ids[^1])).Body.GetProperty("status").GetString());
+        }
+        _tracing.ForceFlush();
+
+        foreach (var id in ids)
+        {
+            await WaitForEngineSpansAsync(id);
+            var process = Assert.Single(Spans(), s => s.OperationName == "jobs.process" && Tag(s, "job.id") == id);
+            var generate = Assert.Single(Spans(), s => s.OperationName == "jobs.generate" && s.ParentSpanId == process.SpanId);
+            var trace = Spans().Where(s => s.TraceId == process.TraceId).ToList();
+            var batch = Assert.Single(trace, s => s.OperationName == "inference.batch");
+            Assert.True(IsUnder(batch, generate, trace), $"inference.batch of job {id} is not under its jobs.generate span");
+        }
+        // The loop's log lines carry no job's scope: it serves every job.
+        var decodeBatches = logs.Entries.Where(e => e.Message.StartsWith("Decode batch", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(decodeBatches);
+        Assert.All(decodeBatches, e => Assert.False(e.Scopes.ContainsKey("JobId"), $"'{e.Message}' carries job {e.Scopes.GetValueOrDefault("JobId")}'s scope"));
+    }
+
+    /// <summary>
+    /// A shared decode batch records its spans (inference.batch) when the whole batch has ended, which may be just after
+    /// its jobs' rows are done and their records say succeeded: waits (10 s at most) until the job's trace has them.
+    /// </summary>
+    private async Task WaitForEngineSpansAsync(string id)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            var spans = Spans();
+            if (spans.FirstOrDefault(s => s.OperationName == "jobs.process" && Tag(s, "job.id") == id) is { } process
+                && spans.Any(s => s.TraceId == process.TraceId && s.OperationName == "inference.batch"))
+            {
+                return;
+            }
+            await Task.Delay(20);
+        }
+    }
+
+    private static bool IsUnder(Activity span, Activity ancestor, List<Activity> trace)
+    {
+        for (var current = span; current is not null; current = trace.FirstOrDefault(s => s.SpanId == current.ParentSpanId))
+            if (current.ParentSpanId == ancestor.SpanId) return true;
+        return false;
+    }
+
+    /// <summary>"Secret garden plans" Base64-encoded: a message the worker rejects quoting what it decodes to.</summary>
+    private const string Base64Prompt = "U2VjcmV0IGdhcmRlbiBwbGFucw==";
+
+    [Fact]
+    public async Task By_default_no_prompt_or_completion_text_reaches_a_span_or_a_log_line_not_even_in_an_error()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, services: s => s.AddLogging(b => b.AddProvider(logs)));
+        var submit = await host.SubmitAsync(JsonSerializer.Serialize(new { prompt = "Secret garden of the north wing", parameters = new { max_new_tokens = 6 } }));
+        var id = submit.Body.GetProperty("id").GetString()!;
+        await host.ProcessNextAsync();
+        var job = (await host.GetAsync(id)).Body;
+        Assert.Equal("succeeded", job.GetProperty("status").GetString());
+        var completion = job.GetProperty("results")[0].GetProperty("completion").GetString()!;
+        var rejected = await host.DropAndReceiveAsync(Base64Prompt);
+        await host.Worker.ProcessAsync(rejected.MessageText, rejected.MessageId, rejected.DequeueCount, CancellationToken.None);
+        _tracing.ForceFlush();
+
+        // The client still reads what its message decoded to: the record is the job's owner's, not telemetry.
+        Assert.Contains("Secret garden plans", (await host.RecordAsync(rejected.MessageId)).Error!.Message, StringComparison.Ordinal);
+        var texts = new[] { "Secret garden", completion.Trim() }.Where(t => t.Length >= 6).ToArray();
+        var spans = Spans().Where(s => Tag(s, "job.id") is { } job && (job == id || job == rejected.MessageId)).ToList();
+        Assert.Equal(2, spans.Count(s => s.OperationName == "jobs.process"));
+        var traced = Spans().Where(s => spans.Any(p => p.TraceId == s.TraceId)).ToList();
+        Assert.DoesNotContain(traced, s => s.OperationName == "jobs.generate" && (s.GetTagItem("job.prompts") is not null || s.GetTagItem("job.completions") is not null));
+        foreach (var text in texts)
+        {
+            Assert.DoesNotContain(traced, s => s.TagObjects.Any(t => Text(t.Value).Contains(text, StringComparison.Ordinal)));
+            Assert.DoesNotContain(logs.Entries, e => Mentions(e, text));
+        }
+        Assert.Contains(logs.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("invalid_message", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task With_Telemetry_IncludeText_the_generate_span_carries_prompts_and_completions_and_error_logs_quote_the_text()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var host = await JobsTestHost.CreateAsync(withModel: true, settings: new Dictionary<string, string?> { ["Telemetry:IncludeText"] = "true" },
+            services: s => s.AddLogging(b => b.AddProvider(logs)));
+        string[] prompts = ["Secret garden of the north wing", "Secret garden of the south wing"];
+        var submit = await host.SubmitAsync(JsonSerializer.Serialize(new { prompts, parameters = new { max_new_tokens = 6 } }));
+        var id = submit.Body.GetProperty("id").GetString()!;
+        await host.ProcessNextAsync();
+        var job = (await host.GetAsync(id)).Body;
+        Assert.Equal("succeeded", job.GetProperty("status").GetString());
+        var completions = job.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("completion").GetString()).ToArray();
+        var rejected = await host.DropAndReceiveAsync(Base64Prompt);
+        await host.Worker.ProcessAsync(rejected.MessageText, rejected.MessageId, rejected.DequeueCount, CancellationToken.None);
+        _tracing.ForceFlush();
+
+        var process = Assert.Single(Spans(), s => s.OperationName == "jobs.process" && Tag(s, "job.id") == id);
+        var generate = Assert.Single(Spans(), s => s.OperationName == "jobs.generate" && s.ParentSpanId == process.SpanId);
+        Assert.Equal(prompts, Assert.IsType<string[]>(generate.GetTagItem("job.prompts")));
+        Assert.Equal(completions, Assert.IsType<string[]>(generate.GetTagItem("job.completions")));
+        Assert.Contains(logs.Entries, e => e.Level == LogLevel.Warning && Mentions(e, "Secret garden plans"));
+    }
+
+    private static string Text(object? value) => value is string[] items ? string.Join('|', items) : value?.ToString() ?? "";
+
+    private static bool Mentions(LogEntry entry, string text) =>
+        entry.Message.Contains(text, StringComparison.Ordinal)
+        || entry.Values.Values.Any(v => Text(v).Contains(text, StringComparison.Ordinal))
+        || entry.Scopes.Values.Any(v => Text(v).Contains(text, StringComparison.Ordinal))
+        || entry.Exception?.ToString().Contains(text, StringComparison.Ordinal) == true;
 
     private List<Activity> Spans()
     {

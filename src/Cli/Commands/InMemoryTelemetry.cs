@@ -14,17 +14,23 @@ internal sealed class InMemoryTelemetry : IDisposable
     private readonly List<Metric> _metrics = [];
     private readonly TracerProvider _tracing;
     private readonly MeterProvider _meters;
+    private readonly bool _quiet;
 
-    public InMemoryTelemetry()
+    /// <param name="quiet">Do not print what was collected on dispose.</param>
+    public InMemoryTelemetry(bool quiet = false)
     {
+        _quiet = quiet;
         _tracing = Sdk.CreateTracerProviderBuilder().AddSource(InferenceTelemetry.Name).AddInMemoryExporter(_spans).Build()!;
         _meters = Sdk.CreateMeterProviderBuilder().AddMeter(InferenceTelemetry.Name).AddInMemoryExporter(_metrics).Build()!;
     }
+
+    /// <summary>Spans exported so far (the batch processor of the in-memory exporter exports each span as it ends).</summary>
+    public int SpanCount => _spans.Count;
 
     public void Dispose()
     {
         _tracing.Dispose();
         _meters.Dispose();
-        Console.Error.WriteLine($"telemetry: {_spans.Count} spans and {_metrics.Count} metric streams collected in memory");
+        if (!_quiet) Console.Error.WriteLine($"telemetry: {_spans.Count} spans and {_metrics.Count} metric streams collected in memory");
     }
 }

@@ -33,9 +33,13 @@ internal static class InferenceBench
         {
             Description = "Record the engine's spans and metrics into an in-process (in-memory) exporter while measuring: its overhead.",
         };
+        var telemetryOverhead = new Option<bool>("--telemetry-overhead")
+        {
+            Description = "Alternate runs without and with an in-memory telemetry collector in one process (--runs pairs) and print the on/off tokens/s ratios.",
+        };
         var command = new Command("bench", "Measure the local model's decode throughput, latency, allocations and memory per batch size.")
         {
-            model, batch, inputTokens, newTokens, runs, threads, quantized, compare, json, telemetry,
+            model, batch, inputTokens, newTokens, runs, threads, quantized, compare, json, telemetry, telemetryOverhead,
         };
         command.SetAction(parse =>
         {
@@ -56,6 +60,10 @@ internal static class InferenceBench
             {
                 return CliExit.UsageError("--batch takes positive integers, e.g. --batch 1,8.");
             }
+            if (parse.GetValue(telemetryOverhead) && (parse.GetValue(compare) is not null || parse.GetValue(telemetry)))
+            {
+                return CliExit.UsageError("--telemetry-overhead runs with and without telemetry itself; it takes neither --compare nor --telemetry.");
+            }
             int inLength = parse.GetValue(inputTokens), newLength = parse.GetValue(newTokens), runCount = parse.GetValue(runs);
             var modelOptions = new ModelOptions
             {
@@ -70,6 +78,8 @@ internal static class InferenceBench
                 subjects.Add((parse.GetValue(model)!, T5Model.Load(parse.GetValue(model)!, modelOptions)));
                 if (parse.GetValue(compare) is { } other)
                     subjects.Add((other, T5Model.Load(other, modelOptions with { UseQuantized = true })));
+                if (parse.GetValue(telemetryOverhead))
+                    return TelemetryOverheadBench.Run(subjects[0].Model, sizes, inLength, newLength, runCount, parse.GetValue(json));
                 using var collector = parse.GetValue(telemetry) ? new InMemoryTelemetry() : null;
                 return Run(subjects, sizes, inLength, newLength, runCount, parse.GetValue(json), parse.GetValue(quantized));
             }
@@ -89,13 +99,7 @@ internal static class InferenceBench
         var speedUps = new List<double>();
         foreach (var size in sizes)
         {
-            var prompts = new int[size][];
-            for (var r = 0; r < size; r++)
-            {
-                // Deterministic pseudo-random prompts, different per row, ending with </s>.
-                var random = new Random(1000 + r);
-                prompts[r] = [.. Enumerable.Range(0, inLength - 1).Select(_ => random.Next(3, Math.Min(32000, subjects[0].Model.Tokenizer.VocabularySize))), 1];
-            }
+            var prompts = Prompts(subjects[0].Model, size, inLength);
             foreach ((_, var m) in subjects)
                 m.Generate(prompts, options); // warm-up: first-run allocations of ONNX Runtime and the JIT
 
@@ -172,6 +176,18 @@ internal static class InferenceBench
         if (subjects.Count > 1)
             Console.WriteLine("(both models are loaded in one process: peak RSS is their sum)");
         return 0;
+    }
+
+    /// <summary>Deterministic pseudo-random prompts, different per row, ending with &lt;/s&gt;.</summary>
+    internal static int[][] Prompts(T5Model model, int size, int inLength)
+    {
+        var prompts = new int[size][];
+        for (var r = 0; r < size; r++)
+        {
+            var random = new Random(1000 + r);
+            prompts[r] = [.. Enumerable.Range(0, inLength - 1).Select(_ => random.Next(3, Math.Min(32000, model.Tokenizer.VocabularySize))), 1];
+        }
+        return prompts;
     }
 
     private static Figures Measure(T5Model model, int[][] prompts, GenerationOptions options, int size)

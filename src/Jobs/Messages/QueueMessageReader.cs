@@ -38,10 +38,11 @@ internal static class QueueMessageReader
 
         if (TryDecodeBase64Text(trimmed) is { } decoded)
         {
-            return Invalid(fallbackId, text,
-                "The queue message is Base64-encoded (it decodes to the text \"" + Excerpt(decoded) + "\"), but this queue takes plain text " +
-                "(host.json sets the queue messageEncoding to \"none\"). Resend it as plain text: in Azure Storage Explorer untick " +
-                "'Encode message body in Base64' when adding the message, or use `az storage message put --content \"...\"` or `serverless jobs enqueue`.");
+            const string resend = ", but this queue takes plain text (host.json sets the queue messageEncoding to \"none\"). Resend it as plain " +
+                "text: in Azure Storage Explorer untick 'Encode message body in Base64' when adding the message, or use " +
+                "`az storage message put --content \"...\"` or `serverless jobs enqueue`.";
+            return Invalid(fallbackId, text, "The queue message is Base64-encoded (it decodes to the text \"" + Excerpt(decoded) + "\")" + resend,
+                withoutText: $"The queue message is Base64-encoded (it decodes to a text of {decoded.Length} characters){resend}");
         }
 
         if (trimmed[0] == '{')
@@ -136,6 +137,7 @@ internal static class QueueMessageReader
 
     private static string Excerpt(string s) => s.Length <= 80 ? s : s[..77] + "...";
 
-    private static ParsedMessage Invalid(string id, string text, string message) =>
-        new(MessageKind.Invalid, id, false, text, null, new JobError(JobErrorCodes.InvalidMessage, message));
+    /// <param name="withoutText">The message without the text it quotes, when it quotes some (see <see cref="JobError.MessageWithoutText"/>).</param>
+    private static ParsedMessage Invalid(string id, string text, string message, string? withoutText = null) =>
+        new(MessageKind.Invalid, id, false, text, null, new JobError(JobErrorCodes.InvalidMessage, message) { MessageWithoutText = withoutText });
 }

@@ -141,6 +141,9 @@ public abstract class HostFixture : IAsyncLifetime
     /// <summary>The end of the host's log, for failure messages; empty when this fixture has none.</summary>
     protected virtual string LogTail() => "";
 
+    /// <summary><see cref="LogTail"/>, for the tests' own failure messages.</summary>
+    public string HostLogTail() => LogTail();
+
     public static StringContent Json(object value) =>
         new(JsonSerializer.Serialize(value), System.Text.Encoding.UTF8, "application/json");
 }

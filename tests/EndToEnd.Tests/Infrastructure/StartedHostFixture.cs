@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
+using Serverless.EndToEnd.Tests.Otlp;
 
 namespace Serverless.EndToEnd.Tests.Infrastructure;
 
@@ -29,6 +30,13 @@ public abstract class StartedHostFixture : HostFixture
     public const int ModelMissingMaxDequeueCount = 2;
 
     protected string WorkDirectory => _work;
+
+    /// <summary>Export traces and metrics over OTLP/HTTP (the standard <c>OTEL_*</c> settings) to a receiver this fixture
+    /// runs, <see cref="Otlp"/>, with short export intervals.</summary>
+    protected virtual bool ExportTelemetry => false;
+
+    /// <summary>What the host exported, when <see cref="ExportTelemetry"/>; null otherwise.</summary>
+    public OtlpReceiver? Otlp { get; private set; }
 
     private string ModelContainerName { get; } = UniqueName("e2e-models");
 
@@ -86,6 +94,16 @@ public abstract class StartedHostFixture : HostFixture
             settings["Jobs__SubmitTokenizerWaitSeconds"] = "1";
         }
 
+        if (ExportTelemetry)
+        {
+            Otlp = await OtlpReceiver.StartAsync();
+            settings["OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Endpoint.ToString().TrimEnd('/');
+            settings["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+            // Spans leave within 0.2 s and metrics every second instead of the SDK's 5 s and 60 s.
+            settings["OTEL_BSP_SCHEDULE_DELAY"] = "200";
+            settings["OTEL_METRIC_EXPORT_INTERVAL"] = "1000";
+        }
+
         var port = FreePort();
         BaseUrl = new Uri($"http://127.0.0.1:{port}/");
         _process = Launch(port, settings);
@@ -127,6 +145,11 @@ public abstract class StartedHostFixture : HostFixture
         {
             await _process.DisposeAsync();
             _process = null;
+        }
+        if (Otlp is not null)
+        {
+            await Otlp.DisposeAsync();
+            Otlp = null;
         }
         try
         {
