@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Runs every test: installs and starts Azurite, prepares the hosts of the end-to-end suite (publishes src/Functions and
-# builds the real Functions host from ../shared/functions-host when that folder exists), runs
-# `dotnet test Serverless.sln`, checks the code style (`dotnet format --verify-no-changes`), always stops what it started. Tests that need storage fail (never skip) when it is
-# unreachable. Prints which hosts the end-to-end suite ran on, then one closing line over all test projects.
+# Runs every test: installs Debian's chromium when missing (the playground's browser tests), installs and starts
+# Azurite, prepares the hosts of the end-to-end suite (publishes src/Functions and builds the real Functions host from
+# ../shared/functions-host when that folder exists), runs `dotnet test Serverless.sln`, checks the code style
+# (`dotnet format --verify-no-changes`), always stops what it started. Tests that need storage fail (never skip) when it
+# is unreachable. Prints which hosts the end-to-end suite ran on, then one closing line over all test projects.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
+
+# The playground's browser tests drive Debian's chromium (Playwright's own browser download is not reachable here).
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  echo "test.sh: installing Debian's chromium for the playground's browser tests" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium; } >/dev/null \
+    || { echo "test.sh: installing chromium failed" >&2; exit 1; }
+fi
 
 scripts/azurite.sh start || exit 1
 hosts_file="$(mktemp)"

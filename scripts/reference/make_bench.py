@@ -8,6 +8,7 @@ plain lm_head, so generations rarely end early): text is meaningless, speed and 
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -32,8 +33,15 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.time()
     os.makedirs(args.out_dir, exist_ok=True)
-    for f in ("config.json", "generation_config.json", "spiece.model"):
+    for f in ("generation_config.json", "spiece.model"):
         shutil.copyfile(os.path.join(REAL, f), os.path.join(args.out_dir, f))
+    # flan-t5-small's config plus "random_weights": true (not a Hugging Face key): the app then says its text is meaningless.
+    with open(os.path.join(REAL, "config.json")) as f:
+        config = json.load(f)
+    config["random_weights"] = True
+    with open(os.path.join(args.out_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
     m = t5.build(os.path.join(args.out_dir, "config.json"), args.seed)
     print(f"{sum(p.numel() for p in m.parameters()) / 1e6:.1f} M parameters, built in {time.time() - t0:.1f} s")
     export_onnx.export_all(m, args.out_dir)

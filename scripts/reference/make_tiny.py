@@ -43,6 +43,8 @@ TINY = {
     "dropout_rate": 0.1, "eos_token_id": 1, "feed_forward_proj": "gated-gelu", "initializer_factor": 1.0,
     "is_encoder_decoder": True, "is_gated_act": True, "layer_norm_epsilon": 1e-06, "model_type": "t5",
     "n_positions": 512, "num_decoder_layers": 2, "num_heads": 4, "num_layers": 2, "pad_token_id": 0,
+    # Not a Hugging Face key: tells the app (playground, POST /api/tokenize) that this model's text is meaningless.
+    "random_weights": True,
     "relative_attention_max_distance": 128, "relative_attention_num_buckets": 32, "tie_word_embeddings": False,
     "torch_dtype": "float32", "use_cache": True, "vocab_size": 1024,
 }

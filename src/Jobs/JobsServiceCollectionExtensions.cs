@@ -20,7 +20,7 @@ public static class JobsServiceCollectionExtensions
     /// <c>AzureWebJobsStorage</c> (a connection string, or identity-based <c>__blobServiceUri</c>/<c>__queueServiceUri</c>) and
     /// the clients built from it,
     /// the model provider (<c>Model__*</c>; registered only if the host has not registered a <c>ModelProvider&lt;T5Model&gt;</c>),
-    /// and <see cref="JobsApi"/>, <see cref="Completions.CompletionsApi"/>, <see cref="JobWorker"/>, <see cref="PoisonJobHandler"/> as singletons. Nothing touches
+    /// and <see cref="JobsApi"/>, <see cref="Completions.CompletionsApi"/>, <see cref="Playground.PlaygroundApi"/>, <see cref="Playground.TokenizeApi"/>, <see cref="JobWorker"/>, <see cref="PoisonJobHandler"/> as singletons. Nothing touches
     /// storage until first use.
     /// </summary>
     public static IServiceCollection AddPromptJobs(this IServiceCollection services, IConfiguration configuration)
@@ -91,6 +91,9 @@ public static class JobsServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
+        services.TryAddSingleton(sp => new Playground.PlaygroundApi(sp.GetRequiredService<PromptJobsOptions>()));
+        services.TryAddSingleton(sp => new Playground.TokenizeApi(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
+            sp.GetRequiredService<ILogger<Playground.TokenizeApi>>()));
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<Callbacks.JobCallbacks>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
         return services;

@@ -1,7 +1,9 @@
+using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Abstractions;
+using Microsoft.Azure.Functions.Worker;
 using Serverless.Functions;
 
 namespace Serverless.LocalHost;
@@ -37,26 +39,38 @@ internal static class HttpRoutes
             await next(http).ConfigureAwait(false);
         });
 
+        // Each route requires the key when its function's HttpTrigger says AuthorizationLevel.Function, as the Functions
+        // host reads it from functions.metadata: health (probes carry no key) and the playground page are anonymous.
         app.MapPost("/api/jobs", (HttpContext http, SubmitJob function) =>
-            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, http.RequestAborted)));
-
-        // Anonymous, as in the Functions app: probes carry no key.
+            ExecuteAsync(http, KeyFor<SubmitJob>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
         app.MapGet("/api/health", (HttpContext http, GetHealth function) =>
-            ExecuteAsync(http, functionKey: null, () => function.RunAsync(http.Request, http.RequestAborted)));
+            ExecuteAsync(http, KeyFor<GetHealth>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
         app.MapPost("/api/completions", (HttpContext http, CreateCompletion function) =>
-            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, http.RequestAborted)));
-
+            ExecuteAsync(http, KeyFor<CreateCompletion>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
         app.MapGet("/api/jobs/{id}", (HttpContext http, string id, GetJob function) =>
-            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, id, http.RequestAborted)));
-
+            ExecuteAsync(http, KeyFor<GetJob>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
         app.MapGet("/api/jobs", (HttpContext http, ListJobs function) =>
-            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, http.RequestAborted)));
-
+            ExecuteAsync(http, KeyFor<ListJobs>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
         app.MapDelete("/api/jobs/{id}", (HttpContext http, string id, CancelJob function) =>
-            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, id, http.RequestAborted)));
-
+            ExecuteAsync(http, KeyFor<CancelJob>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
         app.MapPost("/api/jobs/{id}/cancel", (HttpContext http, string id, CancelJobAction function) =>
-            ExecuteAsync(http, functionKey, () => function.RunAsync(http.Request, id, http.RequestAborted)));
+            ExecuteAsync(http, KeyFor<CancelJobAction>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
+        app.MapGet("/api/playground", (HttpContext http, GetPlayground function) =>
+            ExecuteAsync(http, KeyFor<GetPlayground>(functionKey), () => Task.FromResult(function.Run(http.Request))));
+        app.MapPost("/api/tokenize", (HttpContext http, TokenizeText function) =>
+            ExecuteAsync(http, KeyFor<TokenizeText>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
+    }
+
+    /// <summary>The key a function's route requires: none for <see cref="AuthorizationLevel.Anonymous"/>, else the function key
+    /// (this host has no master key: Admin-level functions would also take the function key; the app has none).</summary>
+    internal static string? KeyFor<TFunction>(string? functionKey) => AuthLevelOf<TFunction>.Level == AuthorizationLevel.Anonymous ? null : functionKey;
+
+    /// <summary>The <see cref="HttpTriggerAttribute.AuthLevel"/> of a Functions class's one function, read once.</summary>
+    private static class AuthLevelOf<TFunction>
+    {
+        public static readonly AuthorizationLevel Level = typeof(TFunction).GetMethods(BindingFlags.Public | BindingFlags.Instance)
+            .Single(m => m.GetCustomAttribute<FunctionAttribute>() is not null)
+            .GetParameters().Select(p => p.GetCustomAttribute<HttpTriggerAttribute>()).Single(a => a is not null)!.AuthLevel;
     }
 
     // The functions return MVC action results (the Functions ASP.NET Core integration executes them the same way);

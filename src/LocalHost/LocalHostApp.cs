@@ -66,6 +66,8 @@ public static class LocalHostApp
         builder.Services.AddTransient<CancelJobAction>();
         builder.Services.AddTransient<GetHealth>();
         builder.Services.AddTransient<CreateCompletion>();
+        builder.Services.AddTransient<GetPlayground>();
+        builder.Services.AddTransient<TokenizeText>();
         // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
         builder.Services.AddSingleton(queueSettings);
         builder.Services.AddSingleton<QueueTriggerHost>();

@@ -237,6 +237,8 @@ public abstract partial class EndToEndTests<THost>(THost host) where THost : Hos
     [InlineData("POST", "api/jobs/abc")]
     [InlineData("GET", "api/jobs/abc/cancel")]
     [InlineData("GET", "api/nothing")]
+    [InlineData("POST", "api/playground")]
+    [InlineData("GET", "api/tokenize")]
     public async Task A_request_no_function_takes_is_404(string method, string path)
     {
         SkipIfUnavailable();

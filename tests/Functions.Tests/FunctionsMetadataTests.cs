@@ -24,10 +24,10 @@ public sealed class FunctionsMetadataTests
             b => b.GetProperty("type").GetString()!.EndsWith("Trigger", StringComparison.Ordinal));
 
     [Fact]
-    public void Exactly_the_job_control_completion_and_health_functions_are_declared()
+    public void Exactly_the_job_control_completion_health_playground_and_tokenize_functions_are_declared()
     {
         var names = Functions.Value.Select(f => f.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-        Assert.Equal(["CancelJob", "CancelJobAction", "CreateCompletion", "FailPoisonedJob", "GetHealth", "GetJob", "ListJobs", "ProcessJob", "SubmitJob"], names);
+        Assert.Equal(["CancelJob", "CancelJobAction", "CreateCompletion", "FailPoisonedJob", "GetHealth", "GetJob", "GetPlayground", "ListJobs", "ProcessJob", "SubmitJob", "TokenizeText"], names);
         Assert.All(Functions.Value, f =>
         {
             Assert.Equal("Serverless.Functions.dll", f.GetProperty("scriptFile").GetString());
@@ -42,6 +42,7 @@ public sealed class FunctionsMetadataTests
     [InlineData("CancelJob", "delete", "jobs/{id}")]
     [InlineData("CancelJobAction", "post", "jobs/{id}/cancel")]
     [InlineData("CreateCompletion", "post", "completions")]
+    [InlineData("TokenizeText", "post", "tokenize")]
     public void Http_functions_have_their_route_method_and_function_key(string name, string method, string route)
     {
         var trigger = Trigger(name);
@@ -61,6 +62,17 @@ public sealed class FunctionsMetadataTests
         Assert.Equal("health", trigger.GetProperty("route").GetString());
         Assert.Equal(["get"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
         // Probes (load balancers, uptime checks) carry no function key.
+        Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString());
+    }
+
+    [Fact]
+    public void The_playground_page_is_an_anonymous_get()
+    {
+        var trigger = Trigger("GetPlayground");
+        Assert.Equal("playground", trigger.GetProperty("route").GetString());
+        Assert.Equal(["get"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        // A browser cannot send x-functions-key when it opens a page; the page holds no data and sends the key typed
+        // into it with every API call, each of which is Function-level (above).
         Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString());
     }
 

@@ -92,4 +92,28 @@ public sealed class SubmitTokenizerTests
         Assert.Equal(400, reply.Status);
         Assert.Contains("context window is 8", string.Join(" ", reply.Errors["prompt"]));
     }
+
+    [Fact]
+    public void The_demo_models_config_says_random_weights_and_a_config_without_the_key_does_not()
+    {
+        using (var demo = SubmitTokenizer.Load(RepoPaths.TinyModel))
+            Assert.True(demo.RandomWeights);
+
+        var copy = Directory.CreateTempSubdirectory("submit-tokenizer-").FullName;
+        try
+        {
+            foreach (var file in SubmitTokenizer.Files)
+                File.Copy(Path.Combine(RepoPaths.TinyModel, file), Path.Combine(copy, file));
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(copy, "config.json")))!.AsObject();
+            Assert.True(config.Remove("random_weights"));
+            File.WriteAllText(Path.Combine(copy, "config.json"), config.ToJsonString());
+            using var real = SubmitTokenizer.Load(copy);
+            Assert.False(real.RandomWeights);
+            Assert.Equal(512, real.ContextWindow);
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
 }

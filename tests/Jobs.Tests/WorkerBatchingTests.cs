@@ -15,7 +15,7 @@ public sealed class WorkerBatchingTests
         await using var host = await JobsTestHost.CreateAsync(withModel: true, settings);
         var ids = new List<string>();
         foreach (var body in new[] { FirstJob, SecondJob })
-            ids.Add((await host.SubmitAsync(body)).Body.GetProperty("id").GetString()!);
+            ids.Add(await host.SubmitAcceptedAsync(body));
         var messages = new[] { await host.ReceiveAsync(), await host.ReceiveAsync() };
 
         await Task.WhenAll(messages.Select(m => host.Worker.ProcessAsync(m.MessageText, m.MessageId, m.DequeueCount, CancellationToken.None)));

@@ -11,6 +11,6 @@ internal sealed class ModelStoreTokenizerSource(ModelProvider<SubmitTokenizer> p
     public async Task<SubmitModel> AcquireAsync(CancellationToken cancellationToken)
     {
         using var lease = await Provider.AcquireAsync(cancellationToken).ConfigureAwait(false);
-        return new SubmitModel(lease.Model.Tokenizer, lease.Model.ContextWindow, lease.Model.Defaults);
+        return new SubmitModel(lease.Model.Tokenizer, lease.Model.ContextWindow, lease.Model.Defaults, lease.Model.RandomWeights);
     }
 }
