@@ -27,7 +27,7 @@ internal sealed class JsonRequestBody : IDisposable
     public static async Task<(JsonRequestBody? Body, JobsHttpResult? Refusal)> ReadAsync(HttpRequest request, int maxBytes, string instead,
         Func<IReadOnlyDictionary<string, string[]>, JobsHttpResult> invalid, CancellationToken cancellationToken)
     {
-        var bytes = await ReadBytesAsync(request, maxBytes, cancellationToken).ConfigureAwait(false);
+        var bytes = await RequestBody.ReadAsync(request, maxBytes, cancellationToken).ConfigureAwait(false);
         if (bytes is null)
         {
             return (null, JobsHttpResult.Problem(413, "Request body too large", $"The request body is larger than {maxBytes} bytes. {instead}",
@@ -48,19 +48,4 @@ internal sealed class JsonRequestBody : IDisposable
     }
 
     public void Dispose() => Document.Dispose();
-
-    /// <returns>The body, or null as soon as it is known to be over <paramref name="maxBytes"/>.</returns>
-    private static async Task<byte[]?> ReadBytesAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > maxBytes) return null;
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            if (buffer.Length + read > maxBytes) return null;
-            buffer.Write(chunk, 0, read);
-        }
-        return buffer.ToArray();
-    }
 }
