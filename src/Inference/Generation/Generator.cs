@@ -54,7 +54,7 @@ internal static class Generator
         var channel = Channel.CreateUnbounded<StreamedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var observer = new TokenStreamObserver(model.Tokenizer, options.StopStrings, channel.Writer);
-        var worker = Task.Run(() =>
+        var worker = DecodeThread.Run(() =>
         {
             try
             {

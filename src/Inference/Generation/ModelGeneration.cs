@@ -35,7 +35,7 @@ public static class ModelGeneration
             ArgumentNullException.ThrowIfNull(prompts);
             Start(model, options);
             cancellationToken.ThrowIfCancellationRequested();
-            return Task.Run(() => Generator.Generate(model, PromptSource.FromText(prompts), options, null, cancellationToken), cancellationToken);
+            return DecodeThread.Run(() => Generator.Generate(model, PromptSource.FromText(prompts), options, null, cancellationToken), cancellationToken);
         }
 
         /// <summary>Completes already tokenized prompts (each ending with <c>&lt;/s&gt;</c> as the tokenizer makes them).</summary>
@@ -45,7 +45,7 @@ public static class ModelGeneration
             ArgumentNullException.ThrowIfNull(inputIds);
             Start(model, options);
             cancellationToken.ThrowIfCancellationRequested();
-            return Task.Run(() => Generator.Generate(model, PromptSource.FromIds(inputIds), options, null, cancellationToken), cancellationToken);
+            return DecodeThread.Run(() => Generator.Generate(model, PromptSource.FromIds(inputIds), options, null, cancellationToken), cancellationToken);
         }
 
         /// <summary>Completes prompts synchronously on the calling thread (benchmarks and tools).</summary>
@@ -82,6 +82,11 @@ public static class ModelGeneration
             return outcomes;
         }
 
+        /// <summary>As <see cref="GenerateBatch"/>, on a thread of its own (the decode loop holds it for the whole batch).</summary>
+        public Task<IReadOnlyList<BatchPromptOutcome>> GenerateBatchAsync(IReadOnlyList<BatchPrompt> prompts, Action<int, BatchPromptOutcome>? onDone = null,
+            CancellationToken cancellationToken = default) =>
+            DecodeThread.Run(() => model.GenerateBatch(prompts, onDone, cancellationToken), CancellationToken.None);
+
         /// <summary>Streams the text of one completion piece by piece as tokens are produced.</summary>
         /// <remarks>
         /// The pieces concatenate to the result's text: a piece is held back while it could still be the start of a stop
@@ -108,7 +113,7 @@ public static class ModelGeneration
             var channel = System.Threading.Channels.Channel.CreateUnbounded<StreamedToken>(
                 new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             var observer = new TokenStreamObserver(model.Tokenizer, options.StopStrings, channel.Writer);
-            var completion = Task.Run(() =>
+            var completion = DecodeThread.Run(() =>
             {
                 try
                 {

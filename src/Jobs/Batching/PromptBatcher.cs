@@ -193,15 +193,14 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
             _logger.LogInformation("Decode batch {Batch}: {Rows} row(s) from {Jobs} job(s); the oldest waited {WaitMs:F0} ms",
                 number, prompts.Length, batch.Select(b => b.Group).Distinct().Count(),
                 batch.Max(b => Stopwatch.GetElapsedTime(b.Group.EnqueuedAt, started)).TotalMilliseconds);
-            await Task.Run(() =>
+            using (StartBatchActivity(batch, prompts.Length, number))
             {
-                using var span = StartBatchActivity(batch, prompts.Length, number);
-                first.Model.GenerateBatch(prompts, (index, outcome) =>
+                await first.Model.GenerateBatchAsync(prompts, (index, outcome) =>
                 {
                     var (group, item) = batch[index];
                     Complete(group, item, outcome, started, number);
-                }, stop);
-            }, CancellationToken.None).ConfigureAwait(false);
+                }, stop).ConfigureAwait(false);
+            }
             lock (_gate)
             {
                 _lastRows = prompts.Length;

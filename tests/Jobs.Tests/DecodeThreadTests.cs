@@ -1,0 +1,36 @@
+using System.Diagnostics;
+using Serverless.Inference.Generation;
+using Serverless.Inference.Model;
+using Serverless.Jobs.Tests.Infrastructure;
+
+namespace Serverless.Jobs.Tests;
+
+/// <summary>Decode loops and the rest of the process: a worker instance serves HTTP, timers and storage callbacks while it decodes.</summary>
+[Collection(TimingSensitiveCollection.Name)]
+public sealed class DecodeThreadTests
+{
+    [Fact]
+    public async Task Decoding_on_every_core_leaves_the_thread_pool_free_for_timers()
+    {
+        using var model = T5Model.Load(RepoPaths.TinyModel, new ModelOptions { IntraOpThreads = 1 });
+        var forced = new GenerationOptions { MaxNewTokens = 500, MinNewTokens = 500 };
+        var prompts = Enumerable.Range(0, 16).Select(i => $"prompt number {i}").ToArray();
+        // More decode loops than the pool has threads at start (one per core).
+        var decoding = Stopwatch.StartNew();
+        var decodes = Enumerable.Range(0, Environment.ProcessorCount + 1).Select(_ => model.GenerateAsync(prompts, forced)).ToArray();
+
+        var lateness = new List<double>();
+        for (var i = 0; i < 5; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            await Task.Delay(20);
+            lateness.Add(clock.Elapsed.TotalMilliseconds - 20);
+        }
+        await Task.WhenAll(decodes);
+        var decodeMs = decoding.Elapsed.TotalMilliseconds;
+
+        // Starved timers fire only when the loops end: lateness then approaches the decode time, which must be long enough to tell.
+        Assert.True(decodeMs > 500, $"the decodes took {decodeMs:F0} ms: too short to tell a starved timer from a punctual one");
+        Assert.True(lateness.Max() < 250, $"a 20 ms timer fired up to {lateness.Max():F0} ms late while {decodes.Length} decode loops ran for {decodeMs:F0} ms");
+    }
+}
