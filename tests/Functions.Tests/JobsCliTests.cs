@@ -130,6 +130,20 @@ public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHos
     }
 
     [Fact]
+    public async Task A_callback_url_goes_into_the_spec_and_the_host_checks_it()
+    {
+        var spec = await JobCommands.BuildSpecAsync("p", null, [], CancellationToken.None, callbackUrl: "https://example.com/hook");
+        Assert.Equal("https://example.com/hook", spec["callback_url"]!.GetValue<string>());
+        Assert.False((await JobCommands.BuildSpecAsync("p", null, [], CancellationToken.None)).ContainsKey("callback_url"));
+
+        // Sent as is: a URL the host refuses comes back as its 400 naming the field.
+        using var client = Client();
+        var refused = await JobCommands.BuildSpecAsync("p", null, [], CancellationToken.None, callbackUrl: "not a url");
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => client.SubmitAsync(refused, CancellationToken.None));
+        Assert.Contains("callback_url", error.Message);
+    }
+
+    [Fact]
     public async Task A_file_is_a_json_spec_when_it_is_one_and_the_prompt_otherwise()
     {
         var dir = Directory.CreateTempSubdirectory();

@@ -84,17 +84,22 @@ public static class JobCommands
         var wait = new Option<bool>("--wait") { Description = "Wait for the job and print its completion." };
         var timeout = TimeoutOption(300);
         var stream = new Option<bool>("--stream") { Description = "Run it now over POST /api/completions (a few prompts, small limits) and print the tokens as they come." };
-        var command = new Command("submit", "Submit a job over HTTP (POST /api/jobs) and print its id.") { prompt, file, parameters, url, key, wait, timeout, stream };
+        var callback = new Option<string?>("--callback-url")
+        {
+            Description = "An https URL that receives one signed POST of the job's final status (the job's callback_url; any URL when the host runs in Development).",
+        };
+        var command = new Command("submit", "Submit a job over HTTP (POST /api/jobs) and print its id.") { prompt, file, parameters, url, key, wait, timeout, stream, callback };
         command.Validators.Add(result =>
         {
             var hasPrompt = result.GetValue(prompt) is not null;
             var hasFile = result.GetValue(file) is not null;
             if (hasPrompt == hasFile) result.AddError("Give exactly one of --prompt TEXT or --file FILE.");
             if (result.GetValue(stream) && result.GetValue(wait)) result.AddError("--stream already waits; leave out --wait.");
+            if (result.GetValue(stream) && result.GetValue(callback) is not null) result.AddError("--callback-url is for queued jobs; a --stream completion has no callback.");
         });
         command.SetAction((parse, ct) => Guard(async () =>
         {
-            var spec = await BuildSpecAsync(parse.GetValue(prompt), parse.GetValue(file), parse.GetValue(parameters) ?? [], ct);
+            var spec = await BuildSpecAsync(parse.GetValue(prompt), parse.GetValue(file), parse.GetValue(parameters) ?? [], ct, parse.GetValue(callback));
             using var client = Client(parse, url, key);
             if (parse.GetValue(stream))
             {
@@ -243,8 +248,10 @@ public static class JobCommands
         Environment.GetEnvironmentVariable("AzureWebJobsStorage") is { Length: > 0 } s ? s : "UseDevelopmentStorage=true";
 
     /// <summary>The request body: a prompt (or a file's text), or a JSON spec file as is; <c>--param</c> values merged
-    /// into <c>parameters</c>. A value is read as JSON when it parses (numbers, booleans, arrays), else as a string.</summary>
-    public static async Task<JsonObject> BuildSpecAsync(string? prompt, FileInfo? file, IEnumerable<string> parameters, CancellationToken cancellationToken)
+    /// into <c>parameters</c>. A value is read as JSON when it parses (numbers, booleans, arrays), else as a string.
+    /// <paramref name="callbackUrl"/>, when given, is the spec's <c>callback_url</c> (the host validates it).</summary>
+    public static async Task<JsonObject> BuildSpecAsync(string? prompt, FileInfo? file, IEnumerable<string> parameters, CancellationToken cancellationToken,
+        string? callbackUrl = null)
     {
         JsonObject spec;
         if (file is not null)
@@ -263,6 +270,7 @@ public static class JobCommands
             if (spec["parameters"] is not JsonObject target) spec["parameters"] = target = new JsonObject();
             target[name] = JsonNode.Parse(value.GetRawText());
         }
+        if (callbackUrl is not null) spec["callback_url"] = callbackUrl;
         return spec;
     }
 
