@@ -21,7 +21,7 @@ internal sealed class JsonRequestBody : IDisposable
     public JsonDocument Document { get; }
 
     /// <param name="maxBytes">The largest body accepted.</param>
-    /// <param name="instead">What to do with larger work, the last sentence of the 413's detail.</param>
+    /// <param name="instead">What to do with larger work, the last sentence of the 413's detail; empty for none.</param>
     /// <param name="invalid">The calling API's 400 for field errors (its title and detail).</param>
     /// <returns>The body, or the answer refusing it.</returns>
     public static async Task<(JsonRequestBody? Body, JobsHttpResult? Refusal)> ReadAsync(HttpRequest request, int maxBytes, string instead,
@@ -30,7 +30,8 @@ internal sealed class JsonRequestBody : IDisposable
         var bytes = await RequestBody.ReadAsync(request, maxBytes, cancellationToken).ConfigureAwait(false);
         if (bytes is null)
         {
-            return (null, JobsHttpResult.Problem(413, "Request body too large", $"The request body is larger than {maxBytes} bytes. {instead}",
+            var detail = $"The request body is larger than {maxBytes} bytes." + (instead.Length > 0 ? " " + instead : "");
+            return (null, JobsHttpResult.Problem(413, "Request body too large", detail,
                 new Dictionary<string, string[]> { ["body"] = [$"Must be at most {maxBytes} bytes."] }));
         }
 

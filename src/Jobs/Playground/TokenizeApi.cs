@@ -39,16 +39,13 @@ public sealed class TokenizeApi
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(_options.HttpTimeBudget);
 
-        var limit = _options.Completions.MaxRequestBodyBytes;
-        var body = await RequestBody.ReadAsync(request, limit, budget.Token).ConfigureAwait(false);
-        if (body is null)
-        {
-            return JobsHttpResult.Problem(413, "Request body too large", $"The request body is larger than {limit} bytes.",
-                new Dictionary<string, string[]> { ["body"] = [$"Must be at most {limit} bytes."] });
-        }
-
+        var (body, refusal) = await JsonRequestBody.ReadAsync(request, _options.Completions.MaxRequestBodyBytes, instead: "", Invalid, budget.Token)
+            .ConfigureAwait(false);
+        if (refusal is not null) return refusal;
         var errors = new SpecErrors();
-        var text = Read(body, errors);
+        string? text;
+        using (body)
+            text = Read(body!.Document.RootElement, errors);
         if (text is null) return Invalid(errors.ToDictionary());
 
         SubmitModel model;
@@ -74,58 +71,39 @@ public sealed class TokenizeApi
     }
 
     /// <summary>The text to tokenize, or null with the errors (each naming its field).</summary>
-    private static string? Read(byte[] body, SpecErrors errors)
+    private static string? Read(JsonElement root, SpecErrors errors)
     {
-        if (body.Length == 0)
+        if (root.ValueKind != JsonValueKind.Object)
         {
-            errors.Add("body", "Required: a JSON object such as {\"inputs\": \"...\"}.");
+            errors.Add("body", "Must be a JSON object such as {\"inputs\": \"...\"}.");
             return null;
         }
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(body);
-        }
-        catch (JsonException e)
-        {
-            errors.Add("body", $"Malformed JSON: {e.Message}");
-            return null;
-        }
-        using (document)
-        {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                errors.Add("body", "Must be a JSON object such as {\"inputs\": \"...\"}.");
-                return null;
-            }
-            if (!JsonTextChecker.Check(root, errors)) return null;
+        if (!JsonTextChecker.Check(root, errors)) return null;
 
-            string? text = null;
-            string? field = null;
-            foreach (var property in root.EnumerateObject())
+        string? text = null;
+        string? field = null;
+        foreach (var property in root.EnumerateObject())
+        {
+            if (property.Name is not ("inputs" or "prompt"))
             {
-                if (property.Name is not ("inputs" or "prompt"))
-                {
-                    errors.Add(property.Name, "Unknown field; the text goes in \"inputs\" (or \"prompt\").");
-                }
-                else if (field is not null)
-                {
-                    errors.Add("inputs", $"Give either inputs or prompt, not both (got {field} and {property.Name}).");
-                }
-                else if (property.Value.ValueKind != JsonValueKind.String)
-                {
-                    errors.Add(property.Name, $"Must be a string (got {property.Value.ValueKind.ToString().ToLowerInvariant()}).");
-                    field = property.Name;
-                }
-                else
-                {
-                    (field, text) = (property.Name, property.Value.GetString());
-                }
+                errors.Add(property.Name, "Unknown field; the text goes in \"inputs\" (or \"prompt\").");
             }
-            if (field is null) errors.Add("inputs", "Required: the text to tokenize.");
-            return errors.Any ? null : text;
+            else if (field is not null)
+            {
+                errors.Add("inputs", $"Give either inputs or prompt, not both (got {field} and {property.Name}).");
+            }
+            else if (property.Value.ValueKind != JsonValueKind.String)
+            {
+                errors.Add(property.Name, $"Must be a string (got {property.Value.ValueKind.ToString().ToLowerInvariant()}).");
+                field = property.Name;
+            }
+            else
+            {
+                (field, text) = (property.Name, property.Value.GetString());
+            }
         }
+        if (field is null) errors.Add("inputs", "Required: the text to tokenize.");
+        return errors.Any ? null : text;
     }
 
     private static JobsHttpResult Invalid(IReadOnlyDictionary<string, string[]> errors) =>
