@@ -253,11 +253,7 @@ public sealed class WorkerModelTests
         Assert.False(await host.Completions.GetBlobClient($"{message.MessageId}.json").ExistsAsync());
     }
 
-    /// <summary>
-    /// Cancels a token a moment after the next model acquire returns. The delay runs on a thread of its own: generation keeps
-    /// the thread pool's threads busy, and a pool timer (CancelAfter) fired only after the 1.3 s generation had ended, in
-    /// the output write, about one run in three here.
-    /// </summary>
+    /// <summary>Cancels a token a moment after the next model acquire returns.</summary>
     private sealed class ShutdownAfterAcquire
     {
         private readonly CancellationTokenSource _cts = new();
@@ -271,8 +267,7 @@ public sealed class WorkerModelTests
             public async Task<JobModelLease> AcquireAsync(CancellationToken cancellationToken)
             {
                 var lease = await inner.AcquireAsync(cancellationToken);
-                if (owner._delay is { } delay)
-                    new Thread(() => { Thread.Sleep(delay); owner._cts.Cancel(); }) { IsBackground = true }.Start();
+                if (owner._delay is { } delay) owner._cts.CancelAfter(delay);
                 return lease;
             }
         }
