@@ -12,6 +12,22 @@ Files (as `optimum-cli export onnx --task text2text-generation-with-past` writes
                                   use_cache_branch); outputs logits + every present.* (with cache, present.{i}.
                                   encoder.* pass the past ones through). Weights stored once, at the top level.
 KV tensors are [batch, num_heads, seq, d_kv], float32. Opset 14.
+
+Variant of this project (export_all(..., decoder_attention_mask=True); NOT an Optimum layout): lets new rows join a
+running decode batch between steps (continuous batching). Rows then sit at different decoder positions, so
+  decoder_with_past_model.onnx    gets the input decoder_attention_mask, int64 [batch_size,
+                                  "past_decoder_sequence_length + 1"], right after input_ids: encoder_attention_mask,
+                                  input_ids, decoder_attention_mask, past_key_values.*. 1 = attend, 0 = padding: a
+                                  joining row's self-attention cache is left-padded (zeros) to the batch's cache length
+                                  and its padding masked; the last column (the new token) is always 1. T5 has only
+                                  relative position bias, so left padding keeps every row's positions exact, and a
+                                  masked key gets exactly zero attention weight. All ones = the stock graph's result.
+  decoder_model_merged.onnx       the same top-level input, after input_ids (encoder_attention_mask, input_ids,
+                                  decoder_attention_mask, encoder_hidden_states, past_key_values.*, use_cache_branch);
+                                  only the with-past branch (use_cache_branch true) reads it. With use_cache_branch
+                                  false it is ignored but, like every graph input, must still be fed (e.g. ones
+                                  [batch, decoder_sequence_length]).
+encoder_model.onnx and decoder_model.onnx are unchanged (byte-identical to the stock export).
 """
 
 from __future__ import annotations
@@ -60,14 +76,24 @@ class DecoderWithPastWrapper(nn.Module):
         self.m = m
 
     def forward(self, encoder_attention_mask, input_ids, *past_flat):
+        return self.step(encoder_attention_mask, input_ids, None, past_flat)
+
+    def step(self, encoder_attention_mask, input_ids, decoder_attention_mask, past_flat):
         n = self.m.config.num_decoder_layers
         past = [(past_flat[4 * i], past_flat[4 * i + 1]) for i in range(n)]
         cross = [(past_flat[4 * i + 2], past_flat[4 * i + 3]) for i in range(n)]
-        logits, present = self.m.decode(input_ids, encoder_attention_mask, cross, past)
+        logits, present = self.m.decode(input_ids, encoder_attention_mask, cross, past, decoder_attention_mask)
         out = [logits]
         for k, v in present:
             out += [k, v]
         return tuple(out)
+
+
+class MaskedDecoderWithPastWrapper(DecoderWithPastWrapper):
+    """The with-past decoder with decoder_attention_mask (this project's continuous-batching variant)."""
+
+    def forward(self, encoder_attention_mask, input_ids, decoder_attention_mask, *past_flat):
+        return self.step(encoder_attention_mask, input_ids, decoder_attention_mask, past_flat)
 
 
 def kv_names(prefix: str, n: int, with_encoder: bool = True) -> List[str]:
@@ -85,7 +111,8 @@ def _export(module, args, path, input_names, output_names, dynamic_axes):
                           dynamic_axes=dynamic_axes, opset_version=OPSET, do_constant_folding=True)
 
 
-def export_all(m: T5, out_dir: str, merged: bool = True) -> None:
+def export_all(m: T5, out_dir: str, merged: bool = True, decoder_attention_mask: bool = False) -> None:
+    """Writes the four graphs (three without merged). decoder_attention_mask: the variant of the module docstring."""
     os.makedirs(out_dir, exist_ok=True)
     c = m.config
     n, H, D = c.num_decoder_layers, c.num_heads, c.d_kv
@@ -131,8 +158,18 @@ def export_all(m: T5, out_dir: str, merged: bool = True) -> None:
     present_dec = kv_names("present", n, with_encoder=False)
     for name in present_dec:
         axes[name] = {0: "batch_size", 2: "past_decoder_sequence_length + 1"}
-    _export(DecoderWithPastWrapper(m), (mask, one, *past), os.path.join(out_dir, "decoder_with_past_model.onnx"),
-            ["encoder_attention_mask", "input_ids"] + past_names, ["logits"] + present_dec, axes)
+    path = os.path.join(out_dir, "decoder_with_past_model.onnx")
+    if decoder_attention_mask:
+        # traced with a left-padded row (padding varies per row, so nothing about it can be constant-folded)
+        dec_mask = torch.ones(b, past_len + 1, dtype=torch.long)
+        dec_mask[1, :2] = 0
+        axes["decoder_attention_mask"] = {0: "batch_size", 1: "past_decoder_sequence_length + 1"}
+        _export(MaskedDecoderWithPastWrapper(m), (mask, one, dec_mask, *past), path,
+                ["encoder_attention_mask", "input_ids", "decoder_attention_mask"] + past_names,
+                ["logits"] + present_dec, axes)
+    else:
+        _export(DecoderWithPastWrapper(m), (mask, one, *past), path,
+                ["encoder_attention_mask", "input_ids"] + past_names, ["logits"] + present_dec, axes)
 
     if merged:
         merge_decoders(os.path.join(out_dir, "decoder_model.onnx"),
@@ -244,6 +281,8 @@ def merge_decoders(no_past_path: str, with_past_path: str, out_path: str, n_laye
     inputs.append(helper.make_tensor_value_info("use_cache_branch", TensorProto.BOOL, [1]))
     # input_ids of the merged decoder takes any length (the first step may feed a whole prefix)
     inputs[1] = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "decoder_sequence_length"])
+    if "decoder_attention_mask" in b_inputs:  # the continuous-batching variant: read by the with-past branch only
+        inputs.insert(2, b_inputs["decoder_attention_mask"])
 
     if_node = helper.make_node("If", ["use_cache_branch"], out_names, name="optimum::if",
                                then_branch=gb, else_branch=ga)
@@ -270,8 +309,16 @@ def describe(path: str) -> str:
     return "\n".join(lines)
 
 
+def has_decoder_attention_mask(path: str) -> bool:
+    """Whether a decoder graph is the continuous-batching variant (takes decoder_attention_mask)."""
+    m = onnx.load(path, load_external_data=False)
+    return any(v.name == "decoder_attention_mask" for v in m.graph.input)
+
+
 def check_interface(out_dir: str, n_layers: int) -> None:
-    """Asserts the Optimum names and order of every graph's inputs and outputs."""
+    """Asserts the Optimum names and order of every graph's inputs and outputs, or those of the
+    decoder_attention_mask variant (module docstring) when decoder_with_past_model.onnx has that input; the merged
+    decoder must then be the variant too."""
     def names(f, kind):
         m = onnx.load(os.path.join(out_dir, f), load_external_data=False)
         onnx.checker.check_model(m)
@@ -281,11 +328,18 @@ def check_interface(out_dir: str, n_layers: int) -> None:
     assert names("encoder_model.onnx", "output") == ["last_hidden_state"]
     assert names("decoder_model.onnx", "input") == ["encoder_attention_mask", "input_ids", "encoder_hidden_states"]
     assert names("decoder_model.onnx", "output") == ["logits"] + kv_names("present", n_layers)
-    assert names("decoder_with_past_model.onnx", "input") == (["encoder_attention_mask", "input_ids"]
+    masked = has_decoder_attention_mask(os.path.join(out_dir, "decoder_with_past_model.onnx"))
+    dec_mask = ["decoder_attention_mask"] if masked else []
+    assert names("decoder_with_past_model.onnx", "input") == (["encoder_attention_mask", "input_ids"] + dec_mask
                                                              + kv_names("past_key_values", n_layers))
     assert names("decoder_with_past_model.onnx", "output") == ["logits"] + kv_names("present", n_layers, False)
+    if masked:
+        m = onnx.load(os.path.join(out_dir, "decoder_with_past_model.onnx"), load_external_data=False)
+        t = next(v for v in m.graph.input if v.name == "decoder_attention_mask").type.tensor_type
+        assert t.elem_type == TensorProto.INT64, t
+        assert [d.dim_param for d in t.shape.dim] == ["batch_size", "past_decoder_sequence_length + 1"], t
     if os.path.exists(os.path.join(out_dir, "decoder_model_merged.onnx")):
         assert names("decoder_model_merged.onnx", "input") == (
-            ["encoder_attention_mask", "input_ids", "encoder_hidden_states"]
+            ["encoder_attention_mask", "input_ids"] + dec_mask + ["encoder_hidden_states"]
             + kv_names("past_key_values", n_layers) + ["use_cache_branch"])
         assert names("decoder_model_merged.onnx", "output") == ["logits"] + kv_names("present", n_layers)

@@ -279,11 +279,19 @@ class T5(nn.Module):
     # ---- decoder -------------------------------------------------------------------------------------------------
     def decode(self, input_ids: torch.Tensor, encoder_attention_mask: torch.Tensor,
                cross: List[Tuple[torch.Tensor, torch.Tensor]],
-               past: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None):
+               past: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None,
+               decoder_attention_mask: Optional[torch.Tensor] = None):
         """One decoder call. input_ids [b, q]; past = per layer (key, value) [b, h, past, d_kv] or None.
 
         Returns (logits [b, q, vocab], present self-attention KV per layer, [b, h, past+q, d_kv]).
         Query positions are past..past+q-1 for the relative bias and for the causal mask.
+
+        decoder_attention_mask (optional, any integer dtype) [b, past+q]: 1 = attend, 0 = padding. Lets rows at
+        different decoder positions share one batch: a row that joins later has its self-attention cache left-padded
+        (with anything, zeros in practice) to the batch's cache length and those key positions masked. T5's only
+        position information is the relative bias, so left padding shifts a row's query and keys alike and leaves
+        every real key-query distance unchanged; a masked key gets exactly zero weight (exp(finfo.min - max) = 0).
+        None (the stock Optimum decoders) builds exactly the same graph as before the option existed.
         """
         x = self.shared(input_ids)
         q_len = input_ids.size(1)
@@ -294,7 +302,14 @@ class T5(nn.Module):
         # for q_len > 1) so that no Python branch on a traced length is baked into an ONNX export
         i = torch.arange(q_len)[:, None] + past_len
         j = torch.arange(k_len)[None, :]
-        bias = bias + (j > i).to(torch.float32)[None, None] * NEG
+        causal = (j > i).to(torch.float32)[None, None] * NEG  # [1, 1, q, k]
+        if decoder_attention_mask is None:
+            bias = bias + causal
+        else:
+            # minimum, not a sum, of the two additive masks: NEG + NEG would overflow to -inf and a row of -inf
+            # softmaxes to NaN; NEG plus a finite bias stays finite (the bias is absorbed)
+            padding = (1.0 - decoder_attention_mask[:, None, None, :].to(torch.float32)) * NEG  # [b, 1, 1, k]
+            bias = bias + torch.minimum(causal, padding)
         cross_mask = (1.0 - encoder_attention_mask[:, None, None, :].to(torch.float32)) * NEG
         present = []
         for li, blk in enumerate(self.decoder.block):
