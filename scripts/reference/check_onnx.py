@@ -10,8 +10,14 @@ of 4, i.e. the relative bias at query position = past length); decoder_model_mer
 (past tensors of length 0) and true (present.*.encoder.* are the past ones passed through). Prints the largest
 absolute difference per graph and fails above the tolerance. With GOLDENS.json, also replays every batch-1 greedy
 golden end to end under ONNX Runtime, through the merged decoder and through the split pair.
+
+For the decoder_attention_mask variant (export_onnx.py docstring; detected from decoder_with_past_model.onnx) the
+runs above feed an all-ones mask, and one padded case is added for the split and the merged decoder: the batched
+step right after row B joined row A (B's self-attention cache left-padded with zeros and masked; see
+check_decoder_mask.py), compared with the torch reference's masked decode and, for the logits, with each row alone.
 """
 
+import hashlib
 import json
 import os
 import subprocess
@@ -22,11 +28,24 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import check_decoder_mask  # noqa: E402
 import t5  # noqa: E402
-from export_onnx import kv_names  # noqa: E402
+from export_onnx import has_decoder_attention_mask, kv_names  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-RUNNER_DIR = os.path.join(tempfile.gettempdir(), "ortcheck-bin")
+
+
+def _sources_digest() -> str:
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(os.path.join(HERE, "ortcheck"))):
+        if name.endswith((".cs", ".csproj")):
+            with open(os.path.join(HERE, "ortcheck", name), "rb") as fh:
+                h.update(name.encode() + fh.read())
+    return h.hexdigest()[:12]
+
+
+# keyed by the runner's sources, so an edited runner (or another checkout's) is never reused stale
+RUNNER_DIR = os.path.join(tempfile.gettempdir(), "ortcheck-bin-" + _sources_digest())
 
 
 def tensor(t: torch.Tensor) -> dict:
@@ -84,25 +103,49 @@ def main(model_dir: str, seed: int, eos_row_scale: float, tol: float = 2e-3) -> 
         past[f"past_key_values.{i}.encoder.value"] = cross[i][1]
     empty = {k: (torch.zeros(3, H, 0, D) if ".decoder." in k else torch.zeros(3, H, 0, D)) for k in past}
     f = lambda name: os.path.join(model_dir, name)
+    masked = has_decoder_attention_mask(f("decoder_with_past_model.onnx"))
+    # the variant's mask with no padding: past + new tokens, all attended
+    ones = lambda q: {"decoder_attention_mask": tensor(torch.ones(3, 4 + q, dtype=torch.long))} if masked else {}
     runs = [
         {"model": f("encoder_model.onnx"), "inputs": {"input_ids": tensor(ids), "attention_mask": tensor(mask)}},
         {"model": f("decoder_model.onnx"), "inputs": {"encoder_attention_mask": tensor(mask),
                                                      "input_ids": tensor(dec[:, :4]),
                                                      "encoder_hidden_states": tensor(hidden)}},
         {"model": f("decoder_with_past_model.onnx"), "inputs": {"encoder_attention_mask": tensor(mask),
-                                                               "input_ids": tensor(dec[:, 4:]),
+                                                               "input_ids": tensor(dec[:, 4:]), **ones(1),
                                                                **{k: tensor(v) for k, v in past.items()}}},
     ]
     merged = os.path.exists(f("decoder_model_merged.onnx"))
     if merged:
         runs.append({"model": f("decoder_model_merged.onnx"), "inputs": {
             "encoder_attention_mask": tensor(mask), "input_ids": tensor(dec[:, :4]),
+            **({"decoder_attention_mask": tensor(torch.ones(3, 4, dtype=torch.long))} if masked else {}),
             "encoder_hidden_states": tensor(hidden), **{k: tensor(v) for k, v in empty.items()},
             "use_cache_branch": tensor(torch.tensor([False]))}})
         runs.append({"model": f("decoder_model_merged.onnx"), "inputs": {
-            "encoder_attention_mask": tensor(mask), "input_ids": tensor(dec[:, 4:]),
+            "encoder_attention_mask": tensor(mask), "input_ids": tensor(dec[:, 4:]), **ones(1),
             "encoder_hidden_states": tensor(hidden), **{k: tensor(v) for k, v in past.items()},
             "use_cache_branch": tensor(torch.tensor([True]))}})
+    if masked:
+        # a joined batch: row B's cache left-padded with zeros to row A's length, the padding masked
+        (p_tok, p_enc_mask, p_cross, p_past, p_dec_mask), (p_logits, p_present), p_alone = \
+            check_decoder_mask.padded_step_case(m)
+        for b, ref in enumerate(p_alone):
+            d = (p_logits[b, -1] - ref).abs().max().item()
+            print(f"torch padded step, row {b}: max |masked batch - row alone| logits = {d:.2e}")
+            assert d < 1e-4, d
+        p_in = {"encoder_attention_mask": tensor(p_enc_mask), "input_ids": tensor(p_tok),
+                "decoder_attention_mask": tensor(p_dec_mask)}
+        for i in range(n):
+            p_in[f"past_key_values.{i}.decoder.key"], p_in[f"past_key_values.{i}.decoder.value"] = \
+                tensor(p_past[i][0]), tensor(p_past[i][1])
+            p_in[f"past_key_values.{i}.encoder.key"], p_in[f"past_key_values.{i}.encoder.value"] = \
+                tensor(p_cross[i][0]), tensor(p_cross[i][1])
+        runs.append({"model": f("decoder_with_past_model.onnx"), "inputs": p_in})
+        if merged:
+            runs.append({"model": f("decoder_model_merged.onnx"), "inputs": {
+                **p_in, "encoder_hidden_states": tensor(torch.zeros(2, p_enc_mask.size(1), c.d_model)),
+                "use_cache_branch": tensor(torch.tensor([True]))}})
     out = run(runs)
 
     expect_first = {"logits": logits_full}
@@ -123,6 +166,19 @@ def main(model_dir: str, seed: int, eos_row_scale: float, tol: float = 2e-3) -> 
         checks += [("decoder_model_merged[use_cache_branch=false]", expect_first, ["logits"] + kv_names("present", n)),
                    ("decoder_model_merged[use_cache_branch=true]", expect_merged_step,
                     ["logits"] + kv_names("present", n))]
+    if masked:
+        expect_padded = {"logits": p_logits}
+        for i in range(n):
+            expect_padded[f"present.{i}.decoder.key"], expect_padded[f"present.{i}.decoder.value"] = p_present[i]
+        checks.append(("decoder_with_past_model[joined, left-padded]", expect_padded,
+                       ["logits"] + kv_names("present", n, False)))
+        if merged:
+            expect_merged_padded = dict(expect_padded)
+            for i in range(n):
+                expect_merged_padded[f"present.{i}.encoder.key"], expect_merged_padded[f"present.{i}.encoder.value"] \
+                    = p_cross[i]
+            checks.append(("decoder_model_merged[true, joined, left-padded]", expect_merged_padded,
+                           ["logits"] + kv_names("present", n)))
     ok = True
     for (name, expect, names), got in zip(checks, out):
         assert list(got) == names, f"{name}: outputs {list(got)} != {names}"
@@ -133,7 +189,7 @@ def main(model_dir: str, seed: int, eos_row_scale: float, tol: float = 2e-3) -> 
         argmax_same = True
         if "logits" in expect:
             argmax_same = bool((got["logits"].argmax(-1) == expect["logits"].argmax(-1)).all())
-        print(f"{name:45s} max |onnxruntime - torch| = {worst:.2e}  argmax equal: {argmax_same}")
+        print(f"{name:48s} max |onnxruntime - torch| = {worst:.2e}  argmax equal: {argmax_same}")
         ok &= worst <= tol and argmax_same
     if not ok:
         raise SystemExit("ONNX Runtime disagrees with the torch reference")

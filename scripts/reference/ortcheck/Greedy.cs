@@ -1,6 +1,7 @@
 // `ortcheck greedy MODEL_DIR GOLDENS.json`: replays every batch-1 greedy golden with ONNX Runtime, once through
 // decoder_model_merged.onnx and once through decoder_model.onnx + decoder_with_past_model.onnx, and reports any
-// case whose ids differ. An independent end-to-end check of the graphs against the torch goldens.
+// case whose ids differ. An independent end-to-end check of the graphs against the torch goldens. Graphs of the
+// decoder_attention_mask variant (scripts/reference/export_onnx.py) are fed an all-ones mask (batch 1: no padding).
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -55,6 +56,10 @@ static class Greedy
                 NamedOnnxValue.CreateFromTensor("input_ids", new DenseTensor<long>(new[] { next }, [1, 1])),
             };
             InferenceSession session;
+            // past (step tokens) + the new one; no-cache merged step: just the new one
+            InferenceSession maskedSession = merged ?? withPast;
+            if (maskedSession.InputMetadata.ContainsKey("decoder_attention_mask") && (merged is not null || step > 0))
+                inputs.Add(NamedOnnxValue.CreateFromTensor("decoder_attention_mask", new DenseTensor<long>(Enumerable.Repeat(1L, step + 1).ToArray(), [1, step + 1])));
             if (merged is not null)
             {
                 session = merged;
