@@ -3,6 +3,10 @@
   /usr/bin/python3 scripts/reference/make_tiny.py            # config, onnx, goldens (keeps the committed spiece.model)
   /usr/bin/python3 scripts/reference/make_tiny.py --goldens  # goldens only
   /usr/bin/python3 scripts/reference/make_tiny.py --spiece   # also retrain spiece.model from tiny_corpus.txt
+  /usr/bin/python3 scripts/reference/make_tiny.py --join-fixture   # only tests/Inference.Tests/Fixtures/tiny-join/:
+      the demo model's decoder_with_past_model.onnx and decoder_model_merged.onnx exported with decoder_attention_mask
+      (export_onnx.py's continuous-batching variant); asserts the variant's encoder and decoder_model are
+      byte-identical to models/demo's, so tests may assemble the full model from models/demo + these two files
 
 The model is the exact T5 v1.1 architecture at toy size with RANDOM weights (seed SEED): its text is meaningless.
 Every golden comes from the KV-cached reference loop and is asserted equal to a full recompute without cache.
@@ -29,6 +33,8 @@ import t5  # noqa: E402
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 MODEL_DIR = os.path.join(ROOT, "models", "demo")
 GOLDEN_DIR = os.path.join(ROOT, "tests", "Inference.Tests", "Fixtures", "tiny")
+JOIN_DIR = os.path.join(ROOT, "tests", "Inference.Tests", "Fixtures", "tiny-join")
+JOIN_FILES = ("decoder_with_past_model.onnx", "decoder_model_merged.onnx")
 CORPUS = os.path.join(HERE, "tiny_corpus.txt")
 SEED = 1234
 EOS_ROW_SCALE = 2.0
@@ -253,13 +259,36 @@ def goldens(m, sp) -> dict:
     }
 
 
+def join_fixture(m) -> None:
+    """The two decoders of the demo model that take decoder_attention_mask, in JOIN_DIR (its README.md is kept)."""
+    import shutil
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        export_onnx.export_all(m, d, decoder_attention_mask=True)
+        export_onnx.check_interface(d, TINY["num_decoder_layers"])
+        for f in ("encoder_model.onnx", "decoder_model.onnx"):
+            with open(os.path.join(d, f), "rb") as a, open(os.path.join(MODEL_DIR, f), "rb") as b:
+                if a.read() != b.read():
+                    raise SystemExit(f"the variant's {f} differs from models/demo/{f}: rerun make_tiny.py first")
+        os.makedirs(JOIN_DIR, exist_ok=True)
+        for f in JOIN_FILES:
+            shutil.copyfile(os.path.join(d, f), os.path.join(JOIN_DIR, f))
+            print(export_onnx.describe(os.path.join(JOIN_DIR, f)))
+    print("encoder_model.onnx and decoder_model.onnx of the variant are byte-identical to models/demo's")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--goldens", action="store_true", help="only regenerate goldens.json")
     ap.add_argument("--spiece", action="store_true",
                     help="also retrain spiece.model (then rerun tokenizer_goldens.py --basic for the demo model)")
+    ap.add_argument("--join-fixture", action="store_true",
+                    help="only write the decoder_attention_mask decoders to tests/Inference.Tests/Fixtures/tiny-join")
     args = ap.parse_args()
     torch.set_num_threads(1)  # deterministic reductions
+    if args.join_fixture:
+        join_fixture(t5.build(os.path.join(MODEL_DIR, "config.json"), SEED, EOS_ROW_SCALE))
+        return
     os.makedirs(MODEL_DIR, exist_ok=True)
     os.makedirs(GOLDEN_DIR, exist_ok=True)
     t0 = time.time()
