@@ -6,6 +6,11 @@
 #   scripts/make-bench-model.sh [OUT_DIR]        (default .models/flan-t5-small-random, gitignored)
 #   CHECK=1 scripts/make-bench-model.sh          also compares every graph under ONNX Runtime with the torch
 #                                                reference (needs the .NET SDK; see scripts/reference/check_onnx.py)
+#   DECODER_MASK=1 scripts/make-bench-model.sh .models/flan-t5-small-random-join
+#                                                the variant whose rows can join a running decode batch (continuous
+#                                                batching): decoder_with_past_model.onnx and decoder_model_merged.onnx
+#                                                take decoder_attention_mask [batch, past + 1] after input_ids (not an
+#                                                Optimum layout; see scripts/reference/export_onnx.py)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$root/.models/flan-t5-small-random}"
@@ -25,7 +30,9 @@ if ((${#missing[@]})); then
 fi
 
 start=$(date +%s)
-/usr/bin/python3 "$root/scripts/reference/make_bench.py" "$out" --seed "$seed"
+mask_flag=()
+[[ "${DECODER_MASK:-0}" == "1" ]] && mask_flag=(--decoder-attention-mask)
+/usr/bin/python3 "$root/scripts/reference/make_bench.py" "$out" --seed "$seed" "${mask_flag[@]}"
 if [[ "${CHECK:-0}" == "1" ]]; then
   /usr/bin/python3 "$root/scripts/reference/check_onnx.py" "$out" "$seed" 1.0
 fi

@@ -1,6 +1,9 @@
 """Writes a random-weight model of the exact flan-t5-small shape in the Optimum ONNX layout (for benchmarks).
 
-  /usr/bin/python3 scripts/reference/make_bench.py OUT_DIR [--seed 42]
+  /usr/bin/python3 scripts/reference/make_bench.py OUT_DIR [--seed 42] [--decoder-attention-mask]
+
+--decoder-attention-mask exports the with-past and merged decoders in the project's decoder_attention_mask variant
+(export_onnx.py docstring), which lets rows join a running decode batch; the encoder and decoder_model are unchanged.
 
 Uses the repository's copies of the real non-weight files (tests/Inference.Tests/Fixtures/flan-t5-small/:
 config.json, generation_config.json, spiece.model). Weights are random (init in t5.T5.init_random with the
@@ -29,6 +32,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--decoder-attention-mask", action="store_true",
+                    help="with-past and merged decoders take decoder_attention_mask (rows can join a running batch)")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.time()
@@ -44,7 +49,7 @@ def main():
         f.write("\n")
     m = t5.build(os.path.join(args.out_dir, "config.json"), args.seed)
     print(f"{sum(p.numel() for p in m.parameters()) / 1e6:.1f} M parameters, built in {time.time() - t0:.1f} s")
-    export_onnx.export_all(m, args.out_dir)
+    export_onnx.export_all(m, args.out_dir, decoder_attention_mask=args.decoder_attention_mask)
     export_onnx.check_interface(args.out_dir, m.config.num_decoder_layers)
     for f in sorted(os.listdir(args.out_dir)):
         if f.endswith(".onnx"):
