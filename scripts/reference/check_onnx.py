@@ -73,9 +73,13 @@ def run(runs):
     return [{k: torch.tensor(v["data"], dtype=torch.float32).view(v["shape"]) for k, v in r.items()} for r in out]
 
 
-@torch.no_grad()
 def main(model_dir: str, seed: int, eos_row_scale: float, tol: float = 2e-3) -> None:
-    m = t5.build(os.path.join(model_dir, "config.json"), seed, eos_row_scale)
+    check(t5.build(os.path.join(model_dir, "config.json"), seed, eos_row_scale), model_dir, tol)
+
+
+@torch.no_grad()
+def check(m: t5.T5, model_dir: str, tol: float = 2e-3) -> None:
+    """Compares the graphs in model_dir with the torch model m (random or loaded weights, e.g. export_hf.py's)."""
     c = m.config
     n, H, D = c.num_decoder_layers, c.num_heads, c.d_kv
     g = torch.Generator().manual_seed(5)
