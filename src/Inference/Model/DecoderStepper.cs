@@ -32,8 +32,14 @@ internal sealed class DecoderStepper : IDisposable
     private OrtValue[] _present;           // [2 * layer + 0|1]: decoder key, value of the last step
     private OrtIoBinding? _binding;
     private int _step;
-    private bool _compacted;               // rows were dropped since the binding last saw the per-row inputs
+    private bool _rebind;                  // the per-row tensors changed (Compact, Absorb) since the binding last saw them
     private float[] _scratch = [];
+    // The decoder self-attention mask (models that take one): row r attends to cache columns _start[r].._length; the
+    // columns before _start[r] are the left padding a row that joined later got (Absorb). _length = cache columns.
+    private int[] _start;
+    private int _length;
+    private long[] _mask = [];
+    private OrtValue? _maskValue;
     private bool _disposed;
 
     /// <param name="encoderHidden">Owned from now on: <c>last_hidden_state</c> [rows, source, d_model].</param>
@@ -52,6 +58,7 @@ internal sealed class DecoderStepper : IDisposable
         _logitsValue = OrtValue.CreateTensorValueFromMemory(_logits, [rows, 1, _config.VocabSize]);
         _cross = new OrtValue[2 * _config.NumDecoderLayers];
         _present = new OrtValue[2 * _config.NumDecoderLayers];
+        _start = new int[rows];
         if (model.IsMerged)
         {
             _cacheFalse = OrtValue.CreateTensorValueFromMemory(new[] { false }, [1]);
@@ -72,6 +79,9 @@ internal sealed class DecoderStepper : IDisposable
 
     public int Steps => _step;
 
+    /// <summary>Columns of the self-attention cache (the longest row's decoded tokens, after trimming).</summary>
+    public int CacheLength => _length;
+
     /// <summary>Runs one decoder step; returns the logits of every row, [rows × vocab_size], writable in place.</summary>
     public Span<float> Step()
     {
@@ -86,6 +96,8 @@ internal sealed class DecoderStepper : IDisposable
             _binding.BindInput("input_ids", _idsValue);
             _binding.BindInput("encoder_attention_mask", _encoderMask);
             _binding.BindInput("encoder_hidden_states", _encoderHidden);
+            if (_model.FirstDecoderTakesMask)
+                BindMask(); // declared by the merged graph; only its cache branch reads it
             if (_model.IsMerged)
             {
                 _binding.BindInput("use_cache_branch", _cacheFalse!);
@@ -125,9 +137,9 @@ internal sealed class DecoderStepper : IDisposable
                 for (var i = 0; i < 2 * layers; i++)
                     _binding.BindInput(names.PastEncoder[i], _cross[i]);
             }
-            if (_compacted)
+            if (_rebind)
             {
-                // Binding a name again replaces its value: the smaller per-row tensors from Compact.
+                // Binding a name again replaces its value: the per-row tensors from Compact or Absorb.
                 _binding!.BindInput("input_ids", _idsValue);
                 _binding.BindInput("encoder_attention_mask", _encoderMask);
                 if (_model.IsMerged || _model.WithPastTakesEncoderHiddenStates)
@@ -135,8 +147,10 @@ internal sealed class DecoderStepper : IDisposable
                 _binding.BindOutput("logits", _logitsValue);
                 for (var i = 0; i < 2 * layers; i++)
                     _binding.BindInput(names.PastEncoder[i], _cross[i]);
-                _compacted = false;
+                _rebind = false;
             }
+            if (_model.CanJoinRunningBatch)
+                BindMask();
             for (var i = 0; i < 2 * layers; i++)
             {
                 _binding!.BindInput(names.PastDecoder[i], _present[i]);
@@ -169,7 +183,27 @@ internal sealed class DecoderStepper : IDisposable
                 value.Dispose();
         }
         _step++;
+        _length++;
         return _logits;
+    }
+
+    /// <summary>Binds the decoder self-attention mask of the coming step: [rows, cache + 1], zeros over each row's padding.</summary>
+    private void BindMask()
+    {
+        var width = _length + 1;
+        var size = _rows * width;
+        if (_mask.Length < size)
+            _mask = new long[Math.Max(size, _mask.Length * 2)];
+        for (var r = 0; r < _rows; r++)
+        {
+            var row = _mask.AsSpan(r * width, width);
+            row[.._start[r]].Clear();
+            row[_start[r]..].Fill(1);
+        }
+        var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _mask.AsMemory(0, size), [_rows, width]);
+        _binding!.BindInput(T5Model.DecoderMaskInput, value);
+        _maskValue?.Dispose();
+        _maskValue = value;
     }
 
     /// <summary>
@@ -199,7 +233,9 @@ internal sealed class DecoderStepper : IDisposable
     /// <summary>
     /// Keeps only the rows <paramref name="keep"/> (ascending positions of the current rows) of the self-attention
     /// cache, the cross-attention K/V, the encoder output and its mask, so later steps cost what the kept rows cost.
-    /// A copy of every per-row tensor: call it when rows leave, not every step. Row <c>keep[i]</c> becomes row <c>i</c>.
+    /// Cache columns that are padding for every kept row (they were older than any kept row) and encoder positions past
+    /// the longest kept prompt go too. A copy of every per-row tensor: call it when rows leave, not every step. Row
+    /// <c>keep[i]</c> becomes row <c>i</c>.
     /// </summary>
     public void Compact(ReadOnlySpan<int> keep)
     {
@@ -216,40 +252,166 @@ internal sealed class DecoderStepper : IDisposable
         if (keep.Length == _rows)
             return;
 
+        var from = int.MaxValue;
+        foreach (var r in keep)
+            from = Math.Min(from, _start[r]);
+        var source = (int)_encoderMask.GetTensorTypeAndShape().Shape[1];
+        var encoderMask = _encoderMask.GetTensorDataAsSpan<long>();
+        var used = 0;
+        foreach (var r in keep)
+        {
+            // Prompts are right-padded: a row's length is the count of its ones.
+            var ones = 0;
+            foreach (var bit in encoderMask.Slice(r * source, source))
+                ones += bit != 0 ? 1 : 0;
+            used = Math.Max(used, ones);
+        }
+
         for (var i = 0; i < _present.Length; i++)
-            _present[i] = Gather<float>(_present[i], keep, _rows);
+            _present[i] = Slice<float>(_present[i], keep, axis: 2, from, _length);
         for (var i = 0; i < _cross.Length; i++)
-            _cross[i] = Gather<float>(_cross[i], keep, _rows);
-        _encoderHidden = Gather<float>(_encoderHidden, keep, _rows);
-        _encoderMask = Gather<long>(_encoderMask, keep, _rows);
+            _cross[i] = Slice<float>(_cross[i], keep, axis: 2, 0, used);
+        _encoderHidden = Slice<float>(_encoderHidden, keep, axis: 1, 0, used);
+        _encoderMask = Slice<long>(_encoderMask, keep, axis: 1, 0, used);
 
         var ids = new long[keep.Length];
+        var start = new int[keep.Length];
         for (var i = 0; i < keep.Length; i++)
+        {
             ids[i] = _ids[keep[i]];
-        _idsValue.Dispose();
-        _ids = ids;
-        _idsValue = OrtValue.CreateTensorValueFromMemory(_ids, [keep.Length, 1]);
-        _logitsValue.Dispose();
-        _logits = new float[keep.Length * _config.VocabSize];
-        _logitsValue = OrtValue.CreateTensorValueFromMemory(_logits, [keep.Length, 1, _config.VocabSize]);
-        _rows = keep.Length;
-        _compacted = true;
+            start[i] = _start[keep[i]] - from;
+        }
+        _start = start;
+        _length -= from;
+        ReplaceRowBuffers(ids);
     }
 
-    /// <summary>A new tensor of the <paramref name="keep"/> rows along axis 0; disposes <paramref name="source"/>.</summary>
-    private static OrtValue Gather<T>(OrtValue source, ReadOnlySpan<int> keep, int rows) where T : unmanaged
+    /// <summary>
+    /// Appends the rows of <paramref name="joining"/> (a stepper of new prompts that ran its first step) after this
+    /// stepper's rows, and disposes it: the rows then share every later step. The shorter side's self-attention cache is
+    /// left-padded with zeros up to the longer one's and the padding masked (T5's positions are relative, so a row's
+    /// attention is what it was alone); the shorter prompts' encoder side is right-padded and masked as in any batch.
+    /// Needs <see cref="T5Model.CanJoinRunningBatch"/>. A copy of every per-row tensor, once per join.
+    /// </summary>
+    public void Absorb(DecoderStepper joining)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(joining);
+        if (!_model.CanJoinRunningBatch)
+            throw new InvalidOperationException("This model's decoder has no decoder_attention_mask input: rows cannot join a running batch.");
+        if (!ReferenceEquals(joining._model, _model) || _step == 0 || joining._step == 0)
+            throw new InvalidOperationException("Only a stepper of the same model can join, once both ran their first step.");
+        using (joining)
+        {
+            var length = Math.Max(_length, joining._length);
+            var source = Math.Max((int)_encoderMask.GetTensorTypeAndShape().Shape[1], (int)joining._encoderMask.GetTensorTypeAndShape().Shape[1]);
+            for (var i = 0; i < _present.Length; i++)
+                _present[i] = Concat<float>(_present[i], joining._present[i], axis: 2, length, padLeft: true);
+            for (var i = 0; i < _cross.Length; i++)
+                _cross[i] = Concat<float>(_cross[i], joining._cross[i], axis: 2, source, padLeft: false);
+            _encoderHidden = Concat<float>(_encoderHidden, joining._encoderHidden, axis: 1, source, padLeft: false);
+            _encoderMask = Concat<long>(_encoderMask, joining._encoderMask, axis: 1, source, padLeft: false);
+            // Concat disposed the joining side's tensors; its Dispose must not see them again.
+            Array.Clear(joining._present);
+            Array.Clear(joining._cross);
+            joining._encoderHidden = null!;
+            joining._encoderMask = null!;
+
+            var rows = _rows + joining._rows;
+            var start = new int[rows];
+            for (var r = 0; r < _rows; r++)
+                start[r] = _start[r] + (length - _length);
+            for (var r = 0; r < joining._rows; r++)
+                start[_rows + r] = joining._start[r] + (length - joining._length);
+            var ids = new long[rows];
+            _ids.CopyTo(ids, 0);
+            joining._ids.CopyTo(ids, _rows);
+            _start = start;
+            _length = length;
+            ReplaceRowBuffers(ids);
+        }
+    }
+
+    /// <summary>New input-id and logits buffers for a changed set of rows; the binding picks them up next step.</summary>
+    private void ReplaceRowBuffers(long[] ids)
+    {
+        _idsValue.Dispose();
+        _ids = ids;
+        _idsValue = OrtValue.CreateTensorValueFromMemory(_ids, [ids.Length, 1]);
+        _logitsValue.Dispose();
+        _logits = new float[ids.Length * _config.VocabSize];
+        _logitsValue = OrtValue.CreateTensorValueFromMemory(_logits, [ids.Length, 1, _config.VocabSize]);
+        _rows = ids.Length;
+        _rebind = true;
+    }
+
+    /// <summary>
+    /// A new tensor of the <paramref name="keep"/> rows (axis 0) and of positions [<paramref name="from"/>,
+    /// <paramref name="to"/>) along <paramref name="axis"/>; disposes <paramref name="source"/>.
+    /// </summary>
+    private static OrtValue Slice<T>(OrtValue source, ReadOnlySpan<int> keep, int axis, int from, int to) where T : unmanaged
     {
         using (source)
         {
             var shape = source.GetTensorTypeAndShape().Shape;
             var data = source.GetTensorDataAsSpan<T>();
-            var rowSize = data.Length / rows;
-            var kept = new T[keep.Length * rowSize];
+            var (outer, length, inner) = Blocks(shape, axis);
+            var width = to - from;
+            var kept = new T[keep.Length * outer * width * inner];
             for (var i = 0; i < keep.Length; i++)
-                data.Slice(keep[i] * rowSize, rowSize).CopyTo(kept.AsSpan(i * rowSize, rowSize));
+            {
+                for (var o = 0; o < outer; o++)
+                {
+                    data.Slice(((keep[i] * outer + o) * length + from) * inner, width * inner)
+                        .CopyTo(kept.AsSpan((i * outer + o) * width * inner, width * inner));
+                }
+            }
             shape[0] = keep.Length;
+            shape[axis] = width;
             return OrtValue.CreateTensorValueFromMemory(kept, shape);
         }
+    }
+
+    /// <summary>
+    /// <paramref name="first"/>'s rows then <paramref name="second"/>'s, each zero-padded along <paramref name="axis"/> to
+    /// <paramref name="length"/> (before its positions when <paramref name="padLeft"/>); disposes both.
+    /// </summary>
+    private static OrtValue Concat<T>(OrtValue first, OrtValue second, int axis, int length, bool padLeft) where T : unmanaged
+    {
+        using (first)
+        using (second)
+        {
+            var firstShape = first.GetTensorTypeAndShape().Shape;
+            var secondShape = second.GetTensorTypeAndShape().Shape;
+            var rows = (int)(firstShape[0] + secondShape[0]);
+            var (outer, _, inner) = Blocks(firstShape, axis);
+            var joined = new T[rows * outer * length * inner];
+            var block = 0;
+            foreach (var (value, shape) in new[] { (first, firstShape), (second, secondShape) })
+            {
+                var data = value.GetTensorDataAsSpan<T>();
+                var own = (int)shape[axis];
+                var offset = padLeft ? length - own : 0;
+                for (var b = 0; b < shape[0] * outer; b++, block++)
+                    data.Slice(b * own * inner, own * inner).CopyTo(joined.AsSpan((block * length + offset) * inner, own * inner));
+            }
+            var joinedShape = (long[])firstShape.Clone();
+            joinedShape[0] = rows;
+            joinedShape[axis] = length;
+            return OrtValue.CreateTensorValueFromMemory(joined, joinedShape);
+        }
+    }
+
+    /// <summary>A per-row tensor's layout around <paramref name="axis"/>: blocks per row before it, its length, elements after it.</summary>
+    private static (int Outer, int Length, int Inner) Blocks(long[] shape, int axis)
+    {
+        var outer = 1;
+        for (var d = 1; d < axis; d++)
+            outer *= (int)shape[d];
+        var inner = 1;
+        for (var d = axis + 1; d < shape.Length; d++)
+            inner *= (int)shape[d];
+        return (outer, (int)shape[axis], inner);
     }
 
     public void Dispose()
@@ -264,8 +426,9 @@ internal sealed class DecoderStepper : IDisposable
             v?.Dispose();
         _idsValue.Dispose();
         _logitsValue.Dispose();
-        _encoderMask.Dispose();
-        _encoderHidden.Dispose();
+        _maskValue?.Dispose();
+        _encoderMask?.Dispose();
+        _encoderHidden?.Dispose();
         _cacheFalse?.Dispose();
         _cacheTrue?.Dispose();
         _emptyPast?.Dispose();

@@ -32,6 +32,9 @@ internal static class GraphContract
             RequireTensor(inputs, "input", "encoder_hidden_states", TensorElementType.Float, [-1, -1, config.DModel], errors, ("d_model", 2));
         if (kind == DecoderKind.Merged)
             RequireTensor(inputs, "input", "use_cache_branch", TensorElementType.Bool, [1], errors);
+        // Optional (the project's own export): the decoder self-attention mask that lets rows join a running batch.
+        if (inputs.ContainsKey(T5Model.DecoderMaskInput))
+            RequireTensor(inputs, "input", T5Model.DecoderMaskInput, TensorElementType.Int64, [-1, -1], errors);
         RequireTensor(outputs, "output", "logits", TensorElementType.Float, [-1, -1, config.VocabSize], errors, ("vocab_size", 2));
 
         int[] kvShape = [-1, config.NumHeads, -1, config.DKv];

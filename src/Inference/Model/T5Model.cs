@@ -37,6 +37,8 @@ public sealed class T5Model : IDisposable
         GenerationConfig = generationConfig;
         Names = new DecoderNames(config.NumDecoderLayers);
         WithPastTakesEncoderHiddenStates = decoderWithPast?.InputMetadata.ContainsKey("encoder_hidden_states") ?? false;
+        FirstDecoderTakesMask = decoder.InputMetadata.ContainsKey(DecoderMaskInput);
+        CanJoinRunningBatch = (decoderWithPast ?? decoder).InputMetadata.ContainsKey(DecoderMaskInput);
     }
 
     /// <summary>Loads a model folder (files at the top or under <c>onnx/</c>).</summary>
@@ -129,6 +131,23 @@ public sealed class T5Model : IDisposable
     internal InferenceSession NextDecoder => _decoderWithPast ?? _decoder;
     internal InferenceSession? DecoderWithPast => _decoderWithPast;
     internal bool WithPastTakesEncoderHiddenStates { get; }
+
+    /// <summary>
+    /// The decoder self-attention mask input of the project's own export (<c>scripts/reference/export_onnx.py</c> with the
+    /// mask; stock Optimum T5 decoders do not have it): [batch, past + 1], 1 = attend, 0 = padding.
+    /// </summary>
+    internal const string DecoderMaskInput = "decoder_attention_mask";
+
+    /// <summary>
+    /// Whether new prompts can join a running decode batch: the with-past decoder takes a decoder self-attention mask, so
+    /// rows at different positions share a step (a joining row's cache is left-padded and the padding masked; T5's
+    /// positions are relative, so padding shifts nothing). Stock Optimum exports cannot: their new prompts wait for the
+    /// next batch.
+    /// </summary>
+    public bool CanJoinRunningBatch { get; }
+
+    /// <summary>Whether the first-step graph declares the mask too (the merged decoder of the mask export).</summary>
+    internal bool FirstDecoderTakesMask { get; }
 
     internal void Run(InferenceSession session, RunOptions runOptions, OrtIoBinding binding)
     {

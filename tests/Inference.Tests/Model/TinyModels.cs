@@ -39,7 +39,7 @@ public sealed class TinyModels() : MergedAndSplitModels(ModelDirectory)
 }
 
 [CollectionDefinition(Name)]
-public sealed class TinyModelCollection : ICollectionFixture<TinyModels>, ICollectionFixture<PaddedTinyModels>
+public sealed class TinyModelCollection : ICollectionFixture<TinyModels>, ICollectionFixture<PaddedTinyModels>, ICollectionFixture<JoinableTinyModels>
 {
     public const string Name = "tiny model";
 }

@@ -1,0 +1,198 @@
+using Serverless.Inference.Generation;
+using Serverless.Inference.Model;
+using Serverless.Inference.Tests.Model;
+
+namespace Serverless.Inference.Tests.Generation;
+
+/// <summary>
+/// Continuous batching: prompts that join a running decode batch between steps (the export with a decoder self-attention
+/// mask) give exactly what each prompt gives alone, and a stock Optimum export never takes joiners.
+/// </summary>
+[Collection(TinyModelCollection.Name)]
+public sealed class JoinedBatchTests(JoinableTinyModels models)
+{
+    private static readonly string[] Prompts =
+    [
+        "Where is Ganymede located in the solar system?",
+        "a",
+        "the red fox jumps over the lazy dog",
+        "Translate to German: How old are you? Please answer in one short sentence with the numbers spelled out.",
+        "Summarize: the meeting moved to Thursday because the room was booked.",
+        "1 2 3 4 5 6 7 8 9 10",
+        "Question: what colour is the sky? Answer:",
+        "hello",
+    ];
+
+    /// <summary>Greedy and sampled rows with different limits, seeds, warpers, penalties and stop strings.</summary>
+    private static GenerationOptions[] MixedOptions() =>
+    [
+        new() { MaxNewTokens = 30, MinNewTokens = 30 },
+        new() { MaxNewTokens = 3 },
+        new() { DoSample = true, Seed = 7, TopK = 20, TopP = 0.9, Temperature = 0.8, MaxNewTokens = 9 },
+        new() { MaxNewTokens = 14, RepetitionPenalty = 1.3, NoRepeatNgramSize = 2 },
+        new() { DoSample = true, Seed = 11, Temperature = 1.4, MaxNewTokens = 17, MinNewTokens = 5 },
+        new() { MaxNewTokens = 6 },
+        new() { DoSample = true, Seed = 3, TopK = 0, TopP = 0.5, MaxNewTokens = 24, MinNewTokens = 24 },
+        new() { MaxNewTokens = 12, StopStrings = ["e"] },
+    ];
+
+    [Fact]
+    public void The_export_with_a_decoder_mask_can_join_a_running_batch_and_the_stock_export_cannot()
+    {
+        Assert.True(models.Merged.CanJoinRunningBatch);
+        Assert.True(models.Split.CanJoinRunningBatch);
+        using var stock = T5Model.Load(TinyModels.ModelDirectory);
+        Assert.False(stock.CanJoinRunningBatch);
+    }
+
+    [Theory]
+    [InlineData("merged")]
+    [InlineData("split")]
+    public async Task Prompts_that_join_at_different_steps_equal_each_prompt_run_alone(string layout)
+    {
+        var model = models.Get(layout);
+        var options = MixedOptions();
+        var prompts = Prompts.Select((p, i) => BatchPrompt.FromText(p, options[i])).ToArray();
+        // Two rows start; the others join after the 1st, 2nd, 5th and 9th steps, one of them (3) a longer prompt than
+        // any running one, so both the decoder cache and the encoder side get padded.
+        var schedule = new Dictionary<int, BatchPrompt[]>
+        {
+            [1] = [prompts[2]],
+            [2] = [prompts[3], prompts[4]],
+            [5] = [prompts[5]],
+            [9] = [prompts[6], prompts[7]],
+        };
+        var calls = 0;
+        var asked = new List<int>();
+
+        var outcomes = model.GenerateBatch(prompts[..2], null, free =>
+        {
+            asked.Add(free);
+            return schedule.TryGetValue(++calls, out var joining) ? joining : [];
+        });
+
+        Assert.Equal(Prompts.Length, outcomes.Count);
+        for (var i = 0; i < Prompts.Length; i++)
+        {
+            var alone = (await model.GenerateAsync([Prompts[i]], options[i]))[0];
+            var joined = Assert.IsType<GenerationResult>(outcomes[i].Result);
+            Assert.Equal(alone.OutputIds, joined.OutputIds);
+            Assert.Equal(alone.Text, joined.Text);
+            Assert.Equal(alone.FinishReason, joined.FinishReason);
+        }
+        Assert.True(calls >= 9, $"join was asked {calls} times");
+        Assert.All(asked, free => Assert.InRange(free, 1, model.Options.MaxBatchRows));
+    }
+
+    [Theory]
+    [InlineData("merged")]
+    [InlineData("split")]
+    public void Greedy_goldens_come_out_token_for_token_when_each_joins_a_running_batch(string layout)
+    {
+        var model = models.Get(layout);
+        var cases = TinyModels.Goldens().GetProperty("greedy").EnumerateArray().ToArray();
+        var prompts = cases.Select(c => BatchPrompt.FromIds(TinyModels.Ints(c.GetProperty("input_ids")),
+            new GenerationOptions { MaxNewTokens = c.GetProperty("max_new_tokens").GetInt32() })).ToArray();
+        // One starts; one more joins after every step while any are left, so rows of every age share the steps and the
+        // oldest leave (their cache columns trimmed) while younger ones run on.
+        var next = 1;
+
+        var outcomes = model.GenerateBatch(prompts[..1], null, free => next < prompts.Length ? [prompts[next++]] : []);
+
+        Assert.Equal(prompts.Length, next);
+        for (var i = 0; i < cases.Length; i++)
+        {
+            var expected = TinyModels.Ints(cases[i].GetProperty("output_ids"));
+            Assert.Equal(expected, outcomes[i].Result!.OutputIds);
+        }
+    }
+
+    [Fact]
+    public async Task A_long_stream_of_joining_prompts_through_four_rows_equals_each_run_alone()
+    {
+        using var model = T5Model.Load(JoinableTinyModels.ModelDirectory, new ModelOptions { MaxBatchRows = 4 });
+        var random = new Random(5);
+        var prompts = Enumerable.Range(0, 40).Select(i =>
+        {
+            var text = string.Join(' ', Enumerable.Range(0, random.Next(1, 40)).Select(_ => Prompts[random.Next(Prompts.Length)].Split(' ')[0]));
+            var options = i % 3 == 0
+                ? new GenerationOptions { DoSample = true, Seed = (ulong)i, TopK = 30, MaxNewTokens = random.Next(1, 25) }
+                : new GenerationOptions { MaxNewTokens = random.Next(1, 25) };
+            return BatchPrompt.FromText(text, options);
+        }).ToArray();
+        var next = 4;
+        var widest = 0;
+
+        var outcomes = model.GenerateBatch(prompts[..4], null, free =>
+        {
+            widest = Math.Max(widest, free);
+            var take = Math.Min(free, prompts.Length - next);
+            var joining = prompts[next..(next + take)];
+            next += take;
+            return joining;
+        });
+
+        Assert.Equal(prompts.Length, next);
+        Assert.InRange(widest, 1, 4);
+        for (var i = 0; i < prompts.Length; i++)
+        {
+            var alone = (await model.GenerateAsync([prompts[i].Text!], prompts[i].Options))[0];
+            Assert.Equal(alone.OutputIds, outcomes[i].Result!.OutputIds);
+        }
+    }
+
+    [Fact]
+    public void A_stock_export_never_asks_for_joining_prompts_and_runs_its_batch_as_given()
+    {
+        using var stock = T5Model.Load(TinyModels.ModelDirectory);
+        var asked = 0;
+
+        var outcomes = stock.GenerateBatch([BatchPrompt.FromText(Prompts[0], new GenerationOptions { MaxNewTokens = 8 })], null, _ =>
+        {
+            asked++;
+            return [BatchPrompt.FromText(Prompts[1], new GenerationOptions())];
+        });
+
+        Assert.Equal(0, asked);
+        Assert.Single(outcomes);
+    }
+
+    [Fact]
+    public void A_joining_prompt_that_cannot_run_fails_alone_and_a_cancelled_one_leaves_without_disturbing_the_others()
+    {
+        var model = models.Merged;
+        var options = new GenerationOptions { MaxNewTokens = 12, MinNewTokens = 12 };
+        using var cancel = new CancellationTokenSource();
+        var tooLong = string.Join(' ', Enumerable.Range(0, 700).Select(i => $"w{i}"));
+        var calls = 0;
+        var outcomes = model.GenerateBatch([BatchPrompt.FromText(Prompts[0], options)], null, _ => ++calls switch
+        {
+            1 => [BatchPrompt.FromText(tooLong, options), BatchPrompt.FromText(Prompts[2], options, cancel.Token)],
+            2 => [BatchPrompt.FromText(Prompts[3], options)],
+            4 => Cancel(),
+            _ => [],
+        });
+
+        Assert.IsType<PromptTooLongException>(outcomes[1].Error);
+        Assert.Equal(FinishReason.Cancelled, outcomes[2].Result!.FinishReason);
+        Assert.InRange(outcomes[2].Result!.OutputTokens, 1, 11);
+        Assert.Equal(model.Generate([model.Tokenizer.Encode(Prompts[0], addEndOfSentence: true)], options)[0].OutputIds, outcomes[0].Result!.OutputIds);
+        Assert.Equal(model.Generate([model.Tokenizer.Encode(Prompts[3], addEndOfSentence: true)], options)[0].OutputIds, outcomes[3].Result!.OutputIds);
+
+        IReadOnlyList<BatchPrompt> Cancel()
+        {
+            cancel.Cancel();
+            return [];
+        }
+    }
+
+    [Fact]
+    public void Join_may_not_return_more_prompts_than_there_are_free_rows()
+    {
+        using var model = T5Model.Load(JoinableTinyModels.ModelDirectory, new ModelOptions { MaxBatchRows = 2 });
+        var options = new GenerationOptions { MaxNewTokens = 5 };
+        var e = Assert.Throws<InvalidOperationException>(() => model.GenerateBatch([BatchPrompt.FromText(Prompts[0], options)], null,
+            _ => [BatchPrompt.FromText(Prompts[1], options), BatchPrompt.FromText(Prompts[2], options)]));
+        Assert.Contains("free rows", e.Message);
+    }
+}
