@@ -147,4 +147,44 @@ public sealed class PromptBatcherTests : IDisposable
 
         Assert.All(results, r => Assert.Equal(firstBatch + 1, r.Batch));
     }
+
+    [Fact]
+    public async Task On_a_model_whose_rows_can_join_a_job_that_arrives_while_a_batch_runs_joins_it_at_once()
+    {
+        using var joinable = T5Model.Load(RepoPaths.JoinableTinyModel, new ModelOptions { IntraOpThreads = 1, MaxBatchRows = 4 });
+        Assert.True(joinable.CanJoinRunningBatch);
+        await using var batcher = Batcher(windowMs: 0);
+        var forced = new GenerationOptions { MaxNewTokens = 500, MinNewTokens = 500 };
+        var brief = new GenerationOptions { MaxNewTokens = 5 };
+        var running = batcher.Enqueue(joinable, Prompts[..2], forced, CancellationToken.None);
+        await Task.Delay(10);
+
+        var joined = await batcher.Enqueue(joinable, [Prompts[2]], brief, CancellationToken.None)[0];
+
+        Assert.False(running.All(t => t.IsCompleted), "the first batch ended before the joining job did: the test needs a longer one");
+        var first = await Task.WhenAll(running);
+        Assert.Equal(first[0].Batch, joined.Batch);
+        Assert.True(joined.QueueWait < first[0].Result.Timings.Total / 4,
+            $"waited {joined.QueueWait.TotalMilliseconds} ms beside a {first[0].Result.Timings.Total.TotalMilliseconds} ms batch");
+        Assert.Equal((await joinable.GenerateAsync([Prompts[2]], brief))[0].OutputIds, joined.Result.OutputIds);
+        Assert.Equal((await joinable.GenerateAsync([Prompts[0]], forced))[0].OutputIds, first[0].Result.OutputIds);
+    }
+
+    [Fact]
+    public async Task Prompts_do_not_join_past_a_waiting_beam_search_job_so_it_runs_once_the_batch_drains()
+    {
+        using var joinable = T5Model.Load(RepoPaths.JoinableTinyModel, new ModelOptions { IntraOpThreads = 1, MaxBatchRows = 4 });
+        await using var batcher = Batcher(windowMs: 0);
+        var forced = new GenerationOptions { MaxNewTokens = 300, MinNewTokens = 300 };
+        var running = batcher.Enqueue(joinable, Prompts[..2], forced, CancellationToken.None);
+        await Task.Delay(10);
+
+        var beam = batcher.Enqueue(joinable, [Prompts[3]], new GenerationOptions { NumBeams = 2, MaxNewTokens = 4 }, CancellationToken.None);
+        var later = batcher.Enqueue(joinable, [Prompts[4]], new GenerationOptions { MaxNewTokens = 4 }, CancellationToken.None);
+        Assert.False(running.All(t => t.IsCompleted), "the first batch ended before the beam job arrived: the test needs a longer one");
+
+        var results = await Task.WhenAll(running.Concat(beam).Concat(later));
+        Assert.Equal(results[0].Batch + 1, results[2].Batch); // the beam job, next
+        Assert.Equal(results[0].Batch + 2, results[3].Batch); // did not join the running batch ahead of it
+    }
 }

@@ -11,11 +11,15 @@ namespace Serverless.Jobs.Batching;
 /// The instance's decode batches: the prompts of concurrent invocations (and the prompts of a multi-prompt job) wait
 /// here and run together in shared decode batches of up to the model's <see cref="ModelOptions.MaxBatchRows"/>
 /// (<c>Inference__MaxBatchRows</c>) rows, one batch at a time. A batch starts when it is full or when the oldest
-/// waiting prompt has waited <c>Jobs__BatchWindowMs</c>.
+/// waiting prompt has waited <c>Jobs__BatchWindowMs</c>. On a model whose rows can join a running batch
+/// (<see cref="T5Model.CanJoinRunningBatch"/>: the project's own export with a decoder self-attention mask), prompts that
+/// arrive while a batch runs join it at its next step (continuous batching); on a stock Optimum export they wait for
+/// the next batch.
 /// </summary>
 /// <remarks>
 /// Fairness: a batch takes one prompt from each waiting job in arrival order, then a second from each, and so on, so a
-/// 64-prompt job does not hold a single-prompt job that arrives after it back for more than one batch. A prompt's
+/// 64-prompt job does not hold a single-prompt job that arrives after it back for more than one batch; joining rows are
+/// taken the same way, and never past a waiting job that cannot join (beam search), which runs once the batch drains. A prompt's
 /// task completes as soon as its row is done; an error of a prompt (too long, a bad id) is that prompt's own; a
 /// cancelled invocation's prompts leave the queue, or their rows leave the running batch, without disturbing others.
 /// Jobs that cannot share a batch (beam search) run as a batch of their own when their turn comes.
@@ -132,7 +136,7 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
 
             var sharing = _waiting.Where(g => ReferenceEquals(g.Model, model) && BatchPrompt.CanShare(g.Options)).ToList();
             var available = sharing.Sum(g => g.Pending.Count);
-            var untilStart = UntilStart(sharing, first.EnqueuedAt);
+            var untilStart = UntilStart(sharing, first.EnqueuedAt, model.CanJoinRunningBatch);
             if (available < rows && untilStart > TimeSpan.Zero)
             {
                 wait = untilStart;
@@ -164,11 +168,11 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
     /// 8 rows of 16 jobs in flight). An idle instance (no batch within the last batch's run time), and a batch whose
     /// followers are all there, wait only the window.
     /// </summary>
-    private TimeSpan UntilStart(IEnumerable<Group> sharing, long oldestEnqueuedAt)
+    private TimeSpan UntilStart(IEnumerable<Group> sharing, long oldestEnqueuedAt, bool joinable)
     {
         var now = Stopwatch.GetTimestamp();
         var untilWindow = _window - Stopwatch.GetElapsedTime(oldestEnqueuedAt, now);
-        if (_lastDuration == 0 || now - _lastEnd > _lastDuration)
+        if (joinable || _lastDuration == 0 || now - _lastEnd > _lastDuration)
             return untilWindow;
         var followers = sharing.Where(g => g.EnqueuedAt >= _lastEnd).Sum(g => g.Pending.Count);
         if (followers >= _lastRows)
@@ -177,11 +181,43 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         return untilSettled > untilWindow ? untilSettled : untilWindow;
     }
 
+    /// <summary>
+    /// Between the steps of a running batch (on its decoding thread): up to <paramref name="free"/> waiting prompts of
+    /// <paramref name="model"/> that join it, round robin over the waiting jobs in arrival order, none past a job that
+    /// cannot share this batch. Each goes into <paramref name="batch"/>, which numbers the batch's prompts.
+    /// </summary>
+    private List<BatchPrompt> TakeJoining(T5Model model, int free, List<(Group Group, Item Item)> batch)
+    {
+        var joining = new List<BatchPrompt>();
+        lock (_gate)
+        {
+            if (_waiting.Count == 0) return joining;
+            var sharing = _waiting.TakeWhile(g => ReferenceEquals(g.Model, model) && BatchPrompt.CanShare(g.Options)).ToList();
+            var now = Stopwatch.GetTimestamp();
+            for (var taken = true; taken && joining.Count < free;)
+            {
+                taken = false;
+                foreach (var group in sharing)
+                {
+                    if (joining.Count == free) break;
+                    if (!group.Pending.TryDequeue(out var item)) continue;
+                    item.StartedAt = now;
+                    batch.Add((group, item));
+                    joining.Add(BatchPrompt.FromText(item.Prompt, group.Options, group.CancellationToken));
+                    taken = true;
+                }
+            }
+            _waiting.RemoveAll(g => g.Pending.Count == 0);
+        }
+        return joining;
+    }
+
     private async Task RunBatchAsync(List<(Group Group, Item Item)> batch, CancellationToken stop)
     {
         var started = Stopwatch.GetTimestamp();
         var number = Interlocked.Increment(ref _batches);
         var first = batch[0].Group;
+        foreach (var (_, item) in batch) item.StartedAt = started;
         try
         {
             if (!BatchPrompt.CanShare(first.Options))
@@ -195,11 +231,12 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
                 batch.Max(b => Stopwatch.GetElapsedTime(b.Group.EnqueuedAt, started)).TotalMilliseconds);
             using (StartBatchActivity(batch, prompts.Length, number))
             {
+                // Joined prompts are numbered after the first ones, in the order they joined: batch grows alongside.
                 await first.Model.GenerateBatchAsync(prompts, (index, outcome) =>
                 {
                     var (group, item) = batch[index];
-                    Complete(group, item, outcome, started, number);
-                }, stop).ConfigureAwait(false);
+                    Complete(group, item, outcome, number);
+                }, first.Model.CanJoinRunningBatch ? free => TakeJoining(first.Model, free, batch) : null, stop).ConfigureAwait(false);
             }
             lock (_gate)
             {
@@ -220,7 +257,7 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         using var span = JobsTelemetry.Source.StartActivity("jobs.batch", ActivityKind.Internal, group.Trace);
         span?.SetTag("jobs.batch.number", number).SetTag("jobs.batch.rows", items.Length).SetTag("jobs.batch.jobs", 1);
         var results = await group.Model.GenerateAsync(items.Select(i => i.Prompt).ToArray(), group.Options, group.CancellationToken).ConfigureAwait(false);
-        for (var i = 0; i < items.Length; i++) Complete(group, items[i], new BatchPromptOutcome(results[i], null), started, number);
+        for (var i = 0; i < items.Length; i++) Complete(group, items[i], new BatchPromptOutcome(results[i], null), number);
     }
 
     /// <summary>
@@ -237,9 +274,9 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         return span;
     }
 
-    private static void Complete(Group group, Item item, BatchPromptOutcome outcome, long started, long number)
+    private static void Complete(Group group, Item item, BatchPromptOutcome outcome, long number)
     {
-        var wait = TimeSpan.FromSeconds((started - group.EnqueuedAt) / (double)Stopwatch.Frequency);
+        var wait = TimeSpan.FromSeconds((item.StartedAt - group.EnqueuedAt) / (double)Stopwatch.Frequency);
         switch (outcome)
         {
             case { Error: PromptTooLongException e }:
@@ -311,5 +348,7 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         public int Index { get; } = index;
         public string Prompt { get; } = prompt;
         public TaskCompletionSource<BatchedResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>When its batch started or it joined a running one (Stopwatch ticks): the end of its wait.</summary>
+        public long StartedAt { get; set; }
     }
 }
