@@ -5,6 +5,9 @@
 # prints `serverless jobs bench`'s JSON line for each, with the load average; at the end the peak RSS of each host.
 #   usage: scripts/bench-batching.sh           (ROUNDS=2 MODEL_DIR=.models/flan-t5-small-random THREADS=2)
 #   BENCHES='--jobs 64 --concurrency 16 ...|--jobs 8 --concurrency 1 ...' overrides the benchmarks (| separates them).
+#   BATCHED_ENV='NAME=VALUE ...' adds settings to the batched host only (e.g. a host.json override to try);
+#   UNBATCHED_ENV='...' replaces the unbatched host's (default: batchSize 2, newBatchThreshold 1, the settings before
+#   batching); UNBATCHED_ENV= (empty) runs it with host.json as the batched one has it, only Jobs__DynamicBatching=false.
 # Default benchmarks (issue 12): 64 single-prompt jobs, 16 in flight; one job at a time (latency on an idle instance,
 # read `recorded_p50_ms`: created_at → completed_at, free of client polling); a 64-prompt job beside 16 single-prompt
 # jobs. All with 64-token prompts and 64 forced new tokens, greedy.
@@ -65,9 +68,10 @@ start_host() {
   pids+=($!)
   echo "$name: port $port, pid $!"
 }
-start_host batched 7381 true
-start_host unbatched 7382 false \
-  AzureFunctionsJobHost__extensions__queues__batchSize=2 AzureFunctionsJobHost__extensions__queues__newBatchThreshold=1
+# shellcheck disable=SC2086
+start_host batched 7381 true ${BATCHED_ENV:-}
+# shellcheck disable=SC2086
+start_host unbatched 7382 false ${UNBATCHED_ENV-AzureFunctionsJobHost__extensions__queues__batchSize=2 AzureFunctionsJobHost__extensions__queues__newBatchThreshold=1}
 
 for port in 7381 7382; do
   for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$port/api/health" >/dev/null && break; sleep 0.2; done
@@ -82,7 +86,7 @@ for round in $(seq 1 "$rounds"); do
       echo "== round $round, ${host%%:*}: jobs bench $args (load $(cut -d' ' -f1-3 /proc/loadavg))"
       # The outcome line, any client errors, and the JSON line; a run with failed jobs does not end the benchmark.
       # shellcheck disable=SC2086
-      "${cli[@]}" jobs bench --url "http://127.0.0.1:${host##*:}" $args 2>&1 | grep -E '^(finished:|  error:|\{)' || true
+      ${BENCH_NICE:+nice -n $BENCH_NICE} "${cli[@]}" jobs bench --url "http://127.0.0.1:${host##*:}" $args 2>&1 | grep -E '^(finished:|  error:|\{)' || true
     done
   done
 done

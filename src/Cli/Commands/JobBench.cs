@@ -30,7 +30,11 @@ internal static class JobBench
         {
             Description = "Mixed load: also submit one job of this many prompts before the single-prompt jobs; it is reported apart.",
         };
-        var poll = new Option<int>("--poll-ms") { Description = "Status poll interval per job, ms.", DefaultValueFactory = _ => 200 };
+        var poll = new Option<int>("--poll-ms")
+        {
+            Description = "Status poll interval per job, ms (instead of the Retry-After hint of an unfinished job; a 503's is followed).",
+            DefaultValueFactory = _ => 200,
+        };
         var url = JobCommands.UrlOption();
         var key = JobCommands.KeyOption();
         var timeout = JobCommands.TimeoutOption(900);
@@ -77,6 +81,7 @@ internal static class JobBench
             Console.WriteLine(F($"throughput: {succeeded.Length / singlesWall.TotalMinutes:0.0} jobs/minute"));
             var latencies = succeeded.Select(o => o.ClientLatency.TotalMilliseconds).Order().ToArray();
             var recorded = succeeded.Where(o => o.RecordedLatency is not null).Select(o => o.RecordedLatency!.Value.TotalMilliseconds).Order().ToArray();
+            var queued = succeeded.Where(o => o.RecordedStart is not null).Select(o => o.RecordedStart!.Value.TotalMilliseconds).Order().ToArray();
             if (latencies.Length > 0)
                 Console.WriteLine(F($"latency (client, submit → seen done): p50 {Percentile(latencies, 50):0} ms, p95 {Percentile(latencies, 95):0} ms, max {latencies[^1]:0} ms"));
             if (recorded.Length > 0)
@@ -99,6 +104,9 @@ internal static class JobBench
                 // As the host recorded it (created_at → completed_at): free of the client's poll interval.
                 ["recorded_p50_ms"] = recorded.Length > 0 ? Math.Round(Percentile(recorded, 50), 1) : null,
                 ["recorded_p95_ms"] = recorded.Length > 0 ? Math.Round(Percentile(recorded, 95), 1) : null,
+                // created_at → started_at: in the queue until a worker took the message (its polling and backlog).
+                ["queued_p50_ms"] = queued.Length > 0 ? Math.Round(Percentile(queued, 50), 1) : null,
+                ["queued_p95_ms"] = queued.Length > 0 ? Math.Round(Percentile(queued, 95), 1) : null,
                 ["tokens_per_second"] = Math.Round(succeeded.Sum(o => o.OutputTokens) / singlesWall.TotalSeconds, 2),
             };
             if (bigOutcome is not null)
@@ -119,9 +127,10 @@ internal static class JobBench
         try
         {
             var accepted = await client.SubmitAsync(spec, ct);
-            var final = await client.WaitAsync(accepted.GetProperty("id").GetString()!, timeout, poll, ct);
+            var final = await client.WaitAsync(accepted.GetProperty("id").GetString()!, timeout, poll, ct, hintOnlyWhenBusy: true);
             var tokens = final.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object ? usage.GetProperty("output_tokens").GetInt32() : 0;
-            return new Outcome(final.GetProperty("status").GetString()!, Stopwatch.GetElapsedTime(started), RecordedLatency(final), null, tokens);
+            return new Outcome(final.GetProperty("status").GetString()!, Stopwatch.GetElapsedTime(started), Recorded(final, "completed_at"), null, tokens,
+                Recorded(final, "started_at"));
         }
         catch (Exception ex) when (ex is JobClientException or TimeoutException or HttpRequestException)
         {
@@ -132,8 +141,9 @@ internal static class JobBench
     /// <summary>A prompt of <paramref name="tokens"/> tokens with T5's tokenizer: "the" is one piece, and the tokenizer adds &lt;/s&gt;.</summary>
     internal static string PromptOfTokens(int tokens) => string.Join(' ', Enumerable.Repeat("the", Math.Max(1, tokens - 1)));
 
-    private static TimeSpan? RecordedLatency(JsonElement job) =>
-        job.TryGetProperty("created_at", out var c) && job.TryGetProperty("completed_at", out var d)
+    /// <summary>From the job's <c>created_at</c> to its <paramref name="field"/>, as the host recorded them.</summary>
+    private static TimeSpan? Recorded(JsonElement job, string field) =>
+        job.TryGetProperty("created_at", out var c) && job.TryGetProperty(field, out var d)
             && c.ValueKind == JsonValueKind.String && d.ValueKind == JsonValueKind.String
             ? d.GetDateTimeOffset() - c.GetDateTimeOffset() : null;
 
@@ -146,5 +156,7 @@ internal static class JobBench
 
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    private sealed record Outcome(string Status, TimeSpan ClientLatency, TimeSpan? RecordedLatency, string? Error, int OutputTokens = 0);
+    /// <param name="RecordedStart">created_at → started_at: the time in the queue until a worker took the message.</param>
+    private sealed record Outcome(string Status, TimeSpan ClientLatency, TimeSpan? RecordedLatency, string? Error, int OutputTokens = 0,
+        TimeSpan? RecordedStart = null);
 }
