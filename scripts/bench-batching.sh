@@ -49,6 +49,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [ "$AzureWebJobsStorage" = "UseDevelopmentStorage=true" ] && ! port_open 10000; then
   scripts/azurite.sh start
   started_azurite=1
+elif [ "$AzureWebJobsStorage" = "UseDevelopmentStorage=true" ]; then
+  echo "bench-batching.sh: reusing the running Azurite; its in-memory store keeps every run's model upload (0.4-0.8 GB)," \
+    "which slows it down run after run: stop it (scripts/azurite.sh stop) for figures from a fresh one" >&2
 fi
 
 dotnet build src/LocalHost/LocalHost.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
@@ -86,7 +89,7 @@ for round in $(seq 1 "$rounds"); do
       echo "== round $round, ${host%%:*}: jobs bench $args (load $(cut -d' ' -f1-3 /proc/loadavg))"
       # The outcome line, any client errors, and the JSON line; a run with failed jobs does not end the benchmark.
       # shellcheck disable=SC2086
-      ${BENCH_NICE:+nice -n $BENCH_NICE} "${cli[@]}" jobs bench --url "http://127.0.0.1:${host##*:}" $args 2>&1 | grep -E '^(finished:|  error:|\{)' || true
+      "${cli[@]}" jobs bench --url "http://127.0.0.1:${host##*:}" $args 2>&1 | grep -E '^(finished:|  error:|\{)' || true
     done
   done
 done

@@ -21,6 +21,10 @@ internal static class JobBench
         var concurrency = new Option<int>("--concurrency") { Description = "Jobs in flight at once.", DefaultValueFactory = _ => 16 };
         var prompt = new Option<string>("--prompt") { Description = "The prompt of every job.", DefaultValueFactory = _ => "Where is Ganymede located in the solar system?" };
         var maxNewTokens = new Option<int>("--max-new-tokens") { Description = "max_new_tokens of every job.", DefaultValueFactory = _ => 32 };
+        var spread = new Option<int>("--max-new-tokens-from")
+        {
+            Description = "Lengths that differ: job i gets max_new_tokens drawn from [this, --max-new-tokens] (seeded by i, so reruns match).",
+        };
         var promptTokens = new Option<int>("--prompt-tokens")
         {
             Description = "Use a prompt of this many tokens instead of --prompt: 'the' repeated (one piece in T5's vocabulary) and </s>.",
@@ -40,13 +44,15 @@ internal static class JobBench
         var timeout = JobCommands.TimeoutOption(900);
         var command = new Command("bench", "Load benchmark: submit many jobs, print jobs/minute and p50/p95 job latency.")
         {
-            jobs, concurrency, prompt, maxNewTokens, promptTokens, forced, mixed, poll, url, key, timeout,
+            jobs, concurrency, prompt, maxNewTokens, spread, promptTokens, forced, mixed, poll, url, key, timeout,
         };
         command.SetAction((parse, ct) => JobCommands.Guard(async () =>
         {
             // Checked here, not in a validator: validators do not see default values.
             if (parse.GetValue(jobs) < 1 || parse.GetValue(concurrency) < 1) throw new ArgumentException("--jobs and --concurrency must be at least 1.");
             if (parse.GetValue(promptTokens) < 0 || parse.GetValue(mixed) < 0) throw new ArgumentException("--prompt-tokens and --mixed-prompts cannot be negative.");
+            if (parse.GetValue(spread) is var from && from != 0 && (from < 1 || from > parse.GetValue(maxNewTokens)))
+                throw new ArgumentException($"--max-new-tokens-from must be between 1 and --max-new-tokens ({parse.GetValue(maxNewTokens)}); got {from}.");
             using var client = JobCommands.Client(parse, url, key);
             var n = parse.GetValue(jobs);
             var text = parse.GetValue(promptTokens) is > 0 and var count ? PromptOfTokens(count) : parse.GetValue(prompt);
@@ -69,7 +75,7 @@ internal static class JobBench
             }
             await Parallel.ForEachAsync(Enumerable.Range(0, n),
                 new ParallelOptions { MaxDegreeOfParallelism = parse.GetValue(concurrency), CancellationToken = ct },
-                async (i, token) => outcomes[i] = await RunJobAsync(client, spec.DeepClone().AsObject(), jobTimeout, pollInterval, token));
+                async (i, token) => outcomes[i] = await RunJobAsync(client, JobSpec(spec, i, parse.GetValue(spread), parse.GetValue(forced)), jobTimeout, pollInterval, token));
             var singlesWall = wall.Elapsed;
             var bigOutcome = big is null ? null : await big;
             wall.Stop();
@@ -96,6 +102,7 @@ internal static class JobBench
                 ["concurrency"] = parse.GetValue(concurrency),
                 ["prompt_tokens"] = parse.GetValue(promptTokens) is > 0 and var pt ? pt : null,
                 ["max_new_tokens"] = parse.GetValue(maxNewTokens),
+                ["max_new_tokens_from"] = parse.GetValue(spread) is > 0 and var f ? f : null,
                 ["forced"] = parse.GetValue(forced),
                 ["wall_s"] = Math.Round(singlesWall.TotalSeconds, 3),
                 ["jobs_per_minute"] = Math.Round(succeeded.Length / singlesWall.TotalMinutes, 2),
@@ -136,6 +143,18 @@ internal static class JobBench
         {
             return new Outcome("error", Stopwatch.GetElapsedTime(started), null, ex.Message);
         }
+    }
+
+    /// <summary>Job <paramref name="index"/>'s spec: with <paramref name="from"/> &gt; 0, its own max_new_tokens in [from, max].</summary>
+    private static JsonObject JobSpec(JsonObject template, int index, int from, bool forced)
+    {
+        var spec = template.DeepClone().AsObject();
+        if (from <= 0) return spec;
+        var parameters = spec["parameters"]!.AsObject();
+        var tokens = new Random(index).Next(from, parameters["max_new_tokens"]!.GetValue<int>() + 1);
+        parameters["max_new_tokens"] = tokens;
+        if (forced) parameters["min_new_tokens"] = tokens;
+        return spec;
     }
 
     /// <summary>A prompt of <paramref name="tokens"/> tokens with T5's tokenizer: "the" is one piece, and the tokenizer adds &lt;/s&gt;.</summary>

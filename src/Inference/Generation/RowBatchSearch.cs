@@ -168,9 +168,10 @@ internal static class RowBatchSearch
                 }
                 else
                 {
-                    if (left > 0)
-                        CompactStepper(); // copy only live rows into the joined tensors
-                    stepper.Absorb(joining);
+                    // Rows that left since the last compaction are dropped in the same copy.
+                    stepper.Absorb(joining, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(LivePositions()));
+                    live.RemoveAll(row => row is null);
+                    left = 0;
                 }
                 var offset = stepper.RunTicks;
                 foreach (var r in kept)
@@ -190,15 +191,20 @@ internal static class RowBatchSearch
 
         void CompactStepper()
         {
+            stepper!.Compact(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(LivePositions()));
+            live.RemoveAll(row => row is null);
+            left = 0;
+        }
+
+        List<int> LivePositions()
+        {
             positions.Clear();
             for (var p = 0; p < live.Count; p++)
             {
                 if (live[p] is not null)
                     positions.Add(p);
             }
-            stepper!.Compact(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(positions));
-            live.RemoveAll(row => row is null);
-            left = 0;
+            return positions;
         }
 
         bool Cancelled(Row row) => cancellationToken.IsCancellationRequested || row.Prompt.CancellationToken.IsCancellationRequested;

@@ -244,29 +244,11 @@ internal sealed class DecoderStepper : IDisposable
             throw new ArgumentException("At least one row must stay; dispose the stepper when every row is done.", nameof(keep));
         if (_step == 0)
             throw new InvalidOperationException("Rows can leave once the first step ran.");
-        for (var i = 0; i < keep.Length; i++)
-        {
-            if ((uint)keep[i] >= (uint)_rows || (i > 0 && keep[i] <= keep[i - 1]))
-                throw new ArgumentException($"Row positions must ascend within [0, {_rows}); got {keep[i]} at {i}.", nameof(keep));
-        }
+        CheckKeep(keep);
         if (keep.Length == _rows)
             return;
 
-        var from = int.MaxValue;
-        foreach (var r in keep)
-            from = Math.Min(from, _start[r]);
-        var source = (int)_encoderMask.GetTensorTypeAndShape().Shape[1];
-        var encoderMask = _encoderMask.GetTensorDataAsSpan<long>();
-        var used = 0;
-        foreach (var r in keep)
-        {
-            // Prompts are right-padded: a row's length is the count of its ones.
-            var ones = 0;
-            foreach (var bit in encoderMask.Slice(r * source, source))
-                ones += bit != 0 ? 1 : 0;
-            used = Math.Max(used, ones);
-        }
-
+        var (from, used) = KeptWindow(keep);
         for (var i = 0; i < _present.Length; i++)
             _present[i] = Slice<float>(_present[i], keep, axis: 2, from, _length);
         for (var i = 0; i < _cross.Length; i++)
@@ -288,12 +270,13 @@ internal sealed class DecoderStepper : IDisposable
 
     /// <summary>
     /// Appends the rows of <paramref name="joining"/> (a stepper of new prompts that ran its first step) after this
-    /// stepper's rows, and disposes it: the rows then share every later step. The shorter side's self-attention cache is
-    /// left-padded with zeros up to the longer one's and the padding masked (T5's positions are relative, so a row's
-    /// attention is what it was alone); the shorter prompts' encoder side is right-padded and masked as in any batch.
-    /// Needs <see cref="T5Model.CanJoinRunningBatch"/>. A copy of every per-row tensor, once per join.
+    /// stepper's rows <paramref name="keep"/> (ascending positions; the others leave, as in <see cref="Compact"/>), and
+    /// disposes it: the rows then share every later step. The shorter side's self-attention cache is left-padded with
+    /// zeros up to the longer one's and the padding masked (T5's positions are relative, so a row's attention is what it
+    /// was alone); the shorter prompts' encoder side is right-padded and masked as in any batch. Needs
+    /// <see cref="T5Model.CanJoinRunningBatch"/>. One copy of every per-row tensor per join.
     /// </summary>
-    public void Absorb(DecoderStepper joining)
+    public void Absorb(DecoderStepper joining, ReadOnlySpan<int> keep)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(joining);
@@ -301,35 +284,73 @@ internal sealed class DecoderStepper : IDisposable
             throw new InvalidOperationException("This model's decoder has no decoder_attention_mask input: rows cannot join a running batch.");
         if (!ReferenceEquals(joining._model, _model) || _step == 0 || joining._step == 0)
             throw new InvalidOperationException("Only a stepper of the same model can join, once both ran their first step.");
+        CheckKeep(keep);
         using (joining)
         {
-            var length = Math.Max(_length, joining._length);
-            var source = Math.Max((int)_encoderMask.GetTensorTypeAndShape().Shape[1], (int)joining._encoderMask.GetTensorTypeAndShape().Shape[1]);
+            var (from, used) = KeptWindow(keep);
+            var kept = _length - from;
+            var length = Math.Max(kept, joining._length);
+            var source = Math.Max(used, (int)joining._encoderMask.GetTensorTypeAndShape().Shape[1]);
             for (var i = 0; i < _present.Length; i++)
-                _present[i] = Concat<float>(_present[i], joining._present[i], axis: 2, length, padLeft: true);
+                _present[i] = Concat<float>(_present[i], keep, from, _length, joining._present[i], axis: 2, length, padLeft: true);
             for (var i = 0; i < _cross.Length; i++)
-                _cross[i] = Concat<float>(_cross[i], joining._cross[i], axis: 2, source, padLeft: false);
-            _encoderHidden = Concat<float>(_encoderHidden, joining._encoderHidden, axis: 1, source, padLeft: false);
-            _encoderMask = Concat<long>(_encoderMask, joining._encoderMask, axis: 1, source, padLeft: false);
+                _cross[i] = Concat<float>(_cross[i], keep, 0, used, joining._cross[i], axis: 2, source, padLeft: false);
+            _encoderHidden = Concat<float>(_encoderHidden, keep, 0, used, joining._encoderHidden, axis: 1, source, padLeft: false);
+            _encoderMask = Concat<long>(_encoderMask, keep, 0, used, joining._encoderMask, axis: 1, source, padLeft: false);
             // Concat disposed the joining side's tensors; its Dispose must not see them again.
             Array.Clear(joining._present);
             Array.Clear(joining._cross);
             joining._encoderHidden = null!;
             joining._encoderMask = null!;
 
-            var rows = _rows + joining._rows;
+            var rows = keep.Length + joining._rows;
             var start = new int[rows];
-            for (var r = 0; r < _rows; r++)
-                start[r] = _start[r] + (length - _length);
-            for (var r = 0; r < joining._rows; r++)
-                start[_rows + r] = joining._start[r] + (length - joining._length);
             var ids = new long[rows];
-            _ids.CopyTo(ids, 0);
-            joining._ids.CopyTo(ids, _rows);
+            for (var i = 0; i < keep.Length; i++)
+            {
+                start[i] = _start[keep[i]] - from + (length - kept);
+                ids[i] = _ids[keep[i]];
+            }
+            for (var r = 0; r < joining._rows; r++)
+            {
+                start[keep.Length + r] = joining._start[r] + (length - joining._length);
+                ids[keep.Length + r] = joining._ids[r];
+            }
             _start = start;
             _length = length;
             ReplaceRowBuffers(ids);
         }
+    }
+
+    private void CheckKeep(ReadOnlySpan<int> keep)
+    {
+        for (var i = 0; i < keep.Length; i++)
+        {
+            if ((uint)keep[i] >= (uint)_rows || (i > 0 && keep[i] <= keep[i - 1]))
+                throw new ArgumentException($"Row positions must ascend within [0, {_rows}); got {keep[i]} at {i}.", nameof(keep));
+        }
+    }
+
+    /// <summary>
+    /// What the kept rows use: cache columns from the oldest one's first (earlier columns are padding for all of them) and
+    /// encoder positions up to the longest kept prompt (prompts are right-padded: a row's length is its count of ones).
+    /// </summary>
+    private (int From, int Used) KeptWindow(ReadOnlySpan<int> keep)
+    {
+        var from = keep.IsEmpty ? _length : int.MaxValue;
+        foreach (var r in keep)
+            from = Math.Min(from, _start[r]);
+        var source = (int)_encoderMask.GetTensorTypeAndShape().Shape[1];
+        var encoderMask = _encoderMask.GetTensorDataAsSpan<long>();
+        var used = 0;
+        foreach (var r in keep)
+        {
+            var ones = 0;
+            foreach (var bit in encoderMask.Slice(r * source, source))
+                ones += bit != 0 ? 1 : 0;
+            used = Math.Max(used, ones);
+        }
+        return (from, used);
     }
 
     /// <summary>New input-id and logits buffers for a changed set of rows; the binding picks them up next step.</summary>
@@ -357,7 +378,7 @@ internal sealed class DecoderStepper : IDisposable
             var data = source.GetTensorDataAsSpan<T>();
             var (outer, length, inner) = Blocks(shape, axis);
             var width = to - from;
-            var kept = new T[keep.Length * outer * width * inner];
+            var kept = GC.AllocateUninitializedArray<T>(keep.Length * outer * width * inner); // every element is copied below
             for (var i = 0; i < keep.Length; i++)
             {
                 for (var o = 0; o < outer; o++)
@@ -373,32 +394,49 @@ internal sealed class DecoderStepper : IDisposable
     }
 
     /// <summary>
-    /// <paramref name="first"/>'s rows then <paramref name="second"/>'s, each zero-padded along <paramref name="axis"/> to
+    /// <paramref name="first"/>'s rows <paramref name="keep"/>, positions [<paramref name="from"/>, <paramref name="to"/>)
+    /// along <paramref name="axis"/>, then all of <paramref name="second"/>'s, each zero-padded along the axis to
     /// <paramref name="length"/> (before its positions when <paramref name="padLeft"/>); disposes both.
     /// </summary>
-    private static OrtValue Concat<T>(OrtValue first, OrtValue second, int axis, int length, bool padLeft) where T : unmanaged
+    private static OrtValue Concat<T>(OrtValue first, ReadOnlySpan<int> keep, int from, int to, OrtValue second, int axis, int length,
+        bool padLeft) where T : unmanaged
     {
         using (first)
         using (second)
         {
             var firstShape = first.GetTensorTypeAndShape().Shape;
             var secondShape = second.GetTensorTypeAndShape().Shape;
-            var rows = (int)(firstShape[0] + secondShape[0]);
-            var (outer, _, inner) = Blocks(firstShape, axis);
-            var joined = new T[rows * outer * length * inner];
-            var block = 0;
-            foreach (var (value, shape) in new[] { (first, firstShape), (second, secondShape) })
+            var (outer, firstLength, inner) = Blocks(firstShape, axis);
+            var secondLength = (int)secondShape[axis];
+            var secondRows = (int)secondShape[0];
+            // Every element is written below, padding included: no need to zero the array first.
+            var joined = GC.AllocateUninitializedArray<T>((keep.Length + secondRows) * outer * length * inner);
+            var firstData = first.GetTensorDataAsSpan<T>();
+            for (var i = 0; i < keep.Length; i++)
             {
-                var data = value.GetTensorDataAsSpan<T>();
-                var own = (int)shape[axis];
-                var offset = padLeft ? length - own : 0;
-                for (var b = 0; b < shape[0] * outer; b++, block++)
-                    data.Slice(b * own * inner, own * inner).CopyTo(joined.AsSpan((block * length + offset) * inner, own * inner));
+                for (var o = 0; o < outer; o++)
+                {
+                    Place(firstData.Slice(((keep[i] * outer + o) * firstLength + from) * inner, (to - from) * inner),
+                        joined.AsSpan((i * outer + o) * length * inner, length * inner), padLeft);
+                }
+            }
+            var secondData = second.GetTensorDataAsSpan<T>();
+            for (var b = 0; b < secondRows * outer; b++)
+            {
+                Place(secondData.Slice(b * secondLength * inner, secondLength * inner),
+                    joined.AsSpan((keep.Length * outer + b) * length * inner, length * inner), padLeft);
             }
             var joinedShape = (long[])firstShape.Clone();
-            joinedShape[0] = rows;
+            joinedShape[0] = keep.Length + secondRows;
             joinedShape[axis] = length;
             return OrtValue.CreateTensorValueFromMemory(joined, joinedShape);
+        }
+
+        static void Place(ReadOnlySpan<T> values, Span<T> block, bool padLeft)
+        {
+            var pad = block.Length - values.Length;
+            values.CopyTo(block.Slice(padLeft ? pad : 0, values.Length));
+            block.Slice(padLeft ? 0 : values.Length, pad).Clear();
         }
     }
 

@@ -34,7 +34,7 @@ public sealed class DecoderStepperJoinTests(JoinableTinyModels models)
         var joining = Start(model, [1, 2]);
         joining.InputIds.Fill(model.Config.DecoderStartTokenId);
         var first = joining.Step().ToArray();
-        batch.Absorb(joining);
+        batch.Absorb(joining, [0]);
         Assert.Equal(5, batch.CacheLength);
         var vocab = model.Config.VocabSize;
         Assert.Equal(alone[1][0], first[..vocab], Close);
