@@ -39,6 +39,8 @@ cleanup() {
     kill -KILL -- "-$pid" 2>/dev/null || true
   done
   [ "$started_azurite" = 1 ] && scripts/azurite.sh stop || true
+  # The hosts' model caches are a copy of the model each (0.7 GB per run): keep only the logs.
+  rm -rf "$work"/cache-*
   echo "bench-batching.sh: logs in $work"
   exit "$rc"
 }
