@@ -11,30 +11,10 @@ namespace Serverless.Inference.Tests.Generation;
 [Collection(TinyModelCollection.Name)]
 public sealed class JoinedBatchTests(JoinableTinyModels models)
 {
-    private static readonly string[] Prompts =
-    [
-        "Where is Ganymede located in the solar system?",
-        "a",
-        "the red fox jumps over the lazy dog",
-        "Translate to German: How old are you? Please answer in one short sentence with the numbers spelled out.",
-        "Summarize: the meeting moved to Thursday because the room was booked.",
-        "1 2 3 4 5 6 7 8 9 10",
-        "Question: what colour is the sky? Answer:",
-        "hello",
-    ];
+    // The prompts and mixed parameters of the shared-batch tests: limits of 3 to 24 tokens, so rows leave at different steps.
+    private static readonly string[] Prompts = SharedBatchTests.Prompts;
 
-    /// <summary>Greedy and sampled rows with different limits, seeds, warpers, penalties and stop strings.</summary>
-    private static GenerationOptions[] MixedOptions() =>
-    [
-        new() { MaxNewTokens = 30, MinNewTokens = 30 },
-        new() { MaxNewTokens = 3 },
-        new() { DoSample = true, Seed = 7, TopK = 20, TopP = 0.9, Temperature = 0.8, MaxNewTokens = 9 },
-        new() { MaxNewTokens = 14, RepetitionPenalty = 1.3, NoRepeatNgramSize = 2 },
-        new() { DoSample = true, Seed = 11, Temperature = 1.4, MaxNewTokens = 17, MinNewTokens = 5 },
-        new() { MaxNewTokens = 6 },
-        new() { DoSample = true, Seed = 3, TopK = 0, TopP = 0.5, MaxNewTokens = 24, MinNewTokens = 24 },
-        new() { MaxNewTokens = 12, StopStrings = ["e"] },
-    ];
+    private static GenerationOptions[] MixedOptions() => SharedBatchTests.MixedOptions();
 
     [Fact]
     public void The_export_with_a_decoder_mask_can_join_a_running_batch_and_the_stock_export_cannot()
@@ -53,8 +33,8 @@ public sealed class JoinedBatchTests(JoinableTinyModels models)
         var model = models.Get(layout);
         var options = MixedOptions();
         var prompts = Prompts.Select((p, i) => BatchPrompt.FromText(p, options[i])).ToArray();
-        // Two rows start; the others join after the 1st, 2nd, 5th and 9th steps, one of them (3) a longer prompt than
-        // any running one, so both the decoder cache and the encoder side get padded.
+        // Two rows start (one forced to 20 tokens); the others join after the 1st, 2nd, 5th and 9th steps, one of them (4)
+        // a longer prompt than any running one, so both the decoder cache and the encoder side get padded.
         var schedule = new Dictionary<int, BatchPrompt[]>
         {
             [1] = [prompts[2]],

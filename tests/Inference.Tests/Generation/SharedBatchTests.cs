@@ -11,7 +11,7 @@ namespace Serverless.Inference.Tests.Generation;
 [Collection(TinyModelCollection.Name)]
 public sealed class SharedBatchTests(TinyModels models)
 {
-    private static readonly string[] Prompts =
+    internal static readonly string[] Prompts =
     [
         "Where is Ganymede located in the solar system?",
         "a",
@@ -24,7 +24,7 @@ public sealed class SharedBatchTests(TinyModels models)
     ];
 
     /// <summary>Greedy and sampled rows with different limits, seeds, warpers, penalties and stop strings.</summary>
-    private static GenerationOptions[] MixedOptions() =>
+    internal static GenerationOptions[] MixedOptions() =>
     [
         new() { MaxNewTokens = 3 },
         new() { MaxNewTokens = 20, MinNewTokens = 20 },
