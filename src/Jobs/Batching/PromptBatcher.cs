@@ -63,8 +63,10 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompts);
         ArgumentNullException.ThrowIfNull(options);
-        var group = new Group(model, options, cancellationToken, Stopwatch.GetTimestamp(), Activity.Current?.Context ?? default);
-        group.EnqueuedAtStep = Interlocked.Read(ref _steps);
+        var group = new Group(model, options, cancellationToken, Stopwatch.GetTimestamp(), Activity.Current?.Context ?? default)
+        {
+            EnqueuedAtStep = Interlocked.Read(ref _steps),
+        };
         for (var i = 0; i < prompts.Count; i++) group.Pending.Enqueue(new Item(i, prompts[i]));
         var tasks = group.Pending.Select(item => item.Completion.Task).ToArray();
         lock (_gate)
@@ -154,18 +156,7 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
                 wait = untilStart;
                 return null;
             }
-            // Round robin over the waiting jobs, oldest first.
-            for (var taken = true; taken && batch.Count < rows;)
-            {
-                taken = false;
-                foreach (var group in sharing)
-                {
-                    if (batch.Count == rows) break;
-                    if (!group.Pending.TryDequeue(out var item)) continue;
-                    batch.Add((group, item));
-                    taken = true;
-                }
-            }
+            batch.AddRange(TakeRoundRobin(sharing, rows));
             _waiting.RemoveAll(g => g.Pending.Count == 0);
             return batch;
         }
@@ -211,22 +202,33 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
             var enough = Math.Min(free, Math.Max(1, (int)Math.Ceiling(running * JoinShare)));
             if (sharing.Sum(g => g.Pending.Count) < enough && step - sharing[0].EnqueuedAtStep < JoinPatienceSteps) return joining;
             var now = Stopwatch.GetTimestamp();
-            for (var taken = true; taken && joining.Count < free;)
+            foreach (var (group, item) in TakeRoundRobin(sharing, free))
             {
-                taken = false;
-                foreach (var group in sharing)
-                {
-                    if (joining.Count == free) break;
-                    if (!group.Pending.TryDequeue(out var item)) continue;
-                    item.StartedAt = now;
-                    batch.Add((group, item));
-                    joining.Add(BatchPrompt.FromText(item.Prompt, group.Options, group.CancellationToken));
-                    taken = true;
-                }
+                item.StartedAt = now;
+                batch.Add((group, item));
+                joining.Add(BatchPrompt.FromText(item.Prompt, group.Options, group.CancellationToken));
             }
             _waiting.RemoveAll(g => g.Pending.Count == 0);
         }
         return joining;
+    }
+
+    /// <summary>Dequeues up to <paramref name="limit"/> prompts: one from each job in arrival order, then a second from each, and so on.</summary>
+    private static List<(Group Group, Item Item)> TakeRoundRobin(List<Group> groups, int limit)
+    {
+        var taken = new List<(Group, Item)>();
+        for (var any = true; any && taken.Count < limit;)
+        {
+            any = false;
+            foreach (var group in groups)
+            {
+                if (taken.Count == limit) break;
+                if (!group.Pending.TryDequeue(out var item)) continue;
+                taken.Add((group, item));
+                any = true;
+            }
+        }
+        return taken;
     }
 
     private async Task RunBatchAsync(List<(Group Group, Item Item)> batch, CancellationToken stop)
@@ -358,7 +360,7 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         public CancellationToken CancellationToken { get; } = cancellationToken;
         public long EnqueuedAt { get; } = enqueuedAt;
         /// <summary>The batcher's step count when the job arrived.</summary>
-        public long EnqueuedAtStep { get; set; }
+        public long EnqueuedAtStep { get; init; }
         public Queue<Item> Pending { get; } = new();
     }
 
