@@ -370,45 +370,25 @@ internal sealed class DecoderStepper : IDisposable
     /// A new tensor of the <paramref name="keep"/> rows (axis 0) and of positions [<paramref name="from"/>,
     /// <paramref name="to"/>) along <paramref name="axis"/>; disposes <paramref name="source"/>.
     /// </summary>
-    private static OrtValue Slice<T>(OrtValue source, ReadOnlySpan<int> keep, int axis, int from, int to) where T : unmanaged
-    {
-        using (source)
-        {
-            var shape = source.GetTensorTypeAndShape().Shape;
-            var data = source.GetTensorDataAsSpan<T>();
-            var (outer, length, inner) = Blocks(shape, axis);
-            var width = to - from;
-            var kept = GC.AllocateUninitializedArray<T>(keep.Length * outer * width * inner); // every element is copied below
-            for (var i = 0; i < keep.Length; i++)
-            {
-                for (var o = 0; o < outer; o++)
-                {
-                    data.Slice(((keep[i] * outer + o) * length + from) * inner, width * inner)
-                        .CopyTo(kept.AsSpan((i * outer + o) * width * inner, width * inner));
-                }
-            }
-            shape[0] = keep.Length;
-            shape[axis] = width;
-            return OrtValue.CreateTensorValueFromMemory(kept, shape);
-        }
-    }
+    private static OrtValue Slice<T>(OrtValue source, ReadOnlySpan<int> keep, int axis, int from, int to) where T : unmanaged =>
+        Concat<T>(source, keep, from, to, second: null, axis, to - from, padLeft: false);
 
     /// <summary>
     /// <paramref name="first"/>'s rows <paramref name="keep"/>, positions [<paramref name="from"/>, <paramref name="to"/>)
-    /// along <paramref name="axis"/>, then all of <paramref name="second"/>'s, each zero-padded along the axis to
+    /// along <paramref name="axis"/>, then all of <paramref name="second"/>'s (if any), each zero-padded along the axis to
     /// <paramref name="length"/> (before its positions when <paramref name="padLeft"/>); disposes both.
     /// </summary>
-    private static OrtValue Concat<T>(OrtValue first, ReadOnlySpan<int> keep, int from, int to, OrtValue second, int axis, int length,
+    private static OrtValue Concat<T>(OrtValue first, ReadOnlySpan<int> keep, int from, int to, OrtValue? second, int axis, int length,
         bool padLeft) where T : unmanaged
     {
         using (first)
         using (second)
         {
             var firstShape = first.GetTensorTypeAndShape().Shape;
-            var secondShape = second.GetTensorTypeAndShape().Shape;
             var (outer, firstLength, inner) = Blocks(firstShape, axis);
-            var secondLength = (int)secondShape[axis];
-            var secondRows = (int)secondShape[0];
+            var secondShape = second?.GetTensorTypeAndShape().Shape;
+            var secondLength = secondShape is null ? 0 : (int)secondShape[axis];
+            var secondRows = secondShape is null ? 0 : (int)secondShape[0];
             // Every element is written below, padding included: no need to zero the array first.
             var joined = GC.AllocateUninitializedArray<T>((keep.Length + secondRows) * outer * length * inner);
             var firstData = first.GetTensorDataAsSpan<T>();
@@ -420,7 +400,7 @@ internal sealed class DecoderStepper : IDisposable
                         joined.AsSpan((i * outer + o) * length * inner, length * inner), padLeft);
                 }
             }
-            var secondData = second.GetTensorDataAsSpan<T>();
+            var secondData = second is null ? [] : second.GetTensorDataAsSpan<T>();
             for (var b = 0; b < secondRows * outer; b++)
             {
                 Place(secondData.Slice(b * secondLength * inner, secondLength * inner),
