@@ -147,12 +147,12 @@ internal static class RowBatchSearch
                 {
                     var row = rows[r];
                     row.FirstTokenAt = firstTokenAt;
-                    row.RunTicksBefore = -joining.RunTicks;
                     if (Advance(row, logits.Slice(r * vocab, vocab), out var token) is { } reason)
                     {
-                        Finish(row, reason, 0);
+                        Finish(row, reason, joining.RunTicks); // its first step was its only one
                         continue;
                     }
+                    row.RunTicksBefore = -joining.RunTicks;
                     joining.InputIds[r] = token;
                     kept.Add(r);
                 }
