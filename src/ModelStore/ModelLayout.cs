@@ -41,26 +41,22 @@ public static class ModelLayout
 
     /// <summary>
     /// The files worth fetching out of <paramref name="relativePaths"/>: model files of the chosen precision, and, when
-    /// the merged decoder is present, not the split decoder pair (the engine prefers the merged one; an Optimum export
-    /// carries all three, so this saves about half the download).
+    /// the split decoder pair is present, not the merged decoder (the engine prefers the pair, which decodes batches
+    /// faster; an Optimum export carries all three, so this saves a third of the download).
     /// </summary>
     public static IReadOnlyList<string> SelectFiles(IEnumerable<string> relativePaths, bool useQuantized = false)
     {
         var files = relativePaths.Where(p => IsModelFile(p) && IsWanted(p, useQuantized)).ToList();
         var q = useQuantized ? "_quantized" : "";
-        if (!files.Any(f => Path.GetFileName(f) == $"decoder_model_merged{q}.onnx")) return files;
-        return files.Where(f =>
-        {
-            var name = Path.GetFileName(f);
-            return !name.StartsWith($"decoder_model{q}.onnx", StringComparison.Ordinal)
-                && !name.StartsWith($"decoder_with_past_model{q}.onnx", StringComparison.Ordinal);
-        }).ToList();
+        var names = files.Select(f => Path.GetFileName(f)).ToHashSet(StringComparer.Ordinal);
+        if (!names.Contains($"decoder_model{q}.onnx") || !names.Contains($"decoder_with_past_model{q}.onnx")) return files;
+        return files.Where(f => !Path.GetFileName(f).StartsWith($"decoder_model_merged{q}.onnx", StringComparison.Ordinal)).ToList();
     }
 
     /// <summary>
     /// The files of a local export worth uploading: config, generation config and tokenizer files, and the graphs of
-    /// the layout the engine loads, in each precision present: the encoder, then the merged decoder or, without one,
-    /// the split pair, with their external-data files (<c>&lt;graph&gt;.onnx_data</c>, <c>&lt;graph&gt;.onnx.data</c>).
+    /// the layout the engine loads, in each precision present: the encoder, then the split decoder pair or, without it,
+    /// the merged decoder, with their external-data files (<c>&lt;graph&gt;.onnx_data</c>, <c>&lt;graph&gt;.onnx.data</c>).
     /// Weights for other frameworks (<c>pytorch_model.bin</c>, <c>*.safetensors</c>) and other graphs are left out.
     /// </summary>
     public static IReadOnlyList<string> SelectForUpload(IEnumerable<string> relativePaths)
@@ -71,9 +67,9 @@ public static class ModelLayout
         foreach (var q in new[] { "", "_quantized" })
         {
             if (names.Contains($"encoder_model{q}.onnx")) graphs.Add($"encoder_model{q}");
-            if (names.Contains($"decoder_model_merged{q}.onnx")) graphs.Add($"decoder_model_merged{q}");
-            else if (names.Contains($"decoder_model{q}.onnx") && names.Contains($"decoder_with_past_model{q}.onnx"))
+            if (names.Contains($"decoder_model{q}.onnx") && names.Contains($"decoder_with_past_model{q}.onnx"))
                 graphs.UnionWith([$"decoder_model{q}", $"decoder_with_past_model{q}"]);
+            else if (names.Contains($"decoder_model_merged{q}.onnx")) graphs.Add($"decoder_model_merged{q}");
         }
         return files.Where(f =>
         {

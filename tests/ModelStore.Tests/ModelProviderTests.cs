@@ -332,13 +332,15 @@ public sealed class ModelProviderTests
     [Fact]
     public async Task Only_the_files_the_engine_uses_are_downloaded()
     {
-        // An Optimum export carries the merged decoder and the split pair, and maybe quantized graphs: the engine
-        // prefers the merged fp32 decoder, so the rest stays in storage.
+        // An Optimum export carries the merged decoder and the split pair, and maybe quantized graphs: uploaded whole
+        // (--all), the engine prefers the split fp32 pair, so the rest stays in storage.
         await using var storage = new TestStorage();
         using var model = new FakeModel(underOnnx: true);
-        string[] unused = ["onnx/decoder_model.onnx", "onnx/decoder_with_past_model.onnx", "onnx/decoder_with_past_model.onnx_data", "onnx/encoder_model_quantized.onnx"];
-        foreach (var name in unused) model.Write(name, System.Security.Cryptography.RandomNumberGenerator.GetBytes(1000));
-        await ModelUploader.UploadAsync(model.Directory, storage.Container, Prefix);
+        string[] used = ["onnx/decoder_model.onnx", "onnx/decoder_with_past_model.onnx", "onnx/decoder_with_past_model.onnx_data"];
+        foreach (var name in used.Append("onnx/encoder_model_quantized.onnx"))
+            model.Write(name, System.Security.Cryptography.RandomNumberGenerator.GetBytes(1000));
+        string[] unused = ["onnx/decoder_model_merged.onnx", "onnx/encoder_model_quantized.onnx"];
+        await ModelUploader.UploadAsync(ModelUploader.Plan(model.Directory, includeAll: true), storage.Container, Prefix);
         storage.Requests.Clear();
         var cache = storage.NewCacheDirectory();
         using var provider = Provider(storage, cache, new CountingLoader());
@@ -350,7 +352,8 @@ public sealed class ModelProviderTests
             Assert.Equal(0, storage.Requests.DownloadsStarted(Prefix + name));
             Assert.DoesNotContain(name, lease.Model.Hashes.Keys);
         }
-        Assert.Equal(1, storage.Requests.DownloadsStarted(Prefix + "onnx/decoder_model_merged.onnx"));
+        foreach (var name in used)
+            Assert.Equal(1, storage.Requests.DownloadsStarted(Prefix + name));
         Assert.Equal(model.Hashes.Count - unused.Length, lease.Model.Hashes.Count);
     }
 

@@ -243,7 +243,7 @@ public sealed class ModelLayoutTests
     }
 
     [Fact]
-    public void Select_files_prefers_the_merged_decoder_and_the_precision_asked()
+    public void Select_files_prefers_the_split_decoders_and_the_precision_asked()
     {
         string[] export =
         [
@@ -251,12 +251,15 @@ public sealed class ModelLayoutTests
             "onnx/decoder_model.onnx", "onnx/decoder_model.onnx_data", "onnx/decoder_with_past_model.onnx",
             "onnx/decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx_data", "onnx/decoder_model_merged_quantized.onnx",
         ];
-        Assert.Equal(["config.json", "spiece.model", "onnx/encoder_model.onnx", "onnx/decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx_data"],
+        Assert.Equal(["config.json", "spiece.model", "onnx/encoder_model.onnx", "onnx/decoder_model.onnx", "onnx/decoder_model.onnx_data",
+                "onnx/decoder_with_past_model.onnx"],
             ModelLayout.SelectFiles(export));
         Assert.Equal(["config.json", "spiece.model", "onnx/encoder_model_quantized.onnx", "onnx/decoder_model_merged_quantized.onnx"],
             ModelLayout.SelectFiles(export, useQuantized: true));
         string[] split = ["config.json", "spiece.model", "encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"];
         Assert.Equal(split, ModelLayout.SelectFiles(split));
+        string[] merged = ["config.json", "spiece.model", "encoder_model.onnx", "decoder_model.onnx", "decoder_model_merged.onnx"];
+        Assert.Equal(merged, ModelLayout.SelectFiles(merged));
     }
 
     [Fact]
@@ -274,8 +277,8 @@ public sealed class ModelLayoutTests
         Assert.Equal(
             [
                 "config.json", "generation_config.json", "spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                "onnx/encoder_model.onnx", "onnx/encoder_model_quantized.onnx", "onnx/decoder_model_merged.onnx",
-                "onnx/decoder_model_merged.onnx_data", "onnx/decoder_model_quantized.onnx", "onnx/decoder_with_past_model_quantized.onnx",
+                "onnx/encoder_model.onnx", "onnx/encoder_model_quantized.onnx", "onnx/decoder_model.onnx",
+                "onnx/decoder_with_past_model.onnx", "onnx/decoder_model_quantized.onnx", "onnx/decoder_with_past_model_quantized.onnx",
             ],
             ModelLayout.SelectForUpload(export));
     }

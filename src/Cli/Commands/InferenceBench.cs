@@ -9,8 +9,8 @@ namespace Serverless.Cli.Commands;
 /// <summary>
 /// <c>serverless bench</c>: decode throughput of the local model per batch size. A benchmark program, not a test:
 /// it prints figures. Every row is forced to generate exactly --new-tokens tokens (EOS is masked by
-/// min_new_tokens), after one warm-up run per batch size. With <c>--compare QDIR</c> a second, quantized export is
-/// loaded beside the first and their runs alternate (A B, B A, ...), so that both see the same machine load: on a
+/// min_new_tokens), after one warm-up run per batch size. With <c>--compare DIR</c> a second export (its quantized graphs
+/// when it has them, e.g. the merged decoder alone otherwise) is loaded beside the first and their runs alternate (A B, B A, ...), so that both see the same machine load: on a
 /// shared machine this is what makes their ratio meaningful.
 /// </summary>
 internal static class InferenceBench
@@ -26,7 +26,8 @@ internal static class InferenceBench
         var quantized = InferenceCommands.QuantizedOption();
         var compare = new Option<string>("--compare")
         {
-            Description = "A quantized export (*_quantized.onnx) measured in the same process, its runs alternating with --model's; prints the speed-up per batch size.",
+            Description = "A second export measured in the same process, its runs alternating with --model's: its *_quantized.onnx graphs when it "
+                + "has them, else its fp32 ones (e.g. a copy with only the merged decoder); prints the speed-up per batch size.",
         };
         var json = new Option<bool>("--json") { Description = "Print a JSON array, one object per batch size (and model)." };
         var telemetry = new Option<bool>("--telemetry")
@@ -77,7 +78,7 @@ internal static class InferenceBench
             {
                 subjects.Add((parse.GetValue(model)!, T5Model.Load(parse.GetValue(model)!, modelOptions)));
                 if (parse.GetValue(compare) is { } other)
-                    subjects.Add((other, T5Model.Load(other, modelOptions with { UseQuantized = true })));
+                    subjects.Add((other, T5Model.Load(other, modelOptions with { UseQuantized = HasQuantizedGraphs(other) })));
                 if (parse.GetValue(telemetryOverhead))
                     return TelemetryOverheadBench.Run(subjects[0].Model, sizes, inLength, newLength, runCount, parse.GetValue(json));
                 using var collector = parse.GetValue(telemetry) ? new InMemoryTelemetry() : null;
@@ -91,6 +92,9 @@ internal static class InferenceBench
         });
         return command;
     }
+
+    private static bool HasQuantizedGraphs(string directory) =>
+        Directory.Exists(directory) && Directory.EnumerateFiles(directory, "*_quantized.onnx", SearchOption.AllDirectories).Any();
 
     private static int Run(List<(string Name, T5Model Model)> subjects, int[] sizes, int inLength, int newLength, int runCount, bool json, bool quantized)
     {
@@ -163,7 +167,7 @@ internal static class InferenceBench
         for (var i = 0; i < subjects.Count; i++)
         {
             var m = subjects[i].Model;
-            var isQuantized = i == 1 || quantized;
+            var isQuantized = i == 1 ? HasQuantizedGraphs(subjects[i].Name) : quantized;
             Console.WriteLine($"model {subjects[i].Name} ({(m.IsMerged ? "merged" : "split")} decoder{(isQuantized ? ", quantized" : "")}), {inLength} input tokens, {newLength} new tokens, {runCount} runs (median)");
             for (var b = 0; b < figures[i].Count; b++)
             {

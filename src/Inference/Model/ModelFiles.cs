@@ -11,7 +11,7 @@ internal sealed record ModelFiles(
     string? Decoder,
     string? DecoderWithPast)
 {
-    /// <summary>Finds the files; prefers <c>decoder_model_merged</c> over the split pair when both are present.</summary>
+    /// <summary>Finds the files; prefers the split decoder pair over <c>decoder_model_merged</c> when both are present.</summary>
     /// <exception cref="ModelFormatException">A required file is missing; the message names it and the folder.</exception>
     public static ModelFiles Locate(string directory, bool useQuantized)
     {
@@ -39,13 +39,15 @@ internal sealed record ModelFiles(
         var config = Require("config.json");
         var spiece = Require("spiece.model");
         var encoder = Require($"encoder_model{suffix}.onnx");
-        var merged = Find($"decoder_model_merged{suffix}.onnx");
-        string? decoder = null, withPast = null;
-        if (merged is null)
+        // The split pair when both are there: at 16 rows the merged decoder decodes about a tenth slower (`serverless bench
+        // --compare`, docs/scaling.md; perf puts the difference in copies under its If node). The merged one alone works too.
+        var decoder = Find($"decoder_model{suffix}.onnx");
+        var withPast = Find($"decoder_with_past_model{suffix}.onnx");
+        string? merged = null;
+        if (decoder is null || withPast is null)
         {
-            decoder = Find($"decoder_model{suffix}.onnx");
-            withPast = Find($"decoder_with_past_model{suffix}.onnx");
-            if (decoder is null || withPast is null)
+            merged = Find($"decoder_model_merged{suffix}.onnx");
+            if (merged is null)
             {
                 var missing = decoder is null && withPast is null
                     ? $"decoder_model{suffix}.onnx and decoder_with_past_model{suffix}.onnx"
@@ -54,6 +56,7 @@ internal sealed record ModelFiles(
                     $"The model folder '{full}' has no decoder_model_merged{suffix}.onnx and no {missing} (looked at the top and under onnx/); " +
                     "it needs the merged decoder or both decoder_model and decoder_with_past_model.");
             }
+            decoder = withPast = null;
         }
         return new ModelFiles(full, config, Find("generation_config.json"), spiece, encoder, merged, decoder, withPast);
     }

@@ -4,18 +4,22 @@ using Serverless.Inference.Model;
 namespace Serverless.Inference.Tests.Model;
 
 /// <summary>
-/// A committed tiny model loaded once with its merged decoder and once with the split decoder pair (a temporary copy
-/// without <c>decoder_model_merged.onnx</c>), so every golden runs against both layouts.
+/// A committed tiny model loaded once with its merged decoder and once with the split decoder pair (temporary copies
+/// without the other layout's graphs: with all three the engine takes the pair), so every golden runs against both.
 /// </summary>
 public abstract class MergedAndSplitModels : IDisposable
 {
+    private readonly string _mergedDirectory;
     private readonly string _splitDirectory;
 
     protected MergedAndSplitModels(string modelDirectory)
     {
-        Merged = T5Model.Load(modelDirectory);
+        _mergedDirectory = TinyModels.CopyModel(exclude: "decoder_model.onnx,decoder_with_past_model.onnx", source: modelDirectory);
+        Merged = T5Model.Load(_mergedDirectory);
         _splitDirectory = TinyModels.CopyModel(exclude: "decoder_model_merged.onnx", source: modelDirectory);
         Split = T5Model.Load(_splitDirectory);
+        if (!Merged.IsMerged || Split.IsMerged)
+            throw new InvalidOperationException($"The copies of {modelDirectory} did not load as merged and split.");
     }
 
     public T5Model Merged { get; }
@@ -40,12 +44,15 @@ public abstract class MergedAndSplitModels : IDisposable
     {
         Merged.Dispose();
         Split.Dispose();
-        try
+        foreach (var directory in new[] { _mergedDirectory, _splitDirectory })
         {
-            Directory.Delete(_splitDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
         }
         GC.SuppressFinalize(this);
     }

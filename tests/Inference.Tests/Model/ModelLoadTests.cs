@@ -25,13 +25,13 @@ public sealed class ModelLoadTests : IDisposable
     }
 
     [Fact]
-    public void Loads_files_under_onnx_subfolder_and_prefers_merged_decoder()
+    public void Loads_files_under_onnx_subfolder_and_prefers_the_split_decoders()
     {
         using var model = T5Model.Load(Copy(onnxSubfolder: true));
-        Assert.True(model.IsMerged);
+        Assert.False(model.IsMerged);
         Assert.Equal(512, model.ContextWindow);
-        using var split = T5Model.Load(Copy(exclude: "decoder_model_merged.onnx"));
-        Assert.False(split.IsMerged);
+        using var merged = T5Model.Load(Copy(exclude: "decoder_model.onnx"));
+        Assert.True(merged.IsMerged);
     }
 
     [Fact]
@@ -73,7 +73,7 @@ public sealed class ModelLoadTests : IDisposable
     [InlineData("num_decoder_layers", 1, "decoder_model_merged.onnx", "num_decoder_layers")]
     public void Config_that_disagrees_with_the_graph_is_named(string key, int value, string file, string named)
     {
-        var folder = Copy();
+        var folder = Copy(exclude: file == "encoder_model.onnx" ? null : "decoder_model.onnx,decoder_with_past_model.onnx");
         EditConfig(folder, key, value);
         var e = Assert.Throws<ModelFormatException>(() => T5Model.Load(folder));
         Assert.Contains(file, e.Message);
@@ -83,7 +83,7 @@ public sealed class ModelLoadTests : IDisposable
     [Fact]
     public void Split_decoders_are_checked_too()
     {
-        var folder = Copy(exclude: "decoder_model_merged.onnx");
+        var folder = Copy();
         EditConfig(folder, "num_heads", 2);
         var e = Assert.Throws<ModelFormatException>(() => T5Model.Load(folder));
         Assert.Contains("decoder_model.onnx", e.Message);

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Storage requests per job, by kind, from an Azurite access log (what the transaction meters of Blob and Queue
+Storage would count for the same traffic in Azure).
+
+    usage: scripts/storage-requests.py [.azurite/azurite.log]
+
+A job is a message put on a job queue (POST .../messages on a queue other than a -poison one); the model's own files
+(the upload and the workers' downloads) are left out. Status polls by clients are counted with the jobs they poll.
+Prints figures; it is not a test.
+"""
+import collections
+import re
+import sys
+
+LINE = re.compile(r'"(GET|PUT|HEAD|POST|DELETE) (\S+) HTTP/[\d.]+" (\d{3})')
+
+
+def kind(container: str, rest: str) -> str:
+    if rest.startswith("_by-time/"):
+        return "job index entry"
+    if rest.startswith("_by-content/"):
+        return "job content index"
+    if rest.startswith("_inputs/"):
+        return "job input"
+    if rest == "messages":
+        return "queue messages"
+    if rest.startswith("messages/"):
+        return "queue message"
+    if rest.endswith(".json"):
+        return "manifest" if rest.endswith("manifest.json") and "/" in rest else "job record or output"
+    if rest == "":
+        return "container or queue"
+    return "other"
+
+
+def main() -> int:
+    path = sys.argv[1] if len(sys.argv) > 1 else ".azurite/azurite.log"
+    counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    jobs = 0
+    with open(path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            m = LINE.search(line)
+            if not m:
+                continue
+            method, url, _status = m.groups()
+            path_part, _, query = url.partition("?")
+            parts = path_part.split("/")  # '', account, container, rest...
+            if len(parts) < 3:
+                continue
+            container, rest = parts[2], "/".join(parts[3:])
+            if rest.endswith(".onnx") or ".onnx_data" in rest or rest.endswith((".model", "config.json")) or "manifest" in rest:
+                continue  # the model's files
+            comp = re.search(r"comp=(\w+)", query)
+            what = kind(container, rest)
+            if container.endswith("-poison"):
+                what = "poison queue: " + what
+            counts[(method, what, comp.group(1) if comp else "")] += 1
+            if method == "POST" and what == "queue messages":
+                jobs += 1
+    if jobs == 0:
+        print(f"{path}: no job messages in the log", file=sys.stderr)
+        return 1
+    total = sum(counts.values())
+    print(f"{jobs} jobs, {total} storage requests: {total / jobs:.1f} per job ({path})")
+    for (method, what, comp), n in counts.most_common():
+        print(f"  {n / jobs:6.2f} per job  {method:6} {what}{' (comp=' + comp + ')' if comp else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
