@@ -60,7 +60,7 @@ public sealed class PromptJobsOptions
     public Callbacks.CallbackOptions Callbacks { get; } = new();
 
     /// <summary><c>Jobs__CancelPollMilliseconds</c>: how often an instance checks the records of the jobs it runs for a
-    /// cancel request (one HEAD per running job per interval).</summary>
+    /// cancel request (a HEAD per job, at most 8 a second per instance, round robin: see JobCancellationWatcher).</summary>
     public TimeSpan CancelPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
     /// <summary><c>Jobs__ProgressIntervalMilliseconds</c>: least time between two progress writes of a running job.</summary>
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(1);

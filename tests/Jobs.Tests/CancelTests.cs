@@ -102,7 +102,7 @@ public sealed class RunningCancelTests
         var cancel = await CancelAsync(host, id);
         var stopwatch = Stopwatch.StartNew();
         await work;
-        Console.WriteLine($"DBG done {DateTime.UtcNow:HH:mm:ss.fff}"); // no exception: the message is completed, not retried
+        // No exception: the message is completed, not retried.
         stopwatch.Stop();
 
         Assert.Equal(200, cancel.Status);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Serverless.Jobs.Storage;
 
@@ -6,14 +7,21 @@ namespace Serverless.Jobs.Cancellation;
 
 /// <summary>
 /// One per instance: watches the status records of the jobs this instance is running and cancels a job's token when its
-/// record says <c>cancelled</c>. One loop polls every <see cref="PromptJobsOptions.CancelPollInterval"/> (500 ms): per
-/// running job a HEAD of its record, and a read only when the ETag moved. The engine checks its token between decode
-/// steps, so a cancelled job stops within about the interval plus one step, without a storage call per token.
+/// record says <c>cancelled</c>. One loop ticks every <see cref="PromptJobsOptions.CancelPollInterval"/> (500 ms) and
+/// checks the jobs checked longest ago, <see cref="MaxChecksPerSecond"/> × the interval of them (at least one): a HEAD
+/// of the record, and a read only when the ETag moved. At 500 ms up to 4 running jobs are each checked every tick; with
+/// shared decode batches an instance runs 16–32, and one HEAD per job per tick would be 32–64 requests a second per
+/// instance against the storage account (whose request rate every instance shares), so 16 jobs are each checked every
+/// 2 s instead. The engine checks its token between decode steps, without a storage call per token.
 /// </summary>
 internal sealed class JobCancellationWatcher : IAsyncDisposable, IDisposable
 {
+    /// <summary>Record checks a second per instance, whatever the number of jobs it runs (one per tick at the least).</summary>
+    public const int MaxChecksPerSecond = 8;
+
     private readonly JobStore _store;
     private readonly TimeSpan _interval;
+    private readonly int _checksPerTick;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Watched> _jobs = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
@@ -25,6 +33,7 @@ internal sealed class JobCancellationWatcher : IAsyncDisposable, IDisposable
     {
         _store = store;
         _interval = interval;
+        _checksPerTick = Math.Max(1, (int)(MaxChecksPerSecond * interval.TotalSeconds));
         _logger = logger;
     }
 
@@ -45,9 +54,11 @@ internal sealed class JobCancellationWatcher : IAsyncDisposable, IDisposable
         {
             while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
             {
-                foreach (var (id, watched) in _jobs)
+                var due = _jobs.Where(j => !j.Value.Source.IsCancellationRequested)
+                    .OrderBy(j => j.Value.LastChecked).Take(_checksPerTick).ToList();
+                foreach (var (id, watched) in due)
                 {
-                    if (watched.Source.IsCancellationRequested) continue;
+                    watched.LastChecked = Stopwatch.GetTimestamp();
                     try
                     {
                         var etag = await _store.GetRecordETagAsync(id, stopping).ConfigureAwait(false);
@@ -98,6 +109,8 @@ internal sealed class JobCancellationWatcher : IAsyncDisposable, IDisposable
     {
         public CancellationTokenSource Source { get; } = source;
         public Azure.ETag? LastETag { get; set; }
+        /// <summary><see cref="Stopwatch"/> timestamp of the last check; 0 (never) puts a new job first.</summary>
+        public long LastChecked { get; set; }
         public volatile bool CancelledByRequest;
     }
 
