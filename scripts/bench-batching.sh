@@ -38,8 +38,10 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL -- "-$pid" 2>/dev/null || true
   done
-  # Storage requests per job of this run (both hosts, warm-ups included), from the Azurite it started.
-  [ "$started_azurite" = 1 ] && python3 scripts/storage-requests.py .azurite/azurite.log || true
+  # Storage requests per job of each host (warm-ups included), from the access log of the Azurite it started.
+  if [ "$started_azurite" = 1 ]; then
+    for host in batched unbatched; do python3 scripts/storage-requests.py .azurite/azurite.log "bench-$host-" || true; done
+  fi
   [ "$started_azurite" = 1 ] && scripts/azurite.sh stop || true
   # The hosts' model caches are a copy of the model each (0.7 GB per run): keep only the logs.
   rm -rf "$work"/cache-*

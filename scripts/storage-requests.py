@@ -2,7 +2,10 @@
 """Storage requests per job, by kind, from an Azurite access log (what the transaction meters of Blob and Queue
 Storage would count for the same traffic in Azure).
 
-    usage: scripts/storage-requests.py [.azurite/azurite.log]
+    usage: scripts/storage-requests.py [LOG [NAME_PART]]     (LOG: .azurite/azurite.log)
+
+With NAME_PART only the containers and queues whose name contains it count (bench-batching.sh names each host's
+queue and containers bench-<host>-..., so `bench-batched-` gives that host's requests alone).
 
 A job is a message put on a job queue (POST .../messages on a queue other than a -poison one); the model's own files
 (the upload and the workers' downloads) are left out. Status polls by clients are counted with the jobs they poll.
@@ -35,6 +38,7 @@ def kind(container: str, rest: str) -> str:
 
 def main() -> int:
     path = sys.argv[1] if len(sys.argv) > 1 else ".azurite/azurite.log"
+    name_part = sys.argv[2] if len(sys.argv) > 2 else ""
     counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
     jobs = 0
     with open(path, encoding="utf-8", errors="replace") as log:
@@ -48,6 +52,8 @@ def main() -> int:
             if len(parts) < 3:
                 continue
             container, rest = parts[2], "/".join(parts[3:])
+            if name_part not in container:
+                continue
             if rest.endswith(".onnx") or ".onnx_data" in rest or rest.endswith((".model", "config.json")) or "manifest" in rest:
                 continue  # the model's files
             comp = re.search(r"comp=(\w+)", query)
@@ -58,10 +64,10 @@ def main() -> int:
             if method == "POST" and what == "queue messages":
                 jobs += 1
     if jobs == 0:
-        print(f"{path}: no job messages in the log", file=sys.stderr)
+        print(f"{path}: no job messages in the log{' for ' + name_part if name_part else ''}", file=sys.stderr)
         return 1
     total = sum(counts.values())
-    print(f"{jobs} jobs, {total} storage requests: {total / jobs:.1f} per job ({path})")
+    print(f"{jobs} jobs, {total} storage requests: {total / jobs:.1f} per job ({path}{', ' + name_part if name_part else ''})")
     for (method, what, comp), n in counts.most_common():
         print(f"  {n / jobs:6.2f} per job  {method:6} {what}{' (comp=' + comp + ')' if comp else ''}")
     return 0
