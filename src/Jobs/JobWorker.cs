@@ -278,7 +278,8 @@ public sealed class JobWorker
     }
 
     /// <summary>While the job's prompts run in shared batches: every <see cref="PromptJobsOptions.ProgressInterval"/>, the prompts
-    /// finished so far and their tokens (best effort; nothing is written when nothing finished since the last write).</summary>
+    /// finished so far and their tokens (best effort; nothing is written when nothing finished since the last write, nor
+    /// once all have: a running job's progress never reads "all done").</summary>
     private async Task ReportBatchedProgressAsync(string id, Task all, IReadOnlyList<Task<BatchedResult>> tasks, CancellationToken cancellationToken)
     {
         // A floor, so that a zero interval (tests) does not spin.
@@ -293,6 +294,8 @@ public sealed class JobWorker
             }
             if (all.IsCompleted || cancellationToken.IsCancellationRequested) return;
             var done = tasks.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result.Result).ToList();
+            // Every prompt done (the last one finished since the check above): the success write carries the totals.
+            if (done.Count == tasks.Count) return;
             if (done.Count <= reported) continue;
             reported = done.Count;
             await ReportProgressAsync(id, new JobProgress(done.Count, tasks.Count, done.Sum(r => r.OutputTokens)), cancellationToken).ConfigureAwait(false);
