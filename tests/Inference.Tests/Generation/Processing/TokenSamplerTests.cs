@@ -249,9 +249,17 @@ public class TokenSamplerTests
         var row = Enumerable.Range(0, 32128).Select(_ => (float)(random.NextDouble() * 10)).ToArray();
         sampler.Next(row);
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 20; i++)
-            sampler.Next(row);
-        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+        // A window of 20 calls that allocates nothing. Up to three windows: the runtime itself may allocate once on this
+        // thread while tiered compilation promotes the sampler's methods (3,192 bytes in one of ~20 CI runs); an
+        // allocation of the sampler's own happens in every window.
+        var allocated = new List<long>();
+        for (var window = 0; window < 3 && (allocated.Count == 0 || allocated[^1] != 0); window++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 20; i++)
+                sampler.Next(row);
+            allocated.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.True(allocated[^1] == 0, $"Bytes allocated per window of 20 calls: {string.Join(", ", allocated)}.");
     }
 }
