@@ -49,9 +49,14 @@ public static class ModelLayout
         var files = relativePaths.Where(p => IsModelFile(p) && IsWanted(p, useQuantized)).ToList();
         var q = useQuantized ? "_quantized" : "";
         var names = files.Select(f => Path.GetFileName(f)).ToHashSet(StringComparer.Ordinal);
-        if (!names.Contains($"decoder_model{q}.onnx") || !names.Contains($"decoder_with_past_model{q}.onnx")) return files;
+        if (!HasSplitPair(names, q)) return files;
         return files.Where(f => !Path.GetFileName(f).StartsWith($"decoder_model_merged{q}.onnx", StringComparison.Ordinal)).ToList();
     }
+
+    /// <summary>Whether <paramref name="names"/> (file names) hold both split decoders, which the engine then loads instead
+    /// of <c>decoder_model_merged</c> (as <c>ModelFiles.Locate</c> in the engine chooses).</summary>
+    private static bool HasSplitPair(IReadOnlySet<string> names, string q) =>
+        names.Contains($"decoder_model{q}.onnx") && names.Contains($"decoder_with_past_model{q}.onnx");
 
     /// <summary>
     /// The files of a local export worth uploading: config, generation config and tokenizer files, and the graphs of
@@ -67,7 +72,7 @@ public static class ModelLayout
         foreach (var q in new[] { "", "_quantized" })
         {
             if (names.Contains($"encoder_model{q}.onnx")) graphs.Add($"encoder_model{q}");
-            if (names.Contains($"decoder_model{q}.onnx") && names.Contains($"decoder_with_past_model{q}.onnx"))
+            if (HasSplitPair(names, q))
                 graphs.UnionWith([$"decoder_model{q}", $"decoder_with_past_model{q}"]);
             else if (names.Contains($"decoder_model_merged{q}.onnx")) graphs.Add($"decoder_model_merged{q}");
         }

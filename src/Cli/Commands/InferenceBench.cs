@@ -10,8 +10,8 @@ namespace Serverless.Cli.Commands;
 /// <c>serverless bench</c>: decode throughput of the local model per batch size. A benchmark program, not a test:
 /// it prints figures. Every row is forced to generate exactly --new-tokens tokens (EOS is masked by
 /// min_new_tokens), after one warm-up run per batch size. With <c>--compare DIR</c> a second export (its quantized graphs
-/// when it has them, e.g. the merged decoder alone otherwise) is loaded beside the first and their runs alternate (A B, B A, ...), so that both see the same machine load: on a
-/// shared machine this is what makes their ratio meaningful.
+/// when it has them, e.g. the merged decoder alone otherwise) is loaded beside the first and their runs alternate
+/// (A B, B A, ...), so that both see the same machine load: on a shared machine this is what makes their ratio meaningful.
 /// </summary>
 internal static class InferenceBench
 {
@@ -82,7 +82,7 @@ internal static class InferenceBench
                 if (parse.GetValue(telemetryOverhead))
                     return TelemetryOverheadBench.Run(subjects[0].Model, sizes, inLength, newLength, runCount, parse.GetValue(json));
                 using var collector = parse.GetValue(telemetry) ? new InMemoryTelemetry() : null;
-                return Run(subjects, sizes, inLength, newLength, runCount, parse.GetValue(json), parse.GetValue(quantized));
+                return Run(subjects, sizes, inLength, newLength, runCount, parse.GetValue(json));
             }
             finally
             {
@@ -96,7 +96,7 @@ internal static class InferenceBench
     private static bool HasQuantizedGraphs(string directory) =>
         Directory.Exists(directory) && Directory.EnumerateFiles(directory, "*_quantized.onnx", SearchOption.AllDirectories).Any();
 
-    private static int Run(List<(string Name, T5Model Model)> subjects, int[] sizes, int inLength, int newLength, int runCount, bool json, bool quantized)
+    private static int Run(List<(string Name, T5Model Model)> subjects, int[] sizes, int inLength, int newLength, int runCount, bool json)
     {
         var options = new GenerationOptions { MaxNewTokens = newLength, MinNewTokens = newLength, Truncation = Truncation.KeepEnd };
         var figures = subjects.Select(_ => new List<Figures>()).ToArray();
@@ -167,8 +167,7 @@ internal static class InferenceBench
         for (var i = 0; i < subjects.Count; i++)
         {
             var m = subjects[i].Model;
-            var isQuantized = i == 1 ? HasQuantizedGraphs(subjects[i].Name) : quantized;
-            Console.WriteLine($"model {subjects[i].Name} ({(m.IsMerged ? "merged" : "split")} decoder{(isQuantized ? ", quantized" : "")}), {inLength} input tokens, {newLength} new tokens, {runCount} runs (median)");
+            Console.WriteLine($"model {subjects[i].Name} ({(m.IsMerged ? "merged" : "split")} decoder{(m.Options.UseQuantized ? ", quantized" : "")}), {inLength} input tokens, {newLength} new tokens, {runCount} runs (median)");
             for (var b = 0; b < figures[i].Count; b++)
             {
                 var f = figures[i][b];

@@ -85,7 +85,7 @@ internal static class RowBatchSearch
                 }
 
                 if (active > 0 && left > 0 && left >= Math.Max(1, (int)Math.Ceiling(live.Count * CompactShare)))
-                    CompactStepper();
+                    DropLeftRows(joining: null);
                 var free = model.Options.MaxBatchRows - active;
                 incoming = join is not null && active > 0 && free > 0 && !cancellationToken.IsCancellationRequested ? join(free) : [];
             }
@@ -169,9 +169,7 @@ internal static class RowBatchSearch
                 else
                 {
                     // Rows that left since the last compaction are dropped in the same copy.
-                    stepper.Absorb(joining, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(LivePositions()));
-                    live.RemoveAll(row => row is null);
-                    left = 0;
+                    DropLeftRows(joining);
                 }
                 var offset = stepper.RunTicks;
                 foreach (var r in kept)
@@ -189,14 +187,9 @@ internal static class RowBatchSearch
             }
         }
 
-        void CompactStepper()
-        {
-            stepper!.Compact(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(LivePositions()));
-            live.RemoveAll(row => row is null);
-            left = 0;
-        }
-
-        List<int> LivePositions()
+        // Drops the rows that left from the running stepper and appends joining's rows, if any, in one copy of every
+        // per-row tensor.
+        void DropLeftRows(DecoderStepper? joining)
         {
             positions.Clear();
             for (var p = 0; p < live.Count; p++)
@@ -204,7 +197,13 @@ internal static class RowBatchSearch
                 if (live[p] is not null)
                     positions.Add(p);
             }
-            return positions;
+            var keep = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(positions);
+            if (joining is null)
+                stepper!.Compact(keep);
+            else
+                stepper!.Absorb(joining, keep);
+            live.RemoveAll(row => row is null);
+            left = 0;
         }
 
         bool Cancelled(Row row) => cancellationToken.IsCancellationRequested || row.Prompt.CancellationToken.IsCancellationRequested;

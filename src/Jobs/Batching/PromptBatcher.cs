@@ -206,12 +206,14 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
             {
                 item.StartedAt = now;
                 batch.Add((group, item));
-                joining.Add(BatchPrompt.FromText(item.Prompt, group.Options, group.CancellationToken));
+                joining.Add(ToBatchPrompt(group, item));
             }
             _waiting.RemoveAll(g => g.Pending.Count == 0);
         }
         return joining;
     }
+
+    private static BatchPrompt ToBatchPrompt(Group group, Item item) => BatchPrompt.FromText(item.Prompt, group.Options, group.CancellationToken);
 
     /// <summary>Dequeues up to <paramref name="limit"/> prompts: one from each job in arrival order, then a second from each, and so on.</summary>
     private static List<(Group Group, Item Item)> TakeRoundRobin(List<Group> groups, int limit)
@@ -244,7 +246,7 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
                 await RunAloneAsync(first, batch.Select(b => b.Item).ToArray(), started, number).ConfigureAwait(false);
                 return;
             }
-            var prompts = batch.Select(b => BatchPrompt.FromText(b.Item.Prompt, b.Group.Options, b.Group.CancellationToken)).ToArray();
+            var prompts = batch.Select(b => ToBatchPrompt(b.Group, b.Item)).ToArray();
             _logger.LogInformation("Decode batch {Batch}: {Rows} row(s) from {Jobs} job(s); the oldest waited {WaitMs:F0} ms",
                 number, prompts.Length, batch.Select(b => b.Group).Distinct().Count(),
                 batch.Max(b => Stopwatch.GetElapsedTime(b.Group.EnqueuedAt, started)).TotalMilliseconds);
