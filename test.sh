@@ -56,6 +56,11 @@ sed -n 's/^skipped //p' "$hosts_file" | sort -u | sed 's/^/e2e host skipped: /'
 summary() { grep -E '^(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+, +Skipped: +[0-9]+' "$log"; }
 sum() { summary | grep -Eo "$1: +[0-9]+" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}'; }
 passed=$(sum Passed); failed=$(sum Failed); skipped=$(sum Skipped)
+# Each failed test again at the end, with its error message (up to 12 lines), so the last lines of a run name it.
+awk '/^  Failed [^ ]/ {show=1; n=0; print "failed test:" substr($0, 9); next}
+     show && /^  Stack Trace:/ {show=0; next}
+     show && /^  (Passed|Skipped|Failed) / {show=0}
+     show && n++ < 12 {print "  " $0}' "$log"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 echo "style: $style"
 exit "$rc"
