@@ -62,18 +62,19 @@ public sealed class JobWorker
             ["DequeueCount"] = dequeueCount,
         });
 
-        var existing = await _store.GetAsync(id, cancellationToken).ConfigureAwait(false);
-        if (existing is { Record.IsTerminal: true })
+        // The record as read here is where every write of this attempt starts from (see TrackedRecord): one request each.
+        var tracked = await _store.TrackAsync(id, cancellationToken).ConfigureAwait(false);
+        if (tracked.Record is { IsTerminal: true } existing)
         {
-            _logger.LogInformation("Job {JobId} is already {Status}; duplicate delivery of message {MessageId} ignored", id, existing.Value.Record.Status, messageId);
+            _logger.LogInformation("Job {JobId} is already {Status}; duplicate delivery of message {MessageId} ignored", id, existing.Status, messageId);
             // A job cancelled while queued, or one whose instance stopped between its end and its callback: send it now.
-            await _callbacks.NotifyAsync(existing.Value.Record, cancellationToken).ConfigureAwait(false);
+            await _callbacks.NotifyAsync(existing, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         if (message.Kind == MessageKind.Invalid)
         {
-            await FailAsync(id, message.Error!, promptCount: 0, cancellationToken).ConfigureAwait(false);
+            await FailAsync(tracked, message.Error!, promptCount: 0, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -87,12 +88,12 @@ public sealed class JobWorker
         var (spec, specError) = await ReadSpecAsync(message, cancellationToken).ConfigureAwait(false);
         if (spec is null)
         {
-            await FailAsync(id, specError!, promptCount: 0, cancellationToken).ConfigureAwait(false);
+            await FailAsync(tracked, specError!, promptCount: 0, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         var now = _time.GetUtcNow();
-        var record = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Started(now, spec.Prompts.Count),
+        var record = await _store.UpdateAsync(tracked, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Started(now, spec.Prompts.Count),
             cancellationToken).ConfigureAwait(false);
         if (record is null || record.IsTerminal)
         {
@@ -105,10 +106,10 @@ public sealed class JobWorker
             JobsTelemetry.QueueWait.Record(Math.Max(0, (startedAt - record.CreatedAt).TotalSeconds));
 
         // The job's own token: cancelled by the host (shutdown) or by a cancel request seen on the record.
-        using var watch = _cancellation.Watch(id, cancellationToken);
+        using var watch = _cancellation.Watch(tracked, cancellationToken);
         try
         {
-            await RunAsync(record, spec, watch.Token).ConfigureAwait(false);
+            await RunAsync(tracked, spec, watch.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (watch.IsCancelled && !cancellationToken.IsCancellationRequested)
         {
@@ -123,7 +124,7 @@ public sealed class JobWorker
         }
         catch (Exception e) when (Classify(e, cancellationToken) is { Permanent: true } failure)
         {
-            await FailAsync(id, failure.Error, spec.Prompts.Count, cancellationToken).ConfigureAwait(false);
+            await FailAsync(tracked, failure.Error, spec.Prompts.Count, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -134,7 +135,7 @@ public sealed class JobWorker
             try
             {
                 var at = _time.GetUtcNow();
-                await _store.UpdateAsync(id, r => r?.AttemptFailed(record.Attempts, failure.Error, at), CancellationToken.None).ConfigureAwait(false);
+                await _store.UpdateAsync(tracked, r => r?.AttemptFailed(record.Attempts, failure.Error, at), CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception recordError)
             {
@@ -144,14 +145,15 @@ public sealed class JobWorker
         }
     }
 
-    private async Task RunAsync(JobRecord record, JobSpec spec, CancellationToken cancellationToken)
+    private async Task RunAsync(TrackedRecord tracked, JobSpec spec, CancellationToken cancellationToken)
     {
-        var id = record.Id;
+        var id = tracked.Id;
+        var record = tracked.Record!;
         if (record.Attempts > 1 && await _store.GetOutputAsync(id, cancellationToken).ConfigureAwait(false) is { } earlier)
         {
             // An earlier attempt wrote the output and stopped before the record said so: finish the record, do not regenerate.
             _logger.LogInformation("Job {JobId}: output already written by an earlier attempt; completing the record", id);
-            await SucceedAsync(id, Usage(earlier.Results, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
+            await SucceedAsync(tracked, Usage(earlier.Results, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -165,8 +167,8 @@ public sealed class JobWorker
         var options = spec.OptionsOver(model.DefaultGenerationOptions);
         var started = Stopwatch.GetTimestamp();
         var results = _batcher is null
-            ? await GenerateAloneAsync(id, model, spec, options, cancellationToken).ConfigureAwait(false)
-            : await GenerateBatchedAsync(_batcher, id, model, spec, options, _options.Telemetry.IncludeText, cancellationToken).ConfigureAwait(false);
+            ? await GenerateAloneAsync(tracked, model, spec, options, cancellationToken).ConfigureAwait(false)
+            : await GenerateBatchedAsync(_batcher, tracked, model, spec, options, _options.Telemetry.IncludeText, cancellationToken).ConfigureAwait(false);
         var generation = Stopwatch.GetElapsedTime(started);
 
         var output = new JobOutput(id, _time.GetUtcNow(), results) { Model = lease.Info, Parameters = options };
@@ -180,7 +182,7 @@ public sealed class JobWorker
         Activity.Current?.SetTag("job.input_tokens", usage.InputTokens).SetTag("job.output_tokens", usage.OutputTokens)
             .SetTag("job.finish_reasons", string.Join(',', results.Select(r => r.FinishReason).Distinct().Order(StringComparer.Ordinal)));
         JobsTelemetry.Duration.Record(total.Elapsed.TotalSeconds);
-        if (await SucceedAsync(id, usage, cancellationToken).ConfigureAwait(false) is { Status: JobStatus.Cancelled })
+        if (await SucceedAsync(tracked, usage, cancellationToken).ConfigureAwait(false) is { Status: JobStatus.Cancelled })
         {
             // Cancelled after the last step but before the record said succeeded: a cancelled job keeps no output.
             _logger.LogInformation("Job {JobId}: cancelled as it finished; output removed", id);
@@ -193,7 +195,7 @@ public sealed class JobWorker
     }
 
     /// <summary>Per-message decoding: the job's prompts in engine calls of <see cref="PromptJobsOptions.BatchSize"/>.</summary>
-    private async Task<List<PromptResult>> GenerateAloneAsync(string id, T5Model model, JobSpec spec, GenerationOptions options, CancellationToken cancellationToken)
+    private async Task<List<PromptResult>> GenerateAloneAsync(TrackedRecord tracked, T5Model model, JobSpec spec, GenerationOptions options, CancellationToken cancellationToken)
     {
         var results = new List<PromptResult>(spec.Prompts.Count);
         var batchSize = Math.Max(1, _options.BatchSize);
@@ -222,7 +224,7 @@ public sealed class JobWorker
             for (var i = 0; i < generated.Count; i++) results.Add(PromptResult.From(start + i, generated[i]));
             if (results.Count < spec.Prompts.Count && lastProgress.Elapsed >= _options.ProgressInterval)
             {
-                await ReportProgressAsync(id, new JobProgress(results.Count, spec.Prompts.Count, results.Sum(r => r.OutputTokens)), cancellationToken).ConfigureAwait(false);
+                await ReportProgressAsync(tracked, new JobProgress(results.Count, spec.Prompts.Count, results.Sum(r => r.OutputTokens)), cancellationToken).ConfigureAwait(false);
                 lastProgress.Restart();
             }
             if (_options.Telemetry.IncludeText) AddText(generate, batch, results.Skip(start));
@@ -235,7 +237,7 @@ public sealed class JobWorker
     /// The job's prompts go to the instance's shared decode batches. The first prompt that fails fails the job: the
     /// job's other prompts are withdrawn (their rows leave) rather than decoded for nothing.
     /// </summary>
-    private async Task<List<PromptResult>> GenerateBatchedAsync(PromptBatcher batcher, string id, T5Model model, JobSpec spec, GenerationOptions options,
+    private async Task<List<PromptResult>> GenerateBatchedAsync(PromptBatcher batcher, TrackedRecord tracked, T5Model model, JobSpec spec, GenerationOptions options,
         bool includeText, CancellationToken cancellationToken)
     {
         using var job = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -251,7 +253,7 @@ public sealed class JobWorker
         var all = Task.WhenAll(tasks);
         try
         {
-            await ReportBatchedProgressAsync(id, all, tasks, cancellationToken).ConfigureAwait(false);
+            await ReportBatchedProgressAsync(tracked, all, tasks, cancellationToken).ConfigureAwait(false);
             await all.ConfigureAwait(false);
         }
         catch (Exception)
@@ -280,7 +282,7 @@ public sealed class JobWorker
     /// <summary>While the job's prompts run in shared batches: every <see cref="PromptJobsOptions.ProgressInterval"/>, the prompts
     /// finished so far and their tokens (best effort; nothing is written when nothing finished since the last write, nor
     /// once all have: a running job's progress never reads "all done").</summary>
-    private async Task ReportBatchedProgressAsync(string id, Task all, IReadOnlyList<Task<BatchedResult>> tasks, CancellationToken cancellationToken)
+    private async Task ReportBatchedProgressAsync(TrackedRecord tracked, Task all, IReadOnlyList<Task<BatchedResult>> tasks, CancellationToken cancellationToken)
     {
         // A floor, so that a zero interval (tests) does not spin.
         var interval = _options.ProgressInterval > TimeSpan.FromMilliseconds(50) ? _options.ProgressInterval : TimeSpan.FromMilliseconds(50);
@@ -298,7 +300,7 @@ public sealed class JobWorker
             if (done.Count == tasks.Count) return;
             if (done.Count <= reported) continue;
             reported = done.Count;
-            await ReportProgressAsync(id, new JobProgress(done.Count, tasks.Count, done.Sum(r => r.OutputTokens)), cancellationToken).ConfigureAwait(false);
+            await ReportProgressAsync(tracked, new JobProgress(done.Count, tasks.Count, done.Sum(r => r.OutputTokens)), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -373,10 +375,11 @@ public sealed class JobWorker
         return (null, new JobError(onlyParameters ? JobErrorCodes.InvalidParameters : JobErrorCodes.InvalidMessage, "The job spec is invalid: " + errors));
     }
 
-    private async Task FailAsync(string id, JobError error, int promptCount, CancellationToken cancellationToken)
+    private async Task FailAsync(TrackedRecord tracked, JobError error, int promptCount, CancellationToken cancellationToken)
     {
+        var id = tracked.Id;
         var now = _time.GetUtcNow();
-        var stored = await _store.UpdateAsync(id, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue, promptCount)).Fail(now, error),
+        var stored = await _store.UpdateAsync(tracked, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue, promptCount)).Fail(now, error),
             cancellationToken).ConfigureAwait(false);
         if (stored is { Status: JobStatus.Failed } && ReferenceEquals(stored.Error, error))
         {
@@ -387,15 +390,15 @@ public sealed class JobWorker
     }
 
     /// <summary>Best effort: a progress write that fails is logged, never fails the job.</summary>
-    private async Task ReportProgressAsync(string id, JobProgress progress, CancellationToken cancellationToken)
+    private async Task ReportProgressAsync(TrackedRecord tracked, JobProgress progress, CancellationToken cancellationToken)
     {
         try
         {
-            await _store.UpdateAsync(id, r => r?.Progressed(progress), cancellationToken).ConfigureAwait(false);
+            await _store.UpdateAsync(tracked, r => r?.Progressed(progress), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (StorageFailure.Is(e))
         {
-            _logger.LogWarning(e, "Job {JobId}: could not record progress", id);
+            _logger.LogWarning(e, "Job {JobId}: could not record progress", tracked.Id);
         }
     }
 
@@ -408,9 +411,9 @@ public sealed class JobWorker
     }
 
     /// <returns>The record as stored: <c>succeeded</c>, or <c>cancelled</c> when a cancel got there first.</returns>
-    private async Task<JobRecord?> SucceedAsync(string id, JobUsage usage, CancellationToken cancellationToken)
+    private async Task<JobRecord?> SucceedAsync(TrackedRecord tracked, JobUsage usage, CancellationToken cancellationToken)
     {
-        var stored = await _store.UpdateAsync(id, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken).ConfigureAwait(false);
+        var stored = await _store.UpdateAsync(tracked, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken).ConfigureAwait(false);
         if (stored is { Status: JobStatus.Succeeded })
         {
             JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Succeeded, null);

@@ -9,7 +9,7 @@ namespace Serverless.Jobs.Cancellation;
 /// One per instance: watches the status records of the jobs this instance is running and cancels a job's token when its
 /// record says <c>cancelled</c>. One loop ticks every <see cref="PromptJobsOptions.CancelPollInterval"/> (500 ms) and
 /// checks the jobs checked longest ago, <see cref="MaxChecksPerSecond"/> × the interval of them (at least one): a HEAD
-/// of the record, and a read only when the ETag moved. At 500 ms up to 4 running jobs are each checked every tick; with
+/// of the record, and a read only when the ETag moved away from what the watcher read and the worker wrote last. At 500 ms up to 4 running jobs are each checked every tick; with
 /// shared decode batches an instance runs 16–32, and one HEAD per job per tick would be 32–64 requests a second per
 /// instance against the storage account (whose request rate every instance shares), so 16 jobs are each checked every
 /// 2 s instead. The engine checks its token between decode steps, without a storage call per token.
@@ -39,9 +39,14 @@ internal sealed class JobCancellationWatcher : IAsyncDisposable, IDisposable
 
     /// <summary>Watches job <paramref name="id"/> until the returned handle is disposed; its token is cancelled when the
     /// job's record becomes <c>cancelled</c> (or when <paramref name="hostToken"/> is).</summary>
-    public WatchHandle Watch(string id, CancellationToken hostToken)
+    public WatchHandle Watch(string id, CancellationToken hostToken) => Watch(new TrackedRecord(id), hostToken);
+
+    /// <summary><see cref="Watch(string, CancellationToken)"/> for a job whose writes go through <paramref name="tracked"/>:
+    /// a record whose ETag is the one the worker wrote last is not read.</summary>
+    public WatchHandle Watch(TrackedRecord tracked, CancellationToken hostToken)
     {
-        var watched = new Watched(CancellationTokenSource.CreateLinkedTokenSource(hostToken));
+        var id = tracked.Id;
+        var watched = new Watched(CancellationTokenSource.CreateLinkedTokenSource(hostToken), tracked);
         _jobs[id] = watched;
         lock (_gate) _loop ??= Task.Run(() => RunAsync(_stopping.Token));
         return new WatchHandle(this, id, watched);
@@ -62,7 +67,7 @@ internal sealed class JobCancellationWatcher : IAsyncDisposable, IDisposable
                     try
                     {
                         var etag = await _store.GetRecordETagAsync(id, stopping).ConfigureAwait(false);
-                        if (etag is null || etag == watched.LastETag) continue;
+                        if (etag is null || etag == watched.LastETag || etag == watched.Tracked.ETag) continue;
                         var current = await _store.GetAsync(id, stopping).ConfigureAwait(false);
                         if (current is not { } c) continue;
                         watched.LastETag = c.ETag;
@@ -105,9 +110,11 @@ internal sealed class JobCancellationWatcher : IAsyncDisposable, IDisposable
         _stopping.Dispose();
     }
 
-    internal sealed class Watched(CancellationTokenSource source)
+    internal sealed class Watched(CancellationTokenSource source, TrackedRecord tracked)
     {
         public CancellationTokenSource Source { get; } = source;
+        /// <summary>The worker's own view of the record: its writes are not news to the watcher.</summary>
+        public TrackedRecord Tracked { get; } = tracked;
         public Azure.ETag? LastETag { get; set; }
         /// <summary><see cref="Stopwatch"/> timestamp of the last check; 0 (never) puts a new job first.</summary>
         public long LastChecked { get; set; }

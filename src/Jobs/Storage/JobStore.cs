@@ -65,7 +65,7 @@ internal sealed class JobStore
             _logger.LogInformation("Job {JobId}: the record's create was retried after a lost answer; the record found is this one", record.Id);
             created = true;
         }
-        if (created) await IndexAsync(record, cancellationToken).ConfigureAwait(false);
+        if (created) await IndexAsync(record, isNew: true, tracked: null, cancellationToken).ConfigureAwait(false);
         return created;
     }
 
@@ -106,6 +106,15 @@ internal sealed class JobStore
         return (jobs, continuation);
     }
 
+    /// <summary>Reads a record into a <see cref="TrackedRecord"/> whose updates then start from what was read.</summary>
+    public async Task<TrackedRecord> TrackAsync(string id, CancellationToken cancellationToken)
+    {
+        var tracked = new TrackedRecord(id);
+        var read = await GetAsync(id, cancellationToken).ConfigureAwait(false);
+        tracked.Set(read?.Record, read?.ETag);
+        return tracked;
+    }
+
     /// <summary>
     /// Read-modify-write of a record under an ETag condition, retried after re-reading on 412/409.
     /// <paramref name="transition"/> gets the current record (null if there is none) and returns the next one by one of
@@ -113,31 +122,56 @@ internal sealed class JobStore
     /// (<see cref="JobRecord.CanBecome"/>: backwards, or a terminal record changed) is not written. Returns the record as
     /// stored afterwards (null if none exists and none was made).
     /// </summary>
-    public async Task<JobRecord?> UpdateAsync(string id, Func<JobRecord?, JobRecord?> transition, CancellationToken cancellationToken)
+    public Task<JobRecord?> UpdateAsync(string id, Func<JobRecord?, JobRecord?> transition, CancellationToken cancellationToken) =>
+        UpdateAsync(new TrackedRecord(id), transition, cancellationToken);
+
+    /// <summary>
+    /// <see cref="UpdateAsync(string, Func{JobRecord?, JobRecord?}, CancellationToken)"/> starting from the version
+    /// <paramref name="tracked"/> holds instead of a read: the write is conditioned on its ETag, so a version replaced since
+    /// fails it (412) and the change is made again over a fresh read. "No change" and "cannot become" are decided on a read,
+    /// never on the tracked version alone. <paramref name="tracked"/> holds the record as stored afterwards.
+    /// </summary>
+    public async Task<JobRecord?> UpdateAsync(TrackedRecord tracked, Func<JobRecord?, JobRecord?> transition, CancellationToken cancellationToken)
     {
         await EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
+        var id = tracked.Id;
         var blob = _jobs.GetBlobClient(RecordName(id));
+        var current = tracked.Current;
         for (var attempt = 1; ; attempt++)
         {
-            var current = await ReadAsync<JobRecord>(blob, cancellationToken).ConfigureAwait(false);
-            var next = transition(current?.Value);
-            if (next is null) return current?.Value;
-            if (next.Id != id) throw new InvalidOperationException($"A change of job {id} produced a record for {next.Id}.");
-            if (current is { Value: var old } && !old.CanBecome(next))
+            var fresh = current is null;
+            if (current is null)
             {
-                _logger.LogDebug("Job {JobId}: dropped a {From} -> {To} change: records never go backwards", id, old.Status, next.Status);
+                var read = await ReadAsync<JobRecord>(blob, cancellationToken).ConfigureAwait(false);
+                current = new TrackedRecord.Version(read?.Value, read?.ETag);
+                tracked.Set(current.Record, current.ETag);
+            }
+            var old = current.Record;
+            var next = transition(old);
+            if (next is not null && next.Id != id) throw new InvalidOperationException($"A change of job {id} produced a record for {next.Id}.");
+            if (next is null || (old is not null && !old.CanBecome(next)))
+            {
+                if (!fresh)
+                {
+                    // Decided on the tracked version, which may be out of date: decide again on what storage holds.
+                    current = null;
+                    continue;
+                }
+                if (next is not null) _logger.LogDebug("Job {JobId}: dropped a {From} -> {To} change: records never go backwards", id, old!.Status, next.Status);
                 return old;
             }
-            var conditions = current is { } c ? new BlobRequestConditions { IfMatch = c.ETag } : new BlobRequestConditions { IfNoneMatch = ETag.All };
-            if (await TryUploadAsync(blob, next, conditions, cancellationToken).ConfigureAwait(false) is not null)
+            var conditions = old is not null ? new BlobRequestConditions { IfMatch = current.ETag!.Value } : new BlobRequestConditions { IfNoneMatch = ETag.All };
+            if (await TryUploadAsync(blob, next, conditions, cancellationToken).ConfigureAwait(false) is { } written)
             {
-                if (current is null || current.Value.Value.Status != next.Status || current.Value.Value.PromptCount != next.PromptCount)
-                    await IndexAsync(next, cancellationToken).ConfigureAwait(false);
+                tracked.Set(next, written);
+                if (old is null || old.Status != next.Status || old.PromptCount != next.PromptCount)
+                    await IndexAsync(next, isNew: old is null, tracked, cancellationToken).ConfigureAwait(false);
                 return next;
             }
             if (attempt >= MaxConditionalAttempts)
                 throw new InvalidOperationException($"Job {id}: the status record kept changing under {MaxConditionalAttempts} conditional updates; giving up this attempt.");
             _logger.LogDebug("Job {JobId}: status record changed concurrently; re-reading (attempt {Attempt})", id, attempt);
+            current = null;
         }
     }
 
@@ -212,8 +246,11 @@ internal sealed class JobStore
         TimeIndexPrefix + (DateTimeOffset.MaxValue.UtcTicks - createdAt.UtcTicks).ToString("D19", CultureInfo.InvariantCulture) + "-" + RecordName(id)[..^".json".Length];
 
     /// <summary>Upserts the job's time-index entry unless it already shows a later status (two writers' index updates may
-    /// land out of order; the index, like the record, never goes backwards). Best effort.</summary>
-    private async Task IndexAsync(JobRecord record, CancellationToken cancellationToken)
+    /// land out of order; the index, like the record, never goes backwards). Best effort. Its first try skips the HEAD that
+    /// tells create from update when the answer is known: a record just created has no entry yet (If-None-Match: *), and
+    /// an entry this process wrote last (<see cref="TrackedRecord.IndexETag"/>, If-Match) shows an earlier status of the
+    /// same record. Either condition failing falls back to HEAD and compare.</summary>
+    private async Task IndexAsync(JobRecord record, bool isNew, TrackedRecord? tracked, CancellationToken cancellationToken)
     {
         var blob = _jobs.GetBlobClient(TimeIndexName(record.Id, record.CreatedAt));
         var metadata = new Dictionary<string, string>
@@ -225,27 +262,35 @@ internal sealed class JobStore
         if (record.CompletedAt is { } completed) metadata["completed_at"] = completed.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
         try
         {
+            // What the first try may assume instead of a HEAD: no entry yet, or the one this process wrote last.
+            var assumeAbsent = isNew;
+            var assumed = isNew ? null : tracked?.IndexETag;
             for (var attempt = 1; attempt <= MaxConditionalAttempts; attempt++)
             {
-                BlobProperties? existing = null;
-                try
+                ETag? existing = null;
+                if (assumeAbsent || assumed is not null)
                 {
-                    existing = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+                    existing = assumed;
                 }
-                catch (RequestFailedException e) when (e.Status == 404) { }
-                if (existing is not null && ParseStatus(existing.Metadata) is { } stored && stored > record.Status) return;
+                else
+                {
+                    try
+                    {
+                        var properties = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+                        if (ParseStatus(properties.Metadata) is { } stored && stored > record.Status) return;
+                        existing = properties.ETag;
+                    }
+                    catch (RequestFailedException e) when (e.Status == 404) { }
+                }
+                assumeAbsent = false;
+                assumed = null;
                 try
                 {
-                    if (existing is null)
-                    {
-                        await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions { Metadata = metadata, Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
-                            cancellationToken).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await blob.SetMetadataAsync(metadata, new BlobRequestConditions { IfMatch = existing.ETag }, cancellationToken).ConfigureAwait(false);
-                    }
-
+                    var written = existing is null
+                        ? (await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions { Metadata = metadata, Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                            cancellationToken).ConfigureAwait(false)).Value.ETag
+                        : (await blob.SetMetadataAsync(metadata, new BlobRequestConditions { IfMatch = existing.Value }, cancellationToken).ConfigureAwait(false)).Value.ETag;
+                    if (tracked is not null) tracked.IndexETag = written;
                     return;
                 }
                 catch (RequestFailedException e) when (e.Status is 409 or 412) { /* changed under us: re-read */ }
