@@ -34,7 +34,8 @@ public sealed class DecodeThreadTests
                 Thread.Sleep(20);
                 lock (osLateness) osLateness.Add(clock.Elapsed.TotalMilliseconds - 20);
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         control.Start();
 
         var lateness = new List<double>();

@@ -157,7 +157,9 @@ public sealed class StorageRequestsPerJobTests
                 _requests.Enqueue((name[(name.IndexOf('-', StringComparison.Ordinal) + 1)..], $"{method} index{metadata}"));
             }
             else if (blob.EndsWith(".json", StringComparison.Ordinal) && !blob.Contains('/', StringComparison.Ordinal))
+            {
                 _requests.Enqueue((blob[..^".json".Length], container.EndsWith("-completions", StringComparison.Ordinal) ? $"{method} output" : $"{method} record"));
+            }
         }
     }
 }
