@@ -50,7 +50,10 @@ internal sealed record JobRecord
     /// <summary>How that post went, once tried: the only change a finished record takes.</summary>
     [JsonInclude] public Callbacks.CallbackDelivery? Callback { get; private init; }
 
-    [JsonIgnore] public bool IsTerminal => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
+    [JsonIgnore] public bool IsTerminal => IsTerminalStatus(Status);
+
+    /// <summary>Succeeded, failed or cancelled: a record in one of these never changes status again.</summary>
+    public static bool IsTerminalStatus(JobStatus status) => status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
 
     /// <summary>A new job, queued.</summary>
     public static JobRecord Created(string id, DateTimeOffset at, string source, int promptCount = 0, string? requestHash = null, string? callbackUrl = null)

@@ -291,7 +291,7 @@ public sealed class JobsApi
     }
 
     /// <summary><c>GET /api/jobs?status=&amp;limit=&amp;continuation=</c>: a page of jobs, newest first, from the time index
-    /// (no record reads: one List Blobs call per page without a status filter). <c>limit</c> 1–<see cref="MaxListLimit"/>
+    /// (one List Blobs call per page without a status filter, plus a record read per job not finished). <c>limit</c> 1–<see cref="MaxListLimit"/>
     /// (default <see cref="DefaultListLimit"/>); <c>continuation</c> is the opaque token of the previous page.</summary>
     public async Task<IActionResult> ListAsync(HttpRequest request, CancellationToken cancellationToken)
     {

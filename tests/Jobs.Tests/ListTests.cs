@@ -4,7 +4,8 @@ using Serverless.Jobs.Tests.Infrastructure;
 
 namespace Serverless.Jobs.Tests;
 
-/// <summary><c>GET /api/jobs</c>: pages of the time index, newest first, filtered by status, without reading records.</summary>
+/// <summary><c>GET /api/jobs</c>: pages of the time index, newest first, filtered by status; the records of unfinished jobs
+/// are read (the index entry is written when a job is created and when it ends), finished ones come from the index alone.</summary>
 public sealed class ListTests
 {
     private static async Task<HttpReply> ListAsync(JobsTestHost host, string query)
@@ -82,16 +83,27 @@ public sealed class ListTests
     }
 
     [Fact]
-    public async Task Listing_reads_the_index_not_the_records()
+    public async Task Finished_jobs_come_from_the_index_and_unfinished_ones_from_their_records()
     {
         await using var host = await JobsTestHost.CreateAsync();
-        var ids = await CreateJobsAsync(host, 3, DateTimeOffset.UtcNow);
-        // Remove the records themselves: a listing that read them could not show these jobs any more.
-        foreach (var id in ids) await host.Jobs.DeleteBlobAsync(id + ".json");
+        var ids = await CreateJobsAsync(host, 4, DateTimeOffset.UtcNow);
+        var (queued, running, finished, orphan) = (ids[0], ids[1], ids[2], ids[3]);
+        await host.Store.UpdateAsync(running, r => r?.Started(DateTimeOffset.UtcNow, 2), CancellationToken.None);
+        await host.Store.UpdateAsync(finished, r => r?.Cancel(DateTimeOffset.UtcNow), CancellationToken.None);
+        // Records removed: a finished job still lists from its entry; an unfinished one without a record lists as its entry says.
+        await host.Jobs.DeleteBlobAsync(finished + ".json");
+        await host.Jobs.DeleteBlobAsync(orphan + ".json");
 
-        var listed = (await ListAsync(host, "")).Body.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetString());
+        var jobs = (await ListAsync(host, "")).Body.GetProperty("jobs").EnumerateArray()
+            .ToDictionary(j => j.GetProperty("id").GetString()!, j => (Status: j.GetProperty("status").GetString(), Prompts: j.GetProperty("prompt_count").GetInt32()));
+        var onlyRunning = (await ListAsync(host, "?status=running")).Body.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetString());
 
-        Assert.Equal(ids.Reverse(), listed);
+        Assert.Equal(ids.Reverse(), jobs.Keys);
+        Assert.Equal("queued", jobs[queued].Status);
+        Assert.Equal(("running", 2), jobs[running]);
+        Assert.Equal("cancelled", jobs[finished].Status);
+        Assert.Equal("queued", jobs[orphan].Status);
+        Assert.Equal([running], onlyRunning);
     }
 
     [Theory]

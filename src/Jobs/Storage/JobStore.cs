@@ -14,9 +14,10 @@ namespace Serverless.Jobs.Storage;
 /// index <c>jobs/_by-content/{sha256}.json</c> the poison handler uses to find jobs of messages without an id.
 /// Names under <c>_</c> cannot collide with records: ids never contain '/' or '.'.
 /// The time index <c>jobs/_by-time/{DateTimeOffset.MaxValue ticks - created ticks, 19 digits}-{id}</c> is an empty blob per
-/// job whose metadata holds its status, times and prompt count: a listing by prefix returns the newest jobs first with
-/// everything <c>GET /api/jobs</c> shows, one List Blobs call per page, no record reads. Every record write upserts it
-/// (best effort: a missed index write heals at the job's next transition; the record stays the truth).
+/// job whose metadata holds its status, times and prompt count: a listing by prefix returns the newest jobs first, one
+/// List Blobs call per page. The entry is written twice, when the job is created and when it ends (best effort; the record
+/// stays the truth): a listing takes a finished job from its entry alone and reads the record of any other, so running
+/// jobs show as running without a third write per job, and a missed write shows nothing stale.
 /// </summary>
 internal sealed class JobStore
 {
@@ -65,7 +66,7 @@ internal sealed class JobStore
             _logger.LogInformation("Job {JobId}: the record's create was retried after a lost answer; the record found is this one", record.Id);
             created = true;
         }
-        if (created) await IndexAsync(record, isNew: true, tracked: null, cancellationToken).ConfigureAwait(false);
+        if (created) await IndexAsync(record, isNew: true, cancellationToken).ConfigureAwait(false);
         return created;
     }
 
@@ -96,14 +97,27 @@ internal sealed class JobStore
                 .AsPages(continuation, limit - jobs.Count);
             await foreach (var page in pages.ConfigureAwait(false))
             {
-                foreach (var item in page.Values)
-                    if (ReadIndexEntry(item) is { } entry && (status is null || entry.Status == status)) jobs.Add(entry);
+                var entries = page.Values.Select(ReadIndexEntry).OfType<JobIndexEntry>().ToArray();
+                await ReadUnfinishedAsync(entries, cancellationToken).ConfigureAwait(false);
+                jobs.AddRange(entries.Where(e => status is null || e.Status == status));
                 continuation = string.IsNullOrEmpty(page.ContinuationToken) ? null : page.ContinuationToken;
                 break; // one call per loop turn: the next asks only for what the page still lacks
             }
             if (continuation is null) break;
         }
         return (jobs, continuation);
+    }
+
+    /// <summary>Replaces the entries of jobs not finished by the index's account with what their records say (the index
+    /// is not written when a job starts); an entry whose record is gone stays as it is.</summary>
+    private async Task ReadUnfinishedAsync(JobIndexEntry[] entries, CancellationToken cancellationToken)
+    {
+        var unfinished = Enumerable.Range(0, entries.Length).Where(i => !JobRecord.IsTerminalStatus(entries[i].Status));
+        await Parallel.ForEachAsync(unfinished, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
+        {
+            if ((await GetAsync(entries[i].Id, ct).ConfigureAwait(false))?.Record is { } record)
+                entries[i] = new JobIndexEntry(record.Id, record.Status, record.CreatedAt, record.CompletedAt, record.PromptCount);
+        }).ConfigureAwait(false);
     }
 
     /// <summary>Reads a record into a <see cref="TrackedRecord"/> whose updates then start from what was read.</summary>
@@ -164,8 +178,9 @@ internal sealed class JobStore
             if (await TryUploadAsync(blob, next, conditions, cancellationToken).ConfigureAwait(false) is { } written)
             {
                 tracked.Set(next, written);
-                if (old is null || old.Status != next.Status || old.PromptCount != next.PromptCount)
-                    await IndexAsync(next, isNew: old is null, tracked, cancellationToken).ConfigureAwait(false);
+                // The entry is written when the job is created and when it ends; in between a listing reads the record.
+                if (old is null || (next.IsTerminal && !old.IsTerminal))
+                    await IndexAsync(next, isNew: old is null, cancellationToken).ConfigureAwait(false);
                 return next;
             }
             if (attempt >= MaxConditionalAttempts)
@@ -245,12 +260,11 @@ internal sealed class JobStore
     internal static string TimeIndexName(string id, DateTimeOffset createdAt) =>
         TimeIndexPrefix + (DateTimeOffset.MaxValue.UtcTicks - createdAt.UtcTicks).ToString("D19", CultureInfo.InvariantCulture) + "-" + RecordName(id)[..^".json".Length];
 
-    /// <summary>Upserts the job's time-index entry unless it already shows a later status (two writers' index updates may
-    /// land out of order; the index, like the record, never goes backwards). Best effort. Its first try skips the HEAD that
-    /// tells create from update when the answer is known: a record just created has no entry yet (If-None-Match: *), and
-    /// an entry this process wrote last (<see cref="TrackedRecord.IndexETag"/>, If-Match) shows an earlier status of the
-    /// same record. Either condition failing falls back to HEAD and compare.</summary>
-    private async Task IndexAsync(JobRecord record, bool isNew, TrackedRecord? tracked, CancellationToken cancellationToken)
+    /// <summary>Upserts the job's time-index entry unless it already shows a later status (the index, like the record, never
+    /// goes backwards). Best effort. The first try needs no HEAD: a record just created has no entry yet (If-None-Match: *),
+    /// and a final status overwrites whatever the entry shows (a record ends once, so only one final write is made; an
+    /// earlier status is all it can replace). Only a missing entry or a lost race falls back to HEAD and compare.</summary>
+    private async Task IndexAsync(JobRecord record, bool isNew, CancellationToken cancellationToken)
     {
         var blob = _jobs.GetBlobClient(TimeIndexName(record.Id, record.CreatedAt));
         var metadata = new Dictionary<string, string>
@@ -262,17 +276,23 @@ internal sealed class JobStore
         if (record.CompletedAt is { } completed) metadata["completed_at"] = completed.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
         try
         {
-            // What the first try may assume instead of a HEAD: no entry yet, or the one this process wrote last.
-            var assumeAbsent = isNew;
-            var assumed = isNew ? null : tracked?.IndexETag;
+            var lookUp = !isNew;
+            if (!isNew && record.IsTerminal)
+            {
+                try
+                {
+                    await blob.SetMetadataAsync(metadata, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (RequestFailedException e) when (e.Status == 404)
+                {
+                    lookUp = false; // no entry (its create failed): make it below
+                }
+            }
             for (var attempt = 1; attempt <= MaxConditionalAttempts; attempt++)
             {
                 ETag? existing = null;
-                if (assumeAbsent || assumed is not null)
-                {
-                    existing = assumed;
-                }
-                else
+                if (lookUp)
                 {
                     try
                     {
@@ -282,15 +302,19 @@ internal sealed class JobStore
                     }
                     catch (RequestFailedException e) when (e.Status == 404) { }
                 }
-                assumeAbsent = false;
-                assumed = null;
+                lookUp = true;
                 try
                 {
-                    var written = existing is null
-                        ? (await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions { Metadata = metadata, Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
-                            cancellationToken).ConfigureAwait(false)).Value.ETag
-                        : (await blob.SetMetadataAsync(metadata, new BlobRequestConditions { IfMatch = existing.Value }, cancellationToken).ConfigureAwait(false)).Value.ETag;
-                    if (tracked is not null) tracked.IndexETag = written;
+                    if (existing is null)
+                    {
+                        await blob.UploadAsync(BinaryData.Empty, new BlobUploadOptions { Metadata = metadata, Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                            cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await blob.SetMetadataAsync(metadata, new BlobRequestConditions { IfMatch = existing.Value }, cancellationToken).ConfigureAwait(false);
+                    }
+
                     return;
                 }
                 catch (RequestFailedException e) when (e.Status is 409 or 412) { /* changed under us: re-read */ }
@@ -300,7 +324,7 @@ internal sealed class JobStore
         {
             // Best effort, also when a try timed out or the caller gave up: the record is written, and whatever the caller
             // does next (enqueue, answer) must still run or fail on its own terms.
-            _logger.LogWarning(e, "Job {JobId}: could not update its time-index entry; it heals at the next change", record.Id);
+            _logger.LogWarning(e, "Job {JobId}: could not write its time-index entry ({Status}); listings read the record until the job's final write", record.Id, record.Status);
         }
     }
 

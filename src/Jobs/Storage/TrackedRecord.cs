@@ -3,8 +3,7 @@ using Azure;
 namespace Serverless.Jobs.Storage;
 
 /// <summary>
-/// A job's status record as this process last read or wrote it, with its ETag, and the ETag of the time-index entry this
-/// process last wrote for it. A worker keeps one per job: <see cref="JobStore.UpdateAsync(TrackedRecord, Func{JobRecord?, JobRecord?}, CancellationToken)"/>
+/// A job's status record as this process last read or wrote it, with its ETag. A worker keeps one per job: <see cref="JobStore.UpdateAsync(TrackedRecord, Func{JobRecord?, JobRecord?}, CancellationToken)"/>
 /// then starts from that version under an If-Match instead of reading the record first, so the running, progress and final
 /// writes cost one request each; a version someone else has replaced since costs one 412 and a read, never a wrong write.
 /// The cancellation watcher compares a record's ETag with it to tell the worker's own writes from anyone else's.
@@ -23,9 +22,6 @@ internal sealed class TrackedRecord(string id)
     public ETag? ETag => _version?.ETag;
 
     internal Version? Current => _version;
-
-    /// <summary>The ETag of the time-index entry as this process last wrote it.</summary>
-    internal ETag? IndexETag { get; set; }
 
     internal void Set(JobRecord? record, ETag? etag) => _version = new Version(record, etag);
 
