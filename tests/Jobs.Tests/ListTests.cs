@@ -86,13 +86,15 @@ public sealed class ListTests
     public async Task Finished_jobs_come_from_the_index_and_unfinished_ones_from_their_records()
     {
         await using var host = await JobsTestHost.CreateAsync();
-        var ids = await CreateJobsAsync(host, 4, DateTimeOffset.UtcNow);
-        var (queued, running, finished, orphan) = (ids[0], ids[1], ids[2], ids[3]);
+        var ids = await CreateJobsAsync(host, 5, DateTimeOffset.UtcNow);
+        var (queued, running, finished, orphan, damaged) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
         await host.Store.UpdateAsync(running, r => r?.Started(DateTimeOffset.UtcNow, 2), CancellationToken.None);
         await host.Store.UpdateAsync(finished, r => r?.Cancel(DateTimeOffset.UtcNow), CancellationToken.None);
         // Records removed: a finished job still lists from its entry; an unfinished one without a record lists as its entry says.
         await host.Jobs.DeleteBlobAsync(finished + ".json");
         await host.Jobs.DeleteBlobAsync(orphan + ".json");
+        // A record that is not a record (edited by hand) does not take the listing down.
+        await host.Jobs.GetBlobClient(damaged + ".json").UploadAsync(BinaryData.FromString("not json"), overwrite: true);
 
         var jobs = (await ListAsync(host, "")).Body.GetProperty("jobs").EnumerateArray()
             .ToDictionary(j => j.GetProperty("id").GetString()!, j => (Status: j.GetProperty("status").GetString(), Prompts: j.GetProperty("prompt_count").GetInt32()));
@@ -103,6 +105,7 @@ public sealed class ListTests
         Assert.Equal(("running", 2), jobs[running]);
         Assert.Equal("cancelled", jobs[finished].Status);
         Assert.Equal("queued", jobs[orphan].Status);
+        Assert.Equal("queued", jobs[damaged].Status);
         Assert.Equal([running], onlyRunning);
     }
 

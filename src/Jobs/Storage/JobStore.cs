@@ -109,14 +109,22 @@ internal sealed class JobStore
     }
 
     /// <summary>Replaces the entries of jobs not finished by the index's account with what their records say (the index
-    /// is not written when a job starts); an entry whose record is gone stays as it is.</summary>
+    /// is not written when a job starts); an entry whose record is gone or unreadable stays as it is.</summary>
     private async Task ReadUnfinishedAsync(JobIndexEntry[] entries, CancellationToken cancellationToken)
     {
         var unfinished = Enumerable.Range(0, entries.Length).Where(i => !JobRecord.IsTerminalStatus(entries[i].Status));
         await Parallel.ForEachAsync(unfinished, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
         {
-            if ((await GetAsync(entries[i].Id, ct).ConfigureAwait(false))?.Record is { } record)
-                entries[i] = new JobIndexEntry(record.Id, record.Status, record.CreatedAt, record.CompletedAt, record.PromptCount);
+            try
+            {
+                if ((await GetAsync(entries[i].Id, ct).ConfigureAwait(false))?.Record is { } record)
+                    entries[i] = new JobIndexEntry(record.Id, record.Status, record.CreatedAt, record.CompletedAt, record.PromptCount);
+            }
+            catch (InvalidDataException e)
+            {
+                // One damaged record must not take the listing down; GET /api/jobs/{id} reports it.
+                _logger.LogWarning(e, "Job {JobId}: listed from its index entry; the record is not readable", entries[i].Id);
+            }
         }).ConfigureAwait(false);
     }
 
