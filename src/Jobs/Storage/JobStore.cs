@@ -165,8 +165,8 @@ internal sealed class JobStore
             if (current is null)
             {
                 var read = await ReadAsync<JobRecord>(blob, cancellationToken).ConfigureAwait(false);
-                current = new TrackedRecord.Version(read?.Value, read?.ETag);
-                tracked.Set(current.Record, current.ETag);
+                tracked.Set(read?.Value, read?.ETag);
+                current = tracked.Current!;
             }
             var old = current.Record;
             var next = transition(old);
