@@ -22,8 +22,9 @@ public sealed class DecodeThreadTests
         var decoding = Stopwatch.StartNew();
         var decodes = Enumerable.Range(0, Environment.ProcessorCount + 3).Select(_ => model.GenerateAsync(prompts, forced)).ToArray();
 
-        // The control: how late the operating system wakes a thread of its own over the same time. A machine shared with
-        // other test assemblies has been seen to delay wake-ups by 2.2 s; a starved pool adds its delay on top of that.
+        // The control: how late the operating system wakes a thread of its own over the same time. One CI-mode run on a
+        // loaded machine saw the timer 2.2 s late with the loops on threads of their own (the cause was not measured); a
+        // starved pool adds its delay on top of whatever the scheduler adds.
         using var probing = new CancellationTokenSource();
         var osLateness = new List<double>();
         var control = new Thread(() =>
