@@ -1,7 +1,7 @@
 namespace Serverless.Inference.Generation;
 
 /// <summary>
-/// One prompt of a shared decode batch (<see cref="ModelGeneration"/>'s <c>GenerateBatch</c>): its own text or ids, its
+/// One prompt of a decode batch (<see cref="RowSet.Prefill"/>): its own text or ids, its
 /// own generation parameters and its own cancellation, so prompts of different callers can share the decoder's steps.
 /// </summary>
 public sealed class BatchPrompt
@@ -21,6 +21,13 @@ public sealed class BatchPrompt
     public static BatchPrompt FromText(string text, GenerationOptions options, CancellationToken cancellationToken = default) =>
         new(text ?? throw new ArgumentNullException(nameof(text)), null, options, cancellationToken);
 
+    /// <summary>A prompt whose tokens <paramref name="observer"/> sees as they are generated (streaming).</summary>
+    public static BatchPrompt FromText(string text, GenerationOptions options, TokenObserver observer, CancellationToken cancellationToken = default) =>
+        new(text ?? throw new ArgumentNullException(nameof(text)), null, options, cancellationToken)
+        {
+            Observer = (observer ?? throw new ArgumentNullException(nameof(observer))).Inner,
+        };
+
     /// <summary>An already tokenized prompt (ending with <c>&lt;/s&gt;</c> as the tokenizer makes them).</summary>
     public static BatchPrompt FromIds(int[] ids, GenerationOptions options, CancellationToken cancellationToken = default) =>
         new(null, ids ?? throw new ArgumentNullException(nameof(ids)), options, cancellationToken);
@@ -29,6 +36,26 @@ public sealed class BatchPrompt
     public int[]? Ids { get; }
     public GenerationOptions Options { get; }
     public CancellationToken CancellationToken { get; }
+
+    /// <summary>The prompt's index in its call (what observers are told); 0 for a prompt of a shared batch.</summary>
+    internal int Index { get; init; }
+    /// <summary>Set when the call prepared the prompt already (a <see cref="ModelGeneration"/> call checks every prompt first).</summary>
+    internal PreparedPrompt? Prepared { get; init; }
+    /// <summary>When the call started (Stopwatch ticks), if before the prefill: the start of the result's timings.</summary>
+    internal long CallStart { get; init; }
+    internal ITokenObserver? Observer { get; init; }
+    internal IScoreObserver? ScoreObserver { get; init; }
+
+    internal static BatchPrompt FromPrepared(int index, PreparedPrompt prepared, GenerationOptions options, long callStart,
+        ITokenObserver? observer, IScoreObserver? scoreObserver) =>
+        new(null, prepared.Ids, options, CancellationToken.None)
+        {
+            Index = index,
+            Prepared = prepared,
+            CallStart = callStart,
+            Observer = observer,
+            ScoreObserver = scoreObserver,
+        };
 
     /// <summary>Whether <paramref name="options"/> can share a batch with other prompts: greedy search or sampling (num_beams 1).</summary>
     public static bool CanShare(GenerationOptions options)
@@ -40,6 +67,6 @@ public sealed class BatchPrompt
 
 /// <summary>
 /// What became of one <see cref="BatchPrompt"/>: its result, or the error that kept it from running (an invalid
-/// parameter, a prompt over the context window, a bad id) — an error of this prompt only.
+/// parameter, beam search, a prompt over the context window, a bad id) — an error of this prompt only.
 /// </summary>
-public sealed record BatchPromptOutcome(GenerationResult? Result, Exception? Error);
+public sealed record RowOutcome(BatchPrompt Prompt, GenerationResult? Result, Exception? Error);

@@ -6,7 +6,7 @@ using Serverless.Inference.Model;
 namespace Serverless.Inference.Generation;
 
 /// <summary>
-/// One batch of prompts on its way through a search (<see cref="GreedySearch"/>, <see cref="BeamSearch"/>): what it
+/// One batch of prompts on its way through a search (<see cref="BeamSearch"/>): what it
 /// needs, its timings, and where its results go. The per-step state lives in the <see cref="DecoderStepper"/>.
 /// </summary>
 internal sealed class DecodeBatch(T5Model model, ArraySegment<PreparedPrompt> prompts, int offset, GenerationOptions options,

@@ -8,7 +8,7 @@ namespace Serverless.Inference.Generation;
 
 /// <summary>
 /// Runs a call: prepares every prompt (tokenize, truncate, check the context window) before any batch runs, then hands
-/// each batch to <see cref="GreedySearch"/> or <see cref="BeamSearch"/>; <see cref="ModelGeneration"/> is its public face.
+/// each batch to a <see cref="RowSet"/> (greedy search, sampling) or <see cref="BeamSearch"/>; <see cref="ModelGeneration"/> is its public face.
 /// </summary>
 internal static class Generator
 {
@@ -32,19 +32,41 @@ internal static class Generator
         var perBatch = Math.Max(1, model.Options.MaxBatchRows / beams);
         for (var offset = 0; offset < prepared.Length; offset += perBatch)
         {
-            var batch = new ArraySegment<PreparedPrompt>(prepared, offset, Math.Min(perBatch, prepared.Length - offset));
-            var batchStart = DateTime.UtcNow;
-            var context = new DecodeBatch(model, batch, offset, options, observer, callStart, results, cancellationToken)
-            {
-                ScoreObserver = scoreObserver,
-            };
+            var count = Math.Min(perBatch, prepared.Length - offset);
             if (beams > 1)
-                BeamSearch.Run(context);
+                RunBeams(model, new ArraySegment<PreparedPrompt>(prepared, offset, count), offset, options, observer, callStart, results, cancellationToken, scoreObserver);
             else
-                GreedySearch.Run(context);
-            InferenceTelemetry.RecordBatch(batchStart, results.AsSpan(offset, batch.Count), beams);
+                RunRows(model, new ArraySegment<PreparedPrompt>(prepared, offset, count), offset, options, observer, callStart, results, cancellationToken, scoreObserver);
         }
         return results;
+    }
+
+    // Greedy search and sampling: a row set with no joins, stepped until every row is done.
+    private static void RunRows(T5Model model, ArraySegment<PreparedPrompt> batch, int offset, GenerationOptions options, ITokenObserver? observer,
+        long callStart, GenerationResult[] results, CancellationToken cancellationToken, IScoreObserver? scoreObserver)
+    {
+        var prompts = new BatchPrompt[batch.Count];
+        for (var i = 0; i < prompts.Length; i++)
+            prompts[i] = BatchPrompt.FromPrepared(offset + i, batch[i], options, callStart, observer, scoreObserver);
+        // The call's token cancels the set, checked before each step: every row stops at the same step.
+        using var set = new RowSet(model, cancellationToken);
+        var outcomes = new List<RowOutcome>(set.Admit(prompts));
+        while (set.ActiveRows > 0)
+            outcomes.AddRange(set.Step());
+        foreach (var outcome in outcomes)
+            results[outcome.Prompt.Index] = outcome.Result ?? throw outcome.Error!;
+    }
+
+    private static void RunBeams(T5Model model, ArraySegment<PreparedPrompt> batch, int offset, GenerationOptions options, ITokenObserver? observer,
+        long callStart, GenerationResult[] results, CancellationToken cancellationToken, IScoreObserver? scoreObserver)
+    {
+        var batchStart = DateTime.UtcNow;
+        var context = new DecodeBatch(model, batch, offset, options, observer, callStart, results, cancellationToken)
+        {
+            ScoreObserver = scoreObserver,
+        };
+        BeamSearch.Run(context);
+        InferenceTelemetry.RecordBatch(batchStart, results.AsSpan(offset, batch.Count), options.NumBeams);
     }
 
     public static async IAsyncEnumerable<string> Stream(T5Model model, PromptSource source, GenerationOptions options,

@@ -1,11 +1,11 @@
 using Serverless.Inference.Model;
-using Serverless.Inference.Telemetry;
 
 namespace Serverless.Inference.Generation;
 
 /// <summary>
 /// Generation on a loaded <see cref="T5Model"/>: the engine's public face. The model knows its sessions, config and
-/// tokenizer; these members run the searches over it, so <c>Model/</c> never depends on <c>Generation/</c>.
+/// tokenizer; these members run the searches over it, so <c>Model/</c> never depends on <c>Generation/</c>. Prompts of
+/// different callers share a decode batch through a <see cref="RowSet"/>, which its owner (a scheduler) drives step by step.
 /// </summary>
 /// <remarks>
 /// Every call validates its options once, through <see cref="GenerationParameters"/>. Decoding runs on a thread-pool
@@ -55,52 +55,6 @@ public static class ModelGeneration
             Start(model, options);
             return Generator.Generate(model, PromptSource.FromIds(inputIds), options, null, cancellationToken);
         }
-
-        /// <summary>
-        /// Completes prompts of different callers as one shared decode batch: each prompt has its own parameters and
-        /// cancellation, and its outcome is reported through <paramref name="onDone"/> as soon as its row finishes.
-        /// A prompt that cannot run (invalid parameters, beam search, over the context window, a bad id) gets an error
-        /// outcome; the others run. Runs on the calling thread.
-        /// </summary>
-        /// <param name="prompts">At most <see cref="ModelOptions.MaxBatchRows"/> prompts.</param>
-        /// <param name="onDone">Called on the decoding thread with the prompt's index and outcome; keep it short.</param>
-        /// <param name="cancellationToken">Cancels every row (each leaves with <see cref="FinishReason.Cancelled"/>).</param>
-        /// <returns>The outcomes in prompt order.</returns>
-        public IReadOnlyList<BatchPromptOutcome> GenerateBatch(IReadOnlyList<BatchPrompt> prompts, Action<int, BatchPromptOutcome>? onDone = null,
-            CancellationToken cancellationToken = default) =>
-            model.GenerateBatch(prompts, onDone, join: null, cancellationToken);
-
-        /// <summary>
-        /// As <see cref="GenerateBatch(IReadOnlyList{BatchPrompt}, Action{int, BatchPromptOutcome}?, CancellationToken)"/>,
-        /// and new prompts join while it runs (continuous batching) on a model that <see cref="T5Model.CanJoinRunningBatch"/>:
-        /// between decoder steps <paramref name="join"/> is asked, with the number of free rows, for prompts to add (an
-        /// empty list when none wait). The call returns when no row is left and <paramref name="join"/> has none.
-        /// </summary>
-        /// <param name="join">Called on the decoding thread; keep it short. Never called on a stock Optimum export (its
-        /// decoders have no decoder self-attention mask): there the batch runs as given.</param>
-        /// <returns>The outcomes, <paramref name="prompts"/>' first, then the joined prompts' in the order they joined
-        /// (the index <paramref name="onDone"/> gets).</returns>
-        public IReadOnlyList<BatchPromptOutcome> GenerateBatch(IReadOnlyList<BatchPrompt> prompts, Action<int, BatchPromptOutcome>? onDone,
-            Func<int, IReadOnlyList<BatchPrompt>>? join, CancellationToken cancellationToken = default)
-        {
-            ArgumentNullException.ThrowIfNull(model);
-            ArgumentNullException.ThrowIfNull(prompts);
-            model.ThrowIfDisposed();
-            if (prompts.Count > model.Options.MaxBatchRows)
-                throw new ArgumentException($"A decode batch holds at most {model.Options.MaxBatchRows} prompts (MaxBatchRows); got {prompts.Count}.", nameof(prompts));
-            var started = DateTime.UtcNow;
-            var outcomes = RowBatchSearch.Run(model, prompts, onDone, join is null ? null : free => Limit(join(free), free), cancellationToken);
-            // The shared batch reports like any other: one span and one set of measurements for the rows that ran.
-            var ran = outcomes.Where(o => o.Result is not null).Select(o => o.Result!).ToArray();
-            InferenceTelemetry.RecordBatch(started, ran, beams: 1);
-            return outcomes;
-        }
-
-        /// <summary>As <see cref="GenerateBatch(IReadOnlyList{BatchPrompt}, Action{int, BatchPromptOutcome}?, Func{int, IReadOnlyList{BatchPrompt}}?, CancellationToken)"/>,
-        /// on a thread of its own (the decode loop holds it for the whole batch).</summary>
-        public Task<IReadOnlyList<BatchPromptOutcome>> GenerateBatchAsync(IReadOnlyList<BatchPrompt> prompts, Action<int, BatchPromptOutcome>? onDone = null,
-            Func<int, IReadOnlyList<BatchPrompt>>? join = null, CancellationToken cancellationToken = default) =>
-            DecodeThread.Run(() => model.GenerateBatch(prompts, onDone, join, cancellationToken), CancellationToken.None);
 
         /// <summary>Streams the text of one completion piece by piece as tokens are produced.</summary>
         /// <remarks>
@@ -152,10 +106,6 @@ public static class ModelGeneration
             return Generator.Stream(model, PromptSource.FromIds([inputIds]), options, cancellationToken);
         }
     }
-
-    private static IReadOnlyList<BatchPrompt> Limit(IReadOnlyList<BatchPrompt> joining, int free) =>
-        joining.Count <= free ? joining
-            : throw new InvalidOperationException($"join returned {joining.Count} prompts for {free} free rows; return at most as many as it is asked for.");
 
     private static void Start(T5Model model, GenerationOptions options)
     {

@@ -185,11 +185,12 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
     }
 
     /// <summary>
-    /// Between the steps of a running batch (on its decoding thread): up to <paramref name="free"/> waiting prompts of
+    /// Between the steps of a running batch (on its decode loop, <see cref="RunRows"/>): up to <paramref name="free"/> waiting prompts of
     /// <paramref name="model"/> that join it, round robin over the waiting jobs in arrival order, none past a job that
     /// cannot share this batch. Each goes into <paramref name="batch"/>, which numbers the batch's prompts.
     /// </summary>
-    private List<BatchPrompt> TakeJoining(T5Model model, int free, List<(Group Group, Item Item)> batch)
+    private List<BatchPrompt> TakeJoining(T5Model model, int free, List<(Group Group, Item Item)> batch,
+        Dictionary<BatchPrompt, (Group Group, Item Item)> owners)
     {
         var joining = new List<BatchPrompt>();
         var step = Interlocked.Increment(ref _steps);
@@ -206,7 +207,9 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
             {
                 item.StartedAt = now;
                 batch.Add((group, item));
-                joining.Add(ToBatchPrompt(group, item));
+                var prompt = ToBatchPrompt(group, item);
+                owners[prompt] = (group, item);
+                joining.Add(prompt);
             }
             _waiting.RemoveAll(g => g.Pending.Count == 0);
         }
@@ -252,12 +255,8 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
                 batch.Max(b => Stopwatch.GetElapsedTime(b.Group.EnqueuedAt, started)).TotalMilliseconds);
             using (StartBatchActivity(batch, prompts.Length, number))
             {
-                // Joined prompts are numbered after the first ones, in the order they joined: batch grows alongside.
-                await first.Model.GenerateBatchAsync(prompts, (index, outcome) =>
-                {
-                    var (group, item) = batch[index];
-                    Complete(group, item, outcome, number);
-                }, first.Model.CanJoinRunningBatch ? free => TakeJoining(first.Model, free, batch) : null, stop).ConfigureAwait(false);
+                // The decode loop holds a thread of its own for the whole batch (DecodeThread); the span flows to it.
+                await DecodeThread.Run(() => RunRows(first.Model, batch, prompts, number, stop), CancellationToken.None).ConfigureAwait(false);
             }
             lock (_gate)
             {
@@ -273,12 +272,42 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>
+    /// The decode loop of a shared batch, the only code that touches its <see cref="RowSet"/>: admits the batch, then
+    /// steps; between steps, on a model whose rows can join, takes waiting prompts into it (<see cref="TakeJoining"/>).
+    /// Each prompt completes as its row finishes. Returns when no row is left and none wait to join.
+    /// </summary>
+    private int RunRows(T5Model model, List<(Group Group, Item Item)> batch, BatchPrompt[] prompts, long number, CancellationToken stop)
+    {
+        var owners = new Dictionary<BatchPrompt, (Group Group, Item Item)>(ReferenceEqualityComparer.Instance);
+        for (var i = 0; i < prompts.Length; i++) owners[prompts[i]] = batch[i];
+        using var set = new RowSet(model, stop);
+        CompleteAll(set.Admit(prompts));
+        while (true)
+        {
+            CompleteAll(set.Step());
+            var free = set.ActiveRows > 0 ? set.FreeRows : model.Options.MaxBatchRows;
+            var joining = set.CanJoin && free > 0 && !stop.IsCancellationRequested ? TakeJoining(model, free, batch, owners) : [];
+            if (joining.Count > 0) CompleteAll(set.Admit(joining));
+            else if (set.ActiveRows == 0) return owners.Count;
+        }
+
+        void CompleteAll(IReadOnlyList<RowOutcome> done)
+        {
+            foreach (var outcome in done)
+            {
+                var (group, item) = owners[outcome.Prompt];
+                Complete(group, item, outcome.Result, outcome.Error, number);
+            }
+        }
+    }
+
     private static async Task RunAloneAsync(Group group, Item[] items, long started, long number)
     {
         using var span = JobsTelemetry.Source.StartActivity("jobs.batch", ActivityKind.Internal, group.Trace);
         span?.SetTag("jobs.batch.number", number).SetTag("jobs.batch.rows", items.Length).SetTag("jobs.batch.jobs", 1);
         var results = await group.Model.GenerateAsync(items.Select(i => i.Prompt).ToArray(), group.Options, group.CancellationToken).ConfigureAwait(false);
-        for (var i = 0; i < items.Length; i++) Complete(group, items[i], new BatchPromptOutcome(results[i], null), number);
+        for (var i = 0; i < items.Length; i++) Complete(group, items[i], results[i], null, number);
     }
 
     /// <summary>
@@ -295,23 +324,23 @@ internal sealed class PromptBatcher : IAsyncDisposable, IDisposable
         return span;
     }
 
-    private static void Complete(Group group, Item item, BatchPromptOutcome outcome, long number)
+    private static void Complete(Group group, Item item, GenerationResult? result, Exception? error, long number)
     {
         var wait = TimeSpan.FromSeconds((item.StartedAt - group.EnqueuedAt) / (double)Stopwatch.Frequency);
-        switch (outcome)
+        switch ((result, error))
         {
-            case { Error: PromptTooLongException e }:
+            case (_, PromptTooLongException e):
                 // The engine saw one prompt; the job knows which of its prompts it was.
                 item.Completion.TrySetException(new PromptTooLongException(e.TokenCount, e.Limit, item.Index));
                 break;
-            case { Error: { } e }:
+            case (_, { } e):
                 item.Completion.TrySetException(e);
                 break;
-            case { Result.FinishReason: FinishReason.Cancelled }:
+            case ({ FinishReason: FinishReason.Cancelled }, _):
                 item.Completion.TrySetCanceled(group.CancellationToken);
                 break;
             default:
-                item.Completion.TrySetResult(new BatchedResult(outcome.Result!, wait, number));
+                item.Completion.TrySetResult(new BatchedResult(result!, wait, number));
                 break;
         }
     }

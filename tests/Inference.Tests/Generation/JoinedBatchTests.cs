@@ -45,7 +45,7 @@ public sealed class JoinedBatchTests(JoinableTinyModels models)
         var calls = 0;
         var asked = new List<int>();
 
-        var outcomes = model.GenerateBatch(prompts[..2], null, free =>
+        var outcomes = model.RunRowSet(prompts[..2], null, free =>
         {
             asked.Add(free);
             return schedule.TryGetValue(++calls, out var joining) ? joining : [];
@@ -77,7 +77,7 @@ public sealed class JoinedBatchTests(JoinableTinyModels models)
         // oldest leave (their cache columns trimmed) while younger ones run on.
         var next = 1;
 
-        var outcomes = model.GenerateBatch(prompts[..1], null, free => next < prompts.Length ? [prompts[next++]] : []);
+        var outcomes = model.RunRowSet(prompts[..1], null, free => next < prompts.Length ? [prompts[next++]] : []);
 
         Assert.Equal(prompts.Length, next);
         for (var i = 0; i < cases.Length; i++)
@@ -103,7 +103,7 @@ public sealed class JoinedBatchTests(JoinableTinyModels models)
         var next = 4;
         var widest = 0;
 
-        var outcomes = model.GenerateBatch(prompts[..4], null, free =>
+        var outcomes = model.RunRowSet(prompts[..4], null, free =>
         {
             widest = Math.Max(widest, free);
             var take = Math.Min(free, prompts.Length - next);
@@ -122,19 +122,21 @@ public sealed class JoinedBatchTests(JoinableTinyModels models)
     }
 
     [Fact]
-    public void A_stock_export_never_asks_for_joining_prompts_and_runs_its_batch_as_given()
+    public void A_stock_export_refuses_rows_into_a_running_batch_and_runs_its_batch_as_given()
     {
         using var stock = T5Model.Load(TinyModels.ModelDirectory);
-        var asked = 0;
+        using var set = new RowSet(stock);
+        var options = new GenerationOptions { MaxNewTokens = 8, MinNewTokens = 8 };
 
-        var outcomes = stock.GenerateBatch([BatchPrompt.FromText(Prompts[0], new GenerationOptions { MaxNewTokens = 8 })], null, _ =>
-        {
-            asked++;
-            return [BatchPrompt.FromText(Prompts[1], new GenerationOptions())];
-        });
+        Assert.Empty(set.Admit([BatchPrompt.FromText(Prompts[0], options)]));
+        using var joining = set.Prefill([BatchPrompt.FromText(Prompts[1], options)]);
 
-        Assert.Equal(0, asked);
-        Assert.Single(outcomes);
+        Assert.False(set.CanJoin);
+        Assert.Contains("CanJoinRunningBatch", Assert.Throws<InvalidOperationException>(() => set.Absorb(joining)).Message);
+        var done = new List<RowOutcome>();
+        while (set.ActiveRows > 0)
+            done.AddRange(set.Step());
+        Assert.Equal(8, Assert.Single(done).Result!.OutputTokens);
     }
 
     [Fact]
@@ -145,7 +147,7 @@ public sealed class JoinedBatchTests(JoinableTinyModels models)
         using var cancel = new CancellationTokenSource();
         var tooLong = string.Join(' ', Enumerable.Range(0, 700).Select(i => $"w{i}"));
         var calls = 0;
-        var outcomes = model.GenerateBatch([BatchPrompt.FromText(Prompts[0], options)], null, _ => ++calls switch
+        var outcomes = model.RunRowSet([BatchPrompt.FromText(Prompts[0], options)], null, _ => ++calls switch
         {
             1 => [BatchPrompt.FromText(tooLong, options), BatchPrompt.FromText(Prompts[2], options, cancel.Token)],
             2 => [BatchPrompt.FromText(Prompts[3], options)],
@@ -167,12 +169,16 @@ public sealed class JoinedBatchTests(JoinableTinyModels models)
     }
 
     [Fact]
-    public void Join_may_not_return_more_prompts_than_there_are_free_rows()
+    public void A_running_set_refuses_more_prompts_than_it_has_free_rows()
     {
         using var model = T5Model.Load(JoinableTinyModels.ModelDirectory, new ModelOptions { MaxBatchRows = 2 });
-        var options = new GenerationOptions { MaxNewTokens = 5 };
-        var e = Assert.Throws<InvalidOperationException>(() => model.GenerateBatch([BatchPrompt.FromText(Prompts[0], options)], null,
-            _ => [BatchPrompt.FromText(Prompts[1], options), BatchPrompt.FromText(Prompts[2], options)]));
-        Assert.Contains("free rows", e.Message);
+        var options = new GenerationOptions { MaxNewTokens = 5, MinNewTokens = 5 };
+        using var set = new RowSet(model);
+        set.Admit([BatchPrompt.FromText(Prompts[0], options)]);
+
+        var e = Assert.Throws<ArgumentException>(() => set.Prefill([BatchPrompt.FromText(Prompts[1], options), BatchPrompt.FromText(Prompts[2], options)]));
+
+        Assert.Contains("MaxBatchRows", e.Message);
+        Assert.Equal(1, set.FreeRows);
     }
 }

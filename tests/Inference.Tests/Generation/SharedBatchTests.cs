@@ -5,7 +5,7 @@ using Serverless.Inference.Tests.Model;
 namespace Serverless.Inference.Tests.Generation;
 
 /// <summary>
-/// Shared decode batches (<c>GenerateBatch</c>): prompts with their own parameters in one batch, rows leaving as they
+/// Shared decode batches (<see cref="RowSet"/>): prompts with their own parameters in one batch, rows leaving as they
 /// finish, and every row equal to its prompt run alone.
 /// </summary>
 [Collection(TinyModelCollection.Name)]
@@ -45,7 +45,7 @@ public sealed class SharedBatchTests(TinyModels models)
         var options = MixedOptions();
         var batch = Prompts.Select((p, i) => BatchPrompt.FromText(p, options[i])).ToArray();
 
-        var outcomes = model.GenerateBatch(batch);
+        var outcomes = model.RunRowSet(batch);
 
         for (var i = 0; i < Prompts.Length; i++)
         {
@@ -67,7 +67,7 @@ public sealed class SharedBatchTests(TinyModels models)
         var order = new List<int>();
         var batch = limits.Select((n, i) => BatchPrompt.FromText(Prompts[i], new GenerationOptions { MaxNewTokens = n, MinNewTokens = n })).ToArray();
 
-        models.Merged.GenerateBatch(batch, (index, _) => order.Add(index));
+        models.Merged.RunRowSet(batch, (index, _) => order.Add(index));
 
         Assert.Equal([1, 3, 2, 0], order);
     }
@@ -87,7 +87,7 @@ public sealed class SharedBatchTests(TinyModels models)
             BatchPrompt.FromText(Prompts[4], greedy),
         ];
 
-        var outcomes = models.Split.GenerateBatch(batch);
+        var outcomes = models.Split.RunRowSet(batch);
 
         Assert.Equal(600 + 1, Assert.IsType<PromptTooLongException>(outcomes[1].Error).TokenCount);
         Assert.Contains("99999", Assert.IsType<ArgumentException>(outcomes[2].Error).Message);
@@ -117,7 +117,7 @@ public sealed class SharedBatchTests(TinyModels models)
         ];
 
         // Cancel prompt 1 while the batch runs: when prompt 2 (two tokens) is done.
-        var outcomes = models.Merged.GenerateBatch(batch, (index, _) =>
+        var outcomes = models.Merged.RunRowSet(batch, (index, _) =>
         {
             if (index == 2)
                 early.Cancel();
@@ -136,6 +136,6 @@ public sealed class SharedBatchTests(TinyModels models)
     {
         using var small = T5Model.Load(TinyModels.ModelDirectory, new ModelOptions { MaxBatchRows = 2 });
         var batch = Prompts.Take(3).Select(p => BatchPrompt.FromText(p, new GenerationOptions())).ToArray();
-        Assert.Contains("MaxBatchRows", Assert.Throws<ArgumentException>(() => small.GenerateBatch(batch)).Message);
+        Assert.Contains("MaxBatchRows", Assert.Throws<ArgumentException>(() => new RowSet(small).Prefill(batch)).Message);
     }
 }

@@ -1,0 +1,40 @@
+using System.Threading.Channels;
+using Serverless.Inference.Model;
+
+namespace Serverless.Inference.Generation;
+
+/// <summary>
+/// A streamed row's tokens: give it to a prompt (<see cref="BatchPrompt.FromText(string, GenerationOptions, TokenObserver, CancellationToken)"/>)
+/// and read <see cref="Tokens"/> while the row runs in a <see cref="RowSet"/>; the row's owner calls <see cref="Complete"/>
+/// with its result (or <see cref="Fail"/>), which sends what was held back and ends the stream. The texts add up to the
+/// result's text (a piece is held back while it could still be the start of a stop string).
+/// </summary>
+public sealed class TokenObserver
+{
+    private readonly Channel<StreamedToken> _channel =
+        Channel.CreateUnbounded<StreamedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly TokenStreamObserver _observer;
+
+    public TokenObserver(T5Model model, GenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        _observer = new TokenStreamObserver(model.Tokenizer, options.StopStrings, _channel.Writer);
+    }
+
+    /// <summary>The tokens with their text, as they are generated.</summary>
+    public ChannelReader<StreamedToken> Tokens => _channel.Reader;
+
+    internal ITokenObserver Inner => _observer;
+
+    /// <summary>Sends the tokens of <paramref name="result"/> not reported yet and ends the stream.</summary>
+    public void Complete(GenerationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        _observer.Finish(result);
+        _channel.Writer.TryComplete();
+    }
+
+    /// <summary>Ends the stream with <paramref name="error"/> (null: ends it as it is).</summary>
+    public void Fail(Exception? error) => _channel.Writer.TryComplete(error);
+}
