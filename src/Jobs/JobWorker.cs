@@ -31,13 +31,13 @@ public sealed class JobWorker
     private readonly PromptJobsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<JobWorker> _logger;
-    private readonly PromptBatcher? _batcher;
+    private readonly PromptScheduler _scheduler;
 
-    /// <param name="batcher">The instance's shared decode batches; null decodes each message on its own (<c>Jobs__DynamicBatching=false</c>).</param>
+    /// <param name="scheduler">The instance's decode loop (with <c>Jobs__DynamicBatching=false</c>, its policy runs one job per batch).</param>
     internal JobWorker(JobStore store, IJobModelSource models, JobCancellationWatcher cancellation, Callbacks.JobCallbacks callbacks, PromptJobsOptions options, TimeProvider time,
-        ILogger<JobWorker> logger, PromptBatcher? batcher = null)
+        ILogger<JobWorker> logger, PromptScheduler scheduler)
     {
-        _batcher = batcher;
+        _scheduler = scheduler;
         _store = store;
         _models = models;
         _cancellation = cancellation;
@@ -166,9 +166,7 @@ public sealed class JobWorker
         // What runs: the job's parameters over the model's generation_config.json defaults (the engine validates them).
         var options = spec.OptionsOver(model.DefaultGenerationOptions);
         var started = Stopwatch.GetTimestamp();
-        var results = _batcher is null
-            ? await GenerateAloneAsync(tracked, model, spec, options, cancellationToken).ConfigureAwait(false)
-            : await GenerateBatchedAsync(_batcher, tracked, model, spec, options, _options.Telemetry.IncludeText, cancellationToken).ConfigureAwait(false);
+        var results = await GenerateAsync(tracked, model, spec, options, cancellationToken).ConfigureAwait(false);
         var generation = Stopwatch.GetElapsedTime(started);
 
         var output = new JobOutput(id, _time.GetUtcNow(), results) { Model = lease.Info, Parameters = options };
@@ -194,56 +192,17 @@ public sealed class JobWorker
             id, results.Count, usage.InputTokens, usage.OutputTokens, usage.TokensPerSecond, usage.DurationMs);
     }
 
-    /// <summary>Per-message decoding: the job's prompts in engine calls of <see cref="PromptJobsOptions.BatchSize"/>.</summary>
-    private async Task<List<PromptResult>> GenerateAloneAsync(TrackedRecord tracked, T5Model model, JobSpec spec, GenerationOptions options, CancellationToken cancellationToken)
-    {
-        var results = new List<PromptResult>(spec.Prompts.Count);
-        var batchSize = Math.Max(1, _options.BatchSize);
-        var lastProgress = Stopwatch.StartNew();
-        for (var start = 0; start < spec.Prompts.Count; start += batchSize)
-        {
-            var batch = spec.Prompts.Skip(start).Take(batchSize).ToArray();
-            IReadOnlyList<GenerationResult> generated;
-            using var generate = JobsTelemetry.Source.StartActivity("jobs.generate");
-            generate?.SetTag("job.batch.start", start).SetTag("job.batch.rows", batch.Length);
-            try
-            {
-                generated = await model.GenerateAsync(batch, options, cancellationToken).ConfigureAwait(false);
-            }
-            catch (PromptTooLongException e)
-            {
-                generate?.SetStatus(ActivityStatusCode.Error, JobErrorCodes.PromptTooLong);
-                // The engine names the prompt by its index in the batch; the job names it by the field it came from.
-                throw new PromptAtIndexTooLongException(spec.FieldName(start + e.PromptIndex), e);
-            }
-            // The engine answers a mid-way cancellation with partial results (finish_reason "cancelled"); a job must not
-            // succeed with those. Throw instead: the message comes back and the next attempt generates it whole.
-            cancellationToken.ThrowIfCancellationRequested();
-            if (generated.Count != batch.Length)
-                throw new InvalidOperationException($"The engine returned {generated.Count} results for a batch of {batch.Length} prompts.");
-            for (var i = 0; i < generated.Count; i++) results.Add(PromptResult.From(start + i, generated[i]));
-            if (results.Count < spec.Prompts.Count && lastProgress.Elapsed >= _options.ProgressInterval)
-            {
-                await ReportProgressAsync(tracked, new JobProgress(results.Count, spec.Prompts.Count, results.Sum(r => r.OutputTokens)), cancellationToken).ConfigureAwait(false);
-                lastProgress.Restart();
-            }
-            if (_options.Telemetry.IncludeText) AddText(generate, batch, results.Skip(start));
-        }
-
-        return results;
-    }
-
     /// <summary>
-    /// The job's prompts go to the instance's shared decode batches. The first prompt that fails fails the job: the
-    /// job's other prompts are withdrawn (their rows leave) rather than decoded for nothing.
+    /// The job's prompts go to the instance's decode loop (<see cref="PromptScheduler"/>). The first prompt that fails
+    /// fails the job: the job's other prompts are withdrawn (their rows leave) rather than decoded for nothing.
     /// </summary>
-    private async Task<List<PromptResult>> GenerateBatchedAsync(PromptBatcher batcher, TrackedRecord tracked, T5Model model, JobSpec spec, GenerationOptions options,
-        bool includeText, CancellationToken cancellationToken)
+    private async Task<List<PromptResult>> GenerateAsync(TrackedRecord tracked, T5Model model, JobSpec spec, GenerationOptions options,
+        CancellationToken cancellationToken)
     {
         using var job = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var generate = JobsTelemetry.Source.StartActivity("jobs.generate");
         generate?.SetTag("job.batch.start", 0).SetTag("job.batch.rows", spec.Prompts.Count);
-        var tasks = batcher.Enqueue(model, spec.Prompts, options, job.Token);
+        var tasks = _scheduler.Enqueue(model, spec.Prompts, options, job.Token);
         foreach (var task in tasks)
         {
             _ = task.ContinueWith(static (t, state) => ((CancellationTokenSource)state!).Cancel(), job, CancellationToken.None,
@@ -259,7 +218,7 @@ public sealed class JobWorker
         catch (Exception)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            // No prompt failed but some were cancelled: the batcher is stopping (host shutdown); the message comes back.
+            // No prompt failed but some were cancelled: the scheduler is stopping (host shutdown); the message comes back.
             var failed = tasks.FirstOrDefault(t => t.IsFaulted)?.Exception!.InnerException
                 ?? new OperationCanceledException("The instance's decode batches stopped before the job's prompts ran.");
             if (failed is PromptTooLongException tooLong)
@@ -273,13 +232,15 @@ public sealed class JobWorker
         for (var i = 0; i < tasks.Count; i++)
         {
             var done = tasks[i].Result;
-            results.Add(PromptResult.From(i, done.Result) with { QueueWaitMs = Math.Round(done.QueueWait.TotalMilliseconds, 3) });
+            var result = PromptResult.From(i, done.Result);
+            // The wait is reported where jobs share batches (the output of Jobs__DynamicBatching=false is as it was).
+            results.Add(_options.DynamicBatching ? result with { QueueWaitMs = Math.Round(done.QueueWait.TotalMilliseconds, 3) } : result);
         }
-        if (includeText) AddText(generate, spec.Prompts, results);
+        if (_options.Telemetry.IncludeText) AddText(generate, spec.Prompts, results);
         return results;
     }
 
-    /// <summary>While the job's prompts run in shared batches: every <see cref="PromptJobsOptions.ProgressInterval"/>, the prompts
+    /// <summary>While the job's prompts run: every <see cref="PromptJobsOptions.ProgressInterval"/>, the prompts
     /// finished so far and their tokens (best effort; nothing is written when nothing finished since the last write, nor
     /// once all have: a running job's progress never reads "all done").</summary>
     private async Task ReportBatchedProgressAsync(TrackedRecord tracked, Task all, IReadOnlyList<Task<BatchedResult>> tasks, CancellationToken cancellationToken)

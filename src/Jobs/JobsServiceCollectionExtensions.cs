@@ -72,15 +72,23 @@ public static class JobsServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Callbacks.JobCallbacks>>()));
         services.TryAddSingleton(sp => new JobCancellationWatcher(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<PromptJobsOptions>().CancelPollInterval,
             sp.GetRequiredService<ILogger<JobCancellationWatcher>>()));
-        services.TryAddSingleton(sp => new PromptBatcher(TimeSpan.FromMilliseconds(sp.GetRequiredService<PromptJobsOptions>().BatchWindowMs),
-            sp.GetRequiredService<ILogger<PromptBatcher>>()));
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<PromptJobsOptions>();
+            // The loop waits in real time: its policy reads the system clock, whatever TimeProvider the jobs use.
+            var policy = new BatchPolicy(TimeProvider.System, TimeSpan.FromMilliseconds(options.BatchWindowMs))
+            {
+                OneJobPerBatch = !options.DynamicBatching,
+                PromptsPerBatch = Math.Max(1, options.BatchSize),
+            };
+            return new PromptScheduler(policy, sp.GetRequiredService<ILogger<PromptScheduler>>());
+        });
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
             return new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(),
                 sp.GetRequiredService<Callbacks.JobCallbacks>(), options,
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(),
-                options.DynamicBatching ? sp.GetRequiredService<PromptBatcher>() : null);
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(), sp.GetRequiredService<PromptScheduler>());
         });
         services.TryAddSingleton(sp =>
         {
@@ -89,7 +97,7 @@ public static class JobsServiceCollectionExtensions
             return new HealthApi(sp.GetRequiredService<StorageConnection>().CreateQueueServiceClient(StorageRetry.Http(options.HttpStorageCallTimeout)),
                 () => provider.LoadedVersion, options, sp.GetRequiredService<ILogger<HealthApi>>());
         });
-        services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
+        services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptScheduler>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
         services.TryAddSingleton(sp => new Playground.PlaygroundApi(sp.GetRequiredService<PromptJobsOptions>()));
         services.TryAddSingleton(sp => new Playground.TokenizeApi(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),

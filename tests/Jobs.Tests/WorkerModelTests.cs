@@ -231,7 +231,7 @@ public sealed class WorkerModelTests
     public async Task Host_shutdown_mid_job_throws_so_the_message_is_retried_and_writes_no_partial_output()
     {
         // The per-message path (the engine answers a cancellation with partial results there; the shared batches' own
-        // cancellation is PromptBatcherTests'). One big batch (the tiny model makes ~13k tokens/s; 64 x 512 tokens take a few seconds), and a shutdown that
+        // cancellation is PromptSchedulerTests'). One big batch (the tiny model makes ~13k tokens/s; 64 x 512 tokens take a few seconds), and a shutdown that
         // fires shortly after the model is handed to the worker, i.e. inside generation.
         var shutdown = new ShutdownAfterAcquire();
         await using var host = await JobsTestHost.CreateAsync(withModel: true, new Dictionary<string, string?> { ["Jobs:BatchSize"] = "64", ["Jobs:DynamicBatching"] = "false" },

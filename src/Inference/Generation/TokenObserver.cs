@@ -6,7 +6,7 @@ namespace Serverless.Inference.Generation;
 /// <summary>
 /// A streamed row's tokens: give it to a prompt (<see cref="BatchPrompt.FromText(string, GenerationOptions, TokenObserver, CancellationToken)"/>)
 /// and read <see cref="Tokens"/> while the row runs in a <see cref="RowSet"/>; the row's owner calls <see cref="Complete"/>
-/// with its result (or <see cref="Fail"/>), which sends what was held back and ends the stream. The texts add up to the
+/// with its result (or <see cref="End"/>), which sends what was held back and ends the stream. The texts add up to the
 /// result's text (a piece is held back while it could still be the start of a stop string).
 /// </summary>
 public sealed class TokenObserver
@@ -27,6 +27,9 @@ public sealed class TokenObserver
 
     internal ITokenObserver Inner => _observer;
 
+    /// <summary>The stream as a <see cref="TokenStream"/>: these tokens, then <paramref name="completion"/>.</summary>
+    public TokenStream ToTokenStream(Task<GenerationResult> completion) => new(_channel.Reader, completion);
+
     /// <summary>Sends the tokens of <paramref name="result"/> not reported yet and ends the stream.</summary>
     public void Complete(GenerationResult result)
     {
@@ -35,6 +38,6 @@ public sealed class TokenObserver
         _channel.Writer.TryComplete();
     }
 
-    /// <summary>Ends the stream with <paramref name="error"/> (null: ends it as it is).</summary>
-    public void Fail(Exception? error) => _channel.Writer.TryComplete(error);
+    /// <summary>Ends the stream as it is (the row failed or never ran: its error is the owner's to report).</summary>
+    public void End() => _channel.Writer.TryComplete();
 }

@@ -14,7 +14,7 @@ namespace Serverless.Jobs.Completions;
 
 /// <summary>
 /// <c>POST /api/completions</c>: runs a few prompts synchronously on the model the queue worker uses (the same
-/// <see cref="IJobModelSource"/> lease: never a second load) and answers the results as JSON or, with
+/// <see cref="IJobModelSource"/> lease: never a second load), as rows of the same decode loop as the jobs' prompts and answers the results as JSON or, with
 /// <c>"stream": true</c> or <c>Accept: text/event-stream</c>, as server-sent events, one per token. Small limits
 /// (<see cref="CompletionsOptions"/>) and a time budget keep it far from Azure's 230 s HTTP limit; refusals are
 /// problem+json pointing to <c>/api/jobs</c>.
@@ -22,15 +22,17 @@ namespace Serverless.Jobs.Completions;
 public sealed class CompletionsApi
 {
     private readonly IJobModelSource _models;
+    private readonly Batching.PromptScheduler _scheduler;
     private readonly PromptJobsOptions _jobs;
     private readonly CompletionsOptions _options;
     private readonly ILogger<CompletionsApi> _logger;
     private long _generatedTokens;
     private int _active;
 
-    internal CompletionsApi(IJobModelSource models, PromptJobsOptions jobs, ILogger<CompletionsApi> logger)
+    internal CompletionsApi(IJobModelSource models, Batching.PromptScheduler scheduler, PromptJobsOptions jobs, ILogger<CompletionsApi> logger)
     {
         _models = models;
+        _scheduler = scheduler;
         _jobs = jobs;
         _options = jobs.Completions;
         _logger = logger;
@@ -148,10 +150,12 @@ public sealed class CompletionsApi
         }
     }
 
+    /// <summary>Starts one completion as a row of the instance's decode loop (beside the jobs' rows); see
+    /// <see cref="Batching.PromptScheduler.StartStream"/>.</summary>
     internal TokenStream Start(Inference.Model.T5Model model, string prompt, GenerationOptions options, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _active);
-        return model.StartTokenStream(prompt, options, cancellationToken);
+        return _scheduler.StartStream(model, prompt, options, cancellationToken);
     }
 
     /// <summary>Waits for the completion to end and counts it.</summary>

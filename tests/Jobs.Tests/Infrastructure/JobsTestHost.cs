@@ -58,8 +58,9 @@ internal sealed class JobsTestHost : IAsyncDisposable
 
     /// <param name="withModel">Upload the tiny model first; without it the model container does not exist.</param>
     /// <param name="generationConfig">With <paramref name="withModel"/>: the tiny model's generation_config.json instead of its own.</param>
+    /// <param name="modelDirectory">With <paramref name="withModel"/>: another model folder than the tiny model (the joinable one).</param>
     public static async Task<JobsTestHost> CreateAsync(bool withModel = false, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null,
-        string? generationConfig = null)
+        string? generationConfig = null, string? modelDirectory = null)
     {
         await TestStorage.EnsureReachableAsync();
         var names = "jt" + Guid.NewGuid().ToString("N")[..12];
@@ -84,7 +85,7 @@ internal sealed class JobsTestHost : IAsyncDisposable
         var provider = collection.AddPromptJobs(configuration).BuildServiceProvider();
         var host = new JobsTestHost(provider, configuration, names, cache);
         await host.Queue.CreateIfNotExistsAsync();
-        if (withModel) await ModelUploader.UploadAsync(generationConfig is null ? RepoPaths.TinyModel : TinyModelWith(generationConfig, cache), host.Models, ModelPrefix);
+        if (withModel) await ModelUploader.UploadAsync(generationConfig is null ? modelDirectory ?? RepoPaths.TinyModel : TinyModelWith(generationConfig, cache), host.Models, ModelPrefix);
         return host;
     }
 
