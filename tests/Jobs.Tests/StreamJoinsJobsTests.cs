@@ -30,12 +30,12 @@ public sealed class StreamJoinsJobsTests
         listener.Start();
 
         // Two rows that run long enough for the completion to arrive while they run.
-        var id = await host.SubmitAcceptedAsync("""{"prompts": ["the red fox", "jumps over"], "parameters": {"min_new_tokens": 400, "max_new_tokens": 400}}""");
+        var id = await host.SubmitAcceptedAsync("""{"prompts": ["the red fox", "jumps over"], "parameters": {"min_new_tokens": 512, "max_new_tokens": 512}}""");
         var message = await host.ReceiveAsync();
         var work = Task.Run(() => host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None));
         while ((await host.RecordAsync(id)).Status != JobStatus.Running)
             await Task.Delay(20);
-        await Task.Delay(200);
+        await Task.Delay(20);
 
         var completions = host.Services.GetRequiredService<CompletionsApi>();
         var reply = await JobsTestHost.ExecuteAsync(await completions.CompleteAsync(
