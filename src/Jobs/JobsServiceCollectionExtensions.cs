@@ -42,7 +42,8 @@ public static class JobsServiceCollectionExtensions
         // patient retries; whatever an HTTP request waits on gets short ones.
         services.TryAddSingleton(_ => StorageConnection.FromSettings(PromptJobsOptions.ConnectionName, key => configuration[key]));
         services.TryAddSingleton(sp => ModelProvider.ForT5(key => configuration[key], sp.GetRequiredService<StorageConnection>()));
-        services.TryAddSingleton<IJobModelSource>(sp => new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>()));
+        services.TryAddSingleton<ModelReadiness>();
+        services.TryAddSingleton<IJobModelSource>(sp => new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>(), sp.GetRequiredService<ModelReadiness>()));
         services.TryAddSingleton(sp => NewStore(sp, StorageRetry.ModelTransfer));
         services.TryAddSingleton(sp =>
         {
@@ -58,7 +59,7 @@ public static class JobsServiceCollectionExtensions
             var options = ModelStorage.ReadOptions(key => configuration[key]) with { OnlyFiles = SubmitTokenizer.Files, CacheDirectory = worker.CacheDirectory + "-tokenizer" };
             return new ModelProvider<SubmitTokenizer>(worker.Container, options, (directory, _) => SubmitTokenizer.Load(directory));
         });
-        services.TryAddSingleton<ITokenizerSource>(sp => new ModelStoreTokenizerSource(sp.GetRequiredService<ModelProvider<SubmitTokenizer>>()));
+        services.TryAddSingleton<ITokenizerSource>(sp => new ModelStoreTokenizerSource(sp.GetRequiredService<ModelProvider<SubmitTokenizer>>(), sp.GetRequiredService<ModelReadiness>()));
         services.TryAddSingleton(sp => new PromptLengthChecker(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PromptLengthChecker>>()));
 
@@ -87,7 +88,7 @@ public static class JobsServiceCollectionExtensions
             var options = sp.GetRequiredService<PromptJobsOptions>();
             var provider = sp.GetRequiredService<ModelProvider<T5Model>>();
             return new HealthApi(sp.GetRequiredService<StorageConnection>().CreateQueueServiceClient(StorageRetry.Http(options.HttpStorageCallTimeout)),
-                () => provider.LoadedVersion, options, sp.GetRequiredService<ILogger<HealthApi>>());
+                () => provider.LoadedVersion, options, sp.GetRequiredService<ILogger<HealthApi>>(), sp.GetRequiredService<ModelReadiness>());
         });
         services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
