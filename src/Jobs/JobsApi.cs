@@ -111,7 +111,7 @@ public sealed class JobsApi
                 else if (Callbacks.CallbackUrl.Check(property.Value.GetString()!, _options.Callbacks) is { } error) errors.Add("callback_url", error);
                 else callbackUrl = property.Value.GetString();
                 return true;
-            });
+            }, extraFieldNames: ["callback_url"]);
         }
         if (spec is null) return Invalid(errors.ToDictionary());
 

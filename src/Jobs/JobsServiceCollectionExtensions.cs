@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Serverless.Inference.Model;
 using Serverless.Jobs.Batching;
 using Serverless.Jobs.Cancellation;
@@ -30,19 +31,24 @@ public static class JobsServiceCollectionExtensions
         services.AddLogging();
         services.TryAddSingleton(TimeProvider.System);
 
-        services.TryAddSingleton(_ =>
-        {
-            var options = ReadOptions(configuration);
-            // The host's environment, not an app setting (so not in ReadOptions, which lists the app settings).
-            options.Callbacks.Development = IsDevelopment(configuration);
-            return options;
-        });
+        // Read once, through the options system, and checked when the host starts (ValidateOnStart): a malformed setting
+        // (PromptJobsQueue=q2) stops the host with a message naming it, instead of failing every request as if transient.
+        services.AddOptions<PromptJobsOptions>()
+            .Configure(options =>
+            {
+                ReadInto(options, configuration);
+                // The host's environment, not an app setting (so not in ReadOptions, which lists the app settings).
+                options.Callbacks.Development = IsDevelopment(configuration);
+            })
+            .ValidateOnStart();
+        services.TryAddSingleton(sp => sp.GetRequiredService<IOptions<PromptJobsOptions>>().Value);
         // The job connection, built once: the queue triggers name AzureWebJobsStorage, so the submit writes there too, and
         // the model lives there unless Model__Connection names another. Clients per purpose: the worker's store keeps
         // patient retries; whatever an HTTP request waits on gets short ones.
         services.TryAddSingleton(_ => StorageConnection.FromSettings(PromptJobsOptions.ConnectionName, key => configuration[key]));
         services.TryAddSingleton(sp => ModelProvider.ForT5(key => configuration[key], sp.GetRequiredService<StorageConnection>()));
-        services.TryAddSingleton<IJobModelSource>(sp => new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>()));
+        services.TryAddSingleton<ModelReadiness>();
+        services.TryAddSingleton<IJobModelSource>(sp => new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>(), sp.GetRequiredService<ModelReadiness>()));
         services.TryAddSingleton(sp => NewStore(sp, StorageRetry.ModelTransfer));
         services.TryAddSingleton(sp =>
         {
@@ -58,7 +64,7 @@ public static class JobsServiceCollectionExtensions
             var options = ModelStorage.ReadOptions(key => configuration[key]) with { OnlyFiles = SubmitTokenizer.Files, CacheDirectory = worker.CacheDirectory + "-tokenizer" };
             return new ModelProvider<SubmitTokenizer>(worker.Container, options, (directory, _) => SubmitTokenizer.Load(directory));
         });
-        services.TryAddSingleton<ITokenizerSource>(sp => new ModelStoreTokenizerSource(sp.GetRequiredService<ModelProvider<SubmitTokenizer>>()));
+        services.TryAddSingleton<ITokenizerSource>(sp => new ModelStoreTokenizerSource(sp.GetRequiredService<ModelProvider<SubmitTokenizer>>(), sp.GetRequiredService<ModelReadiness>()));
         services.TryAddSingleton(sp => new PromptLengthChecker(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PromptLengthChecker>>()));
 
@@ -95,7 +101,7 @@ public static class JobsServiceCollectionExtensions
             var options = sp.GetRequiredService<PromptJobsOptions>();
             var provider = sp.GetRequiredService<ModelProvider<T5Model>>();
             return new HealthApi(sp.GetRequiredService<StorageConnection>().CreateQueueServiceClient(StorageRetry.Http(options.HttpStorageCallTimeout)),
-                () => provider.LoadedVersion, options, sp.GetRequiredService<ILogger<HealthApi>>());
+                () => provider.LoadedVersion, options, sp.GetRequiredService<ILogger<HealthApi>>(), sp.GetRequiredService<ModelReadiness>());
         });
         services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptScheduler>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
@@ -119,9 +125,16 @@ public static class JobsServiceCollectionExtensions
     public static PromptJobsOptions ReadOptions(IConfiguration configuration)
     {
         var options = new PromptJobsOptions();
-        if (configuration["PromptJobsQueue"] is { Length: > 0 } queue) options.QueueName = queue;
-        if (configuration["JobsContainer"] is { Length: > 0 } jobs) options.JobsContainer = jobs;
-        if (configuration["CompletionsContainer"] is { Length: > 0 } completions) options.CompletionsContainer = completions;
+        ReadInto(options, configuration);
+        return options;
+    }
+
+    private static void ReadInto(PromptJobsOptions options, IConfiguration configuration)
+    {
+        // The poison queue's name is this one plus "-poison": keep room for it within Azure's 63 characters.
+        options.QueueName = StorageName(configuration, "PromptJobsQueue", options.QueueName, "queue", 63 - "-poison".Length);
+        options.JobsContainer = StorageName(configuration, "JobsContainer", options.JobsContainer, "blob container", 63);
+        options.CompletionsContainer = StorageName(configuration, "CompletionsContainer", options.CompletionsContainer, "blob container", 63);
         options.MaxPromptsPerJob = Int(configuration, "Jobs:MaxPromptsPerJob", options.MaxPromptsPerJob, 1);
         options.MaxRequestBodyBytes = Int(configuration, "Jobs:MaxRequestBodyBytes", options.MaxRequestBodyBytes, 1024);
         options.BatchSize = Int(configuration, "Jobs:BatchSize", options.BatchSize, 1);
@@ -143,7 +156,23 @@ public static class JobsServiceCollectionExtensions
         options.Callbacks.TimeoutSeconds = Double(configuration, "Callbacks:TimeoutSeconds", options.Callbacks.TimeoutSeconds);
         options.Callbacks.RetryDelayMilliseconds = Int(configuration, "Callbacks:RetryDelayMilliseconds", options.Callbacks.RetryDelayMilliseconds, 0);
         options.Telemetry.IncludeText = Bool(configuration, "Telemetry:IncludeText", options.Telemetry.IncludeText);
-        return options;
+    }
+
+    /// <summary>
+    /// A queue or container name as Azure Storage accepts it: 3 to <paramref name="maxLength"/> lowercase letters, digits
+    /// or hyphens, starting and ending with a letter or digit, no two hyphens in a row. Storage would refuse any other
+    /// name on every call (400 InvalidResourceName), so it is a configuration error, reported once at start-up.
+    /// </summary>
+    private static string StorageName(IConfiguration configuration, string key, string fallback, string kind, int maxLength)
+    {
+        var text = configuration[key];
+        if (string.IsNullOrEmpty(text)) return fallback;
+        var valid = text.Length >= 3 && text.Length <= maxLength && char.IsAsciiLetterOrDigit(text[0]) && char.IsAsciiLetterOrDigit(text[^1]) &&
+            !text.Contains("--", StringComparison.Ordinal) && text.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-');
+        return valid
+            ? text
+            : throw new FormatException($"Setting {key} must be a {kind} name of 3 to {maxLength} lowercase letters, digits or hyphens, " +
+                $"starting and ending with a letter or digit, with no two hyphens in a row (Azure Storage's rule), not '{text}'.");
     }
 
     /// <summary>The host's environment: the Functions host passes <c>AZURE_FUNCTIONS_ENVIRONMENT</c> to the worker (Core

@@ -19,16 +19,16 @@ public sealed class HostingTests
             ["AzureWebJobsStorage:queueServiceUri"] = "https://acct.queue.core.windows.net",
             ["AzureWebJobsStorage:credential"] = "managedidentity",
             ["AzureWebJobsStorage:clientId"] = "00000000-0000-0000-0000-000000000001",
-            ["PromptJobsQueue"] = "q1",
-            ["JobsContainer"] = "j1",
-            ["CompletionsContainer"] = "c1",
+            ["PromptJobsQueue"] = "queue1",
+            ["JobsContainer"] = "jobs1",
+            ["CompletionsContainer"] = "completions1",
         }).Build();
         using var services = new ServiceCollection().AddPromptJobs(configuration).BuildServiceProvider();
 
         var store = services.GetRequiredService<JobStore>();
-        Assert.Equal("https://acct.blob.core.windows.net/j1", store.JobsContainer.Uri.ToString());
-        Assert.Equal("https://acct.blob.core.windows.net/c1", store.CompletionsContainer.Uri.ToString());
-        Assert.Equal("https://acct.queue.core.windows.net/q1", services.GetRequiredService<JobQueue>().Client.Uri.ToString());
+        Assert.Equal("https://acct.blob.core.windows.net/jobs1", store.JobsContainer.Uri.ToString());
+        Assert.Equal("https://acct.blob.core.windows.net/completions1", store.CompletionsContainer.Uri.ToString());
+        Assert.Equal("https://acct.queue.core.windows.net/queue1", services.GetRequiredService<JobQueue>().Client.Uri.ToString());
         // The public entry points resolve too (nothing touches the network until first use), once per app: singletons.
         Assert.Same(services.GetRequiredService<JobsApi>(), services.GetRequiredService<JobsApi>());
         Assert.Same(services.GetRequiredService<JobWorker>(), services.GetRequiredService<JobWorker>());

@@ -41,6 +41,29 @@ public sealed class MessageReaderTests
         Assert.Contains("Base64", message.Error!.Message);
     }
 
+    [Theory]
+    [InlineData("{\"prompt\": \"x\",")]                // a truncated file
+    [InlineData("  \n{\"prompt\": \"x\"")]               // blanks first
+    [InlineData("\uFEFF{\"prompt\": \"x\", \"parameters\": {")] // a byte order mark first
+    [InlineData("{ 'prompt': 'x' ")]                    // single quotes are not JSON
+    [InlineData("{prompt: x}")]                         // ends with a brace: meant as an object
+    public void A_message_that_starts_like_a_json_object_but_does_not_parse_is_invalid_naming_where(string text)
+    {
+        var message = QueueMessageReader.Read(text, "m5");
+        Assert.Equal(MessageKind.Invalid, message.Kind);
+        Assert.Matches(@"not valid JSON at line \d+, position \d+: ", message.Error!.Message);
+        Assert.DoesNotContain("LineNumber", message.Error.Message); // the parser's own suffix is restated once, 1-based
+    }
+
+    [Theory]
+    [InlineData("{x} is a placeholder; fill it in")]
+    [InlineData("Translate {this} to German")]
+    [InlineData("{{name}} greets {{other}}: write the greeting")]
+    public void Text_that_merely_contains_braces_stays_a_prompt(string text)
+    {
+        Assert.Equal(MessageKind.Prompt, QueueMessageReader.Read(text, "m6").Kind);
+    }
+
     [Fact]
     public void Json_object_without_spec_keys_is_the_prompt_itself()
     {

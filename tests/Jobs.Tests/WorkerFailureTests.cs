@@ -82,6 +82,18 @@ public sealed class WorkerFailureTests
     }
 
     [Fact]
+    public async Task A_truncated_json_spec_fails_naming_the_parse_error_instead_of_running_as_a_prompt()
+    {
+        await using var host = await JobsTestHost.CreateAsync(); // no model: it must fail, not wait for one to run the "prompt"
+        var message = await host.DropAndReceiveAsync("{\"prompt\": \"x\",");
+        await host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None);
+        var record = await host.RecordAsync(message.MessageId);
+        Assert.Equal(JobStatus.Failed, record.Status);
+        Assert.Equal("invalid_message", record.Error!.Code);
+        Assert.Matches(@"not valid JSON at line 1, position \d+: ", record.Error.Message);
+    }
+
+    [Fact]
     public async Task Duplicate_delivery_of_a_finished_job_writes_nothing()
     {
         await using var host = await JobsTestHost.CreateAsync();

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
+using Serverless.Inference;
 using Serverless.Inference.Generation;
 using Serverless.Jobs.Http;
 using Serverless.Jobs.Models;
@@ -79,7 +80,7 @@ public sealed class CompletionsApi
                     if (property.Value.ValueKind is JsonValueKind.True or JsonValueKind.False) streamField = property.Value.GetBoolean();
                     else errors.Add("stream", "Must be true or false.");
                     return true;
-                }, "request. Submit more as a job: POST /api/jobs");
+                }, "request. Submit more as a job: POST /api/jobs", extraFieldNames: ["stream"]);
             }
             if (spec is null) return Invalid(errors.ToDictionary());
             var stream = streamField ?? AcceptsEventStream(request);
@@ -93,10 +94,10 @@ public sealed class CompletionsApi
             {
                 return Unavailable("The model did not load within the request's time budget");
             }
-            catch (Exception e) when (e is ModelStoreException || StorageFailure.Is(e))
+            catch (Exception e) when (e is ModelStoreException or ModelFormatException || StorageFailure.Is(e))
             {
                 _logger.LogError(e, "Could not load the model for a completion");
-                return Unavailable("The model is unavailable");
+                return ModelProblems.For(e, _jobs.RetryAfterSeconds);
             }
 
             var model = lease.Model;

@@ -42,7 +42,7 @@ internal sealed record JobListResponse(IReadOnlyList<JobListItem> Jobs, string? 
 internal sealed record HealthResponse(string Status, string? Reason, bool StorageReachable, HealthModel Model, HealthQueues? Queues);
 
 /// <summary>Whether this instance holds the model in memory, and which version (its fingerprint).</summary>
-internal sealed record HealthModel(bool Loaded, string? Version);
+internal sealed record HealthModel(bool Loaded, string? Version, string? Error = null);
 
 /// <summary>Approximate lengths of the job queue and its poison queue.</summary>
 internal sealed record HealthQueues(string Name, int Length, string PoisonName, int PoisonLength);

@@ -26,6 +26,8 @@ internal sealed class JobsHttpResult(int statusCode, object body, string content
         var response = context.HttpContext.Response;
         response.StatusCode = StatusCode;
         response.ContentType = ContentType + "; charset=utf-8";
+        // JobsJson.Options writes '<' and '>' as characters: a browser must never sniff this body as HTML.
+        response.Headers.XContentTypeOptions = "nosniff";
         foreach (var (name, value) in Headers) response.Headers[name] = value;
         await JsonSerializer.SerializeAsync(response.Body, Body, Body.GetType(), JobsJson.Options, context.HttpContext.RequestAborted).ConfigureAwait(false);
     }

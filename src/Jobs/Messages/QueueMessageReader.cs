@@ -31,7 +31,8 @@ internal static class QueueMessageReader
     {
         var fallbackId = JobId.IsValid(messageId) ? messageId : "msg-" + ContentHash(messageId ?? "")[..32];
         text ??= "";
-        var trimmed = text.Trim();
+        // A byte order mark is not text (char.IsWhiteSpace('\uFEFF') is false, so Trim alone keeps it).
+        var trimmed = text.Trim().TrimStart('\uFEFF').Trim();
 
         if (trimmed.Length == 0)
             return Invalid(fallbackId, text, "The queue message is empty. Send the prompt text itself, or a JSON job spec such as {\"prompt\": \"...\", \"parameters\": {...}}.");
@@ -52,13 +53,16 @@ internal static class QueueMessageReader
             {
                 document = JsonDocument.Parse(trimmed);
             }
-            catch (JsonException e) when (trimmed[^1] == '}')
+            catch (JsonException e) when (LooksLikeJsonObject(trimmed))
             {
-                // Looks like an attempt at a JSON spec; running it as a prompt would hide the mistake.
-                return Invalid(fallbackId, text, $"The queue message looks like a JSON job spec but is not valid JSON: {e.Message}");
+                // An attempt at a JSON spec (a truncated file, a missing comma): running it as a prompt would hide the mistake.
+                var where = e.LineNumber is { } line ? $" at line {line + 1}, position {(e.BytePositionInLine ?? 0) + 1}" : "";
+                return Invalid(fallbackId, text, $"The queue message looks like a JSON job spec but is not valid JSON{where}: {ParseReason(e)} " +
+                    "Fix the JSON, or send plain text that does not start with '{\"' if the message is meant as the prompt itself.");
             }
             catch (JsonException)
             {
+                // Text that merely starts with a brace ("{x} is a placeholder") is a prompt.
                 return new ParsedMessage(MessageKind.Prompt, fallbackId, false, trimmed, null, null);
             }
 
@@ -87,6 +91,27 @@ internal static class QueueMessageReader
         }
 
         return new ParsedMessage(MessageKind.Prompt, fallbackId, false, trimmed, null, null);
+    }
+
+    /// <summary>
+    /// The rule for a message that starts with <c>{</c>: it is meant as JSON when the brace is followed by a quote or a
+    /// closing brace (<c>{"</c>, <c>{'</c>, <c>{}</c>, blanks allowed between) or the message also ends with <c>}</c>.
+    /// Anything else that starts with a brace (<c>{x} is a placeholder</c>) is plain text.
+    /// </summary>
+    internal static bool LooksLikeJsonObject(string trimmed)
+    {
+        if (trimmed.Length == 0 || trimmed[0] != '{') return false;
+        if (trimmed[^1] == '}') return true;
+        var next = trimmed.AsSpan(1).TrimStart();
+        return next.Length == 0 || next[0] is '"' or '\'' or '}';
+    }
+
+    /// <summary>The parser's reason without its own position suffix (the caller states line and position once, 1-based).</summary>
+    private static string ParseReason(JsonException e)
+    {
+        var message = e.Message;
+        var cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        return (cut > 0 ? message[..cut] : message).TrimEnd().TrimEnd('.') + ".";
     }
 
     private static string? ReadableSpecId(JsonElement root)

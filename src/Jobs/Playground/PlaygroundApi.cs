@@ -23,7 +23,7 @@ public sealed class PlaygroundApi
     internal PlaygroundApi(PromptJobsOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _config = JsonSerializer.Serialize(PlaygroundConfig.From(options), JobsJson.Options);
+        _config = JsonSerializer.Serialize(PlaygroundConfig.From(options), JobsJson.HtmlSafeOptions);
     }
 
     /// <summary>The page, with the configuration and a fresh Content-Security-Policy nonce for its one script and style.</summary>

@@ -60,7 +60,7 @@ public sealed class TokenizeApi
         catch (Exception e) when (e is ModelStoreException || StorageFailure.Is(e, budget.Token))
         {
             _logger.LogError(e, "Could not load the tokenizer for a tokenize request");
-            return Unavailable("The model is unavailable");
+            return ModelProblems.For(e, _options.RetryAfterSeconds);
         }
 
         var ids = model.Tokenizer.Encode(text);

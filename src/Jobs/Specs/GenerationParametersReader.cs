@@ -28,6 +28,8 @@ internal static class GenerationParametersReader
         var bad = new HashSet<string>(StringComparer.Ordinal);
         var options = GenerationParameters.Apply(defaults, p, (name, message) =>
         {
+            // The table's own list of every name, plus the nearest one to a typo.
+            if (message == GenerationParameters.UnknownMessage) message += FieldHints.DidYouMean(name, GenerationParameters.All.Select(q => q.Name));
             errors.Add($"parameters.{name}", message);
             bad.Add(name);
         });

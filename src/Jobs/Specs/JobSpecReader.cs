@@ -14,9 +14,10 @@ internal static class JobSpecReader
     /// <param name="allowId">Queue messages may carry their job id; HTTP bodies may not (the server assigns it).</param>
     /// <param name="extraField">Other top-level fields the caller reads itself (e.g. <c>stream</c>): returns true when it
     /// took the field; any field nobody takes is an error.</param>
+    /// <param name="extraFieldNames">The names <paramref name="extraField"/> takes, listed in the unknown-field message.</param>
     /// <param name="overPromptLimit">Where more prompts than <paramref name="maxPrompts"/> should go, ending that error's message.</param>
     public static JobSpec? Read(JsonElement root, bool allowId, int maxPrompts, int maxNewTokensCeiling, SpecErrors errors,
-        Func<JsonProperty, bool>? extraField = null, string overPromptLimit = "job. Split it into several jobs")
+        Func<JsonProperty, bool>? extraField = null, string overPromptLimit = "job. Split it into several jobs", IReadOnlyList<string>? extraFieldNames = null)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -57,7 +58,7 @@ internal static class JobSpecReader
                 case var _ when extraField?.Invoke(property) == true:
                     break;
                 default:
-                    errors.Add(property.Name, $"Unknown field. Expected: prompt, prompts or inputs, and optionally parameters{(allowId ? ", id" : "")}.");
+                    errors.Add(property.Name, UnknownField(property.Name, allowId, extraFieldNames ?? []));
                     break;
             }
         }
@@ -103,5 +104,17 @@ internal static class JobSpecReader
         GenerationParametersReader.Read(parameters, new GenerationOptions(), maxNewTokensCeiling, errors);
         if (errors.Any) return null;
         return new JobSpec(id, list, parameters is { ValueKind: JsonValueKind.Object } p ? p.Clone() : null, prompts is not null);
+    }
+
+    /// <summary>Every field the body may hold (the spec's, the queue's id, the caller's), and the nearest to a typo; a
+    /// generation parameter put at the top level is pointed into <c>parameters</c>.</summary>
+    private static string UnknownField(string name, bool allowId, IReadOnlyList<string> extra)
+    {
+        string[] known = [.. SpecKeys, .. allowId ? ["id"] : Array.Empty<string>(), .. extra];
+        var parameterNames = GenerationParameters.All.Select(p => p.Name).ToList();
+        var hint = FieldHints.DidYouMean(name, known);
+        if (hint.Length == 0 && FieldHints.DidYouMean(name, parameterNames) is { Length: > 0 } parameterHint)
+            hint = parameterHint.Replace("?", " inside \"parameters\"?", StringComparison.Ordinal);
+        return $"Unknown field. Expected: prompt, prompts or inputs, and optionally {string.Join(", ", known.Skip(3))}.{hint}";
     }
 }
