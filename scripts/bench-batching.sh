@@ -99,7 +99,7 @@ for round in $(seq 1 "$rounds"); do
       echo "== round $round, ${host%%:*}: jobs bench $args (load $(cut -d' ' -f1-3 /proc/loadavg))"
       # The outcome line, any client errors, and the JSON line; a run with failed jobs does not end the benchmark.
       # shellcheck disable=SC2086
-      "${cli[@]}" jobs bench --url "http://127.0.0.1:${host##*:}" $args 2>&1 | grep -E '^(finished:|  error:|\{)' || true
+      "${cli[@]}" jobs bench --json --url "http://127.0.0.1:${host##*:}" $args 2>&1 | grep -E '^(finished:|  error:|\{)' || true
     done
   done
 done

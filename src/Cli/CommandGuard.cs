@@ -25,7 +25,9 @@ internal static class CommandGuard
         }
         catch (Exception e) when (Describe(e) is var (message, code))
         {
-            CliExit.WriteError(message);
+            var hint = LocalStorageHint(e, message);
+            // Azurite that is not running will not come back by waiting: the hint replaces "try again later".
+            CliExit.WriteError(hint.Length == 0 ? message : message.Replace(" This is usually temporary: try again later.", "", StringComparison.Ordinal) + hint);
             return code;
         }
     }
@@ -57,4 +59,14 @@ internal static class CommandGuard
     };
 
     private static string FirstLine(string s) => s.Split('\n', 2)[0].Trim();
+
+    /// <summary>Storage on this machine that does not answer is Azurite not running (the development default).</summary>
+    private static string LocalStorageHint(Exception e, string message)
+    {
+        var unreachable = message.Contains("could not be reached", StringComparison.Ordinal) || message.Contains("Connection refused", StringComparison.Ordinal);
+        var local = message.Contains("127.0.0.1", StringComparison.Ordinal) || message.Contains("localhost", StringComparison.OrdinalIgnoreCase);
+        return unreachable && local && e is not HttpRequestException
+            ? " Is Azurite running? Start it with: scripts/azurite.sh start (from the repository root)."
+            : "";
+    }
 }

@@ -81,7 +81,16 @@ public static class ExportQuantizer
         return bytes;
     }
 
-    /// <summary>Config, tokenizer and any other non-model file at the top or under onnx/, unchanged; the fp32 graphs and their data stay behind.</summary>
+    /// <summary>The files besides the graphs that a model folder needs (the engine's and the tokenizer's), as the model
+    /// store uploads them; anything else in an export (a pytorch_model.bin, a README) stays behind.</summary>
+    private static readonly HashSet<string> ModelFolderFiles = new(StringComparer.Ordinal)
+    {
+        "config.json", "generation_config.json", "spiece.model", "tokenizer.json", "tokenizer_config.json",
+        "special_tokens_map.json", "added_tokens.json",
+    };
+
+    /// <summary>Config and tokenizer files at the top or under onnx/, unchanged; the fp32 graphs, their data and files
+    /// no model folder needs stay behind.</summary>
     private static void CopyOtherFiles(string from, string to)
     {
         foreach (var folder in new[] { from, Path.Combine(from, "onnx") })
@@ -91,11 +100,8 @@ public static class ExportQuantizer
             foreach (var file in Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal))
             {
                 var name = Path.GetFileName(file);
-                if (name.EndsWith(".onnx", StringComparison.Ordinal) || name.EndsWith(".onnx_data", StringComparison.Ordinal) ||
-                    name.EndsWith(".onnx.data", StringComparison.Ordinal) || name.StartsWith('.'))
-                {
+                if (!ModelFolderFiles.Contains(name))
                     continue;
-                }
 
                 var target = Path.Combine(to, Path.GetRelativePath(from, file));
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);

@@ -241,6 +241,40 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task List_and_verify_count_the_same_files_in_their_tables_and_their_json()
+    {
+        await Storage.EnsureReachableAsync(Storage.ConnectionString);
+        var container = new BlobServiceClient(Storage.ConnectionString).GetBlobContainerClient(Storage.UniqueName("models"));
+        try
+        {
+            var upload = await CliProcess.RunAsync("model", "upload", Paths.DemoModelDirectory, "--container", container.Name, "--prefix", "p/");
+            Assert.True(upload.ExitCode == 0, upload.ToString());
+            var uploaded = int.Parse(System.Text.RegularExpressions.Regex.Match(upload.Stdout, @"Uploaded (\d+) files").Groups[1].Value);
+
+            var listJson = await CliProcess.RunAsync("model", "list", "--container", container.Name, "--json");
+            var verifyJson = await CliProcess.RunAsync("model", "verify", "--container", container.Name, "--prefix", "p/", "--json");
+            var listTable = await CliProcess.RunAsync("model", "list", "--container", container.Name);
+            var verifyText = await CliProcess.RunAsync("model", "verify", "--container", container.Name, "--prefix", "p/");
+
+            Assert.True(listJson.ExitCode == 0, listJson.ToString());
+            Assert.True(verifyJson.ExitCode == 0, verifyJson.ToString());
+            var version = Assert.Single(JsonDocument.Parse(listJson.Stdout).RootElement.EnumerateArray());
+            using var verified = JsonDocument.Parse(verifyJson.Stdout);
+            Assert.Equal("p/", version.GetProperty("prefix").GetString());
+            Assert.True(version.GetProperty("manifest").GetBoolean());
+            Assert.True(verified.RootElement.GetProperty("valid").GetBoolean());
+            Assert.Equal(uploaded, version.GetProperty("files").GetInt32());
+            Assert.Equal(uploaded, verified.RootElement.GetProperty("files_checked").GetInt32());
+            Assert.Matches($@"(?m)^p/\s+{uploaded}\s", listTable.Stdout);
+            Assert.Contains($"OK: {uploaded} files", verifyText.Stdout);
+        }
+        finally
+        {
+            await container.DeleteIfExistsAsync();
+        }
+    }
+
+    [Fact]
     public async Task Upload_of_a_hugging_face_cache_snapshot_follows_its_links_and_skips_what_the_engine_does_not_use()
     {
         await Storage.EnsureReachableAsync(Storage.ConnectionString);
@@ -301,7 +335,7 @@ public sealed class CliTests
         var container = Storage.UniqueName("models-bench");
         try
         {
-            var r = await CliProcess.RunAsync("model", "bench", "--model-dir", cache.Snapshot, "--runs", "1", "--threads", "1", "--container", container);
+            var r = await CliProcess.RunAsync("model", "bench", "--model", cache.Snapshot, "--runs", "1", "--threads", "1", "--container", container);
 
             Assert.True(r.ExitCode == 0, r.ToString());
             Assert.Contains("cold:", r.Stdout, StringComparison.Ordinal);

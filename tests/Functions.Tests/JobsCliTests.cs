@@ -144,7 +144,7 @@ public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHos
     }
 
     [Fact]
-    public async Task A_file_is_a_json_spec_when_it_is_one_and_the_prompt_otherwise()
+    public async Task A_file_starting_with_a_brace_is_a_json_spec_that_must_parse_and_any_other_text_is_the_prompt()
     {
         var dir = Directory.CreateTempSubdirectory();
         try
@@ -152,10 +152,16 @@ public sealed class JobsCliTests(LocalHostFixture host) : IClassFixture<LocalHos
             var specFile = new FileInfo(Path.Combine(dir.FullName, "job.json"));
             await File.WriteAllTextAsync(specFile.FullName, """{"prompts": ["a", "b"]}""");
             var textFile = new FileInfo(Path.Combine(dir.FullName, "prompt.txt"));
-            await File.WriteAllTextAsync(textFile.FullName, "{not json, just a prompt that starts with a brace");
+            await File.WriteAllTextAsync(textFile.FullName, "Explain {braces} in a prompt: they are just text {here}.");
+            var broken = new FileInfo(Path.Combine(dir.FullName, "broken.txt"));
+            await File.WriteAllTextAsync(broken.FullName, "{\"prompt\": \"x\",");
 
             Assert.Equal(2, (await JobCommands.BuildSpecAsync(null, specFile, [], CancellationToken.None))["prompts"]!.AsArray().Count);
-            Assert.StartsWith("{not json", (await JobCommands.BuildSpecAsync(null, textFile, [], CancellationToken.None))["prompt"]!.GetValue<string>());
+            Assert.StartsWith("Explain {braces}", (await JobCommands.BuildSpecAsync(null, textFile, [], CancellationToken.None))["prompt"]!.GetValue<string>());
+            // Text that starts with '{' is a spec, as the host reads a message: one that does not parse is refused, not sent as a prompt.
+            var e = await Assert.ThrowsAsync<ArgumentException>(() => JobCommands.BuildSpecAsync(null, broken, [], CancellationToken.None));
+            Assert.Contains("broken.txt", e.Message);
+            Assert.Contains("not valid JSON", e.Message);
         }
         finally
         {
@@ -182,11 +188,16 @@ public sealed class JobsListCancelCliTests(LocalHostFixture host) : IClassFixtur
         Assert.True(cancel.ExitCode == 0, cancel.ToString());
         Assert.Contains($"job {id} cancelled", cancel.Stdout);
         Assert.True(list.ExitCode == 0, list.ToString());
-        Assert.StartsWith(id + "\tcancelled\t", list.Stdout.Split('\n')[0]);
+        var rows = list.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Matches(@"^ID\s+STATUS\s+CREATED \(UTC\)\s+COMPLETED \(UTC\)\s+PROMPTS$", rows[0]);
+        Assert.Matches($@"^{id}\s+cancelled\s", rows[1]);
         Assert.True(wait.ExitCode == 1, wait.ToString());
-        Assert.Contains($"job {id} cancelled", wait.Stdout);
-        Assert.True(again.ExitCode != 0, again.ToString());
-        Assert.Contains("404", again.Stderr);
+        // The status once ("job ID: Cancelled by request."), not "cancelled: cancelled: Cancelled by request.".
+        var line = Assert.Single(wait.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"job {id}: ", line);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(line, "cancel", System.Text.RegularExpressions.RegexOptions.IgnoreCase));
+        Assert.True(again.ExitCode == 1, again.ToString());
+        Assert.Contains("HTTP 404", again.Stderr);
     }
 }
 

@@ -30,6 +30,59 @@ public sealed class QuantizeCliTests
     }
 
     [Fact]
+    public async Task Quantize_out_writes_a_model_folder_with_only_what_it_needs_and_it_loads_without_the_switch()
+    {
+        var source = Directory.CreateTempSubdirectory("quantize-source-");
+        var output = Path.Combine(Path.GetTempPath(), "quantize-out-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(Paths.DemoModelDirectory))
+                File.Copy(file, Path.Combine(source.FullName, Path.GetFileName(file)));
+            // What a Hugging Face download holds beside the export: no model folder needs it.
+            await File.WriteAllBytesAsync(Path.Combine(source.FullName, "pytorch_model.bin"), new byte[1024]);
+            await File.WriteAllTextAsync(Path.Combine(source.FullName, "README.md"), "# a model card");
+
+            var quantize = await CliProcess.RunAsync("model", "quantize", source.FullName, "--bits", "4", "--out", output);
+            var complete = await CliProcess.RunAsync("complete", "--model", output, "--input-ids", "5,6,7,1", "--max-new-tokens", "4");
+            var bench = await CliProcess.RunAsync("bench", "--model", output, "--runs", "1", "--input-tokens", "8", "--new-tokens", "4");
+
+            Assert.True(quantize.ExitCode == 0, quantize.ToString());
+            Assert.True(File.Exists(Path.Combine(output, "config.json")));
+            Assert.True(File.Exists(Path.Combine(output, "spiece.model")));
+            Assert.False(File.Exists(Path.Combine(output, "pytorch_model.bin")));
+            Assert.False(File.Exists(Path.Combine(output, "README.md")));
+            foreach (var r in new[] { complete, bench })
+            {
+                Assert.True(r.ExitCode == 0, r.ToString());
+                Assert.Contains("quantized", r.Stderr);
+            }
+        }
+        finally
+        {
+            source.Delete(recursive: true);
+            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Bench_of_a_folder_that_does_not_load_says_why_without_an_exception_type()
+    {
+        var empty = Directory.CreateTempSubdirectory("no-model-");
+        try
+        {
+            var r = await CliProcess.RunAsync("bench", "--model", empty.FullName, "--runs", "1");
+
+            Assert.True(r.ExitCode == 1, r.ToString());
+            Assert.StartsWith("error: The model folder", r.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("Exception", r.Stderr);
+        }
+        finally
+        {
+            empty.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Complete_quantized_without_quantized_files_names_the_command_that_makes_them()
     {
         var r = await CliProcess.RunAsync("complete", "--model", Paths.DemoModelDirectory, "--quantized", "--input-ids", "5,1");

@@ -42,7 +42,11 @@ internal static class InferenceBench
         {
             model, batch, inputTokens, newTokens, runs, threads, quantized, compare, json, telemetry, telemetryOverhead,
         };
-        command.SetAction(parse =>
+        // Under the guard: a model that does not load is one line, its reason without the exception's type name.
+        command.SetAction((parse, _) => CommandGuard.RunAsync(() => Task.FromResult(Body(parse))));
+        return command;
+
+        int Body(ParseResult parse)
         {
             if (parse.GetValue(inputTokens) < 1 || parse.GetValue(newTokens) < 1 || parse.GetValue(runs) < 1)
             {
@@ -69,7 +73,7 @@ internal static class InferenceBench
             var modelOptions = new ModelOptions
             {
                 IntraOpThreads = parse.GetValue(threads),
-                UseQuantized = parse.GetValue(quantized),
+                UseQuantized = QuantizedFolder.Use(parse.GetValue(model)!, parse.GetValue(quantized)),
                 MaxBatchRows = Math.Max(32, sizes.Max()),
                 MaxNewTokensCeiling = Math.Max(512, newLength),
             };
@@ -89,8 +93,7 @@ internal static class InferenceBench
                 foreach ((_, var m) in subjects)
                     m.Dispose();
             }
-        });
-        return command;
+        }
     }
 
     private static bool HasQuantizedGraphs(string directory) =>

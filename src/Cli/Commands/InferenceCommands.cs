@@ -14,7 +14,8 @@ internal static class InferenceCommands
 
     internal static Option<string> ModelOption() => new("--model")
     {
-        Description = "The model folder (Hugging Face Optimum export: config.json, spiece.model, encoder/decoder .onnx).",
+        Description = "The model folder (Hugging Face Optimum export: config.json, spiece.model, encoder/decoder .onnx; a folder of " +
+            "*_quantized.onnx graphs is loaded as --quantized).",
         Required = true,
     };
 
@@ -71,7 +72,7 @@ internal static class InferenceCommands
                     throw new ArgumentException($"--input-ids must be comma-separated integers, e.g. 5,6,1; got '{idsText}'.");
                 }
             }
-            using var loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads), UseQuantized = parse.GetValue(quantized) });
+            using var loaded = T5Model.Load(parse.GetValue(model)!, new ModelOptions { IntraOpThreads = parse.GetValue(threads), UseQuantized = QuantizedFolder.Use(parse.GetValue(model)!, parse.GetValue(quantized)) });
             var o = parameters.Apply(parse, loaded.DefaultGenerationOptions);
             if (parse.GetValue(stream))
             {

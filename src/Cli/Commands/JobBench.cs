@@ -42,9 +42,10 @@ internal static class JobBench
         var url = JobCommands.UrlOption();
         var key = JobCommands.KeyOption();
         var timeout = JobCommands.TimeoutOption(900);
+        var json = JobCommands.JsonOption("one summary object (jobs_per_minute, p50_ms, …) on stdout, the table on stderr");
         var command = new Command("bench", "Load benchmark: submit many jobs, print jobs/minute and p50/p95 job latency.")
         {
-            jobs, concurrency, prompt, maxNewTokens, spread, promptTokens, forced, mixed, poll, url, key, timeout,
+            jobs, concurrency, prompt, maxNewTokens, spread, promptTokens, forced, mixed, poll, url, key, timeout, json,
         };
         command.SetAction((parse, ct) => JobCommands.Guard(async () =>
         {
@@ -53,6 +54,8 @@ internal static class JobBench
             if (parse.GetValue(promptTokens) < 0 || parse.GetValue(mixed) < 0) throw new ArgumentException("--prompt-tokens and --mixed-prompts cannot be negative.");
             if (parse.GetValue(spread) is var from && from != 0 && (from < 1 || from > parse.GetValue(maxNewTokens)))
                 throw new ArgumentException($"--max-new-tokens-from must be between 1 and --max-new-tokens ({parse.GetValue(maxNewTokens)}); got {from}.");
+            // The table for people on stdout, or with --json the summary alone on stdout and the table on stderr.
+            var human = parse.GetValue(json) ? Console.Error : Console.Out;
             using var client = JobCommands.Client(parse, url, key);
             var n = parse.GetValue(jobs);
             var text = parse.GetValue(promptTokens) is > 0 and var count ? PromptOfTokens(count) : parse.GetValue(prompt);
@@ -62,7 +65,7 @@ internal static class JobBench
             var pollInterval = TimeSpan.FromMilliseconds(parse.GetValue(poll));
             var jobTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout));
             var outcomes = new Outcome[n];
-            Console.WriteLine($"bench: {n} jobs, {parse.GetValue(concurrency)} in flight, against {parse.GetValue(url)}");
+            human.WriteLine($"bench: {n} jobs, {parse.GetValue(concurrency)} in flight, against {parse.GetValue(url)}");
 
             var wall = Stopwatch.StartNew();
             Task<Outcome>? big = null;
@@ -81,19 +84,19 @@ internal static class JobBench
             wall.Stop();
 
             var succeeded = outcomes.Where(o => o.Status == "succeeded").ToArray();
-            Console.WriteLine($"finished: {succeeded.Length} succeeded, {outcomes.Count(o => o.Status == "failed")} failed, {outcomes.Count(o => o.Status == "error")} client errors in {wall.Elapsed.TotalSeconds:0.0} s");
+            human.WriteLine($"finished: {succeeded.Length} succeeded, {outcomes.Count(o => o.Status == "failed")} failed, {outcomes.Count(o => o.Status == "error")} client errors in {wall.Elapsed.TotalSeconds:0.0} s");
             foreach (var error in outcomes.Where(o => o.Error is not null).Select(o => o.Error).Distinct().Take(3))
-                Console.WriteLine($"  error: {error}");
-            Console.WriteLine(F($"throughput: {succeeded.Length / singlesWall.TotalMinutes:0.0} jobs/minute"));
+                human.WriteLine($"  error: {error}");
+            human.WriteLine(F($"throughput: {succeeded.Length / singlesWall.TotalMinutes:0.0} jobs/minute"));
             var latencies = succeeded.Select(o => o.ClientLatency.TotalMilliseconds).Order().ToArray();
             var recorded = succeeded.Where(o => o.RecordedLatency is not null).Select(o => o.RecordedLatency!.Value.TotalMilliseconds).Order().ToArray();
             var queued = succeeded.Where(o => o.RecordedStart is not null).Select(o => o.RecordedStart!.Value.TotalMilliseconds).Order().ToArray();
             if (latencies.Length > 0)
-                Console.WriteLine(F($"latency (client, submit → seen done): p50 {Percentile(latencies, 50):0} ms, p95 {Percentile(latencies, 95):0} ms, max {latencies[^1]:0} ms"));
+                human.WriteLine(F($"latency (client, submit → seen done): p50 {Percentile(latencies, 50):0} ms, p95 {Percentile(latencies, 95):0} ms, max {latencies[^1]:0} ms"));
             if (recorded.Length > 0)
-                Console.WriteLine(F($"latency (recorded, created_at → completed_at): p50 {Percentile(recorded, 50):0} ms, p95 {Percentile(recorded, 95):0} ms, max {recorded[^1]:0} ms"));
+                human.WriteLine(F($"latency (recorded, created_at → completed_at): p50 {Percentile(recorded, 50):0} ms, p95 {Percentile(recorded, 95):0} ms, max {recorded[^1]:0} ms"));
             if (bigOutcome is not null)
-                Console.WriteLine(F($"mixed: the {parse.GetValue(mixed)}-prompt job {bigOutcome.Status} in {bigOutcome.ClientLatency.TotalMilliseconds:0} ms"));
+                human.WriteLine(F($"mixed: the {parse.GetValue(mixed)}-prompt job {bigOutcome.Status} in {bigOutcome.ClientLatency.TotalMilliseconds:0} ms"));
             var summary = new JsonObject
             {
                 ["mode"] = bigOutcome is null ? "single" : "mixed",
@@ -122,7 +125,7 @@ internal static class JobBench
                 summary["mixed_job_status"] = bigOutcome.Status;
                 summary["mixed_job_ms"] = Math.Round(bigOutcome.ClientLatency.TotalMilliseconds, 1);
             }
-            Console.WriteLine(summary.ToJsonString());
+            if (parse.GetValue(json)) Console.WriteLine(summary.ToJsonString());
             return succeeded.Length == n && bigOutcome is null or { Status: "succeeded" } ? 0 : 1;
         }));
         return command;

@@ -96,7 +96,7 @@ public sealed class JobClient : IDisposable
     /// 503 (the benchmark: it measures the instance, not the polling hint of an unfinished job).</param>
     public async Task<JsonElement> WaitAsync(
         string id, TimeSpan timeout, TimeSpan pollInterval, CancellationToken cancellationToken, TimeSpan notFoundGrace = default,
-        bool hintOnlyWhenBusy = false)
+        bool hintOnlyWhenBusy = false, Action<JsonElement>? onPoll = null)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -111,6 +111,7 @@ public sealed class JobClient : IDisposable
                 {
                     var body = await ReadAsync(response, $"status of job '{id}'", deadline.Token).ConfigureAwait(false);
                     if (IsTerminal(body)) return body;
+                    onPoll?.Invoke(body);
                 }
                 else if (started.Elapsed >= notFoundGrace)
                 {
@@ -162,10 +163,52 @@ public sealed class JobClient : IDisposable
         if (!response.IsSuccessStatusCode)
         {
             var hint = response.StatusCode == HttpStatusCode.Unauthorized ? " (pass the function key with --key)" : "";
-            throw new JobClientException((int)response.StatusCode, $"The {what} failed: HTTP {(int)response.StatusCode}{hint}. {text}");
+            throw new JobClientException((int)response.StatusCode, $"The {what} failed (HTTP {(int)response.StatusCode}): {ProblemDetail(text)}{hint}");
         }
         using var document = JsonDocument.Parse(text);
         return document.RootElement.Clone();
+    }
+
+    /// <summary>
+    /// One line for an error body: a problem's <c>detail</c> (else its <c>title</c>) with its <c>errors</c> (field: message),
+    /// decoded from its JSON (so no
+    /// <c>\u0027</c>), or the body's text; line breaks folded so the error stays one line.
+    /// </summary>
+    internal static string ProblemDetail(string body)
+    {
+        var text = body;
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var name in new[] { "detail", "title", "message", "error" })
+                {
+                    if (root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } found)
+                    {
+                        text = found;
+                        break;
+                    }
+                }
+                // Invalid input: the detail says "see errors"; the fields and their messages are what to fix.
+                if (root.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object)
+                {
+                    var fields = errors.EnumerateObject().Select(f => f.Name + ": " + (f.Value.ValueKind == JsonValueKind.Array
+                        ? string.Join(" ", f.Value.EnumerateArray().Select(m => m.ValueKind == JsonValueKind.String ? m.GetString() : m.GetRawText()))
+                        : f.Value.ToString()));
+                    text += " " + string.Join("; ", fields);
+                }
+                if (root.TryGetProperty("correlation_id", out var correlation) && correlation.ValueKind == JsonValueKind.String)
+                    text += $" (correlation id {correlation.GetString()})";
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON (a proxy's HTML page, plain text): its text is all there is.
+        }
+        var line = string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        return line.Length == 0 ? "(no details in the response)" : line.Length > 500 ? line[..500] + "…" : line;
     }
 
     public void Dispose() => _http.Dispose();

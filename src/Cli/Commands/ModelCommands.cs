@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
 using Serverless.Inference.Generation;
 using Serverless.Inference.Model;
@@ -90,11 +92,25 @@ internal static class ModelCommands
     private static Command Verify()
     {
         var (container, prefix, connection) = (ContainerOption(), PrefixOption(), ConnectionOption());
-        var command = new Command("verify", "Download every file of a model version and check it against the manifest.") { container, prefix, connection };
+        var json = JobCommands.JsonOption("the result ({prefix, valid, files_checked, bytes_checked, problems})");
+        var command = new Command("verify", "Download every file of a model version and check it against the manifest.") { container, prefix, connection, json };
         command.SetAction((parse, ct) => CommandGuard.RunAsync(async () =>
         {
             var client = Container(parse, connection, container);
-            var result = await ModelUploader.VerifyAsync(client, parse.GetValue(prefix)!, new ConsoleProgress("verify"), ct);
+            var result = await ModelUploader.VerifyAsync(client, parse.GetValue(prefix)!, parse.GetValue(json) ? null : new ConsoleProgress("verify"), ct);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(new JsonObject
+                {
+                    ["prefix"] = result.Prefix,
+                    ["valid"] = result.IsValid,
+                    ["has_manifest"] = result.HasManifest,
+                    ["files_checked"] = result.FilesChecked,
+                    ["bytes_checked"] = result.BytesChecked,
+                    ["problems"] = new JsonArray([.. result.Problems.Select(p => JsonValue.Create(p))]),
+                }.ToJsonString(JobCommands.Indented));
+                return result.IsValid ? 0 : 1;
+            }
             foreach (var problem in result.Problems) Console.WriteLine($"  problem: {problem}");
             Console.WriteLine(result.IsValid
                 ? $"OK: {result.FilesChecked} files ({Mb(result.BytesChecked)}) under {result.Prefix} match the manifest."
@@ -107,11 +123,29 @@ internal static class ModelCommands
     private static Command List()
     {
         var (container, connection) = (ContainerOption(), ConnectionOption());
-        var command = new Command("list", "Show the model versions (prefixes) in the container, with file count and size.") { container, connection };
+        var json = JobCommands.JsonOption("the versions ([{prefix, files, bytes, manifest, modified}])");
+        var command = new Command("list", "Show the model versions (prefixes) in the container, with file count (the manifest aside, as verify counts) and size.")
+        {
+            container, connection, json,
+        };
         command.SetAction((parse, ct) => CommandGuard.RunAsync(async () =>
         {
             var client = Container(parse, connection, container);
             var versions = await ModelUploader.ListAsync(client, ct);
+            // The manifest lists the model's files; it is not one of them (verify checks FilesChecked = the manifest's entries).
+            static int ModelFiles(ModelVersionInfo v) => v.FileCount - (v.HasManifest ? 1 : 0);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(new JsonArray([.. versions.Select(v => (JsonNode)new JsonObject
+                {
+                    ["prefix"] = v.Prefix,
+                    ["files"] = ModelFiles(v),
+                    ["bytes"] = v.TotalBytes,
+                    ["manifest"] = v.HasManifest,
+                    ["modified"] = v.LastModified,
+                })]).ToJsonString(JobCommands.Indented));
+                return 0;
+            }
             if (versions.Count == 0)
             {
                 Console.WriteLine($"Container '{client.Name}' is empty.");
@@ -119,7 +153,7 @@ internal static class ModelCommands
             }
             Console.WriteLine($"{"PREFIX",-40} {"FILES",5} {"SIZE",12} {"MANIFEST",8}  MODIFIED (UTC)");
             foreach (var v in versions)
-                Console.WriteLine($"{(v.Prefix.Length == 0 ? "(root)" : v.Prefix),-40} {v.FileCount,5} {Mb(v.TotalBytes),12} {(v.HasManifest ? "yes" : "no"),8}  {v.LastModified:yyyy-MM-dd HH:mm}");
+                Console.WriteLine($"{(v.Prefix.Length == 0 ? "(root)" : v.Prefix),-40} {ModelFiles(v),5} {Mb(v.TotalBytes),12} {(v.HasManifest ? "yes" : "no"),8}  {v.LastModified:yyyy-MM-dd HH:mm}");
             return 0;
         }));
         return command;
@@ -127,7 +161,9 @@ internal static class ModelCommands
 
     private static Command Bench()
     {
-        var modelDir = new Option<string>("--model-dir") { Description = "A model export folder to upload and load.", Required = true };
+        // --model as in complete and bench; --model-dir, its first name, still works (hidden from help).
+        var modelDir = new Option<string?>("--model") { Description = "A model export folder to upload and load." };
+        var modelDirAlias = new Option<string?>("--model-dir") { Hidden = true };
         var runs = new Option<int>("--runs") { Description = "Cold and warm starts measured (the median is reported).", DefaultValueFactory = _ => 3 };
         var threads = InferenceCommands.ThreadsOption();
         var quantized = InferenceCommands.QuantizedOption();
@@ -141,13 +177,19 @@ internal static class ModelCommands
             "Upload a model under a fresh prefix, then measure cold start (empty cache: download + load + first token) and " +
             "warm start (cached files verified + load + first token).")
         {
-            modelDir, runs, threads, quantized, trustCache, container, connection,
+            modelDir, modelDirAlias, runs, threads, quantized, trustCache, container, connection,
         };
-        command.Validators.Add(r => { if (r.GetValue(runs) < 1) r.AddError("--runs must be at least 1."); });
+        command.Validators.Add(r =>
+        {
+            if (r.GetValue(runs) < 1) r.AddError("--runs must be at least 1.");
+            if ((r.GetValue(modelDir) is null) == (r.GetValue(modelDirAlias) is null)) r.AddError("Option '--model' is required.");
+        });
         command.SetAction((parse, ct) => CommandGuard.RunAsync(() =>
         {
             var client = Container(parse, connection, container);
-            return ModelBench.RunAsync(client, parse.GetValue(modelDir)!, parse.GetValue(runs), parse.GetValue(threads), !parse.GetValue(trustCache), ct, parse.GetValue(quantized));
+            var folder = parse.GetValue(modelDir) ?? parse.GetValue(modelDirAlias)!;
+            return ModelBench.RunAsync(client, folder, parse.GetValue(runs), parse.GetValue(threads), !parse.GetValue(trustCache), ct,
+                QuantizedFolder.Use(folder, parse.GetValue(quantized)));
         }));
         return command;
     }
