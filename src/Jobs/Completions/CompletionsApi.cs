@@ -148,6 +148,14 @@ public sealed class CompletionsApi
         }
     }
 
+    // Seam for the OpenAI-compatible routes (src/Jobs/OpenAi): the same model lease, limits and counters as this route,
+    // with Start/EndAsync below. At merge, point Start/EndAsync at the shared scheduler and /v1 follows.
+    internal Task<JobModelLease> AcquireModelAsync(CancellationToken cancellationToken) => _models.AcquireAsync(cancellationToken);
+
+    internal CompletionsOptions Limits => _options;
+
+    internal int RetryAfterSeconds => Math.Max(_jobs.RetryAfterSeconds, 5);
+
     internal TokenStream Start(Inference.Model.T5Model model, string prompt, GenerationOptions options, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _active);
