@@ -170,6 +170,9 @@ module api 'app/api.bicep' = {
       Callbacks__MaxAttempts: '3'
       Callbacks__TimeoutSeconds: '5'
       Callbacks__RetryDelayMilliseconds: '1000'
+      // The /v1 (OpenAI-compatible) routes check OpenAi__ApiKey themselves; that key is a secret set on the app (a Key
+      // Vault reference), never here: without it every /v1 request is a 401. Anonymous access is for Development only.
+      OpenAi__AllowAnonymous: 'false'
       // Prompts and completions stay out of spans and logs; 'true' puts them there (prompts may be private).
       Telemetry__IncludeText: 'false'
       Model__Connection: 'AzureWebJobsStorage'

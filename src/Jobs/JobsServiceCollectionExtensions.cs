@@ -105,6 +105,8 @@ public static class JobsServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptScheduler>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
+        services.TryAddSingleton(sp => new OpenAi.OpenAiApi(sp.GetRequiredService<Completions.CompletionsApi>(), ReadOpenAiOptions(configuration),
+            IsDevelopment(configuration), sp.GetRequiredService<ILogger<OpenAi.OpenAiApi>>()));
         services.TryAddSingleton(sp => new Playground.PlaygroundApi(sp.GetRequiredService<PromptJobsOptions>()));
         services.TryAddSingleton(sp => new Playground.TokenizeApi(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Playground.TokenizeApi>>()));
@@ -174,6 +176,14 @@ public static class JobsServiceCollectionExtensions
             : throw new FormatException($"Setting {key} must be a {kind} name of 3 to {maxLength} lowercase letters, digits or hyphens, " +
                 $"starting and ending with a letter or digit, with no two hyphens in a row (Azure Storage's rule), not '{text}'.");
     }
+
+    /// <summary>The <c>OpenAi__*</c> settings; the model id is the model's Blob prefix (<c>Model__Prefix</c>) without its slash.</summary>
+    public static OpenAi.OpenAiOptions ReadOpenAiOptions(IConfiguration configuration) => new()
+    {
+        ApiKeys = OpenAi.OpenAiOptions.ParseKeys(configuration["OpenAi:ApiKey"]),
+        AllowAnonymous = Bool(configuration, "OpenAi:AllowAnonymous", false),
+        ModelId = ModelStorage.ReadOptions(key => configuration[key]).Prefix.Trim('/'),
+    };
 
     /// <summary>The host's environment: the Functions host passes <c>AZURE_FUNCTIONS_ENVIRONMENT</c> to the worker (Core
     /// Tools and the local test host say Development; Azure says Production or nothing); the local host uses ASP.NET

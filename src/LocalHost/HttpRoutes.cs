@@ -57,6 +57,14 @@ internal static class HttpRoutes
             ExecuteAsync(http, KeyFor<CancelJobAction>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
         app.MapGet("/api/playground", (HttpContext http, GetPlayground function) =>
             ExecuteAsync(http, KeyFor<GetPlayground>(functionKey), () => Task.FromResult(function.Run(http.Request))));
+        app.MapGet("/api/v1/models", (HttpContext http, ListOpenAiModels function) =>
+            ExecuteAsync(http, KeyFor<ListOpenAiModels>(functionKey), () => Task.FromResult(function.Run(http.Request))));
+        app.MapGet("/api/v1/models/{id}", (HttpContext http, string id, GetOpenAiModel function) =>
+            ExecuteAsync(http, KeyFor<GetOpenAiModel>(functionKey), () => Task.FromResult(function.Run(http.Request, id))));
+        app.MapPost("/api/v1/completions", (HttpContext http, CreateOpenAiCompletion function) =>
+            ExecuteAsync(http, KeyFor<CreateOpenAiCompletion>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
+        app.MapPost("/api/v1/chat/completions", (HttpContext http, CreateChatCompletion function) =>
+            ExecuteAsync(http, KeyFor<CreateChatCompletion>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
         app.MapPost("/api/tokenize", (HttpContext http, TokenizeText function) =>
             ExecuteAsync(http, KeyFor<TokenizeText>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
     }

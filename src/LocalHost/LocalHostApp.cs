@@ -68,6 +68,10 @@ public static class LocalHostApp
         builder.Services.AddTransient<CreateCompletion>();
         builder.Services.AddTransient<GetPlayground>();
         builder.Services.AddTransient<TokenizeText>();
+        builder.Services.AddTransient<ListOpenAiModels>();
+        builder.Services.AddTransient<GetOpenAiModel>();
+        builder.Services.AddTransient<CreateOpenAiCompletion>();
+        builder.Services.AddTransient<CreateChatCompletion>();
         // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
         builder.Services.AddSingleton(queueSettings);
         builder.Services.AddSingleton<QueueTriggerHost>();

@@ -9,8 +9,9 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
     // Not deployed: Flex takes the runtime from functionAppConfig and rejects FUNCTIONS_WORKER_RUNTIME;
     // AzureWebJobsStorage is replaced by its identity-based AzureWebJobsStorage__* form; an empty
     // Model__CacheDirectory means "under the temp folder", which is also what an absent one means; Callbacks__Secret is a
-    // secret: set it on the app (a Key Vault reference), never in the template (empty: jobs with a callback_url are refused).
-    private static readonly string[] NotDeployed = ["FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "Model__CacheDirectory", "Callbacks__Secret"];
+    // secret: set it on the app (a Key Vault reference), never in the template (empty: jobs with a callback_url are refused);
+    // so is OpenAi__ApiKey (empty: every /v1 request is a 401).
+    private static readonly string[] NotDeployed = ["FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "Model__CacheDirectory", "Callbacks__Secret", "OpenAi__ApiKey"];
 
     private JsonObject Settings()
     {

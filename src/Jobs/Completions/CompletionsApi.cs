@@ -151,6 +151,14 @@ public sealed class CompletionsApi
         }
     }
 
+    // Seam for the OpenAI-compatible routes (src/Jobs/OpenAi): the same model lease, limits and counters as this route,
+    // with Start/EndAsync below: its completions are rows of the same decode loop as the jobs'.
+    internal Task<JobModelLease> AcquireModelAsync(CancellationToken cancellationToken) => _models.AcquireAsync(cancellationToken);
+
+    internal CompletionsOptions Limits => _options;
+
+    internal int RetryAfterSeconds => Math.Max(_jobs.RetryAfterSeconds, 5);
+
     /// <summary>Starts one completion as a row of the instance's decode loop (beside the jobs' rows); see
     /// <see cref="Batching.PromptScheduler.StartStream"/>.</summary>
     internal TokenStream Start(Inference.Model.T5Model model, string prompt, GenerationOptions options, CancellationToken cancellationToken)

@@ -23,6 +23,8 @@ public sealed class RunningHostFixture : HostFixture
         var url = Setting("E2E_BASE_URL")!;
         BaseUrl = new Uri(url.EndsWith('/') ? url : url + "/");
         FunctionKey = Setting("E2E_FUNCTION_KEY");
+        OpenAiKey = Setting("E2E_OPENAI_KEY");
+        OpenAiModel = Setting("E2E_OPENAI_MODEL") ?? "flan-t5-small";
         StorageConnection = Setting("E2E_STORAGE_CONNECTION");
         QueueName = Setting("E2E_QUEUE") ?? "prompt-jobs";
         JobsContainerName = Setting("E2E_JOBS_CONTAINER") ?? "jobs";

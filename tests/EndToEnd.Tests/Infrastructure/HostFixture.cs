@@ -22,6 +22,12 @@ public abstract class HostFixture : IAsyncLifetime
     /// <summary>The function key the host requires; null when it enforces none (Core Tools locally).</summary>
     public string? FunctionKey { get; protected set; }
 
+    /// <summary>The key of the OpenAI-compatible routes (<c>OpenAi__ApiKey</c>); null when the suite does not know it.</summary>
+    public string? OpenAiKey { get; protected set; }
+
+    /// <summary>The model id the <c>/v1</c> routes serve (the model's Blob prefix without its slash).</summary>
+    public string OpenAiModel { get; protected set; } = "demo";
+
     /// <summary>The host's storage account (for queue drops and outputs); null when not given (a running host).</summary>
     public string? StorageConnection { get; protected set; }
 

@@ -83,6 +83,7 @@ public abstract class StartedHostFixture : HostFixture
             ["Model__CacheDirectory"] = Path.Combine(_work, "model-cache"),
             ["Jobs__MaxPromptsPerJob"] = TestMaxPromptsPerJob.ToString(),
             ["Completions__MaxPrompts"] = TestMaxCompletionPrompts.ToString(),
+            ["OpenAi__ApiKey"] = (OpenAiKey = NewKey()) + ";e2e-second-key",
             ["Callbacks__Secret"] = CallbackSecret = "e2e-" + Guid.NewGuid().ToString("N"),
             // What func start and the Functions host's start.sh say: callbacks may then go to this machine's listeners.
             ["AZURE_FUNCTIONS_ENVIRONMENT"] = "Development",

@@ -1,0 +1,165 @@
+using System.ClientModel;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using OpenAI;
+using OpenAI.Chat;
+using Serverless.EndToEnd.Tests.Infrastructure;
+using ChatFinishReason = OpenAI.Chat.ChatFinishReason;
+
+namespace Serverless.EndToEnd.Tests;
+
+/// <summary>The OpenAI-compatible routes (<c>/api/v1</c>) through the official clients: the OpenAI .NET SDK and
+/// Microsoft.Extensions.AI's <see cref="IChatClient"/> over it, with the app's key as the SDK sends it (Bearer).</summary>
+public abstract partial class EndToEndTests<THost>
+{
+    private OpenAIClient OpenAi(string? key = null) =>
+        new(new ApiKeyCredential(key ?? host.OpenAiKey!), new OpenAIClientOptions { Endpoint = new Uri(host.BaseUrl, "api/v1/") });
+
+    private void SkipIfNoOpenAiKey()
+    {
+        SkipIfUnavailable();
+        Skip.If(host.OpenAiKey is null, $"{host.Name} host: the suite does not know its OpenAi__ApiKey (E2E_OPENAI_KEY)");
+    }
+
+    private static readonly ChatCompletionOptions Greedy = new() { Temperature = 0, MaxOutputTokenCount = 12 };
+
+    [SkippableFact]
+    public async Task The_OpenAI_chat_client_answers_a_greedy_completion_with_usage_and_a_finish_reason()
+    {
+        SkipIfNoOpenAiKey();
+        var chat = OpenAi().GetChatClient(host.OpenAiModel);
+        ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage(Prompt)], Greedy);
+
+        Assert.Equal(ChatMessageRole.Assistant, completion.Role);
+        Assert.NotEmpty(completion.Content[0].Text);
+        Assert.True(completion.FinishReason is ChatFinishReason.Stop or ChatFinishReason.Length, $"finish reason {completion.FinishReason}");
+        Assert.True(completion.Usage.InputTokenCount > 0);
+        Assert.InRange(completion.Usage.OutputTokenCount, 1, 12);
+        Assert.Equal(completion.Usage.InputTokenCount + completion.Usage.OutputTokenCount, completion.Usage.TotalTokenCount);
+        Assert.Equal(completion.FinishReason == ChatFinishReason.Length, completion.Usage.OutputTokenCount == 12);
+    }
+
+    [SkippableFact]
+    public async Task The_OpenAI_chat_client_streams_the_same_text_as_the_plain_answer_for_greedy_settings()
+    {
+        SkipIfNoOpenAiKey();
+        var chat = OpenAi().GetChatClient(host.OpenAiModel);
+        ChatCompletion plain = await chat.CompleteChatAsync([new UserChatMessage(Prompt)], Greedy);
+
+        var text = new StringBuilder();
+        ChatFinishReason? finish = null;
+        ChatTokenUsage? usage = null;
+        var updates = 0;
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage(Prompt)], Greedy))
+        {
+            updates++;
+            foreach (var part in update.ContentUpdate) text.Append(part.Text);
+            finish ??= update.FinishReason;
+            usage ??= update.Usage;
+        }
+
+        Assert.Equal(plain.Content[0].Text, text.ToString());
+        Assert.Equal(plain.FinishReason, finish);
+        Assert.True(updates > 2, $"only {updates} update(s): the answer was not streamed token by token");
+        // The SDK asks for stream_options.include_usage: the last chunk carries the usage.
+        Assert.NotNull(usage);
+        Assert.Equal(plain.Usage.OutputTokenCount, usage.OutputTokenCount);
+        Assert.Equal(plain.Usage.InputTokenCount, usage.InputTokenCount);
+    }
+
+    [SkippableFact]
+    public async Task A_Microsoft_Extensions_AI_chat_client_gets_text_usage_and_finish_reason_plain_and_streamed()
+    {
+        SkipIfNoOpenAiKey();
+        var client = OpenAi().GetChatClient(host.OpenAiModel).AsIChatClient();
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 12 };
+        var messages = new[] { new Microsoft.Extensions.AI.ChatMessage(ChatRole.System, "Answer briefly."), new Microsoft.Extensions.AI.ChatMessage(ChatRole.User, Prompt) };
+
+        var response = await client.GetResponseAsync(messages, options);
+        Assert.NotEmpty(response.Text);
+        Assert.NotNull(response.Usage);
+        Assert.True(response.Usage.InputTokenCount > 0);
+        Assert.True(response.FinishReason == Microsoft.Extensions.AI.ChatFinishReason.Stop || response.FinishReason == Microsoft.Extensions.AI.ChatFinishReason.Length);
+
+        var streamed = await client.GetStreamingResponseAsync(messages, options).ToChatResponseAsync();
+        Assert.Equal(response.Text, streamed.Text);
+        Assert.Equal(response.FinishReason, streamed.FinishReason);
+    }
+
+    [SkippableFact]
+    public async Task A_request_over_the_context_window_is_the_SDKs_400_naming_the_token_counts()
+    {
+        SkipIfNoOpenAiKey();
+        var chat = OpenAi().GetChatClient(host.OpenAiModel);
+        var longPrompt = string.Join(' ', Enumerable.Repeat("Ganymede orbits Jupiter.", 120));
+        var error = await Assert.ThrowsAsync<ClientResultException>(() =>
+            chat.CompleteChatAsync([new UserChatMessage(longPrompt)], new ChatCompletionOptions { MaxOutputTokenCount = 200 }));
+        Assert.Equal(400, error.Status);
+        Assert.Contains("maximum context length", error.Message, StringComparison.Ordinal);
+        Assert.Contains("context_length_exceeded", error.Message, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task An_unknown_model_is_the_SDKs_404_and_a_wrong_key_its_401()
+    {
+        SkipIfNoOpenAiKey();
+        var unknown = await Assert.ThrowsAsync<ClientResultException>(() =>
+            OpenAi().GetChatClient("gpt-4o").CompleteChatAsync([new UserChatMessage(Prompt)], Greedy));
+        Assert.Equal(404, unknown.Status);
+        Assert.Contains("model_not_found", unknown.Message, StringComparison.Ordinal);
+
+        var wrongKey = await Assert.ThrowsAsync<ClientResultException>(() =>
+            OpenAi("not-the-key").GetChatClient(host.OpenAiModel).CompleteChatAsync([new UserChatMessage(Prompt)], Greedy));
+        Assert.Equal(401, wrongKey.Status);
+
+        var models = await OpenAi().GetOpenAIModelClient().GetModelsAsync();
+        Assert.Equal([host.OpenAiModel], models.Value.Select(m => m.Id));
+    }
+
+    [SkippableFact]
+    public async Task The_completions_route_answers_through_the_SDKs_protocol_method_as_api_completions_does_for_greedy_settings()
+    {
+        SkipIfNoOpenAiKey();
+        // The SDK has no typed client for the legacy completions route: its protocol layer sends the JSON and the key.
+        var client = OpenAi();
+        var body = BinaryContent.Create(BinaryData.FromObjectAsJson(new { model = host.OpenAiModel, prompt = Prompt, max_tokens = 10, temperature = 0 }));
+        var message = client.GetChatClient(host.OpenAiModel).Pipeline.CreateMessage();
+        message.Request.Method = "POST";
+        message.Request.Uri = new Uri(host.BaseUrl, "api/v1/completions");
+        message.Request.Headers.Set("Content-Type", "application/json");
+        message.Request.Content = body;
+        await client.GetChatClient(host.OpenAiModel).Pipeline.SendAsync(message);
+        Assert.Equal(200, message.Response!.Status);
+        using var v1 = JsonDocument.Parse(message.Response.Content.ToString());
+        Assert.Equal("text_completion", v1.RootElement.GetProperty("object").GetString());
+        var choice = v1.RootElement.GetProperty("choices")[0];
+
+        using var native = await host.Http.PostAsync("api/completions", HostFixture.Json(new { prompt = Prompt, parameters = new { max_new_tokens = 10 } }));
+        using var expected = JsonDocument.Parse(await native.Content.ReadAsStringAsync());
+        Assert.Equal(expected.RootElement.GetProperty("generated_text").GetString(), choice.GetProperty("text").GetString());
+        Assert.Equal(expected.RootElement.GetProperty("output_tokens").GetInt32(), v1.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
+    [SkippableFact]
+    public async Task The_v1_routes_take_the_Azure_style_api_key_header_and_answer_OpenAI_errors_naming_the_parameter()
+    {
+        SkipIfNoOpenAiKey();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/completions")
+        {
+            Content = HostFixture.Json(new { model = host.OpenAiModel, prompt = Prompt, echo = true }),
+        };
+        request.Headers.Add("api-key", host.OpenAiKey);
+        using var response = await host.Anonymous.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("echo", error.RootElement.GetProperty("error").GetProperty("param").GetString());
+        Assert.Equal("invalid_request_error", error.RootElement.GetProperty("error").GetProperty("type").GetString());
+
+        using var noKey = await host.Anonymous.GetAsync("api/v1/models");
+        Assert.Equal(HttpStatusCode.Unauthorized, noKey.StatusCode);
+        using var noKeyError = JsonDocument.Parse(await noKey.Content.ReadAsStringAsync());
+        Assert.Equal("invalid_api_key", noKeyError.RootElement.GetProperty("error").GetProperty("code").GetString());
+    }
+}
