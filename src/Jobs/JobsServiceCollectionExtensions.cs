@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Serverless.Inference.Model;
 using Serverless.Jobs.Batching;
 using Serverless.Jobs.Cancellation;
+using Serverless.Jobs.Failover;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Storage;
 using Serverless.ModelStore;
@@ -29,6 +30,7 @@ public static class JobsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddLogging();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddJobFailover(configuration); // issue 25: heartbeats, sweeps, job leases (Failover__*)
 
         services.TryAddSingleton(_ =>
         {
@@ -80,7 +82,8 @@ public static class JobsServiceCollectionExtensions
             return new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(),
                 sp.GetRequiredService<Callbacks.JobCallbacks>(), options,
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(),
-                options.DynamicBatching ? sp.GetRequiredService<PromptBatcher>() : null);
+                options.DynamicBatching ? sp.GetRequiredService<PromptBatcher>() : null,
+                sp.GetRequiredService<Failover.JobOwnership>()); // issue 25
         });
         services.TryAddSingleton(sp =>
         {
