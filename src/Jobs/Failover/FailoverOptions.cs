@@ -30,6 +30,10 @@ public sealed class FailoverOptions
     /// maxDequeueCount.</summary>
     public int MaxAttempts { get; set; } = 5;
 
+    /// <summary>Least time between two checkpoint writes of a running multi-prompt job (only when prompts finished since
+    /// the last one): a retry decodes only the prompts not kept.</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>On shutdown, how long running decodes may go on before they are checkpointed and handed back. Keep it
     /// under the platform's grace period (Flex Consumption: scale-in waits for running executions, within limits).</summary>
     public TimeSpan DrainBudget { get; set; } = TimeSpan.FromSeconds(20);
@@ -46,6 +50,7 @@ public sealed class FailoverOptions
         if (DeadAfter < HeartbeatInterval * 2)
             throw new FormatException($"Setting Failover__DeadAfter ({DeadAfter}) must be at least twice Failover__HeartbeatInterval ({HeartbeatInterval}): one late heartbeat must not make a live instance look dead.");
         if (MaxAttempts < 1) throw new FormatException("Setting Failover__MaxAttempts must be at least 1.");
+        if (CheckpointInterval <= TimeSpan.Zero) throw new FormatException("Setting Failover__CheckpointInterval must be positive.");
         if (DrainBudget < TimeSpan.Zero) throw new FormatException("Setting Failover__DrainBudget must not be negative.");
     }
 }

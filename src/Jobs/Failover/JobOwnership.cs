@@ -1,7 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
+using Serverless.Jobs.Checkpoints;
 using Serverless.Jobs.Messages;
+using Serverless.Jobs.Specs;
 using Serverless.Jobs.Storage;
 
 namespace Serverless.Jobs.Failover;
@@ -25,6 +27,7 @@ internal sealed class JobOwnership
     public JobOwnership(JobStore store, HeartbeatStore heartbeats, InstanceHeartbeat heartbeat, FailoverSweeper sweeper, FailoverOptions options, TimeProvider time,
         ILogger<JobOwnership> logger)
     {
+        Checkpoints = new CheckpointStore(store.JobsContainer, "_checkpoints/");
         _sweeper = sweeper;
         _store = store;
         _heartbeats = heartbeats;
@@ -35,6 +38,13 @@ internal sealed class JobOwnership
     }
 
     public bool Enabled => _options.Enabled;
+
+    /// <summary>Finished prompts of running jobs, <c>jobs/_checkpoints/{id}.json</c>.</summary>
+    public CheckpointStore Checkpoints { get; }
+
+    /// <summary>Opens the attempt's checkpoint: what earlier attempts finished, and a writer for what this one finishes.</summary>
+    public Task<ResumedPrompts> ResumeAsync(string id, JobSpec spec, bool retry, CancellationToken cancellationToken) =>
+        ResumedPrompts.StartAsync(Checkpoints, id, spec, retry, _options.CheckpointInterval, _time, _logger, cancellationToken);
 
     public string InstanceId => _options.InstanceId;
 

@@ -86,17 +86,23 @@ public sealed class FailoverTests
     [Fact]
     public async Task A_job_running_longer_than_dead_after_on_a_live_host_is_not_taken_over()
     {
-        await using var pair = await TwoLocalHosts.StartAsync();
+        // A heartbeat every 0.5 s and dead after 2 s: the job below runs several times that long, all in one decode.
+        var deadAfter = TimeSpan.FromSeconds(2);
+        await using var pair = await TwoLocalHosts.StartAsync(new Dictionary<string, string>
+        {
+            ["Failover__HeartbeatInterval"] = "00:00:00.500",
+            ["Failover__DeadAfter"] = deadAfter.ToString(),
+        });
         var spec = new { prompts = Enumerable.Range(0, 8).Select(p => $"prompt {p}").ToArray(), parameters = new { max_new_tokens = 512, min_new_tokens = 512 } };
         var id = await pair.Hosts[0].SubmitAsync(spec);
         var owner = await WaitForOwnerAsync(pair, id);
         var started = Stopwatch.StartNew();
         // Its message again, as when a first delivery comes back: whichever host gets it must see a live owner and drop it.
-        await Task.Delay(TwoLocalHosts.DeadAfter);
+        await Task.Delay(deadAfter);
         await pair.Queue.SendMessageAsync(JsonSerializer.Serialize(new { id, spec.prompts, spec.parameters }));
 
         var job = await WaitAsync(pair.Hosts[0], id, Finish, pair);
-        Assert.True(started.Elapsed > TwoLocalHosts.DeadAfter * 2, $"the job ran only {started.Elapsed.TotalSeconds:F0} s: too short to show anything; raise its tokens");
+        Assert.True(started.Elapsed > deadAfter * 2, $"the job ran only {started.Elapsed.TotalSeconds:F0} s: too short to show anything; raise its tokens");
         Assert.True(job.GetProperty("status").GetString() == "succeeded", job.GetRawText());
         var record = await pair.RecordAsync(id);
         Assert.Equal(1, record.GetProperty("attempts").GetInt32());
