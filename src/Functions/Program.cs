@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Serverless.Functions;
 using Serverless.Jobs;
+using Serverless.Jobs.Failover;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 
@@ -17,5 +18,7 @@ var exporters = TelemetrySetup.Read(builder.Configuration);
 builder.Services.AddPipelineTelemetry(exporters, ApplicationInsightsSettings.Credential(builder.Configuration))?.UseFunctionsWorkerDefaults();
 
 builder.Services.AddPromptJobs(builder.Configuration);
+// Heartbeat and dead-instance sweeps on every instance while it is up (issue 25, docs/reliability.md).
+builder.Services.AddJobFailoverService();
 
 builder.Build().Run();

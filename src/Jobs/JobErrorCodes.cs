@@ -23,4 +23,6 @@ internal static class JobErrorCodes
     public const string EnqueueFailed = "enqueue_failed";
     /// <summary>The job was cancelled (<c>DELETE /api/jobs/{id}</c>) before it finished.</summary>
     public const string Cancelled = "cancelled";
+    /// <summary><c>last_error</c> of an attempt whose instance died or shut down; the job was handed to another (issue 25).</summary>
+    public const string InstanceLost = "instance_lost";
 }

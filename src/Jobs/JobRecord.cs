@@ -49,6 +49,11 @@ internal sealed record JobRecord
     [JsonInclude] public string? CallbackUrl { get; private init; }
     /// <summary>How that post went, once tried: the only change a finished record takes.</summary>
     [JsonInclude] public Callbacks.CallbackDelivery? Callback { get; private init; }
+    // Failover (issue 25): who holds the running attempt, and what earlier attempts left for this one.
+    /// <summary>The instance running (or holding) the current attempt; see <see cref="Failover.JobLease"/>.</summary>
+    [JsonInclude] public Failover.JobLease? Lease { get; private init; }
+    /// <summary>Per attempt that got as far as generating: prompts taken from the checkpoint and prompts decoded.</summary>
+    [JsonInclude] public IReadOnlyList<Failover.AttemptRecord>? AttemptLog { get; private init; }
 
     [JsonIgnore] public bool IsTerminal => IsTerminalStatus(Status);
 
@@ -79,19 +84,33 @@ internal sealed record JobRecord
     public bool CanBecome(JobRecord next) =>
         next.Id == Id && (IsTerminal
             ? Callback is null && next.Callback is not null && next == this with { Callback = next.Callback }
-            : next.Status >= Status);
+            : next.Status >= Status || IsRelease(next));
+
+    // Failover (issue 25): the one step back a record takes: running → queued when its owner died (see Released).
+    private bool IsRelease(JobRecord next) => Status == JobStatus.Running && next.Status == JobStatus.Queued && Lease is not null && next.Lease is null;
 
     /// <summary>The outcome of the callback of a finished job, recorded once. Null (no change) unless terminal without one.</summary>
     public JobRecord? CallbackDone(Callbacks.CallbackDelivery outcome) => IsTerminal && Callback is null ? this with { Callback = outcome } : null;
 
     /// <summary>An attempt started: running, one more attempt, the first start time kept. Null once terminal.</summary>
-    public JobRecord? Started(DateTimeOffset at, int promptCount) => IsTerminal ? null : this with
+    public JobRecord? Started(DateTimeOffset at, int promptCount, Failover.JobLease? lease = null) => IsTerminal ? null : this with
     {
         Status = JobStatus.Running,
         StartedAt = StartedAt ?? at,
         Attempts = Attempts + 1,
         PromptCount = promptCount,
+        Lease = lease,
     };
+
+    /// <summary>Handed back: the owner of the running attempt is dead (or shutting down): queued again, nobody's, the
+    /// attempt named in <c>last_error</c>. Null unless running under a lease.</summary>
+    public JobRecord? Released(DateTimeOffset at, JobError reason) => Status == JobStatus.Running && Lease is not null
+        ? this with { Status = JobStatus.Queued, Lease = null, LastError = reason with { Attempt = Attempts, At = at } }
+        : null;
+
+    /// <summary>Notes what an attempt generated (for resumed jobs: only the prompts the checkpoint lacked). Null once terminal.</summary>
+    public JobRecord? Logged(Failover.AttemptRecord attempt) =>
+        IsTerminal ? null : this with { AttemptLog = [.. (AttemptLog ?? []).Where(a => a.Attempt != attempt.Attempt), attempt] };
 
     /// <summary>The current attempt failed and will be retried: <c>last_error</c> names it. Null once terminal.</summary>
     public JobRecord? AttemptFailed(int attempt, JobError error, DateTimeOffset at) =>

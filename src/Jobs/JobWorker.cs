@@ -32,11 +32,13 @@ public sealed class JobWorker
     private readonly TimeProvider _time;
     private readonly ILogger<JobWorker> _logger;
     private readonly PromptScheduler _scheduler;
+    private readonly Failover.JobOwnership? _ownership;
 
     /// <param name="scheduler">The instance's decode loop (with <c>Jobs__DynamicBatching=false</c>, its policy runs one job per batch).</param>
     internal JobWorker(JobStore store, IJobModelSource models, JobCancellationWatcher cancellation, Callbacks.JobCallbacks callbacks, PromptJobsOptions options, TimeProvider time,
-        ILogger<JobWorker> logger, PromptScheduler scheduler)
+        ILogger<JobWorker> logger, PromptScheduler scheduler, Failover.JobOwnership? ownership = null)
     {
+        _ownership = ownership;
         _scheduler = scheduler;
         _store = store;
         _models = models;
@@ -92,9 +94,25 @@ public sealed class JobWorker
             return;
         }
 
-        var now = _time.GetUtcNow();
-        var record = await _store.UpdateAsync(tracked, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Started(now, spec.Prompts.Count),
-            cancellationToken).ConfigureAwait(false);
+        // Failover (issue 25): the job is listed in this instance's heartbeat, then taken under a lease by the start
+        // write, so a sweep hands it back if this instance dies; a job a live instance holds is not run twice.
+        using var hold = _ownership is { Enabled: true } ? await _ownership.HoldAsync(id, cancellationToken).ConfigureAwait(false) : null;
+        JobRecord? record;
+        if (_ownership is { Enabled: true })
+        {
+            (record, var heldElsewhere) = await _ownership.StartAsync(tracked, message, spec.Prompts.Count, cancellationToken).ConfigureAwait(false);
+            if (heldElsewhere)
+            {
+                _logger.LogInformation("Job {JobId} is held by live instance {Owner}; message {MessageId} completed without running it", id, record?.Lease?.Owner, messageId);
+                return;
+            }
+        }
+        else
+        {
+            var now = _time.GetUtcNow();
+            record = await _store.UpdateAsync(tracked, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Started(now, spec.Prompts.Count),
+                cancellationToken).ConfigureAwait(false);
+        }
         if (record is null || record.IsTerminal)
         {
             // Finished concurrently by another delivery (or cancelled just now).
@@ -119,6 +137,13 @@ public sealed class JobWorker
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            // Failover (issue 25): graceful scale-in. The record is queued again and a new message is visible now; this
+            // one completes (returning normally) instead of coming back after a timeout with one more dequeue.
+            if (_ownership is { Enabled: true } && await _ownership.HandBackOnShutdownAsync(id, TimeSpan.FromSeconds(10)).ConfigureAwait(false))
+            {
+                _logger.LogWarning("Job {JobId}: attempt {Attempt} stopped (host shutting down); handed back to the queue at once", id, record.Attempts);
+                return;
+            }
             _logger.LogWarning("Job {JobId}: attempt {Attempt} cancelled (host shutting down); the message will be delivered again", id, record.Attempts);
             throw;
         }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Serverless.Inference.Model;
 using Serverless.Jobs.Batching;
 using Serverless.Jobs.Cancellation;
+using Serverless.Jobs.Failover;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Storage;
 using Serverless.ModelStore;
@@ -30,6 +31,7 @@ public static class JobsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddLogging();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddJobFailover(configuration); // issue 25: heartbeats, sweeps, job leases (Failover__*)
 
         // Read once, through the options system, and checked when the host starts (ValidateOnStart): a malformed setting
         // (PromptJobsQueue=q2) stops the host with a message naming it, instead of failing every request as if transient.
@@ -94,7 +96,8 @@ public static class JobsServiceCollectionExtensions
             var options = sp.GetRequiredService<PromptJobsOptions>();
             return new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(),
                 sp.GetRequiredService<Callbacks.JobCallbacks>(), options,
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(), sp.GetRequiredService<PromptScheduler>());
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(), sp.GetRequiredService<PromptScheduler>(),
+                sp.GetRequiredService<Failover.JobOwnership>()); // issue 25
         });
         services.TryAddSingleton(sp =>
         {

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration.Memory;
 using Serverless.Functions;
 using Serverless.Jobs;
+using Serverless.Jobs.Failover;
 
 namespace Serverless.LocalHost;
 
@@ -59,6 +60,8 @@ public static class LocalHostApp
 
         builder.Services.AddMvcCore();
         builder.Services.AddPromptJobs(builder.Configuration);
+        // Heartbeat and dead-instance sweeps (issue 25, docs/reliability.md).
+        builder.Services.AddJobFailoverService();
         builder.Services.AddTransient<SubmitJob>();
         builder.Services.AddTransient<GetJob>();
         builder.Services.AddTransient<ListJobs>();
