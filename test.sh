@@ -35,6 +35,11 @@ if [ -d "$E2E_FUNCTIONS_HOST_SRC" ] || command -v func >/dev/null; then
 fi
 export E2E_HOSTS_FILE="$hosts_file"
 
+# tests/Package.Tests consumes the library as a package: pack it into the folder feed first, and drop the copy that
+# project's own package folder extracted last time (same version, so NuGet would otherwise serve the old one).
+rm -rf artifacts/package-tests/packages/serverless.inference
+dotnet pack src/Inference -c Release -o artifacts/feed -v q -clp:ErrorsOnly || { echo "test.sh: packing src/Inference failed" >&2; exit 1; }
+
 dotnet test Serverless.sln -c Release "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 

@@ -12,7 +12,10 @@ public sealed class ModelFormatException(string message, Exception? inner = null
 public sealed class PromptTooLongException(int tokenCount, int limit, int promptIndex = 0)
     : InferenceException($"The prompt has {tokenCount} tokens but the model's context window is {limit}; shorten it or set truncation to keep_start or keep_end.")
 {
+    /// <summary>The prompt's tokens, <c>&lt;/s&gt;</c> included.</summary>
     public int TokenCount { get; } = tokenCount;
+
+    /// <summary>The model's context window, in tokens.</summary>
     public int Limit { get; } = limit;
 
     /// <summary>The prompt's index in the call's list of prompts.</summary>
@@ -24,5 +27,6 @@ public sealed class PromptTooLongException(int tokenCount, int limit, int prompt
 public sealed class InvalidGenerationOptionsException(IReadOnlyList<Generation.OptionError> errors)
     : InferenceException(string.Join("; ", errors.Select(e => e.Message)))
 {
+    /// <summary>Every invalid parameter, in the order <see cref="Generation.GenerationParameters.All"/> lists them.</summary>
     public IReadOnlyList<Generation.OptionError> Errors { get; } = errors;
 }

@@ -12,6 +12,7 @@ namespace Serverless.Inference.Tokenization;
 /// </summary>
 public sealed partial class T5Tokenizer
 {
+    /// <summary>The tokens of the normalised text, each with its id, its text and its range in the normalised text.</summary>
     protected override EncodeResults<EncodedToken> EncodeToTokens(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings)
     {
         var segmentation = Segment(text, textSpan);
@@ -34,6 +35,7 @@ public sealed partial class T5Tokenizer
         };
     }
 
+    /// <summary>The ids of the normalised text, at most <see cref="EncodeSettings.MaxTokenCount"/>.</summary>
     protected override EncodeResults<int> EncodeToIds(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings)
     {
         var segmentation = Segment(text, textSpan);
@@ -46,6 +48,7 @@ public sealed partial class T5Tokenizer
         };
     }
 
+    /// <summary>The number of tokens <see cref="Encode"/> makes of the text, <c>&lt;/s&gt;</c> included.</summary>
     protected override int CountTokens(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings) =>
         CountTokens(text ?? textSpan.ToString());
 

@@ -202,8 +202,11 @@ public sealed partial class T5Tokenizer : Tokenizer
         }
     }
 
+    /// <summary>The id of <c>&lt;pad&gt;</c>, which T5 also uses as the decoder's start token.</summary>
     public int PadId { get; }
+    /// <summary>The id of <c>&lt;/s&gt;</c>, which ends every encoded prompt and every finished completion.</summary>
     public int EosId { get; }
+    /// <summary>The id of <c>&lt;unk&gt;</c>, given to text the vocabulary cannot spell.</summary>
     public int UnkId { get; }
 
     /// <summary>Number of pieces in the SentencePiece vocabulary.</summary>

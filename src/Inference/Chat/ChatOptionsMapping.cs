@@ -1,0 +1,80 @@
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using Serverless.Inference.Generation;
+
+namespace Serverless.Inference.Chat;
+
+/// <summary>
+/// <see cref="ChatOptions"/> as the engine's <see cref="GenerationOptions"/>. The typed options first, in OpenAI's
+/// meanings; then <see cref="ChatOptions.AdditionalProperties"/> by their Hugging Face names (the names of
+/// <see cref="GenerationParameters.All"/>), which are the engine's own terms and so win over the typed ones.
+/// </summary>
+internal static class ChatOptionsMapping
+{
+    public static GenerationOptions ToGenerationOptions(ChatOptions? chat, GenerationOptions baseline)
+    {
+        if (chat is null)
+            return baseline;
+        var options = baseline;
+        if (chat.MaxOutputTokens is { } maxTokens)
+            options = options with { MaxNewTokens = maxTokens };
+        if (chat.Temperature is { } temperature)
+        {
+            // OpenAI's temperature 0 means "always the most likely token" (greedy), and any other temperature samples.
+            // Hugging Face keeps the two apart (do_sample) and refuses temperature 0, so 0 turns sampling off instead.
+            options = temperature == 0
+                ? options with { DoSample = false }
+                : options with { DoSample = true, Temperature = temperature };
+        }
+        if (chat.TopP is { } topP)
+            options = options with { TopP = topP };
+        if (chat.TopK is { } topK)
+            options = options with { TopK = topK };
+        if (chat.Seed is { } seed)
+        {
+            options = seed >= 0 ? options with { Seed = (ulong)seed }
+                : throw new ArgumentException($"ChatOptions.Seed must be 0 or more; got {seed}.", nameof(chat));
+        }
+        if (chat.StopSequences is { Count: > 0 } stops)
+            options = options with { StopStrings = [.. stops] };
+        // The engine has no presence or frequency penalty (yet): refusing them is better than ignoring a request that
+        // would change the text. repetition_penalty and no_repeat_ngram_size (AdditionalProperties) are the HF ways.
+        if (chat.PresencePenalty is { } presence && presence != 0)
+            throw new NotSupportedException($"ChatOptions.PresencePenalty ({presence}) is not supported by this engine; use AdditionalProperties[\"repetition_penalty\"] or [\"no_repeat_ngram_size\"].");
+        if (chat.FrequencyPenalty is { } frequency && frequency != 0)
+            throw new NotSupportedException($"ChatOptions.FrequencyPenalty ({frequency}) is not supported by this engine; use AdditionalProperties[\"repetition_penalty\"] or [\"no_repeat_ngram_size\"].");
+        return chat.AdditionalProperties is { Count: > 0 } additional ? ApplyAdditional(options, additional) : options;
+    }
+
+    private static GenerationOptions ApplyAdditional(GenerationOptions options, AdditionalPropertiesDictionary additional)
+    {
+        // Keys the table does not know are left alone: AdditionalProperties is shared by every provider and middleware.
+        var known = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var (name, value) in additional)
+        {
+            if (GenerationParameters.TryGet(name, out _))
+                known[name] = value;
+        }
+        if (known.Count == 0)
+            return options;
+        var errors = new List<string>();
+        var parameters = JsonSerializer.SerializeToElement(known);
+        options = GenerationParameters.Apply(options, parameters, (name, message) => errors.Add($"AdditionalProperties[\"{name}\"]: {message}"));
+        return errors.Count == 0 ? options
+            : throw new ArgumentException($"{string.Join(" ", errors)} See GenerationParameters.All for each parameter's type.", "options");
+    }
+
+    public static ChatFinishReason? ToChatFinishReason(FinishReason reason) => reason switch
+    {
+        FinishReason.Eos or FinishReason.Stop => ChatFinishReason.Stop,
+        FinishReason.Length => ChatFinishReason.Length,
+        _ => null,
+    };
+
+    public static UsageDetails ToUsage(GenerationResult result) => new()
+    {
+        InputTokenCount = result.InputTokens,
+        OutputTokenCount = result.OutputTokens,
+        TotalTokenCount = result.InputTokens + result.OutputTokens,
+    };
+}
