@@ -68,6 +68,11 @@ public static class LocalHostApp
         builder.Services.AddTransient<CreateCompletion>();
         builder.Services.AddTransient<GetPlayground>();
         builder.Services.AddTransient<TokenizeText>();
+        foreach (var batchFunction in new[] { typeof(CreateFile), typeof(ListFiles), typeof(GetFile), typeof(GetFileContent), typeof(DeleteFile),
+                     typeof(CreateBatch), typeof(ListBatches), typeof(GetBatch), typeof(CancelBatch) })
+        {
+            builder.Services.AddTransient(batchFunction);
+        }
         // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
         builder.Services.AddSingleton(queueSettings);
         builder.Services.AddSingleton<QueueTriggerHost>();

@@ -21,6 +21,7 @@ internal static class SettingsTheCodeReads
         var configuration = new ConfigurationBuilder().Add(source).Build();
 
         JobsServiceCollectionExtensions.ReadOptions(configuration);
+        Serverless.Jobs.Batches.BatchesServiceCollectionExtensions.ReadOptions(configuration);
         using (ModelProvider.ForT5(key => configuration[key])) { }
 
         return source.Asked
