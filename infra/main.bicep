@@ -86,11 +86,15 @@ module storage 'core/storage/storage-account.bicep' = {
       'models'
       'jobs'
       'completions'
+      'batch-files'
+      'batches'
     ]
     // PromptJobsQueue and the poison queue the host moves a message to after maxDequeueCount failures.
     queueNames: [
       'prompt-jobs'
       'prompt-jobs-poison'
+      'batch-work'
+      'batch-work-poison'
     ]
   }
 }
@@ -183,6 +187,15 @@ module api 'app/api.bicep' = {
       Inference__IntraOpThreads: '0'
       Inference__MaxNewTokensCeiling: '512'
       Inference__MaxBatchRows: '32'
+      BatchQueue: 'batch-work'
+      BatchFilesContainer: 'batch-files'
+      BatchesContainer: 'batches'
+      Batches__MaxFileBytes: '209715200'
+      Batches__MaxLines: '50000'
+      Batches__ChunkSize: '100'
+      Batches__LineConcurrency: '4'
+      Batches__DefaultMaxTokens: '64'
+      Batches__CancelPollMilliseconds: '1000'
     }
   }
 }

@@ -8,6 +8,7 @@ var root = new RootCommand(
     "Errors print one line, 'error: …', on standard error. Exit codes: 0 success, 1 failure (storage, host, model, " +
     "a failed job), 2 usage error (unknown or missing option, bad value).");
 root.Subcommands.Add(Serverless.Cli.Commands.JobCommands.Create());
+root.Subcommands.Add(Serverless.Cli.Commands.BatchCommands.Create());
 root.Subcommands.Add(Serverless.Cli.Commands.QuantizeCommands.AddTo(Serverless.Cli.Commands.ModelCommands.Create()));
 foreach (var command in Serverless.Cli.Commands.InferenceCommands.Create())
     root.Subcommands.Add(command);

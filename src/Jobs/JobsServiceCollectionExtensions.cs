@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Serverless.Inference.Model;
+using Serverless.Jobs.Batches;
 using Serverless.Jobs.Batching;
 using Serverless.Jobs.Cancellation;
 using Serverless.Jobs.Failover;
@@ -115,6 +116,8 @@ public static class JobsServiceCollectionExtensions
             sp.GetRequiredService<ILogger<Playground.TokenizeApi>>()));
         services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<Callbacks.JobCallbacks>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
+        // OpenAI's Files and Batches API over chunk messages (docs/batches.md).
+        services.AddOpenAiBatches(configuration);
         return services;
     }
 

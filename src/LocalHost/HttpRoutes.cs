@@ -67,6 +67,30 @@ internal static class HttpRoutes
             ExecuteAsync(http, KeyFor<CreateChatCompletion>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
         app.MapPost("/api/tokenize", (HttpContext http, TokenizeText function) =>
             ExecuteAsync(http, KeyFor<TokenizeText>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
+        MapBatches(app, functionKey);
+    }
+
+    /// <summary>OpenAI's Files and Batches API (docs/batches.md).</summary>
+    private static void MapBatches(WebApplication app, string? functionKey)
+    {
+        app.MapPost("/api/v1/files", (HttpContext http, CreateFile function) =>
+            ExecuteAsync(http, KeyFor<CreateFile>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
+        app.MapGet("/api/v1/files", (HttpContext http, ListFiles function) =>
+            ExecuteAsync(http, KeyFor<ListFiles>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
+        app.MapGet("/api/v1/files/{id}", (HttpContext http, string id, GetFile function) =>
+            ExecuteAsync(http, KeyFor<GetFile>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
+        app.MapGet("/api/v1/files/{id}/content", (HttpContext http, string id, GetFileContent function) =>
+            ExecuteAsync(http, KeyFor<GetFileContent>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
+        app.MapDelete("/api/v1/files/{id}", (HttpContext http, string id, DeleteFile function) =>
+            ExecuteAsync(http, KeyFor<DeleteFile>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
+        app.MapPost("/api/v1/batches", (HttpContext http, CreateBatch function) =>
+            ExecuteAsync(http, KeyFor<CreateBatch>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
+        app.MapGet("/api/v1/batches", (HttpContext http, ListBatches function) =>
+            ExecuteAsync(http, KeyFor<ListBatches>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
+        app.MapGet("/api/v1/batches/{id}", (HttpContext http, string id, GetBatch function) =>
+            ExecuteAsync(http, KeyFor<GetBatch>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
+        app.MapPost("/api/v1/batches/{id}/cancel", (HttpContext http, string id, CancelBatch function) =>
+            ExecuteAsync(http, KeyFor<CancelBatch>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
     }
 
     /// <summary>The key a function's route requires: none for <see cref="AuthorizationLevel.Anonymous"/>, else the function key

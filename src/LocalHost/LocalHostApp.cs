@@ -75,6 +75,11 @@ public static class LocalHostApp
         builder.Services.AddTransient<GetOpenAiModel>();
         builder.Services.AddTransient<CreateOpenAiCompletion>();
         builder.Services.AddTransient<CreateChatCompletion>();
+        foreach (var batchFunction in new[] { typeof(CreateFile), typeof(ListFiles), typeof(GetFile), typeof(GetFileContent), typeof(DeleteFile),
+                     typeof(CreateBatch), typeof(ListBatches), typeof(GetBatch), typeof(CancelBatch) })
+        {
+            builder.Services.AddTransient(batchFunction);
+        }
         // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
         builder.Services.AddSingleton(queueSettings);
         builder.Services.AddSingleton<QueueTriggerHost>();

@@ -40,8 +40,11 @@ public sealed class QueueTriggerHost(IServiceProvider app, IConfiguration config
                 services.AddSingleton(app.GetRequiredService<ILoggerFactory>());
                 services.AddSingleton(app.GetRequiredService<JobWorker>());
                 services.AddSingleton(app.GetRequiredService<PoisonJobHandler>());
+                services.AddSingleton(app.GetRequiredService<Serverless.Jobs.Batches.BatchWorker>());
                 services.AddTransient<ProcessJob>();
                 services.AddTransient<FailPoisonedJob>();
+                services.AddTransient<ProcessBatchWork>();
+                services.AddTransient<FailPoisonedBatchWork>();
                 services.AddSingleton<IWebJobsExceptionHandlerFactory>(new ReportingExceptionHandler(onFailure));
             })
             .Build();

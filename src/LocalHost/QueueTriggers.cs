@@ -9,7 +9,7 @@ namespace Serverless.LocalHost;
 /// Functions attributes, and one call into the same function class, with its parameters bound as the isolated worker
 /// binds them (<see cref="IsolatedWorkerBinding"/>). Only this wiring differs between the two hosts.
 /// </summary>
-public sealed class QueueTriggers(ProcessJob processJob, FailPoisonedJob failPoisonedJob)
+public sealed class QueueTriggers(ProcessJob processJob, FailPoisonedJob failPoisonedJob, ProcessBatchWork processBatchWork, FailPoisonedBatchWork failPoisonedBatchWork)
 {
     [FunctionName(nameof(ProcessJob))]
     public Task ProcessJobAsync(
@@ -22,4 +22,16 @@ public sealed class QueueTriggers(ProcessJob processJob, FailPoisonedJob failPoi
         [QueueTrigger("%PromptJobsQueue%-poison", Connection = "AzureWebJobsStorage")] QueueMessage message,
         CancellationToken cancellationToken)
         => IsolatedWorkerBinding.InvokeAsync(failPoisonedJob, message, cancellationToken);
+
+    [FunctionName(nameof(ProcessBatchWork))]
+    public Task ProcessBatchWorkAsync(
+        [QueueTrigger("%BatchQueue%", Connection = "AzureWebJobsStorage")] QueueMessage message,
+        CancellationToken cancellationToken)
+        => IsolatedWorkerBinding.InvokeAsync(processBatchWork, message, cancellationToken);
+
+    [FunctionName(nameof(FailPoisonedBatchWork))]
+    public Task FailPoisonedBatchWorkAsync(
+        [QueueTrigger("%BatchQueue%-poison", Connection = "AzureWebJobsStorage")] QueueMessage message,
+        CancellationToken cancellationToken)
+        => IsolatedWorkerBinding.InvokeAsync(failPoisonedBatchWork, message, cancellationToken);
 }

@@ -27,7 +27,7 @@ public sealed class FunctionsMetadataTests
     public void Exactly_the_job_control_completion_health_playground_and_tokenize_functions_are_declared()
     {
         var names = Functions.Value.Select(f => f.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-        Assert.Equal(["CancelJob", "CancelJobAction", "CreateCompletion", "FailPoisonedJob", "GetHealth", "GetJob", "GetPlayground", "ListJobs", "ProcessJob", "SubmitJob", "TokenizeText"], names);
+        Assert.Equal(["CancelBatch", "CancelJob", "CancelJobAction", "CreateBatch", "CreateCompletion", "CreateFile", "DeleteFile", "FailPoisonedBatchWork", "FailPoisonedJob", "GetBatch", "GetFile", "GetFileContent", "GetHealth", "GetJob", "GetPlayground", "ListBatches", "ListFiles", "ListJobs", "ProcessBatchWork", "ProcessJob", "SubmitJob", "TokenizeText"], names);
         Assert.All(Functions.Value, f =>
         {
             Assert.Equal("Serverless.Functions.dll", f.GetProperty("scriptFile").GetString());

@@ -22,6 +22,7 @@ internal static class SettingsTheCodeReads
 
         JobsServiceCollectionExtensions.ReadOptions(configuration);
         JobsServiceCollectionExtensions.ReadOpenAiOptions(configuration);
+        Serverless.Jobs.Batches.BatchesServiceCollectionExtensions.ReadOptions(configuration);
         using (ModelProvider.ForT5(key => configuration[key])) { }
 
         return source.Asked

@@ -38,6 +38,13 @@ public abstract class HostFixture : IAsyncLifetime
     public string JobsContainerName { get; protected set; } = null!;
     public string CompletionsContainerName { get; protected set; } = null!;
 
+    /// <summary>The host's <c>BatchQueue</c> and <c>BatchFilesContainer</c> (null for a running host the suite did not
+    /// start), <c>Batches__ChunkSize</c> and <c>Batches__MaxFileBytes</c>.</summary>
+    public string? BatchQueueName { get; protected set; }
+    public string? BatchFilesContainerName { get; protected set; }
+    public int BatchChunkSize { get; protected set; } = 100;
+    public long MaxBatchFileBytes { get; protected set; } = 200L * 1024 * 1024;
+
     /// <summary>The host's <c>Jobs__MaxPromptsPerJob</c> and <c>Jobs__MaxRequestBodyBytes</c>.</summary>
     public int MaxPromptsPerJob { get; protected set; } = 64;
     public int MaxRequestBodyBytes { get; protected set; } = 256 * 1024;

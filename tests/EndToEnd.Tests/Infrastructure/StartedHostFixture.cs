@@ -24,6 +24,10 @@ public abstract class StartedHostFixture : HostFixture
     /// <summary>Enough prompts that a streamed completion of the tiny model lasts long enough to tell streamed from buffered.</summary>
     public const int TestMaxCompletionPrompts = 16;
 
+    /// <summary>Lines per batch chunk, and the largest batch file, of the hosts the suite starts.</summary>
+    public const int TestBatchChunkSize = 10;
+    public const long TestMaxBatchFileBytes = 24L * 1024 * 1024;
+
     /// <summary>The poison-path variant: the model prefix holds nothing, and at most 2 deliveries 1 s apart.</summary>
     protected virtual bool ModelMissing => false;
 
@@ -57,6 +61,10 @@ public abstract class StartedHostFixture : HostFixture
         CompletionsContainerName = UniqueName("e2e-completions");
         MaxPromptsPerJob = TestMaxPromptsPerJob;
         MaxCompletionPrompts = TestMaxCompletionPrompts;
+        BatchQueueName = UniqueName("e2e-batch-work");
+        BatchFilesContainerName = UniqueName("e2e-batch-files");
+        BatchChunkSize = TestBatchChunkSize;
+        MaxBatchFileBytes = TestMaxBatchFileBytes;
 
         var queues = new QueueServiceClient(storage);
         try
@@ -84,6 +92,13 @@ public abstract class StartedHostFixture : HostFixture
             ["Jobs__MaxPromptsPerJob"] = TestMaxPromptsPerJob.ToString(),
             ["Completions__MaxPrompts"] = TestMaxCompletionPrompts.ToString(),
             ["OpenAi__ApiKey"] = (OpenAiKey = NewKey()) + ";e2e-second-key",
+            // Batches: small chunks so a few dozen lines fan out; a file limit just over the 20 MB upload test.
+            ["BatchQueue"] = BatchQueueName,
+            ["BatchFilesContainer"] = BatchFilesContainerName,
+            ["BatchesContainer"] = UniqueName("e2e-batches"),
+            ["Batches__ChunkSize"] = TestBatchChunkSize.ToString(),
+            ["Batches__MaxFileBytes"] = TestMaxBatchFileBytes.ToString(),
+            ["Batches__CancelPollMilliseconds"] = "200",
             ["Callbacks__Secret"] = CallbackSecret = "e2e-" + Guid.NewGuid().ToString("N"),
             // What func start and the Functions host's start.sh say: callbacks may then go to this machine's listeners.
             ["AZURE_FUNCTIONS_ENVIRONMENT"] = "Development",

@@ -1,0 +1,23 @@
+using Azure.Storage.Queues.Models;
+using Microsoft.Azure.Functions.Worker;
+using Serverless.Jobs.Batches;
+
+namespace Serverless.Functions;
+
+/// <summary>
+/// Runs one message of the <c>%BatchQueue%</c> queue: a batch's validation and fan-out, one chunk of its lines, or a
+/// JSONL dropped as <c>{"input_blob": "container/name.jsonl", "endpoint": …}</c>. The queue's length is what Flex
+/// Consumption scales on, so a large batch spreads over instances. A transient failure throws and the message is retried;
+/// every step is idempotent (docs/batches.md).
+/// </summary>
+public sealed class ProcessBatchWork(BatchWorker worker)
+{
+    [Function(nameof(ProcessBatchWork))]
+    public Task RunAsync(
+        [QueueTrigger("%BatchQueue%", Connection = "AzureWebJobsStorage")] QueueMessage message,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return worker.ProcessAsync(message.Body?.ToString() ?? "", message.MessageId, message.InsertedOn, cancellationToken);
+    }
+}
