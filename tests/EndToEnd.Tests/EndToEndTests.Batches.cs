@@ -20,7 +20,7 @@ public abstract partial class EndToEndTests<THost>
 {
     private static readonly TimeSpan BatchTimeout = TimeSpan.FromMinutes(3);
 
-    private OpenAIClient OpenAi()
+    private OpenAIClient FilesAndBatchesClient()
     {
         var options = new OpenAIClientOptions { Endpoint = new Uri(host.BaseUrl, "api/v1"), NetworkTimeout = TimeSpan.FromMinutes(2) };
         // The Functions host's key, as the SDK's default header (docs/batches.md, "Keys").
@@ -34,13 +34,13 @@ public abstract partial class EndToEndTests<THost>
 
     private async Task<string> UploadAsync(string jsonl, string name = "batch.jsonl")
     {
-        var file = await OpenAi().GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString(jsonl), name, FileUploadPurpose.Batch);
+        var file = await FilesAndBatchesClient().GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString(jsonl), name, FileUploadPurpose.Batch);
         return file.Value.Id;
     }
 
     private async Task<JsonElement> CreateBatchAsync(string inputFileId, string endpoint = "/v1/completions", bool wait = true)
     {
-        var batches = OpenAi().GetBatchClient();
+        var batches = FilesAndBatchesClient().GetBatchClient();
         var operation = await batches.CreateBatchAsync(BinaryContent.Create(BinaryData.FromObjectAsJson(new
         {
             input_file_id = inputFileId,
@@ -53,7 +53,7 @@ public abstract partial class EndToEndTests<THost>
 
     private async Task<JsonElement> GetBatchAsync(string id)
     {
-        var operation = await CreateBatchOperation.RehydrateAsync(OpenAi().GetBatchClient(), id);
+        var operation = await CreateBatchOperation.RehydrateAsync(FilesAndBatchesClient().GetBatchClient(), id);
         return Parse(await operation.GetBatchAsync(null));
     }
 
@@ -74,7 +74,7 @@ public abstract partial class EndToEndTests<THost>
     private async Task<List<JsonElement>> DownloadLinesAsync(JsonElement fileId)
     {
         if (fileId.ValueKind == JsonValueKind.Null) return [];
-        var content = await OpenAi().GetOpenAIFileClient().DownloadFileAsync(fileId.GetString()!);
+        var content = await FilesAndBatchesClient().GetOpenAIFileClient().DownloadFileAsync(fileId.GetString()!);
         return content.Value.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
     }
 
@@ -85,7 +85,7 @@ public abstract partial class EndToEndTests<THost>
         var ids = Enumerable.Range(0, 3 * host.BatchChunkSize + 5).Select(i => $"req-{i}").ToList();
         var input = await UploadAsync(string.Join('\n', ids.Select((id, i) => CompletionLine(id, $"{Prompt} ({i})"))) + "\n");
 
-        var files = OpenAi().GetOpenAIFileClient();
+        var files = FilesAndBatchesClient().GetOpenAIFileClient();
         var uploaded = (await files.GetFileAsync(input)).Value;
         Assert.Equal("batch.jsonl", uploaded.Filename);
         Assert.Equal(FilePurpose.Batch, uploaded.Purpose);
@@ -181,7 +181,9 @@ public abstract partial class EndToEndTests<THost>
         var ids = Enumerable.Range(0, 20 * host.BatchChunkSize).Select(i => $"c-{i}").ToList();
         var jsonl = string.Join('\n', ids.Select((id, i) => JsonSerializer.Serialize(new
         {
-            custom_id = id, method = "POST", url = "/v1/completions",
+            custom_id = id,
+            method = "POST",
+            url = "/v1/completions",
             body = new { model = "flan-t5", prompt = $"{Prompt} {i}", max_tokens = 200, min_tokens = 200 },
         })));
         var created = await CreateBatchAsync(await UploadAsync(jsonl), wait: false);
@@ -190,7 +192,7 @@ public abstract partial class EndToEndTests<THost>
         while ((await GetBatchAsync(id)).GetProperty("request_counts").GetProperty("completed").GetInt32() == 0 && clock.Elapsed < BatchTimeout)
             await Task.Delay(100);
 
-        var operation = await CreateBatchOperation.RehydrateAsync(OpenAi().GetBatchClient(), id);
+        var operation = await CreateBatchOperation.RehydrateAsync(FilesAndBatchesClient().GetBatchClient(), id);
         var cancelling = Parse(await operation.CancelAsync(null));
         Assert.Contains(cancelling.GetProperty("status").GetString(), new[] { "cancelling", "cancelled" });
         var batch = await WaitForBatchAsync(id);
@@ -222,14 +224,19 @@ public abstract partial class EndToEndTests<THost>
         var queue = new QueueClient(host.StorageConnection, host.BatchQueueName);
         await queue.SendMessageAsync(JsonSerializer.Serialize(new
         {
-            kind = "chunk", batch_id = batch.GetProperty("id").GetString(), chunk = 0, offset = 0, length = Encoding.UTF8.GetByteCount(jsonl), first_line = 1,
+            kind = "chunk",
+            batch_id = batch.GetProperty("id").GetString(),
+            chunk = 0,
+            offset = 0,
+            length = Encoding.UTF8.GetByteCount(jsonl),
+            first_line = 1,
         }));
         var clock = Stopwatch.StartNew();
         while ((await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount > 0 && clock.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(200);
         await Task.Delay(1000);
 
         var after = await GetBatchAsync(batch.GetProperty("id").GetString()!);
-        var finished = await CreateBatchOperation.RehydrateAsync(OpenAi().GetBatchClient(), batch.GetProperty("id").GetString()!);
+        var finished = await CreateBatchOperation.RehydrateAsync(FilesAndBatchesClient().GetBatchClient(), batch.GetProperty("id").GetString()!);
         Assert.Equal(409, (await Assert.ThrowsAsync<ClientResultException>(() => finished.CancelAsync(null))).Status);
         Assert.Equal(batch.GetProperty("request_counts").GetRawText(), after.GetProperty("request_counts").GetRawText());
         var lines = await DownloadLinesAsync(after.GetProperty("output_file_id"));
@@ -245,7 +252,7 @@ public abstract partial class EndToEndTests<THost>
         var builder = new StringBuilder();
         for (var i = 0; builder.Length < 20 * 1024 * 1024; i++) builder.Append(CompletionLine($"big-{i}", padding)).Append('\n');
         var jsonl = builder.ToString();
-        var files = OpenAi().GetOpenAIFileClient();
+        var files = FilesAndBatchesClient().GetOpenAIFileClient();
         var upload = (await files.UploadFileAsync(BinaryData.FromString(jsonl), "big.jsonl", FileUploadPurpose.Batch)).Value;
         Assert.Equal(Encoding.UTF8.GetByteCount(jsonl), upload.SizeInBytes);
 
@@ -253,7 +260,7 @@ public abstract partial class EndToEndTests<THost>
         var created = await CreateBatchAsync(upload.Id, wait: false);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"creating the batch took {clock.Elapsed}");
         Assert.Equal("validating", created.GetProperty("status").GetString());
-        var operation = await CreateBatchOperation.RehydrateAsync(OpenAi().GetBatchClient(), created.GetProperty("id").GetString()!);
+        var operation = await CreateBatchOperation.RehydrateAsync(FilesAndBatchesClient().GetBatchClient(), created.GetProperty("id").GetString()!);
         await operation.CancelAsync(null);
         Assert.Equal("cancelled", (await WaitForBatchAsync(created.GetProperty("id").GetString()!)).GetProperty("status").GetString());
 
@@ -273,7 +280,10 @@ public abstract partial class EndToEndTests<THost>
         var name = $"drop-{Guid.NewGuid():N}.jsonl";
         await container.GetBlobClient(name).UploadAsync(BinaryData.FromString(string.Join('\n', CompletionLine("d-1", Prompt), CompletionLine("d-2", Prompt))));
 
-        await new QueueClient(host.StorageConnection, host.BatchQueueName).SendMessageAsync(
+        // As deployed (infra/ creates the queue): a host may not have created it yet when the drop comes first.
+        var dropQueue = new QueueClient(host.StorageConnection, host.BatchQueueName);
+        await dropQueue.CreateIfNotExistsAsync();
+        await dropQueue.SendMessageAsync(
             JsonSerializer.Serialize(new { input_blob = $"e2e-drops/{name}", endpoint = "/v1/completions" }));
 
         var clock = Stopwatch.StartNew();

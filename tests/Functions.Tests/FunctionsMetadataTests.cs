@@ -27,12 +27,25 @@ public sealed class FunctionsMetadataTests
     public void Exactly_the_job_control_completion_health_playground_and_tokenize_functions_are_declared()
     {
         var names = Functions.Value.Select(f => f.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-        Assert.Equal(["CancelBatch", "CancelJob", "CancelJobAction", "CreateBatch", "CreateCompletion", "CreateFile", "DeleteFile", "FailPoisonedBatchWork", "FailPoisonedJob", "GetBatch", "GetFile", "GetFileContent", "GetHealth", "GetJob", "GetPlayground", "ListBatches", "ListFiles", "ListJobs", "ProcessBatchWork", "ProcessJob", "SubmitJob", "TokenizeText"], names);
+        Assert.Equal(["CancelBatch", "CancelJob", "CancelJobAction", "CreateBatch", "CreateChatCompletion", "CreateCompletion", "CreateFile", "CreateOpenAiCompletion", "DeleteFile", "FailPoisonedBatchWork", "FailPoisonedJob", "GetBatch", "GetFile", "GetFileContent", "GetHealth", "GetJob", "GetOpenAiModel", "GetPlayground", "ListBatches", "ListFiles", "ListJobs", "ListOpenAiModels", "ProcessBatchWork", "ProcessJob", "SubmitJob", "TokenizeText"], names);
         Assert.All(Functions.Value, f =>
         {
             Assert.Equal("Serverless.Functions.dll", f.GetProperty("scriptFile").GetString());
             Assert.Equal("dotnet-isolated", f.GetProperty("language").GetString());
         });
+    }
+
+    [Fact]
+    public void README_states_the_number_of_http_and_queue_functions_the_build_declares()
+    {
+        string[] words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "twenty-one", "twenty-two",
+            "twenty-three", "twenty-four", "twenty-five", "twenty-six", "twenty-seven", "twenty-eight", "twenty-nine", "thirty"];
+        int Count(string type) => Functions.Value.Count(f => f.GetProperty("bindings").EnumerateArray().Any(b => b.GetProperty("type").GetString() == type));
+        var stated = $"{words[Count("httpTrigger")]} HTTP functions and {words[Count("queueTrigger")]} queue functions";
+
+        var readme = File.ReadAllText(Path.Combine(Paths.RepositoryRoot, "README.md"));
+        Assert.True(readme.Split(stated).Length == 3, $"README.md should say \"{stated}\" twice (the architecture and the layout table)");
     }
 
     [Theory]

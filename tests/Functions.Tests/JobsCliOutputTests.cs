@@ -26,13 +26,13 @@ public sealed class JobsCliOutputTests(LocalHostFixture host) : IClassFixture<Lo
     [Fact]
     public async Task Submit_wait_json_prints_the_finished_record_alone_and_the_progress_on_stderr()
     {
-        var r = await CliProcess.RunAsync("jobs", "submit", "--prompt", "Where is Callisto?", "--param", "min_new_tokens=200",
-            "--param", "max_new_tokens=200", "--param", "num_beams=4", "--wait", "--json", "--url", Url);
+        var r = await CliProcess.RunAsync("jobs", "submit", "--prompt", "Where is Callisto?", "--param", "min_new_tokens=256",
+            "--param", "max_new_tokens=256", "--param", "num_beams=8", "--wait", "--json", "--url", Url);
 
         Assert.True(r.ExitCode == 0, r.ToString());
         using var record = JsonDocument.Parse(r.Stdout);
         Assert.Equal("succeeded", record.RootElement.GetProperty("status").GetString());
-        Assert.Equal(200, record.RootElement.GetProperty("results")[0].GetProperty("output_tokens").GetInt32());
+        Assert.Equal(256, record.RootElement.GetProperty("results")[0].GetProperty("output_tokens").GetInt32());
         // While it ran, at least one poll saw it (0/1 before the first progress write, 1/1 after).
         Assert.Matches(@"running: \d/1 prompts, \d+ tokens", r.Stderr);
     }

@@ -22,23 +22,22 @@ public sealed class StorageAccountTests(CompiledTemplate compiled)
         var containers = compiled.OfType("Microsoft.Storage/storageAccounts/blobServices/containers");
         var names = containers.Select(c => c.ShortName).ToList();
 
-        Assert.Equal(4, names.Count);
-        Assert.Contains("models", names);
-        Assert.Contains("jobs", names);
-        Assert.Contains("completions", names);
-        // The fourth is the Flex deployment container, named from uniqueString at deploy time; it is the one
+        string[] pipeline = ["models", "jobs", "completions", "batch-files", "batches"];
+        Assert.Equal(pipeline.Length + 1, names.Count);
+        Assert.All(pipeline, name => Assert.Contains(name, names));
+        // The last is the Flex deployment container, named from uniqueString at deploy time; it is the one
         // the function app's functionAppConfig points at (checked in FunctionAppTests).
-        var deployment = Assert.Single(names.Except(["models", "jobs", "completions"]));
+        var deployment = Assert.Single(names.Except(pipeline));
         Assert.Contains("app-package-", deployment, StringComparison.Ordinal);
         Assert.All(containers, c => Assert.Equal("None", TemplateAssert.Literal<string>(c.Properties?["publicAccess"], $"{c.Name} publicAccess")));
     }
 
     [Fact]
-    public void Queues_are_the_job_queue_and_its_poison_queue()
+    public void Queues_are_the_job_and_batch_queues_and_their_poison_queues()
     {
         var names = compiled.OfType("Microsoft.Storage/storageAccounts/queueServices/queues").Select(q => q.ShortName).Order().ToList();
 
-        Assert.Equal(["prompt-jobs", "prompt-jobs-poison"], names);
+        Assert.Equal(["batch-work", "batch-work-poison", "prompt-jobs", "prompt-jobs-poison"], names);
     }
 
     [Fact]

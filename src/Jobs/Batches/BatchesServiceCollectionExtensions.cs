@@ -39,7 +39,7 @@ public static class BatchesServiceCollectionExtensions
             return new BatchQueue(sp.GetRequiredService<StorageConnection>()
                 .CreateQueueServiceClient(StorageRetry.Http(sp.GetRequiredService<PromptJobsOptions>().HttpStorageCallTimeout)).GetQueueClient(options.QueueName));
         });
-        services.TryAddSingleton<IBatchLineRunner>(sp => new EngineBatchLineRunner(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<BatchOptions>(),
+        services.TryAddSingleton<IBatchLineRunner>(sp => new EngineBatchLineRunner(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<Batching.PromptScheduler>(), sp.GetRequiredService<BatchOptions>(),
             sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new FilesApi(sp.GetRequiredService<FileStore>(), sp.GetRequiredService<BatchOptions>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<FilesApi>>()));

@@ -10,9 +10,9 @@ namespace Serverless.Jobs.Batches;
 /// The batch lines on the engine path the jobs use (the same <see cref="IJobModelSource"/> lease: one model in memory),
 /// with a minimal OpenAI body → prompt/options mapping: <c>prompt</c> (a string, or an array of one) or <c>messages</c>
 /// (through <see cref="ChatTemplate"/>), <c>max_tokens</c>, <c>temperature</c> (0 or absent = greedy), <c>top_p</c>,
-/// <c>seed</c>, <c>stop</c>. Meant to be replaced by the OpenAI-compatible routes' parser and the instance's scheduler.
+/// <c>seed</c>, <c>stop</c>, <c>min_tokens</c> (vLLM's). Each line is a row of the instance's <see cref="Batching.PromptScheduler"/>.
 /// </summary>
-internal sealed class EngineBatchLineRunner(IJobModelSource models, BatchOptions options, PromptJobsOptions jobs, TimeProvider time) : IBatchLineRunner
+internal sealed class EngineBatchLineRunner(IJobModelSource models, Batching.PromptScheduler scheduler, BatchOptions options, PromptJobsOptions jobs, TimeProvider time) : IBatchLineRunner
 {
     public async Task<BatchLineResult> RunAsync(string endpoint, JsonElement body, CancellationToken cancellationToken)
     {
@@ -47,8 +47,8 @@ internal sealed class EngineBatchLineRunner(IJobModelSource models, BatchOptions
                 new BatchLineError("context_length_exceeded", $"This prompt has {tokens} tokens; the model's context window is {model.ContextWindow}."));
         }
 
-        var results = await model.GenerateAsync([prompt], parsed, cancellationToken).ConfigureAwait(false);
-        var result = results[0];
+        // A row of the instance's one decode loop, beside the jobs' and completions' rows.
+        var result = (await scheduler.Enqueue(model, [prompt], parsed, cancellationToken)[0].ConfigureAwait(false)).Result;
         // Stopped part-way by a cancel: not an answer.
         if (result.FinishReason == FinishReason.Cancelled) throw new OperationCanceledException(cancellationToken);
 
@@ -56,7 +56,7 @@ internal sealed class EngineBatchLineRunner(IJobModelSource models, BatchOptions
         var created = time.GetUtcNow().ToUnixTimeSeconds();
         var name = body.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : lease.Info?.Prefix ?? "flan-t5";
         var usage = new JsonObject { ["prompt_tokens"] = result.InputTokens, ["completion_tokens"] = result.OutputTokens, ["total_tokens"] = result.InputTokens + result.OutputTokens };
-        JsonObject choice = chat
+        var choice = chat
             ? new JsonObject { ["index"] = 0, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = result.Text }, ["finish_reason"] = finish, ["logprobs"] = null }
             : new JsonObject { ["index"] = 0, ["text"] = result.Text, ["finish_reason"] = finish, ["logprobs"] = null };
         return new BatchLineResult(200, new JsonObject
@@ -96,7 +96,10 @@ internal sealed class EngineBatchLineRunner(IJobModelSource models, BatchOptions
         {
             if (message.ValueKind != JsonValueKind.Object || !message.TryGetProperty("role", out var role) || role.ValueKind != JsonValueKind.String ||
                 !message.TryGetProperty("content", out var content))
+            {
                 throw new ArgumentException($"messages[{turns.Count}] must be an object with role and content.", "messages");
+            }
+
             var text = content.ValueKind switch
             {
                 JsonValueKind.String => content.GetString()!,
@@ -119,6 +122,9 @@ internal sealed class EngineBatchLineRunner(IJobModelSource models, BatchOptions
             if (body.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null)
                 result = result with { MaxNewTokens = v.TryGetInt32(out var n) && n >= 1 ? n : throw new ArgumentException($"{name} must be a positive integer.", name) };
         }
+        // vLLM's extension, honoured as there: at least this many tokens before end-of-sequence (HF's min_new_tokens).
+        if (body.TryGetProperty("min_tokens", out var min) && min.ValueKind != JsonValueKind.Null)
+            result = result with { MinNewTokens = min.TryGetInt32(out var m) && m >= 0 ? m : throw new ArgumentException("min_tokens must be a non-negative integer.", "min_tokens") };
         if (body.TryGetProperty("temperature", out var temperature) && temperature.ValueKind != JsonValueKind.Null)
         {
             var t = temperature.TryGetDouble(out var d) && d is >= 0 and <= 2 ? d : throw new ArgumentException("temperature must be a number from 0 to 2.", "temperature");

@@ -31,11 +31,13 @@ public sealed class FailoverOptions
     public int MaxAttempts { get; set; } = 5;
 
     /// <summary>Least time between two checkpoint writes of a running multi-prompt job (only when prompts finished since
-    /// the last one): a retry decodes only the prompts not kept.</summary>
+    /// the last one): a retry decodes only the prompts not kept. Read by <c>CheckpointWriter</c>, which the worker does not
+    /// use yet (see docs/reliability.md): today a taken-over job decodes every prompt again.</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>On shutdown, how long running decodes may go on before they are checkpointed and handed back. Keep it
-    /// under the platform's grace period (Flex Consumption: scale-in waits for running executions, within limits).</summary>
+    /// under the platform's grace period. Not used yet: on shutdown running jobs are handed back at once (see
+    /// docs/reliability.md).</summary>
     public TimeSpan DrainBudget { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>This instance's id: <c>WEBSITE_INSTANCE_ID</c> / <c>CONTAINER_NAME</c> on Azure, else host name + process id

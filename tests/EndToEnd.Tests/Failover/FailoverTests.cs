@@ -93,7 +93,7 @@ public sealed class FailoverTests
             ["Failover__HeartbeatInterval"] = "00:00:00.500",
             ["Failover__DeadAfter"] = deadAfter.ToString(),
         });
-        var spec = new { prompts = Enumerable.Range(0, 8).Select(p => $"prompt {p}").ToArray(), parameters = new { max_new_tokens = 512, min_new_tokens = 512 } };
+        var spec = new { prompts = Enumerable.Range(0, 64).Select(p => $"prompt {p}").ToArray(), parameters = new { max_new_tokens = 512, min_new_tokens = 512 } };
         var id = await pair.Hosts[0].SubmitAsync(spec);
         var owner = await WaitForOwnerAsync(pair, id);
         var started = Stopwatch.StartNew();

@@ -84,7 +84,10 @@ public sealed class TwoInstanceBatchTests(TwoLocalHostsFixture host) : IClassFix
         var ids = Enumerable.Range(0, 30 * StartedHostFixture.TestBatchChunkSize).Select(i => $"two-{i}").ToList();
         var jsonl = string.Join('\n', ids.Select(id => JsonSerializer.Serialize(new
         {
-            custom_id = id, method = "POST", url = "/v1/completions", body = new { prompt = $"Where is Ganymede? {id}", max_tokens = 16 },
+            custom_id = id,
+            method = "POST",
+            url = "/v1/completions",
+            body = new { prompt = $"Where is Ganymede? {id}", max_tokens = 16 },
         })));
         using var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { new StringContent(jsonl), "file", "two.jsonl" } };
         using var upload = await host.Http.PostAsync("api/v1/files", form);
