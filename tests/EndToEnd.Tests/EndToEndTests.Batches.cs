@@ -188,10 +188,8 @@ public abstract partial class EndToEndTests<THost>
         })));
         var created = await CreateBatchAsync(await UploadAsync(jsonl), wait: false);
         var id = created.GetProperty("id").GetString()!;
-        var clock = Stopwatch.StartNew();
-        while ((await GetBatchAsync(id)).GetProperty("request_counts").GetProperty("completed").GetInt32() == 0 && clock.Elapsed < BatchTimeout)
-            await Task.Delay(100);
-
+        // Cancelled at once: the demo model answers the 200 lines in about 2 s, so waiting for a first answer let every line
+        // finish before the cancel landed (seen in CI-mode runs).
         var operation = await CreateBatchOperation.RehydrateAsync(FilesAndBatchesClient().GetBatchClient(), id);
         var cancelling = Parse(await operation.CancelAsync(null));
         Assert.Contains(cancelling.GetProperty("status").GetString(), new[] { "cancelling", "cancelled" });
@@ -200,7 +198,6 @@ public abstract partial class EndToEndTests<THost>
         Assert.True(batch.GetProperty("status").GetString() == "cancelled", batch.GetRawText());
         Assert.Equal(JsonValueKind.Number, batch.GetProperty("cancelled_at").ValueKind);
         var answered = (await DownloadLinesAsync(batch.GetProperty("output_file_id"))).Select(l => l.GetProperty("custom_id").GetString()!).ToList();
-        Assert.NotEmpty(answered);
         Assert.True(answered.Count < ids.Count, $"all {ids.Count} lines ran: the cancel stopped nothing");
         Assert.Equal(answered.Count, answered.Distinct().Count());
         Assert.Equal(answered.Count, batch.GetProperty("request_counts").GetProperty("completed").GetInt32());

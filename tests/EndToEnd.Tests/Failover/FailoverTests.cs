@@ -47,6 +47,8 @@ public sealed class FailoverTests
         {
             var record = await pair.RecordAsync(id);
             var lease = record.GetProperty("lease");
+            if (lease.GetProperty("owner").GetString() == victim.InstanceId && record.GetProperty("attempts").GetInt32() == 1)
+                continue; // it finished in the moment between the look and the kill (its success is asserted above)
             Assert.Equal(survivor.InstanceId, lease.GetProperty("owner").GetString());
             Assert.True(record.GetProperty("attempts").GetInt32() >= 2, record.GetRawText());
             var retaken = lease.GetProperty("acquired_at").GetDateTimeOffset();
@@ -92,6 +94,7 @@ public sealed class FailoverTests
         {
             ["Failover__HeartbeatInterval"] = "00:00:00.500",
             ["Failover__DeadAfter"] = deadAfter.ToString(),
+            ["Jobs__MaxPromptsPerJob"] = "64",
         });
         var spec = new { prompts = Enumerable.Range(0, 64).Select(p => $"prompt {p}").ToArray(), parameters = new { max_new_tokens = 512, min_new_tokens = 512 } };
         var id = await pair.Hosts[0].SubmitAsync(spec);
