@@ -124,7 +124,8 @@ public sealed class PromptSchedulerTests : IDisposable
 
         // Arrives as the 4-row batch ends: rows cannot join a running batch, so it waits for others for a while.
         var straggler = await batcher.Enqueue(_model, [Prompts[5]], new GenerationOptions { MaxNewTokens = 2 }, CancellationToken.None)[0];
-        Assert.InRange(straggler.QueueWait, run * 0.2, run * 5);
+        // A quarter of the run less the moment it took to arrive (the batch here runs only tens of ms): the bug is no wait.
+        Assert.InRange(straggler.QueueWait, run * 0.1, run * 5);
 
         // Long after: the instance is idle and the window (0) applies.
         await Task.Delay(run * 2);
