@@ -40,7 +40,7 @@ cleanup() {
   done
   # Storage requests per job of each host (warm-ups included), from the access log of the Azurite it started.
   if [ "$started_azurite" = 1 ]; then
-    for host in batched unbatched; do python3 scripts/storage-requests.py .azurite/azurite.log "bench-$host-" || true; done
+    for host in batched "${second:-unbatched}"; do python3 scripts/storage-requests.py .azurite/azurite.log "bench-$host-" || true; done
   fi
   [ "$started_azurite" = 1 ] && scripts/azurite.sh stop || true
   # The hosts' model caches are a copy of the model each (0.7 GB per run): keep only the logs.
@@ -61,26 +61,35 @@ elif [ "$AzureWebJobsStorage" = "UseDevelopmentStorage=true" ]; then
 fi
 
 dotnet build src/LocalHost/LocalHost.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
+before_tree="${BEFORE_TREE:-}"
+[ -z "$before_tree" ] || dotnet build "$before_tree/src/LocalHost/LocalHost.csproj" -c Release -nologo -v quiet -clp:ErrorsOnly
 dotnet build src/Cli/Cli.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 cli=(dotnet "$root/src/Cli/bin/Release/net10.0/serverless.dll")
 models="bench-models-$run_id"
 "${cli[@]}" model upload "$model_dir" --container "$models" --prefix flan/ | tail -1
 
-# start_host NAME PORT BATCHING [ENV=VALUE...]
+# start_host NAME PORT BATCHING [ENV=VALUE...]  (TREE=DIR before it: that checkout's local host)
 start_host() {
-  local name=$1 port=$2 batching=$3; shift 3
+  local name=$1 port=$2 batching=$3 tree="${TREE:-$root}"; shift 3
   env "$@" PromptJobsQueue="bench-$name-$run_id" JobsContainer="bench-$name-$run_id" \
     CompletionsContainer="bench-$name-out-$run_id" Model__Container="$models" Model__Prefix=flan/ \
     Model__CacheDirectory="$work/cache-$name" Inference__IntraOpThreads="$threads" Jobs__DynamicBatching="$batching" \
-    setsid dotnet "$root/src/LocalHost/bin/Release/net10.0/Serverless.LocalHost.dll" --urls "http://127.0.0.1:$port" \
+    setsid dotnet "$tree/src/LocalHost/bin/Release/net10.0/Serverless.LocalHost.dll" --urls "http://127.0.0.1:$port" \
     >"$work/$name.log" 2>&1 &
   pids+=($!)
   echo "$name: port $port, pid $!"
 }
 # shellcheck disable=SC2086
 start_host batched 7381 true ${BATCHED_ENV:-}
-# shellcheck disable=SC2086
-start_host unbatched 7382 false ${UNBATCHED_ENV-AzureFunctionsJobHost__extensions__queues__batchSize=2 AzureFunctionsJobHost__extensions__queues__newBatchThreshold=1}
+second=unbatched
+if [ -n "$before_tree" ]; then
+  second=before
+  # shellcheck disable=SC2086
+  TREE="$before_tree" start_host before 7382 true ${BATCHED_ENV:-}
+else
+  # shellcheck disable=SC2086
+  start_host unbatched 7382 false ${UNBATCHED_ENV-AzureFunctionsJobHost__extensions__queues__batchSize=2 AzureFunctionsJobHost__extensions__queues__newBatchThreshold=1}
+fi
 
 for port in 7381 7382; do
   for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$port/api/health" >/dev/null && break; sleep 0.2; done
@@ -95,7 +104,7 @@ done
 IFS='|' read -r -a bench_list <<< "$benches"
 for round in $(seq 1 "$rounds"); do
   for args in "${bench_list[@]}"; do
-    for host in batched:7381 unbatched:7382; do
+    for host in batched:7381 $second:7382; do
       echo "== round $round, ${host%%:*}: jobs bench $args (load $(cut -d' ' -f1-3 /proc/loadavg))"
       # The outcome line, any client errors, and the JSON line; a run with failed jobs does not end the benchmark.
       # shellcheck disable=SC2086
@@ -104,11 +113,11 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-for host in batched unbatched; do
+for host in batched $second; do
   echo "$host decode batches (rows: count): $(grep -o 'Decode batch [0-9]*: [0-9]* row' "$work/$host.log" | awk '{print $4}' | sort -n | uniq -c | awk '{printf "%s: %s, ", $2, $1}')"
 done
 for i in 0 1; do
-  name=$([ "$i" = 0 ] && echo batched || echo unbatched)
+  name=$([ "$i" = 0 ] && echo batched || echo "$second")
   host_pid=$(pgrep -f "Serverless.LocalHost.dll --urls http://127.0.0.1:738$((i + 1))" | head -1)
   echo "$name peak RSS: $(grep VmHWM "/proc/$host_pid/status" | awk '{printf "%.2f GB", $2 / 1048576}')"
 done
