@@ -25,6 +25,8 @@ def kind(container: str, rest: str) -> str:
         return "job content index"
     if rest.startswith("_inputs/"):
         return "job input"
+    if rest.startswith("_checkpoints/"):
+        return "job checkpoint"
     if rest == "messages":
         return "queue messages"
     if rest.startswith("messages/"):

@@ -1,49 +1,60 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Serverless.Inference;
 using Serverless.Inference.Generation;
 using Serverless.Inference.Model;
 using Serverless.Jobs.Batching;
 using Serverless.Jobs.Cancellation;
+using Serverless.Jobs.Checkpoints;
 using Serverless.Jobs.Messages;
 using Serverless.Jobs.Models;
 using Serverless.Jobs.Specs;
 using Serverless.Jobs.Storage;
 using Serverless.Jobs.Telemetry;
-using Serverless.ModelStore;
 
 namespace Serverless.Jobs;
 
 /// <summary>
-/// Runs one queue message (trigger on <c>%PromptJobsQueue%</c>). Delivery is at least once: a message of a finished job
-/// changes and writes nothing. Permanent failures (a bad message, invalid parameters, a prompt over the context window
-/// without truncation, an incompatible model) mark the job failed and return normally; transient ones (storage, the
-/// model not downloadable yet) record the attempt and its error on the status record and throw, so the host retries
-/// and finally moves the message to the poison queue, where <see cref="PoisonJobHandler"/> closes the job.
+/// Runs one queue message (trigger on <c>%PromptJobsQueue%</c>): read the record → read the spec → start → generate
+/// (through the instance's <see cref="PromptScheduler"/>, resuming from the job's checkpoint) → write the output →
+/// succeed or fail. Every state change and its side effects go through <see cref="JobTransitions"/>.
+/// Delivery is at least once: a message of a finished job changes and writes nothing. Permanent failures (a bad message,
+/// invalid parameters, a prompt over the context window without truncation, an incompatible model) mark the job failed
+/// and return normally; transient ones (storage, the model not downloadable yet) record the attempt and its error on the
+/// status record and throw, so the host retries and finally moves the message to the poison queue, where
+/// <see cref="PoisonJobHandler"/> closes the job.
 /// </summary>
 public sealed class JobWorker
 {
     private readonly JobStore _store;
+    private readonly MessageSpecReader _specs;
+    private readonly JobOutputStore _outputs;
+    private readonly MessageContentIndex _contentIndex;
+    private readonly JobCheckpoints _checkpoints;
+    private readonly JobTransitions _transitions;
     private readonly IJobModelSource _models;
     private readonly JobCancellationWatcher _cancellation;
-    private readonly Callbacks.JobCallbacks _callbacks;
+    private readonly PromptScheduler _scheduler;
+    private readonly Failover.JobOwnership? _ownership;
     private readonly PromptJobsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<JobWorker> _logger;
-    private readonly PromptScheduler _scheduler;
-    private readonly Failover.JobOwnership? _ownership;
 
     /// <param name="scheduler">The instance's decode loop (with <c>Jobs__DynamicBatching=false</c>, its policy runs one job per batch).</param>
-    internal JobWorker(JobStore store, IJobModelSource models, JobCancellationWatcher cancellation, Callbacks.JobCallbacks callbacks, PromptJobsOptions options, TimeProvider time,
-        ILogger<JobWorker> logger, PromptScheduler scheduler, Failover.JobOwnership? ownership = null)
+    internal JobWorker(JobStore store, MessageSpecReader specs, JobOutputStore outputs, MessageContentIndex contentIndex, JobCheckpoints checkpoints,
+        JobTransitions transitions, IJobModelSource models, JobCancellationWatcher cancellation, PromptScheduler scheduler, Failover.JobOwnership? ownership,
+        PromptJobsOptions options, TimeProvider time, ILogger<JobWorker> logger)
     {
-        _ownership = ownership;
-        _scheduler = scheduler;
         _store = store;
+        _specs = specs;
+        _outputs = outputs;
+        _contentIndex = contentIndex;
+        _checkpoints = checkpoints;
+        _transitions = transitions;
         _models = models;
         _cancellation = cancellation;
-        _callbacks = callbacks;
+        _scheduler = scheduler;
+        _ownership = ownership;
         _options = options;
         _time = time;
         _logger = logger;
@@ -57,128 +68,103 @@ public sealed class JobWorker
         var message = QueueMessageReader.Read(messageText, messageId);
         var id = message.JobId;
         using var activity = StartProcessActivity(message, messageId, dequeueCount);
-        using var scope = _logger.BeginScope(new Dictionary<string, object>
-        {
-            ["JobId"] = id,
-            ["MessageId"] = messageId,
-            ["DequeueCount"] = dequeueCount,
-        });
+        using var scope = _logger.BeginScope(new Dictionary<string, object> { ["JobId"] = id, ["MessageId"] = messageId, ["DequeueCount"] = dequeueCount });
 
         // The record as read here is where every write of this attempt starts from (see TrackedRecord): one request each.
         var tracked = await _store.TrackAsync(id, cancellationToken).ConfigureAwait(false);
         if (tracked.Record is { IsTerminal: true } existing)
         {
             _logger.LogInformation("Job {JobId} is already {Status}; duplicate delivery of message {MessageId} ignored", id, existing.Status, messageId);
-            // A job cancelled while queued, or one whose instance stopped between its end and its callback: send it now.
-            await _callbacks.NotifyAsync(existing, cancellationToken).ConfigureAwait(false);
+            await _transitions.NotifyEndedAsync(existing, cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        if (message.Kind == MessageKind.Invalid)
-        {
-            await FailAsync(tracked, message.Error!, promptCount: 0, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        if (!message.HasExplicitId)
+        if (!message.HasExplicitId && message.Kind != MessageKind.Invalid)
         {
             // The queue extension moves a poisoned message as a new message (new id, same text). Remember which job this
             // text started so the poison handler can find it; see PoisonJobHandler.
-            await _store.AddToContentIndexAsync(QueueMessageReader.ContentHash(messageText ?? ""), id, cancellationToken).ConfigureAwait(false);
+            await _contentIndex.AddAsync(QueueMessageReader.ContentHash(messageText ?? ""), id, cancellationToken).ConfigureAwait(false);
         }
-
-        var (spec, specError) = await ReadSpecAsync(message, cancellationToken).ConfigureAwait(false);
+        var (spec, specError) = await _specs.ReadAsync(message, cancellationToken).ConfigureAwait(false);
         if (spec is null)
         {
-            await FailAsync(tracked, specError!, promptCount: 0, cancellationToken).ConfigureAwait(false);
+            await _transitions.FailAsync(tracked, specError!, promptCount: 0, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         // Failover (issue 25): the job is listed in this instance's heartbeat, then taken under a lease by the start
         // write, so a sweep hands it back if this instance dies; a job a live instance holds is not run twice.
         using var hold = _ownership is { Enabled: true } ? await _ownership.HoldAsync(id, cancellationToken).ConfigureAwait(false) : null;
-        JobRecord? record;
-        if (_ownership is { Enabled: true })
-        {
-            (record, var heldElsewhere) = await _ownership.StartAsync(tracked, message, spec.Prompts.Count, cancellationToken).ConfigureAwait(false);
-            if (heldElsewhere)
-            {
-                _logger.LogInformation("Job {JobId} is held by live instance {Owner}; message {MessageId} completed without running it", id, record?.Lease?.Owner, messageId);
-                return;
-            }
-        }
-        else
-        {
-            var now = _time.GetUtcNow();
-            record = await _store.UpdateAsync(tracked, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue)).Started(now, spec.Prompts.Count),
-                cancellationToken).ConfigureAwait(false);
-        }
-        if (record is null || record.IsTerminal)
-        {
-            // Finished concurrently by another delivery (or cancelled just now).
-            await _callbacks.NotifyAsync(record, cancellationToken).ConfigureAwait(false);
-            return;
-        }
+        if (await _transitions.StartAsync(tracked, message, spec.Prompts.Count, cancellationToken).ConfigureAwait(false) is not { } record) return;
         activity?.SetTag("job.prompt_count", spec.Prompts.Count).SetTag("job.attempt", record.Attempts);
-        if (record.Attempts == 1 && record.StartedAt is { } startedAt)
-            JobsTelemetry.QueueWait.Record(Math.Max(0, (startedAt - record.CreatedAt).TotalSeconds));
+        await AttemptAsync(tracked, spec, cancellationToken).ConfigureAwait(false);
+    }
 
+    /// <summary>One attempt of a started job, and how it ends: succeeded, failed for good, cancelled by request, handed
+    /// back on shutdown, or failed for now (thrown, so the message is delivered again). What finished is kept in the
+    /// job's checkpoint unless the job ended.</summary>
+    private async Task AttemptAsync(TrackedRecord tracked, JobSpec spec, CancellationToken hostToken)
+    {
+        var id = tracked.Id;
+        var attempt = tracked.Record!.Attempts;
         // The job's own token: cancelled by the host (shutdown) or by a cancel request seen on the record.
-        using var watch = _cancellation.Watch(tracked, cancellationToken);
+        using var watch = _cancellation.Watch(tracked, hostToken);
+        ResumedPrompts? checkpoint = null;
         try
         {
-            await RunAsync(tracked, spec, watch.Token).ConfigureAwait(false);
+            checkpoint = await _checkpoints.OpenAsync(id, spec, retry: attempt > 1, watch.Token).ConfigureAwait(false);
+            await RunAsync(tracked, spec, checkpoint, watch.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (watch.IsCancelled && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (watch.IsCancelled && !hostToken.IsCancellationRequested)
         {
             // Cancelled by request: the record already says so. Return normally so the message is completed, not retried.
             _logger.LogInformation("Job {JobId}: stopped after a cancel request; no output kept", id);
-            await DeleteOutputIfCancelledAsync(id, cancellationToken).ConfigureAwait(false);
+            if (checkpoint is not null) await checkpoint.ForgetAsync().ConfigureAwait(false);
+            await _transitions.CancelledAsync(id, hostToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (hostToken.IsCancellationRequested)
         {
-            // Failover (issue 25): graceful scale-in. The record is queued again and a new message is visible now; this
-            // one completes (returning normally) instead of coming back after a timeout with one more dequeue.
-            if (_ownership is { Enabled: true } && await _ownership.HandBackOnShutdownAsync(id, TimeSpan.FromSeconds(10)).ConfigureAwait(false))
+            // Graceful scale-in: keep what finished, then hand the job back (visible again now, no extra dequeue).
+            if (checkpoint is not null) await checkpoint.KeepAsync().ConfigureAwait(false);
+            if (await _transitions.HandBackAsync(id).ConfigureAwait(false))
             {
-                _logger.LogWarning("Job {JobId}: attempt {Attempt} stopped (host shutting down); handed back to the queue at once", id, record.Attempts);
+                _logger.LogWarning("Job {JobId}: attempt {Attempt} stopped (host shutting down); handed back to the queue at once", id, attempt);
                 return;
             }
-            _logger.LogWarning("Job {JobId}: attempt {Attempt} cancelled (host shutting down); the message will be delivered again", id, record.Attempts);
+            _logger.LogWarning("Job {JobId}: attempt {Attempt} cancelled (host shutting down); the message will be delivered again", id, attempt);
             throw;
         }
-        catch (Exception e) when (Classify(e, cancellationToken) is { Permanent: true } failure)
+        catch (Exception e) when (JobFailure.Of(e, hostToken) is { Permanent: true } failure)
         {
-            await FailAsync(tracked, failure.Error, spec.Prompts.Count, cancellationToken).ConfigureAwait(false);
+            if (checkpoint is not null) await checkpoint.ForgetAsync().ConfigureAwait(false);
+            await _transitions.FailAsync(tracked, failure.Error, spec.Prompts.Count, hostToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            var failure = Classify(e, cancellationToken);
-            _logger.LogError(e, "Job {JobId}: attempt {Attempt} failed ({ErrorCode}); the host will retry: {Reason}", id, record.Attempts, failure.Error.Code, e.Message);
-            JobsTelemetry.Retries.Add(1, JobsTelemetry.ErrorCode(failure.Error.Code));
-            activity?.SetTag("error.code", failure.Error.Code).SetStatus(ActivityStatusCode.Error, failure.Error.Code);
-            try
-            {
-                var at = _time.GetUtcNow();
-                await _store.UpdateAsync(tracked, r => r?.AttemptFailed(record.Attempts, failure.Error, at), CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception recordError)
-            {
-                _logger.LogError(recordError, "Job {JobId}: could not record the failed attempt", id);
-            }
+            var failure = JobFailure.Of(e, hostToken);
+            _logger.LogError(e, "Job {JobId}: attempt {Attempt} failed ({ErrorCode}); the host will retry: {Reason}", id, attempt, failure.Error.Code, e.Message);
+            if (checkpoint is not null) await checkpoint.KeepAsync().ConfigureAwait(false);
+            await _transitions.AttemptFailedAsync(tracked, attempt, failure.Error).ConfigureAwait(false);
             throw;
+        }
+        finally
+        {
+            if (checkpoint is not null) await checkpoint.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    private async Task RunAsync(TrackedRecord tracked, JobSpec spec, CancellationToken cancellationToken)
+    /// <summary>Generate → write the output → succeed. An output an earlier attempt wrote is the answer (a job is
+    /// answered once); prompts an earlier attempt finished come from <paramref name="checkpoint"/>.</summary>
+    private async Task RunAsync(TrackedRecord tracked, JobSpec spec, ResumedPrompts checkpoint, CancellationToken cancellationToken)
     {
         var id = tracked.Id;
         var record = tracked.Record!;
-        if (record.Attempts > 1 && await _store.GetOutputAsync(id, cancellationToken).ConfigureAwait(false) is { } earlier)
+        if (record.Attempts > 1 && await _outputs.GetAsync(id, cancellationToken).ConfigureAwait(false) is { } earlier)
         {
             // An earlier attempt wrote the output and stopped before the record said so: finish the record, do not regenerate.
             _logger.LogInformation("Job {JobId}: output already written by an earlier attempt; completing the record", id);
-            await SucceedAsync(tracked, Usage(earlier.Results, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
+            await checkpoint.ForgetAsync().ConfigureAwait(false);
+            await _transitions.SucceedAsync(tracked, Usage(earlier.Results, earlier.Results, TimeSpan.Zero), null, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -186,58 +172,58 @@ public sealed class JobWorker
         using var lease = await AcquireModelAsync(cancellationToken).ConfigureAwait(false);
         if (lease.LoadTime is { } loadTime)
             _logger.LogInformation("Job {JobId}: loaded the model in {ModelLoadMs:F0} ms", id, loadTime.TotalMilliseconds);
-        var model = lease.Model;
 
         // What runs: the job's parameters over the model's generation_config.json defaults (the engine validates them).
-        var options = spec.OptionsOver(model.DefaultGenerationOptions);
+        var options = spec.OptionsOver(lease.Model.DefaultGenerationOptions);
         var started = Stopwatch.GetTimestamp();
-        var results = await GenerateAsync(tracked, model, spec, options, cancellationToken).ConfigureAwait(false);
+        var generated = await GenerateAsync(tracked, lease.Model, spec, checkpoint, options, cancellationToken).ConfigureAwait(false);
         var generation = Stopwatch.GetElapsedTime(started);
+        var results = checkpoint.Merge(generated);
 
-        var output = new JobOutput(id, _time.GetUtcNow(), results) { Model = lease.Info, Parameters = options };
         using (JobsTelemetry.Source.StartActivity("jobs.output.write"))
         {
-            if (!await _store.WriteOutputAsync(output, cancellationToken).ConfigureAwait(false))
+            if (!await _outputs.WriteAsync(new JobOutput(id, _time.GetUtcNow(), results) { Model = lease.Info, Parameters = options }, cancellationToken).ConfigureAwait(false))
                 _logger.LogInformation("Job {JobId}: output already written by a concurrent delivery; keeping the first", id);
         }
+        await checkpoint.ForgetAsync().ConfigureAwait(false);
 
-        var usage = Usage(results, generation) with { DurationMs = Math.Round(total.Elapsed.TotalMilliseconds, 1) };
+        var usage = Usage(results, generated, generation) with { DurationMs = Math.Round(total.Elapsed.TotalMilliseconds, 1) };
         Activity.Current?.SetTag("job.input_tokens", usage.InputTokens).SetTag("job.output_tokens", usage.OutputTokens)
             .SetTag("job.finish_reasons", string.Join(',', results.Select(r => r.FinishReason).Distinct().Order(StringComparer.Ordinal)));
         JobsTelemetry.Duration.Record(total.Elapsed.TotalSeconds);
-        if (await SucceedAsync(tracked, usage, cancellationToken).ConfigureAwait(false) is { Status: JobStatus.Cancelled })
-        {
-            // Cancelled after the last step but before the record said succeeded: a cancelled job keeps no output.
-            _logger.LogInformation("Job {JobId}: cancelled as it finished; output removed", id);
-            await DeleteOutputIfCancelledAsync(id, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-        _logger.LogInformation(
-            "Job {JobId} succeeded: {PromptCount} prompt(s), {InputTokens} tokens in, {OutputTokens} tokens out, {TokensPerSecond:F1} tok/s, {DurationMs:F0} ms",
-            id, results.Count, usage.InputTokens, usage.OutputTokens, usage.TokensPerSecond, usage.DurationMs);
+        await _transitions.SucceedAsync(tracked, usage, AttemptLog(record, spec, checkpoint, generated), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// The job's prompts go to the instance's decode loop (<see cref="PromptScheduler"/>). The first prompt that fails
-    /// fails the job: the job's other prompts are withdrawn (their rows leave) rather than decoded for nothing.
+    /// The job's pending prompts go to the instance's decode loop (<see cref="PromptScheduler"/>); each one that finishes
+    /// goes to the checkpoint. The first prompt that fails fails the job: the job's other prompts are withdrawn (their rows
+    /// leave) rather than decoded for nothing.
     /// </summary>
-    private async Task<List<PromptResult>> GenerateAsync(TrackedRecord tracked, T5Model model, JobSpec spec, GenerationOptions options,
+    /// <returns>The results of <see cref="ResumedPrompts.Pending"/>, indexed as there.</returns>
+    private async Task<List<PromptResult>> GenerateAsync(TrackedRecord tracked, T5Model model, JobSpec spec, ResumedPrompts checkpoint, GenerationOptions options,
         CancellationToken cancellationToken)
     {
-        using var job = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var prompts = checkpoint.Pending.Prompts;
         using var generate = JobsTelemetry.Source.StartActivity("jobs.generate");
-        generate?.SetTag("job.batch.start", 0).SetTag("job.batch.rows", spec.Prompts.Count);
-        var tasks = _scheduler.Enqueue(model, spec.Prompts, options, job.Token);
-        foreach (var task in tasks)
+        generate?.SetTag("job.batch.start", 0).SetTag("job.batch.rows", prompts.Count).SetTag("job.prompts_resumed", checkpoint.Resumed);
+        if (prompts.Count == 0) return []; // an earlier attempt finished them all and stopped before the output
+
+        using var job = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var tasks = _scheduler.Enqueue(model, prompts, options, job.Token);
+        for (var i = 0; i < tasks.Count; i++)
         {
-            _ = task.ContinueWith(static (t, state) => ((CancellationTokenSource)state!).Cancel(), job, CancellationToken.None,
-                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            var index = i;
+            _ = tasks[i].ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully) checkpoint.Finished(index, ResultOf(index, t.Result));
+                else if (t.IsFaulted) CancelQuietly(job);
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
         var all = Task.WhenAll(tasks);
         try
         {
-            await ReportBatchedProgressAsync(tracked, all, tasks, cancellationToken).ConfigureAwait(false);
+            await ReportProgressAsync(tracked, all, tasks, checkpoint, cancellationToken).ConfigureAwait(false);
             await all.ConfigureAwait(false);
         }
         catch (Exception)
@@ -249,26 +235,39 @@ public sealed class JobWorker
             if (failed is PromptTooLongException tooLong)
             {
                 generate?.SetStatus(ActivityStatusCode.Error, JobErrorCodes.PromptTooLong);
-                throw new PromptAtIndexTooLongException(spec.FieldName(tooLong.PromptIndex), tooLong);
+                throw new JobFailure.PromptAtIndexTooLongException(spec.FieldName(checkpoint.OriginalIndex(tooLong.PromptIndex)), tooLong);
             }
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
         }
-        var results = new List<PromptResult>(tasks.Count);
-        for (var i = 0; i < tasks.Count; i++)
-        {
-            var done = tasks[i].Result;
-            var result = PromptResult.From(i, done.Result);
-            // The wait is reported where jobs share batches (the output of Jobs__DynamicBatching=false is as it was).
-            results.Add(_options.DynamicBatching ? result with { QueueWaitMs = Math.Round(done.QueueWait.TotalMilliseconds, 3) } : result);
-        }
-        if (_options.Telemetry.IncludeText) AddText(generate, spec.Prompts, results);
+        var results = tasks.Select((t, i) => ResultOf(i, t.Result)).ToList();
+        if (_options.Telemetry.IncludeText) AddText(generate, prompts, results);
         return results;
     }
 
+    /// <summary>Withdraws the job's other prompts; a prompt that fails after the job returned finds the source disposed.</summary>
+    private static void CancelQuietly(CancellationTokenSource job)
+    {
+        try
+        {
+            job.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>The wait is reported where jobs share batches (the output of Jobs__DynamicBatching=false is as it was).</summary>
+    private PromptResult ResultOf(int index, BatchedResult done)
+    {
+        var result = PromptResult.From(index, done.Result);
+        return _options.DynamicBatching ? result with { QueueWaitMs = Math.Round(done.QueueWait.TotalMilliseconds, 3) } : result;
+    }
+
     /// <summary>While the job's prompts run: every <see cref="PromptJobsOptions.ProgressInterval"/>, the prompts
-    /// finished so far and their tokens (best effort; nothing is written when nothing finished since the last write, nor
-    /// once all have: a running job's progress never reads "all done").</summary>
-    private async Task ReportBatchedProgressAsync(TrackedRecord tracked, Task all, IReadOnlyList<Task<BatchedResult>> tasks, CancellationToken cancellationToken)
+    /// finished so far (with those from the checkpoint) and their tokens (best effort; nothing is written when nothing
+    /// finished since the last write, nor once all have: a running job's progress never reads "all done").</summary>
+    private async Task ReportProgressAsync(TrackedRecord tracked, Task all, IReadOnlyList<Task<BatchedResult>> tasks, ResumedPrompts checkpoint,
+        CancellationToken cancellationToken)
     {
         // A floor, so that a zero interval (tests) does not spin.
         var interval = _options.ProgressInterval > TimeSpan.FromMilliseconds(50) ? _options.ProgressInterval : TimeSpan.FromMilliseconds(50);
@@ -286,9 +285,14 @@ public sealed class JobWorker
             if (done.Count == tasks.Count) return;
             if (done.Count <= reported) continue;
             reported = done.Count;
-            await ReportProgressAsync(tracked, new JobProgress(done.Count, tasks.Count, done.Sum(r => r.OutputTokens)), cancellationToken).ConfigureAwait(false);
+            var progress = new JobProgress(checkpoint.Resumed + done.Count, checkpoint.Resumed + tasks.Count, checkpoint.ResumedTokens + done.Sum(r => r.OutputTokens));
+            await _transitions.ProgressAsync(tracked, progress, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>What this attempt did, logged on the record with its last write (multi-prompt jobs: the ones a checkpoint serves).</summary>
+    private Failover.AttemptRecord? AttemptLog(JobRecord record, JobSpec spec, ResumedPrompts checkpoint, IReadOnlyList<PromptResult> generated) =>
+        spec.Prompts.Count < 2 ? null : new(record.Attempts, _ownership?.InstanceId ?? "", checkpoint.Resumed, generated.Count, generated.Sum(r => r.OutputTokens));
 
     /// <summary>Only with <c>Telemetry__IncludeText</c>: the prompts and completions of a <c>jobs.generate</c> span, in prompt order.</summary>
     private static void AddText(Activity? generate, IEnumerable<string> prompts, IEnumerable<PromptResult> results) =>
@@ -316,120 +320,11 @@ public sealed class JobWorker
         return lease;
     }
 
-    private static JobUsage Usage(IReadOnlyList<PromptResult> results, TimeSpan generation)
+    /// <summary>The job's token counts (all its results) and this attempt's speed (what it <paramref name="generated"/>).</summary>
+    private static JobUsage Usage(IReadOnlyList<PromptResult> results, IReadOnlyList<PromptResult> generated, TimeSpan generation)
     {
-        var input = results.Sum(r => r.InputTokens);
-        var output = results.Sum(r => r.OutputTokens);
-        var tps = generation > TimeSpan.Zero ? Math.Round(output / generation.TotalSeconds, 2) : 0;
-        return new JobUsage(input, output, tps, Math.Round(generation.TotalMilliseconds, 1));
+        var tps = generation > TimeSpan.Zero ? Math.Round(generated.Sum(r => r.OutputTokens) / generation.TotalSeconds, 2) : 0;
+        return new JobUsage(results.Sum(r => r.InputTokens), results.Sum(r => r.OutputTokens), tps, Math.Round(generation.TotalMilliseconds, 1));
     }
 
-    private async Task<(JobSpec? Spec, JobError? Error)> ReadSpecAsync(ParsedMessage message, CancellationToken cancellationToken)
-    {
-        switch (message.Kind)
-        {
-            case MessageKind.Prompt:
-                return (new JobSpec(null, [message.Text], null, IsList: false), null);
-            case MessageKind.SpecInBlob:
-                {
-                    var text = await _store.ReadInputAsync(message.JobId, cancellationToken).ConfigureAwait(false);
-                    if (text is null)
-                        return (null, new JobError(JobErrorCodes.InvalidMessage, $"The message refers to the job input jobs/_inputs/{message.JobId}.json, which does not exist."));
-                    try
-                    {
-                        using var document = JsonDocument.Parse(text);
-                        return Validate(document.RootElement);
-                    }
-                    catch (JsonException e)
-                    {
-                        return (null, new JobError(JobErrorCodes.InvalidMessage, $"The job input jobs/_inputs/{message.JobId}.json is not valid JSON: {e.Message}"));
-                    }
-                }
-            case MessageKind.Spec:
-                return Validate(message.Json!.Value);
-            default:
-                throw new InvalidOperationException($"Unexpected message kind {message.Kind}.");
-        }
-    }
-
-    private (JobSpec?, JobError?) Validate(JsonElement root)
-    {
-        var errors = new SpecErrors();
-        var spec = JobSpecReader.Read(root, allowId: true, _options.MaxPromptsPerJob, _options.MaxNewTokensCeiling, errors);
-        if (spec is not null) return (spec, null);
-        var onlyParameters = errors.ToDictionary().Keys.All(k => k.StartsWith("parameters", StringComparison.Ordinal));
-        return (null, new JobError(onlyParameters ? JobErrorCodes.InvalidParameters : JobErrorCodes.InvalidMessage, "The job spec is invalid: " + errors));
-    }
-
-    private async Task FailAsync(TrackedRecord tracked, JobError error, int promptCount, CancellationToken cancellationToken)
-    {
-        var id = tracked.Id;
-        var now = _time.GetUtcNow();
-        var stored = await _store.UpdateAsync(tracked, r => (r ?? JobRecord.Created(id, now, JobRecord.FromQueue, promptCount)).Fail(now, error),
-            cancellationToken).ConfigureAwait(false);
-        if (stored is { Status: JobStatus.Failed } && ReferenceEquals(stored.Error, error))
-        {
-            _logger.LogWarning("Job {JobId} failed ({ErrorCode}): {Reason}", id, error.Code, error.MessageForTelemetry(_options.Telemetry.IncludeText));
-            JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Failed, error);
-        }
-        await _callbacks.NotifyAsync(stored, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Best effort: a progress write that fails is logged, never fails the job.</summary>
-    private async Task ReportProgressAsync(TrackedRecord tracked, JobProgress progress, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _store.UpdateAsync(tracked, r => r?.Progressed(progress), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (StorageFailure.Is(e))
-        {
-            _logger.LogWarning(e, "Job {JobId}: could not record progress", tracked.Id);
-        }
-    }
-
-    private async Task DeleteOutputIfCancelledAsync(string id, CancellationToken cancellationToken)
-    {
-        var record = (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record;
-        if (record?.Status != JobStatus.Cancelled) return;
-        await _store.DeleteOutputAsync(id, cancellationToken).ConfigureAwait(false);
-        await _callbacks.NotifyAsync(record, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <returns>The record as stored: <c>succeeded</c>, or <c>cancelled</c> when a cancel got there first.</returns>
-    private async Task<JobRecord?> SucceedAsync(TrackedRecord tracked, JobUsage usage, CancellationToken cancellationToken)
-    {
-        var stored = await _store.UpdateAsync(tracked, r => r?.Succeed(_time.GetUtcNow(), usage), cancellationToken).ConfigureAwait(false);
-        if (stored is { Status: JobStatus.Succeeded })
-        {
-            JobsTelemetry.RecordCompleted(Activity.Current, JobStatus.Succeeded, null);
-            await _callbacks.NotifyAsync(stored, cancellationToken).ConfigureAwait(false);
-        }
-        return stored;
-    }
-
-    private sealed record Failure(bool Permanent, JobError Error);
-
-    /// <summary>Which failures end the job now and which are worth another delivery.</summary>
-    /// <param name="caller">The attempt's token: a storage call cancelled while it is not was timed out by the client (storage unavailable).</param>
-    private static Failure Classify(Exception e, CancellationToken caller) => e switch
-    {
-        PromptAtIndexTooLongException p => new(true, new JobError(JobErrorCodes.PromptTooLong, $"{p.Field}: {p.InnerException!.Message}")),
-        PromptTooLongException p => new(true, new JobError(JobErrorCodes.PromptTooLong, p.Message)),
-        InvalidGenerationOptionsException p => new(true, new JobError(JobErrorCodes.InvalidParameters, p.Message)),
-        ModelFormatException p => new(true, new JobError(JobErrorCodes.ModelIncompatible, p.Message)),
-        // A missing model, container or role assignment is fixed by someone uploading or granting it, often minutes
-        // after a deployment: retry (bounded by the poison queue) rather than fail the jobs that raced it.
-        ModelContainerNotFoundException or ModelFileMissingException or ModelAccessDeniedException
-            => new(false, new JobError(JobErrorCodes.ModelUnavailable, e.Message)),
-        ModelStoreException m => new(!m.IsTransient, new JobError(JobErrorCodes.ModelUnavailable, m.Message)),
-        _ when StorageFailure.Is(e, caller) => new(false, new JobError(JobErrorCodes.StorageError, StorageFailure.Describe(e))),
-        _ => new(false, new JobError(JobErrorCodes.InternalError, $"{e.GetType().Name}: {e.Message}")),
-    };
-
-    /// <summary>A <see cref="PromptTooLongException"/> that also names the prompt's field (<c>prompt</c>, <c>prompts[i]</c>).</summary>
-    private sealed class PromptAtIndexTooLongException(string field, PromptTooLongException inner) : Exception(inner.Message, inner)
-    {
-        public string Field { get; } = field;
-    }
 }

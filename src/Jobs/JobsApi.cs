@@ -23,15 +23,20 @@ namespace Serverless.Jobs;
 public sealed class JobsApi
 {
     private readonly JobStore _store;
+    private readonly JobOutputStore _outputs;
+    private readonly JobInputStore _inputs;
     private readonly JobQueue _queue;
     private readonly PromptLengthChecker _model;
     private readonly PromptJobsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<JobsApi> _logger;
 
-    internal JobsApi(JobStore store, JobQueue queue, PromptLengthChecker model, PromptJobsOptions options, TimeProvider time, ILogger<JobsApi> logger)
+    internal JobsApi(JobStore store, JobOutputStore outputs, JobInputStore inputs, JobQueue queue, PromptLengthChecker model, PromptJobsOptions options, TimeProvider time,
+        ILogger<JobsApi> logger)
     {
         _store = store;
+        _outputs = outputs;
+        _inputs = inputs;
         _queue = queue;
         _model = model;
         _options = options;
@@ -90,14 +95,36 @@ public sealed class JobsApi
     private static string CorrelationId(HttpRequest request) =>
         Activity.Current is { } activity ? activity.TraceId.ToHexString() : request.HttpContext.TraceIdentifier;
 
+    /// <summary>The submit: read and check the job → create its record → queue its message → 202.</summary>
     private async Task<IActionResult> SubmitWithinBudgetAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var (job, refusal) = await ReadSubmissionAsync(request, cancellationToken).ConfigureAwait(false);
+        if (job is null) return refusal!;
+
+        using var activity = JobsTelemetry.Source.StartActivity("jobs.submit", ActivityKind.Producer);
+        activity?.SetTag("job.id", job.Id).SetTag("job.prompt_count", job.Spec.Prompts.Count);
+        using var scope = _logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id });
+        var record = JobRecord.Created(job.Id, _time.GetUtcNow(), JobRecord.FromHttp, job.Spec.Prompts.Count, job.RequestHash, job.CallbackUrl);
+        if (await CreateRecordAsync(request, record, job, cancellationToken).ConfigureAwait(false) is { } answered) return answered;
+        if (await EnqueueAsync(job, activity, cancellationToken).ConfigureAwait(false) is { } unavailable) return unavailable;
+
+        _logger.LogInformation("Accepted job {JobId} with {PromptCount} prompt(s)", job.Id, job.Spec.Prompts.Count);
+        return Accepted(request, record, StatusCodes.Status202Accepted);
+    }
+
+    /// <summary>A job as submitted and checked: its spec, callback, and id (derived from the Idempotency-Key, if any).</summary>
+    private sealed record Submission(string Id, JobSpec Spec, string? CallbackUrl, string? IdempotencyKey, string? RequestHash);
+
+    /// <summary>Reads the body and checks it (fields, and the prompts against the model when it is known); the 400 or
+    /// 413 answer otherwise.</summary>
+    private async Task<(Submission? Job, IActionResult? Refusal)> ReadSubmissionAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         var idempotencyKey = IdempotencyKey.Read(request);
         if (idempotencyKey.Error is { } keyError)
-            return Invalid(new Dictionary<string, string[]> { [IdempotencyKey.HeaderName] = [keyError] });
+            return (null, Invalid(new Dictionary<string, string[]> { [IdempotencyKey.HeaderName] = [keyError] }));
         var (body, refusal) = await JsonRequestBody.ReadAsync(request, _options.MaxRequestBodyBytes, "Split the prompts into several jobs.",
             errors => Invalid(errors), cancellationToken).ConfigureAwait(false);
-        if (body is null) return refusal!;
+        if (body is null) return (null, refusal!);
 
         JobSpec? spec;
         var errors = new SpecErrors();
@@ -113,7 +140,7 @@ public sealed class JobsApi
                 return true;
             }, extraFieldNames: ["callback_url"]);
         }
-        if (spec is null) return Invalid(errors.ToDictionary());
+        if (spec is null) return (null, Invalid(errors.ToDictionary()));
 
         // The spec is read over the Hugging Face defaults; when the model is known, check what the worker will run: the
         // parameters over the model's generation_config.json defaults, and each prompt against its context window.
@@ -122,65 +149,74 @@ public sealed class JobsApi
             var options = spec.OptionsOver(model.Defaults);
             GenerationParametersReader.Validate(options, _options.MaxNewTokensCeiling, errors);
             if (options.Truncation == Truncation.None) CheckLengths(spec, model, errors);
-            if (errors.Any) return Invalid(errors.ToDictionary());
+            if (errors.Any) return (null, Invalid(errors.ToDictionary()));
         }
 
         // With an Idempotency-Key the id is derived from the key, so every retry of the POST names the same record and only
         // the first create (If-None-Match: *) wins; the others return that job (or 409 if their body differs).
         var key = idempotencyKey.Key;
         var requestHash = key is null ? null : Convert.ToHexStringLower(SHA256.HashData(body.Bytes));
-        var id = key is null ? JobId.New() : IdempotencyKey.JobId(key);
-        using var activity = JobsTelemetry.Source.StartActivity("jobs.submit", ActivityKind.Producer);
-        activity?.SetTag("job.id", id).SetTag("job.prompt_count", spec.Prompts.Count);
-        using var scope = _logger.BeginScope(new Dictionary<string, object> { ["JobId"] = id });
-        var record = JobRecord.Created(id, _time.GetUtcNow(), JobRecord.FromHttp, spec.Prompts.Count, requestHash, callbackUrl);
+        return (new Submission(key is null ? JobId.New() : IdempotencyKey.JobId(key), spec, callbackUrl, key, requestHash), null);
+    }
+
+    /// <summary>Creates the job's record (If-None-Match: *, with its time-index entry).</summary>
+    /// <returns>Null when created; otherwise the answer: the existing job of a retried idempotent submit (200), 409 for
+    /// a key reused with another body, 503 when storage failed.</returns>
+    private async Task<IActionResult?> CreateRecordAsync(HttpRequest request, JobRecord record, Submission job, CancellationToken cancellationToken)
+    {
+        var id = record.Id;
         try
         {
-            if (!await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false))
+            if (await _store.CreateAsync(record, cancellationToken).ConfigureAwait(false)) return null;
+            var existing = (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record;
+            if (existing is null || job.IdempotencyKey is null)
             {
-                var existing = (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record;
-                if (existing is null || key is null)
-                {
-                    // Storage said the record exists, yet it is not this request's and cannot be read (deleted in between):
-                    // a race in storage, never a 500; the client may retry (with its Idempotency-Key, safely).
-                    _logger.LogWarning("Job {JobId}: the record exists but is not readable as another request's; answering 503", id);
-                    return Unavailable("The job store did not confirm the new job");
-                }
-                if (!string.Equals(existing.RequestHash, requestHash, StringComparison.Ordinal))
-                {
-                    return JobsHttpResult.Problem(409, "Idempotency key reused",
-                        $"The Idempotency-Key was already used for job '{id}' with a different request body. Use a new key for a new job.",
-                        new Dictionary<string, string[]> { [IdempotencyKey.HeaderName] = ["Already used with a different body."] }, jobStatus: existing.Status);
-                }
-
-                _logger.LogInformation("Job {JobId}: a retried submit with the same Idempotency-Key returns the existing job", id);
-                return Accepted(request, existing, StatusCodes.Status200OK);
+                // Storage said the record exists, yet it is not this request's and cannot be read (deleted in between):
+                // a race in storage, never a 500; the client may retry (with its Idempotency-Key, safely).
+                _logger.LogWarning("Job {JobId}: the record exists but is not readable as another request's; answering 503", id);
+                return Unavailable("The job store did not confirm the new job");
             }
+            if (!string.Equals(existing.RequestHash, job.RequestHash, StringComparison.Ordinal))
+            {
+                return JobsHttpResult.Problem(409, "Idempotency key reused",
+                    $"The Idempotency-Key was already used for job '{id}' with a different request body. Use a new key for a new job.",
+                    new Dictionary<string, string[]> { [IdempotencyKey.HeaderName] = ["Already used with a different body."] }, jobStatus: existing.Status);
+            }
+
+            _logger.LogInformation("Job {JobId}: a retried submit with the same Idempotency-Key returns the existing job", id);
+            return Accepted(request, existing, StatusCodes.Status200OK);
         }
         catch (Exception e) when (StorageFailure.Is(e, cancellationToken))
         {
             _logger.LogError(e, "Could not create the status record of job {JobId}", id);
             return Unavailable("The job store is unavailable");
         }
+    }
 
+    /// <summary>Sends the job's message (its spec spilled to <see cref="JobInputStore"/> when too large for one). A job
+    /// that cannot be queued is closed (failed), so it does not sit in "queued" forever.</summary>
+    /// <returns>Null when queued; the 503 answer when storage failed.</returns>
+    private async Task<IActionResult?> EnqueueAsync(Submission job, Activity? activity, CancellationToken cancellationToken)
+    {
+        var id = job.Id;
         try
         {
             // The trace context rides in the message (not the blob) so the worker continues this trace either way.
             var traceParent = Activity.Current?.Id is { } current && Activity.Current.IdFormat == ActivityIdFormat.W3C ? current : null;
-            var message = spec.ToMessage(id, traceParent);
+            var message = job.Spec.ToMessage(id, traceParent);
             if (Encoding.UTF8.GetByteCount(message) > _options.MaxInlineMessageBytes)
             {
                 // A queue message holds at most 64 KiB; keep the spec in a blob and send only its id.
-                await _store.WriteInputAsync(id, message, cancellationToken).ConfigureAwait(false);
+                await _inputs.WriteAsync(id, message, cancellationToken).ConfigureAwait(false);
                 message = traceParent is null
                     ? JsonSerializer.Serialize(new { id, input = "blob" })
                     : JsonSerializer.Serialize(new { id, input = "blob", traceparent = traceParent });
             }
             await _queue.SendAsync(message, cancellationToken).ConfigureAwait(false);
+            return null;
         }
         catch (Exception e) when (StorageFailure.Is(e, cancellationToken) || e is OperationCanceledException)
         {
-            // The job was accepted into the store but never queued: close it so it does not sit in "queued" forever.
             _logger.LogError(e, "Could not enqueue job {JobId}; marking it failed", id);
             JobsTelemetry.RecordCompleted(activity, JobStatus.Failed, new JobError(JobErrorCodes.EnqueueFailed, ""));
             try
@@ -198,9 +234,6 @@ public sealed class JobsApi
             if (!StorageFailure.Is(e, cancellationToken)) throw; // the budget's or the caller's cancellation: WithinBudgetAsync answers it
             return Unavailable("The job queue is unavailable");
         }
-
-        _logger.LogInformation("Accepted job {JobId} with {PromptCount} prompt(s)", id, spec.Prompts.Count);
-        return Accepted(request, record, StatusCodes.Status202Accepted);
     }
 
     /// <summary>The submit's answer: 202 for a new job, 200 for the job a retried idempotent submit already created.</summary>
@@ -233,7 +266,7 @@ public sealed class JobsApi
             record = (await _store.GetAsync(id, cancellationToken).ConfigureAwait(false))?.Record;
             if (record is { Status: JobStatus.Succeeded })
             {
-                output = await _store.GetOutputAsync(id, cancellationToken).ConfigureAwait(false);
+                output = await _outputs.GetAsync(id, cancellationToken).ConfigureAwait(false);
                 if (output is null) _logger.LogWarning("Job {JobId} succeeded but its output blob is missing", id);
             }
         }
@@ -309,7 +342,7 @@ public sealed class JobsApi
         JobStatus? status = null;
         if (request.Query["status"].ToString() is { Length: > 0 } statusText)
         {
-            if (Storage.JobStore.TryParseStatus(statusText, out var parsed)) status = parsed;
+            if (JobTimeIndex.TryParseStatus(statusText, out var parsed)) status = parsed;
             else errors["status"] = ["Must be one of queued, running, succeeded, failed, cancelled."];
         }
         var limit = DefaultListLimit;

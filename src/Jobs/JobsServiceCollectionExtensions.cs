@@ -52,7 +52,7 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(sp => ModelProvider.ForT5(key => configuration[key], sp.GetRequiredService<StorageConnection>()));
         services.TryAddSingleton<ModelReadiness>();
         services.TryAddSingleton<IJobModelSource>(sp => new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>(), sp.GetRequiredService<ModelReadiness>()));
-        services.TryAddSingleton(sp => NewStore(sp, StorageRetry.ModelTransfer));
+        AddJobStores(services);
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
@@ -74,8 +74,7 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
-            return new JobsApi(NewStore(sp, StorageRetry.Http(options.HttpStorageCallTimeout)), sp.GetRequiredService<JobQueue>(),
-                sp.GetRequiredService<PromptLengthChecker>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobsApi>>());
+            return NewJobsApi(sp, NewContainers(sp, StorageRetry.Http(options.HttpStorageCallTimeout)));
         });
         services.TryAddSingleton(sp => new Callbacks.JobCallbacks(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<PromptJobsOptions>().Callbacks,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Callbacks.JobCallbacks>>()));
@@ -95,11 +94,14 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
-            return new JobWorker(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(),
-                sp.GetRequiredService<Callbacks.JobCallbacks>(), options,
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>(), sp.GetRequiredService<PromptScheduler>(),
-                sp.GetRequiredService<Failover.JobOwnership>()); // issue 25
+            return new JobWorker(sp.GetRequiredService<JobStore>(), new Specs.MessageSpecReader(sp.GetRequiredService<JobInputStore>(), options), sp.GetRequiredService<JobOutputStore>(),
+                sp.GetRequiredService<MessageContentIndex>(), sp.GetRequiredService<Checkpoints.JobCheckpoints>(), sp.GetRequiredService<JobTransitions>(),
+                sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<JobCancellationWatcher>(), sp.GetRequiredService<PromptScheduler>(),
+                sp.GetRequiredService<Failover.JobOwnership>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobWorker>>()); // ownership: issue 25
         });
+        services.TryAddSingleton(sp => new JobTransitions(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<JobOutputStore>(), sp.GetRequiredService<Callbacks.JobCallbacks>(),
+            sp.GetRequiredService<Failover.JobOwnership>(), sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<JobTransitions>>()));
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
@@ -114,19 +116,41 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(sp => new Playground.PlaygroundApi(sp.GetRequiredService<PromptJobsOptions>()));
         services.TryAddSingleton(sp => new Playground.TokenizeApi(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Playground.TokenizeApi>>()));
-        services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<Callbacks.JobCallbacks>(), sp.GetRequiredService<TimeProvider>(),
+        services.TryAddSingleton(sp => new PoisonJobHandler(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<MessageContentIndex>(), sp.GetRequiredService<Callbacks.JobCallbacks>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PoisonJobHandler>>()));
         // OpenAI's Files and Batches API over chunk messages (docs/batches.md).
         services.AddOpenAiBatches(configuration);
         return services;
     }
 
-    private static JobStore NewStore(IServiceProvider services, StorageRetry retry)
+    /// <summary>The worker's job stores (patient retries), one per seam of the job state over one <see cref="JobContainers"/>:
+    /// records, the time index, outputs, spilled inputs, the content index, checkpoints. See docs/serving-core.md.</summary>
+    private static void AddJobStores(IServiceCollection services)
+    {
+        services.TryAddSingleton(sp => NewContainers(sp, StorageRetry.ModelTransfer));
+        services.TryAddSingleton(sp => new JobTimeIndex(sp.GetRequiredService<JobContainers>(), sp.GetRequiredService<ILogger<JobTimeIndex>>()));
+        services.TryAddSingleton(sp => new JobStore(sp.GetRequiredService<JobContainers>(), sp.GetRequiredService<JobTimeIndex>(), sp.GetRequiredService<ILogger<JobStore>>()));
+        services.TryAddSingleton(sp => new JobOutputStore(sp.GetRequiredService<JobContainers>()));
+        services.TryAddSingleton(sp => new JobInputStore(sp.GetRequiredService<JobContainers>()));
+        services.TryAddSingleton(sp => new MessageContentIndex(sp.GetRequiredService<JobContainers>()));
+        services.TryAddSingleton(sp => new Checkpoints.JobCheckpoints(new Checkpoints.CheckpointStore(sp.GetRequiredService<JobContainers>().Jobs, Checkpoints.JobCheckpoints.Prefix),
+            sp.GetRequiredService<FailoverOptions>().CheckpointInterval, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Checkpoints.JobCheckpoints>>()));
+    }
+
+    private static JobContainers NewContainers(IServiceProvider services, StorageRetry retry)
     {
         var options = services.GetRequiredService<PromptJobsOptions>();
         var blobs = services.GetRequiredService<StorageConnection>().CreateBlobServiceClient(retry);
-        return new JobStore(blobs.GetBlobContainerClient(options.JobsContainer), blobs.GetBlobContainerClient(options.CompletionsContainer),
-            services.GetRequiredService<ILogger<JobStore>>());
+        return new JobContainers(blobs.GetBlobContainerClient(options.JobsContainer), blobs.GetBlobContainerClient(options.CompletionsContainer));
+    }
+
+    /// <summary>The job API over its own stores on <paramref name="containers"/> (an HTTP request's short retries).</summary>
+    internal static JobsApi NewJobsApi(IServiceProvider services, JobContainers containers)
+    {
+        var index = new JobTimeIndex(containers, services.GetRequiredService<ILogger<JobTimeIndex>>());
+        return new JobsApi(new JobStore(containers, index, services.GetRequiredService<ILogger<JobStore>>()), new JobOutputStore(containers), new JobInputStore(containers),
+            services.GetRequiredService<JobQueue>(), services.GetRequiredService<PromptLengthChecker>(), services.GetRequiredService<PromptJobsOptions>(),
+            services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<JobsApi>>());
     }
 
     /// <summary>Reads the options; a setting that is present but malformed throws naming it.</summary>

@@ -21,13 +21,15 @@ namespace Serverless.Jobs;
 public sealed class PoisonJobHandler
 {
     private readonly JobStore _store;
+    private readonly MessageContentIndex _contentIndex;
     private readonly Callbacks.JobCallbacks _callbacks;
     private readonly TimeProvider _time;
     private readonly ILogger<PoisonJobHandler> _logger;
 
-    internal PoisonJobHandler(JobStore store, Callbacks.JobCallbacks callbacks, TimeProvider time, ILogger<PoisonJobHandler> logger)
+    internal PoisonJobHandler(JobStore store, MessageContentIndex contentIndex, Callbacks.JobCallbacks callbacks, TimeProvider time, ILogger<PoisonJobHandler> logger)
     {
         _store = store;
+        _contentIndex = contentIndex;
         _callbacks = callbacks;
         _time = time;
         _logger = logger;
@@ -38,7 +40,7 @@ public sealed class PoisonJobHandler
         var message = QueueMessageReader.Read(messageText, messageId);
         var candidates = message.HasExplicitId
             ? [message.JobId]
-            : await _store.GetContentIndexAsync(QueueMessageReader.ContentHash(messageText ?? ""), cancellationToken).ConfigureAwait(false);
+            : await _contentIndex.GetAsync(QueueMessageReader.ContentHash(messageText ?? ""), cancellationToken).ConfigureAwait(false);
 
         using var activity = JobsTelemetry.Source.StartActivity("jobs.poison", ActivityKind.Consumer);
         activity?.SetTag("messaging.message.id", messageId);

@@ -29,7 +29,7 @@ public sealed class CancelCheckBudgetTests : IAsyncLifetime
         var name = "cb" + Guid.NewGuid().ToString("N")[..12];
         _jobs = blobs.GetBlobContainerClient(name + "-jobs");
         _completions = blobs.GetBlobContainerClient(name + "-completions");
-        _store = new JobStore(_jobs, _completions, NullLogger<JobStore>.Instance);
+        _store = TestStores.Records(new JobContainers(_jobs, _completions));
     }
 
     public async Task DisposeAsync()

@@ -50,13 +50,14 @@ public sealed class ConditionalWriteErrorTests
         var options = new BlobClientOptions { Transport = new HttpClientTransport(new HttpClient(handler)) };
         options.Retry.MaxRetries = 0;
         var service = new BlobServiceClient(new Uri("http://127.0.0.1:1/devstoreaccount1"), options);
-        var store = new JobStore(service.GetBlobContainerClient("jobs"), service.GetBlobContainerClient("completions"), NullLogger<JobStore>.Instance);
+        var containers = TestStores.Containers(service, "jobs", "completions");
+        var store = TestStores.Records(containers);
 
         var create = await Assert.ThrowsAsync<RequestFailedException>(() =>
             store.CreateAsync(JobRecord.Created("c1", DateTimeOffset.UtcNow, "test"), CancellationToken.None));
         Assert.Equal(errorCode, create.ErrorCode);
         var output = await Assert.ThrowsAsync<RequestFailedException>(() =>
-            store.WriteOutputAsync(new JobOutput("c1", DateTimeOffset.UtcNow, []), CancellationToken.None));
+            new JobOutputStore(containers).WriteAsync(new JobOutput("c1", DateTimeOffset.UtcNow, []), CancellationToken.None));
         Assert.Equal(errorCode, output.ErrorCode);
     }
 
@@ -67,7 +68,7 @@ public sealed class ConditionalWriteErrorTests
         var options = new BlobClientOptions { Transport = new HttpClientTransport(new HttpClient(handler)) };
         options.Retry.MaxRetries = 0;
         var service = new BlobServiceClient(new Uri("http://127.0.0.1:1/devstoreaccount1"), options);
-        var store = new JobStore(service.GetBlobContainerClient("jobs"), service.GetBlobContainerClient("completions"), NullLogger<JobStore>.Instance);
+        var store = TestStores.Records(TestStores.Containers(service, "jobs", "completions"));
 
         Assert.False(await store.CreateAsync(JobRecord.Created("c1", DateTimeOffset.UtcNow, "test"), CancellationToken.None));
     }

@@ -25,9 +25,9 @@ public sealed class HostingTests
         }).Build();
         using var services = new ServiceCollection().AddPromptJobs(configuration).BuildServiceProvider();
 
-        var store = services.GetRequiredService<JobStore>();
-        Assert.Equal("https://acct.blob.core.windows.net/jobs1", store.JobsContainer.Uri.ToString());
-        Assert.Equal("https://acct.blob.core.windows.net/completions1", store.CompletionsContainer.Uri.ToString());
+        var containers = services.GetRequiredService<JobContainers>();
+        Assert.Equal("https://acct.blob.core.windows.net/jobs1", containers.Jobs.Uri.ToString());
+        Assert.Equal("https://acct.blob.core.windows.net/completions1", containers.Completions.Uri.ToString());
         Assert.Equal("https://acct.queue.core.windows.net/queue1", services.GetRequiredService<JobQueue>().Client.Uri.ToString());
         // The public entry points resolve too (nothing touches the network until first use), once per app: singletons.
         Assert.Same(services.GetRequiredService<JobsApi>(), services.GetRequiredService<JobsApi>());

@@ -126,8 +126,8 @@ public sealed class ListTests
     [Fact]
     public void Index_names_sort_newest_first()
     {
-        var older = JobStore.TimeIndexName("a", new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        var newer = JobStore.TimeIndexName("a", new DateTimeOffset(2026, 1, 1, 0, 0, 1, TimeSpan.Zero));
+        var older = JobTimeIndex.Name("a", new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var newer = JobTimeIndex.Name("a", new DateTimeOffset(2026, 1, 1, 0, 0, 1, TimeSpan.Zero));
         Assert.True(string.CompareOrdinal(newer, older) < 0);
     }
 }

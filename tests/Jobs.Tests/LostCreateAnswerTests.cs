@@ -35,7 +35,7 @@ public sealed class LostCreateAnswerTests
         Assert.Equal(JobStatus.Queued, (await host.RecordAsync(id)).Status);
         Assert.Single(await host.PeekAllAsync());
         // The time index (written after the create) lists it too.
-        Assert.Single(host.Jobs.GetBlobs(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = JobStore.TimeIndexPrefix }), b => b.Name.EndsWith("-" + id, StringComparison.Ordinal));
+        Assert.Single(host.Jobs.GetBlobs(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = JobTimeIndex.Prefix }), b => b.Name.EndsWith("-" + id, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -57,10 +57,7 @@ public sealed class LostCreateAnswerTests
         clientOptions.Retry.MaxRetries = 2;
         clientOptions.AddPolicy(lose, HttpPipelinePosition.PerRetry);
         var blobs = new BlobServiceClient(TestStorage.ConnectionString, clientOptions);
-        var store = new JobStore(blobs.GetBlobContainerClient(options.JobsContainer), blobs.GetBlobContainerClient(options.CompletionsContainer),
-            services.GetRequiredService<ILogger<JobStore>>());
-        return new JobsApi(store, services.GetRequiredService<JobQueue>(), services.GetRequiredService<PromptLengthChecker>(), options,
-            TimeProvider.System, services.GetRequiredService<ILogger<JobsApi>>());
+        return JobsServiceCollectionExtensions.NewJobsApi(services, TestStores.Containers(blobs, options.JobsContainer, options.CompletionsContainer));
     }
 
     /// <summary>Lets the first PUT of a job record reach storage, then loses its answer the way a timed-out try does; the

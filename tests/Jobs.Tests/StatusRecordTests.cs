@@ -60,9 +60,9 @@ public sealed class StatusRecordTests
     {
         await using var host = await JobsTestHost.CreateAsync();
         var first = new JobOutput("out-1", DateTimeOffset.UtcNow, []);
-        Assert.True(await host.Store.WriteOutputAsync(first, CancellationToken.None));
+        Assert.True(await host.Outputs.WriteAsync(first, CancellationToken.None));
         var etag = (await host.Completions.GetBlobClient("out-1.json").GetPropertiesAsync()).Value.ETag;
-        Assert.False(await host.Store.WriteOutputAsync(first with { CreatedAt = DateTimeOffset.UtcNow.AddDays(1) }, CancellationToken.None));
+        Assert.False(await host.Outputs.WriteAsync(first with { CreatedAt = DateTimeOffset.UtcNow.AddDays(1) }, CancellationToken.None));
         Assert.Equal(etag, (await host.Completions.GetBlobClient("out-1.json").GetPropertiesAsync()).Value.ETag);
     }
 }

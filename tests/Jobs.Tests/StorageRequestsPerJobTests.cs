@@ -32,9 +32,8 @@ public sealed class StorageRequestsPerJobTests
             },
             services: s =>
             {
-                s.AddSingleton(sp => CountedStore(sp, worker));
-                s.AddSingleton(sp => new JobsApi(CountedStore(sp, submit), sp.GetRequiredService<JobQueue>(), sp.GetRequiredService<PromptLengthChecker>(),
-                    sp.GetRequiredService<PromptJobsOptions>(), TimeProvider.System, sp.GetRequiredService<ILogger<JobsApi>>()));
+                s.AddSingleton(sp => CountedContainers(sp, worker));
+                s.AddSingleton(sp => JobsServiceCollectionExtensions.NewJobsApi(sp, CountedContainers(sp, submit)));
             });
 
         var id = await host.SubmitAcceptedAsync("""{"prompt": "Where is Ganymede?", "parameters": {"max_new_tokens": 4}}""");
@@ -87,7 +86,7 @@ public sealed class StorageRequestsPerJobTests
     {
         var counting = new CountingRequests();
         await using var host = await JobsTestHost.CreateAsync();
-        var store = CountedStore(host.Services, counting);
+        var store = TestStores.Records(CountedContainers(host.Services, counting));
         var id = "tracked-" + Guid.NewGuid().ToString("N");
         Assert.True(await store.CreateAsync(JobRecord.Created(id, DateTimeOffset.UtcNow, JobRecord.FromHttp, promptCount: 1), CancellationToken.None));
         var tracked = await store.TrackAsync(id, CancellationToken.None);
@@ -109,7 +108,7 @@ public sealed class StorageRequestsPerJobTests
         Assert.True(await store.CreateAsync(JobRecord.Created(other, DateTimeOffset.UtcNow, JobRecord.FromHttp, promptCount: 1), CancellationToken.None));
         var mine = await store.TrackAsync(other, CancellationToken.None);
         await store.UpdateAsync(mine, r => r?.Started(DateTimeOffset.UtcNow, 1), CancellationToken.None);
-        await host.Jobs.DeleteBlobAsync(JobStore.TimeIndexName(other, mine.Record!.CreatedAt));
+        await host.Jobs.DeleteBlobAsync(JobTimeIndex.Name(other, mine.Record!.CreatedAt));
         counting.Clear();
         await store.UpdateAsync(mine, r => r?.Succeed(DateTimeOffset.UtcNow, new JobUsage(1, 1, 1, 1)), CancellationToken.None);
 
@@ -118,13 +117,12 @@ public sealed class StorageRequestsPerJobTests
         Assert.Equal(JobStatus.Succeeded, Assert.Single(listed, e => e.Id == other).Status);
     }
 
-    private static JobStore CountedStore(IServiceProvider services, CountingRequests counting)
+    /// <summary>The containers every store over them shares (as the host's worker stores share one), counted.</summary>
+    private static JobContainers CountedContainers(IServiceProvider services, CountingRequests counting)
     {
         var options = services.GetRequiredService<PromptJobsOptions>();
         var clientOptions = new BlobClientOptions();
         clientOptions.AddPolicy(counting, HttpPipelinePosition.PerRetry);
-        var blobs = new BlobServiceClient(TestStorage.ConnectionString, clientOptions);
-        return new JobStore(blobs.GetBlobContainerClient(options.JobsContainer), blobs.GetBlobContainerClient(options.CompletionsContainer),
-            NullLogger<JobStore>.Instance);
+        return TestStores.Containers(new BlobServiceClient(TestStorage.ConnectionString, clientOptions), options.JobsContainer, options.CompletionsContainer);
     }
 }

@@ -57,7 +57,7 @@ public sealed class UnreadableTextTests
     public async Task A_spec_in_a_blob_with_unreadable_text_fails_naming_the_field()
     {
         await using var host = await JobsTestHost.CreateAsync();
-        await host.Store.WriteInputAsync("blob-spec-1", """{"id": "blob-spec-1", "prompts": ["a \udbff b"]}""", CancellationToken.None);
+        await host.Inputs.WriteAsync("blob-spec-1", """{"id": "blob-spec-1", "prompts": ["a \udbff b"]}""", CancellationToken.None);
         var message = await host.DropAndReceiveAsync("""{"id": "blob-spec-1", "input": "blob"}""");
 
         await host.Worker.ProcessAsync(message.MessageText, message.MessageId, message.DequeueCount, CancellationToken.None);
@@ -107,7 +107,7 @@ public sealed class UnreadableTextTests
         // The worker indexed the text, then every attempt failed before a record existed.
         await using var host = await JobsTestHost.CreateAsync();
         const string text = "a prompt whose every attempt died early";
-        await host.Store.AddToContentIndexAsync(QueueMessageReader.ContentHash(text), "early-death-1", CancellationToken.None);
+        await host.ContentIndex.AddAsync(QueueMessageReader.ContentHash(text), "early-death-1", CancellationToken.None);
 
         await host.Poison.HandleAsync(text, "poison-message-id", CancellationToken.None);
 

@@ -59,7 +59,7 @@ public sealed class WorkerModelTests
         var record = await host.RecordAsync(message.MessageId);
         Assert.Equal(JobStatus.Succeeded, record.Status);
         Assert.Equal("queue", record.Source);
-        var output = await host.Store.GetOutputAsync(message.MessageId, CancellationToken.None);
+        var output = await host.Outputs.GetAsync(message.MessageId, CancellationToken.None);
         var result = Assert.Single(output!.Results);
         Assert.Equal(Tokenizer.Encode("Summarize: the quick brown fox jumps over the lazy dog.").Length, result.InputTokens);
     }
@@ -109,7 +109,7 @@ public sealed class WorkerModelTests
 
         var plain = await host.DropAndReceiveAsync("Summarize: the quick brown fox jumps over the lazy dog.");
         await host.Worker.ProcessAsync(plain.MessageText, plain.MessageId, plain.DequeueCount, CancellationToken.None);
-        var output = await host.Store.GetOutputAsync(plain.MessageId, CancellationToken.None);
+        var output = await host.Outputs.GetAsync(plain.MessageId, CancellationToken.None);
         Assert.Equal(5, Assert.Single(output!.Results).OutputTokens);
 
         var submit = await host.SubmitAsync("""{"prompt": "Summarize: a fox.", "parameters": {"max_new_tokens": 7, "min_new_tokens": 7}}""");
@@ -164,7 +164,7 @@ public sealed class WorkerModelTests
         await host.Worker.ProcessAsync(truncated.MessageText, truncated.MessageId, truncated.DequeueCount, CancellationToken.None);
         var truncatedRecord = await host.RecordAsync(truncated.MessageId);
         Assert.True(truncatedRecord.Status == JobStatus.Succeeded, $"{truncatedRecord.Status}: {truncatedRecord.Error}");
-        var output = await host.Store.GetOutputAsync(truncated.MessageId, CancellationToken.None);
+        var output = await host.Outputs.GetAsync(truncated.MessageId, CancellationToken.None);
         var result = Assert.Single(output!.Results);
         Assert.Equal(tokens - ContextWindow, result.TokensTruncated);
     }
@@ -217,7 +217,7 @@ public sealed class WorkerModelTests
         // The first attempt got as far as writing the output, then the process died.
         await host.Store.UpdateAsync(id, r => r!.Started(DateTimeOffset.UtcNow, 1), CancellationToken.None);
         var earlier = new JobOutput(id, DateTimeOffset.UtcNow, [new PromptResult(0, "from attempt 1", "eos", 2, 1, ContextWindow, 0, 0, 0, 0, 1, 1)]);
-        await host.Store.WriteOutputAsync(earlier, CancellationToken.None);
+        await host.Outputs.WriteAsync(earlier, CancellationToken.None);
 
         await host.Worker.ProcessAsync(message.MessageText, message.MessageId, 2, CancellationToken.None);
 

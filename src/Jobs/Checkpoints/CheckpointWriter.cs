@@ -23,6 +23,7 @@ internal sealed class CheckpointWriter<T> : IAsyncDisposable
     private int _version;
     private int _saved;
     private bool _completed;
+    private bool _disposed;
 
     public CheckpointWriter(CheckpointStore store, string key, IReadOnlyDictionary<int, T> earlier, TimeSpan interval, TimeProvider time, ILogger logger)
     {
@@ -50,7 +51,10 @@ internal sealed class CheckpointWriter<T> : IAsyncDisposable
     /// <summary>The work's result is stored: nothing more to save.</summary>
     public void Completed() => _completed = true;
 
-    public async Task SaveAsync(CancellationToken cancellationToken)
+    /// <summary>Saves the items now if any finished since the last save; nothing once completed or disposed.</summary>
+    public Task SaveAsync(CancellationToken cancellationToken) => _completed || _disposed ? Task.CompletedTask : SaveNowAsync(cancellationToken);
+
+    private async Task SaveNowAsync(CancellationToken cancellationToken)
     {
         await _saving.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -93,8 +97,12 @@ internal sealed class CheckpointWriter<T> : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the interval saves (waiting for one in flight) and, unless <see cref="Completed"/>, saves what is
+    /// unsaved. Idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         if (!_completed)
@@ -102,7 +110,7 @@ internal sealed class CheckpointWriter<T> : IAsyncDisposable
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             try
             {
-                await SaveAsync(timeout.Token).ConfigureAwait(false);
+                await SaveNowAsync(timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -31,8 +31,8 @@ public sealed class FailoverOptions
     public int MaxAttempts { get; set; } = 5;
 
     /// <summary>Least time between two checkpoint writes of a running multi-prompt job (only when prompts finished since
-    /// the last one): a retry decodes only the prompts not kept. Read by <c>CheckpointWriter</c>, which the worker does not
-    /// use yet (see docs/reliability.md): today a taken-over job decodes every prompt again.</summary>
+    /// the last one): a retry decodes only the prompts not kept. Read by the worker's <c>JobCheckpoints</c> (see
+    /// docs/reliability.md, "Resumable jobs"); applies with failover on or off.</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>On shutdown, how long running decodes may go on before they are checkpointed and handed back. Keep it

@@ -24,9 +24,9 @@ internal sealed class CountingRequests : HttpPipelineSynchronousPolicy
         var blob = string.Join('/', segments[2..]);
         var method = message.Request.Method.Method;
         var metadata = uri.Query.Contains("comp=metadata", StringComparison.Ordinal) ? " metadata" : "";
-        if (blob.StartsWith(JobStore.TimeIndexPrefix, StringComparison.Ordinal))
+        if (blob.StartsWith(JobTimeIndex.Prefix, StringComparison.Ordinal))
         {
-            var name = blob[JobStore.TimeIndexPrefix.Length..]; // {19 digits}-{id}
+            var name = blob[JobTimeIndex.Prefix.Length..]; // {19 digits}-{id}
             _requests.Enqueue((name[(name.IndexOf('-', StringComparison.Ordinal) + 1)..], $"{method} index{metadata}"));
         }
         else if (blob.EndsWith(".json", StringComparison.Ordinal) && !blob.Contains('/', StringComparison.Ordinal))

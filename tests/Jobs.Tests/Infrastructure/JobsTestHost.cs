@@ -35,6 +35,9 @@ internal sealed class JobsTestHost : IAsyncDisposable
         Worker = services.GetRequiredService<JobWorker>();
         Poison = services.GetRequiredService<PoisonJobHandler>();
         Store = services.GetRequiredService<JobStore>();
+        Outputs = services.GetRequiredService<JobOutputStore>();
+        Inputs = services.GetRequiredService<JobInputStore>();
+        ContentIndex = services.GetRequiredService<MessageContentIndex>();
         var queueOptions = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None };
         Queue = new QueueClient(TestStorage.ConnectionString, Options.QueueName, queueOptions);
         PoisonQueue = new QueueClient(TestStorage.ConnectionString, Options.PoisonQueueName, queueOptions);
@@ -50,6 +53,9 @@ internal sealed class JobsTestHost : IAsyncDisposable
     public JobWorker Worker { get; }
     public PoisonJobHandler Poison { get; }
     internal JobStore Store { get; }
+    internal JobOutputStore Outputs { get; }
+    internal JobInputStore Inputs { get; }
+    internal MessageContentIndex ContentIndex { get; }
     public QueueClient Queue { get; }
     public QueueClient PoisonQueue { get; }
     public BlobContainerClient Jobs { get; }
