@@ -11,10 +11,10 @@ namespace Serverless.Jobs;
 /// one request per change) by one of <see cref="JobRecord"/>'s transitions, and each followed here, and only here, by its
 /// side effects: the outcome's telemetry and log line, and the callback of a job that ended. The time-index entry follows
 /// the record inside <see cref="JobStore"/>, which every writer of records (submit, cancel, poison handler, sweeper) goes
-/// through.
+/// through. Logs under the worker's category (the job's log lines are the worker's; log queries and filters name it).
 /// </summary>
 internal sealed class JobTransitions(JobStore store, JobOutputStore outputs, Callbacks.JobCallbacks callbacks, Failover.JobOwnership? ownership,
-    PromptJobsOptions options, TimeProvider time, ILogger<JobTransitions> logger)
+    PromptJobsOptions options, TimeProvider time, ILogger<JobWorker> logger)
 {
     /// <summary>Starts an attempt: running, one more attempt, under this instance's lease when failover is on.</summary>
     /// <returns>The record to run; null when there is nothing to run: the job ended meanwhile (its callback is sent) or a

@@ -101,7 +101,7 @@ public static class JobsServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new JobTransitions(sp.GetRequiredService<JobStore>(), sp.GetRequiredService<JobOutputStore>(), sp.GetRequiredService<Callbacks.JobCallbacks>(),
             sp.GetRequiredService<Failover.JobOwnership>(), sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<JobTransitions>>()));
+            sp.GetRequiredService<ILogger<JobWorker>>()));
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
