@@ -9,7 +9,7 @@ namespace Serverless.EndToEnd.Tests.Failover;
 /// <c>attempt_log</c>: prompts resumed and decoded, tokens generated, per attempt).
 /// </summary>
 [Collection("Failover")]
-public sealed class ResumedJobTests
+public sealed class ResumedJobTests(ITestOutputHelper output)
 {
     private const int Prompts = 8;
     private const int Tokens = 512;
@@ -56,6 +56,7 @@ public sealed class ResumedJobTests
         var record = await pair.RecordAsync(id);
         var attempts = record.GetProperty("attempts").GetInt32();
         Assert.True(attempts >= 2, record.GetRawText());
+        output.WriteLine($"attempts {attempts}; attempt_log {record.GetProperty("attempt_log").GetRawText()}");
         var last = record.GetProperty("attempt_log").EnumerateArray().Last();
         Assert.Equal(attempts, last.GetProperty("attempt").GetInt32());
         Assert.Equal(survivor.InstanceId, last.GetProperty("instance").GetString());
