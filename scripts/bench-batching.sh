@@ -10,7 +10,12 @@
 #   batching); UNBATCHED_ENV= (empty) runs it with host.json as the batched one has it, only Jobs__DynamicBatching=false.
 # Default benchmarks (issue 12): 64 single-prompt jobs, 16 in flight; one job at a time (latency on an idle instance,
 # read `recorded_p50_ms`: created_at → completed_at, free of client polling); a 64-prompt job beside 16 single-prompt
-# jobs. All with 64-token prompts and 64 forced new tokens, greedy.
+# jobs; and (issue 21) the same 64 jobs, 16 in flight, with 4 streamed completions (POST /api/completions, stream)
+# running beside them the whole time: compare its `aggregate_tokens_per_second` (jobs + streams) with the jobs-only
+# run's `tokens_per_second`. All with 64-token prompts and 64 forced new tokens, greedy. After each run the host's
+# decode batches of that run ("Decode batch N: R row(s)" in its log: rows at a batch's start) as rows: count; streams
+# that start with the jobs' batches show as batches of more than 16 rows (rows that join a running batch do not show).
+#   A quick check that it runs: BENCHES='--jobs 4 --concurrency 4 --streams 2 --prompt-tokens 8 --max-new-tokens 8 --forced' ROUNDS=1
 # Needs Azurite on 127.0.0.1 (reused when running, else started and stopped here) and the flan-t5-small-shaped model
 # (scripts/make-bench-model.sh, ~2 min). Prints figures; it is not a test. Stops the hosts it started (process group).
 set -euo pipefail
@@ -21,7 +26,7 @@ rounds="${ROUNDS:-2}"
 model_dir="${MODEL_DIR:-$root/.models/flan-t5-small-random}"
 threads="${THREADS:-2}"
 shape="--prompt-tokens 64 --max-new-tokens 64 --forced"
-benches="${BENCHES:---jobs 64 --concurrency 16 $shape|--jobs 8 --concurrency 1 $shape|--jobs 16 --concurrency 16 --mixed-prompts 64 $shape}"
+benches="${BENCHES:---jobs 64 --concurrency 16 $shape|--jobs 8 --concurrency 1 $shape|--jobs 16 --concurrency 16 --mixed-prompts 64 $shape|--jobs 64 --concurrency 16 --streams 4 $shape}"
 export AzureWebJobsStorage="${AzureWebJobsStorage:-UseDevelopmentStorage=true}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
@@ -101,20 +106,28 @@ for port in 7381 7382; do
   "${cli[@]}" jobs bench --url "http://127.0.0.1:$port" --jobs 96 --concurrency 16 --prompt-tokens 64 --max-new-tokens 64 --forced >/dev/null
 done
 
+# histogram [FROM_LINE] < LOG: the decode batches' sizes (rows: count) in a host log, from line FROM_LINE on.
+histogram() {
+  tail -n "+${1:-1}" | grep -o 'Decode batch [0-9]*: [0-9]* row' | awk '{print $4}' | sort -n | uniq -c | awk '{printf "%s: %s, ", $2, $1}'
+}
+
 IFS='|' read -r -a bench_list <<< "$benches"
 for round in $(seq 1 "$rounds"); do
   for args in "${bench_list[@]}"; do
     for host in batched:7381 $second:7382; do
-      echo "== round $round, ${host%%:*}: jobs bench $args (load $(cut -d' ' -f1-3 /proc/loadavg))"
-      # The outcome line, any client errors, and the JSON line; a run with failed jobs does not end the benchmark.
+      name="${host%%:*}"
+      echo "== round $round, $name: jobs bench $args (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      from=$(($(wc -l < "$work/$name.log") + 1))
+      # The outcome lines, any client errors, and the JSON line; a run with failed jobs does not end the benchmark.
       # shellcheck disable=SC2086
-      "${cli[@]}" jobs bench --json --url "http://127.0.0.1:${host##*:}" $args 2>&1 | grep -E '^(finished:|  error:|\{)' || true
+      "${cli[@]}" jobs bench --json --url "http://127.0.0.1:${host##*:}" $args 2>&1 | grep -E '^(finished:|  error:|streams:|  stream error|\{)' || true
+      echo "   decode batches of this run (rows: count): $(histogram "$from" < "$work/$name.log")"
     done
   done
 done
 
 for host in batched $second; do
-  echo "$host decode batches (rows: count): $(grep -o 'Decode batch [0-9]*: [0-9]* row' "$work/$host.log" | awk '{print $4}' | sort -n | uniq -c | awk '{printf "%s: %s, ", $2, $1}')"
+  echo "$host decode batches, whole run (rows: count): $(histogram 1 < "$work/$host.log")"
 done
 for i in 0 1; do
   name=$([ "$i" = 0 ] && echo batched || echo "$second")

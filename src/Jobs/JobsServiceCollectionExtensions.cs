@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -37,12 +36,9 @@ public static class JobsServiceCollectionExtensions
         // Read once, through the options system, and checked when the host starts (ValidateOnStart): a malformed setting
         // (PromptJobsQueue=q2) stops the host with a message naming it, instead of failing every request as if transient.
         services.AddOptions<PromptJobsOptions>()
-            .Configure(options =>
-            {
-                ReadInto(options, configuration);
-                // The host's environment, not an app setting (so not in ReadOptions, which lists the app settings).
-                options.Callbacks.Development = IsDevelopment(configuration);
-            })
+            .Configure(options => PromptJobsSettings.Bind(configuration, options))
+            // The host's environment, not an app setting (so not in ReadOptions, which lists the app settings).
+            .PostConfigure(options => options.Callbacks.Development = IsDevelopment(configuration))
             .ValidateOnStart();
         services.TryAddSingleton(sp => sp.GetRequiredService<IOptions<PromptJobsOptions>>().Value);
         // The job connection, built once: the queue triggers name AzureWebJobsStorage, so the submit writes there too, and
@@ -84,7 +80,7 @@ public static class JobsServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<PromptJobsOptions>();
             // The loop waits in real time: its policy reads the system clock, whatever TimeProvider the jobs use.
-            var policy = new BatchPolicy(TimeProvider.System, TimeSpan.FromMilliseconds(options.BatchWindowMs))
+            var policy = new BatchPolicy(TimeProvider.System, options.BatchWindow)
             {
                 OneJobPerBatch = !options.DynamicBatching,
                 PromptsPerBatch = Math.Max(1, options.BatchSize),
@@ -153,65 +149,19 @@ public static class JobsServiceCollectionExtensions
             services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<JobsApi>>());
     }
 
-    /// <summary>Reads the options; a setting that is present but malformed throws naming it.</summary>
+    /// <summary>Reads the options (<see cref="PromptJobsSettings"/>); a setting that is present but malformed throws naming it.</summary>
     public static PromptJobsOptions ReadOptions(IConfiguration configuration)
     {
         var options = new PromptJobsOptions();
-        ReadInto(options, configuration);
+        PromptJobsSettings.Bind(configuration, options);
         return options;
-    }
-
-    private static void ReadInto(PromptJobsOptions options, IConfiguration configuration)
-    {
-        // The poison queue's name is this one plus "-poison": keep room for it within Azure's 63 characters.
-        options.QueueName = StorageName(configuration, "PromptJobsQueue", options.QueueName, "queue", 63 - "-poison".Length);
-        options.JobsContainer = StorageName(configuration, "JobsContainer", options.JobsContainer, "blob container", 63);
-        options.CompletionsContainer = StorageName(configuration, "CompletionsContainer", options.CompletionsContainer, "blob container", 63);
-        options.MaxPromptsPerJob = Int(configuration, "Jobs:MaxPromptsPerJob", options.MaxPromptsPerJob, 1);
-        options.MaxRequestBodyBytes = Int(configuration, "Jobs:MaxRequestBodyBytes", options.MaxRequestBodyBytes, 1024);
-        options.BatchSize = Int(configuration, "Jobs:BatchSize", options.BatchSize, 1);
-        options.DynamicBatching = Bool(configuration, "Jobs:DynamicBatching", options.DynamicBatching);
-        options.BatchWindowMs = Int(configuration, "Jobs:BatchWindowMs", options.BatchWindowMs, 0);
-        options.RetryAfterSeconds = Int(configuration, "Jobs:RetryAfterSeconds", options.RetryAfterSeconds, 1);
-        options.MaxInlineMessageBytes = Int(configuration, "Jobs:MaxInlineMessageBytes", options.MaxInlineMessageBytes, 256);
-        options.SubmitTokenizerWaitSeconds = Double(configuration, "Jobs:SubmitTokenizerWaitSeconds", options.SubmitTokenizerWaitSeconds);
-        options.ModelRetryAfterSeconds = Double(configuration, "Jobs:ModelRetryAfterSeconds", options.ModelRetryAfterSeconds);
-        options.CancelPollInterval = TimeSpan.FromMilliseconds(Int(configuration, "Jobs:CancelPollMilliseconds", (int)options.CancelPollInterval.TotalMilliseconds, 50));
-        options.ProgressInterval = TimeSpan.FromMilliseconds(Int(configuration, "Jobs:ProgressIntervalMilliseconds", (int)options.ProgressInterval.TotalMilliseconds, 0));
-        options.MaxNewTokensCeiling = Int(configuration, "Inference:MaxNewTokensCeiling", options.MaxNewTokensCeiling, 1);
-        options.Completions.MaxPrompts = Int(configuration, "Completions:MaxPrompts", options.Completions.MaxPrompts, 1);
-        options.Completions.MaxNewTokens = Int(configuration, "Completions:MaxNewTokens", options.Completions.MaxNewTokens, 1);
-        options.Completions.MaxRequestBodyBytes = Int(configuration, "Completions:MaxRequestBodyBytes", options.Completions.MaxRequestBodyBytes, 1024);
-        options.Completions.TimeBudgetSeconds = Double(configuration, "Completions:TimeBudgetSeconds", options.Completions.TimeBudgetSeconds);
-        options.Callbacks.Secret = configuration["Callbacks:Secret"] ?? "";
-        options.Callbacks.MaxAttempts = Int(configuration, "Callbacks:MaxAttempts", options.Callbacks.MaxAttempts, 1);
-        options.Callbacks.TimeoutSeconds = Double(configuration, "Callbacks:TimeoutSeconds", options.Callbacks.TimeoutSeconds);
-        options.Callbacks.RetryDelayMilliseconds = Int(configuration, "Callbacks:RetryDelayMilliseconds", options.Callbacks.RetryDelayMilliseconds, 0);
-        options.Telemetry.IncludeText = Bool(configuration, "Telemetry:IncludeText", options.Telemetry.IncludeText);
-    }
-
-    /// <summary>
-    /// A queue or container name as Azure Storage accepts it: 3 to <paramref name="maxLength"/> lowercase letters, digits
-    /// or hyphens, starting and ending with a letter or digit, no two hyphens in a row. Storage would refuse any other
-    /// name on every call (400 InvalidResourceName), so it is a configuration error, reported once at start-up.
-    /// </summary>
-    private static string StorageName(IConfiguration configuration, string key, string fallback, string kind, int maxLength)
-    {
-        var text = configuration[key];
-        if (string.IsNullOrEmpty(text)) return fallback;
-        var valid = text.Length >= 3 && text.Length <= maxLength && char.IsAsciiLetterOrDigit(text[0]) && char.IsAsciiLetterOrDigit(text[^1]) &&
-            !text.Contains("--", StringComparison.Ordinal) && text.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-');
-        return valid
-            ? text
-            : throw new FormatException($"Setting {key} must be a {kind} name of 3 to {maxLength} lowercase letters, digits or hyphens, " +
-                $"starting and ending with a letter or digit, with no two hyphens in a row (Azure Storage's rule), not '{text}'.");
     }
 
     /// <summary>The <c>OpenAi__*</c> settings; the model id is the model's Blob prefix (<c>Model__Prefix</c>) without its slash.</summary>
     public static OpenAi.OpenAiOptions ReadOpenAiOptions(IConfiguration configuration) => new()
     {
         ApiKeys = OpenAi.OpenAiOptions.ParseKeys(configuration["OpenAi:ApiKey"]),
-        AllowAnonymous = Bool(configuration, "OpenAi:AllowAnonymous", false),
+        AllowAnonymous = PromptJobsSettings.Bool(configuration, "OpenAi:AllowAnonymous", false),
         ModelId = ModelStorage.ReadOptions(key => configuration[key]).Prefix.Trim('/'),
     };
 
@@ -222,31 +172,4 @@ public static class JobsServiceCollectionExtensions
         new[] { "AZURE_FUNCTIONS_ENVIRONMENT", "ASPNETCORE_ENVIRONMENT", "DOTNET_ENVIRONMENT" }
             .Select(key => configuration[key]).FirstOrDefault(v => !string.IsNullOrEmpty(v)) is { } name &&
         string.Equals(name, "Development", StringComparison.OrdinalIgnoreCase);
-
-    private static int Int(IConfiguration configuration, string key, int fallback, int min)
-    {
-        var text = configuration[key];
-        if (string.IsNullOrWhiteSpace(text)) return fallback;
-        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min
-            ? value
-            : throw new FormatException($"Setting {key.Replace(":", "__")} must be an integer of at least {min}, not '{text}'.");
-    }
-
-    private static bool Bool(IConfiguration configuration, string key, bool fallback)
-    {
-        var text = configuration[key];
-        if (string.IsNullOrWhiteSpace(text)) return fallback;
-        return bool.TryParse(text.Trim(), out var value)
-            ? value
-            : throw new FormatException($"Setting {key.Replace(":", "__")} must be true or false, not '{text}'.");
-    }
-
-    private static double Double(IConfiguration configuration, string key, double fallback)
-    {
-        var text = configuration[key];
-        if (string.IsNullOrWhiteSpace(text)) return fallback;
-        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value >= 0
-            ? value
-            : throw new FormatException($"Setting {key.Replace(":", "__")} must be a non-negative number, not '{text}'.");
-    }
 }

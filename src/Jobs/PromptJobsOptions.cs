@@ -1,8 +1,10 @@
 namespace Serverless.Jobs;
 
 /// <summary>
-/// Settings of the job pipeline. <see cref="JobsServiceCollectionExtensions.AddPromptJobs"/> reads them from the app
-/// settings named in the comments (flat Functions-style names; the limits live under <c>Jobs__*</c>).
+/// Settings of the job pipeline. <see cref="JobsServiceCollectionExtensions.AddPromptJobs"/> binds them once, at start,
+/// from the app settings named in the comments (<see cref="PromptJobsSettings"/>: flat Functions-style names, the limits
+/// under <c>Jobs__*</c>); a malformed one stops the host naming it. Durations are <see cref="TimeSpan"/>s; each app
+/// setting of a duration names its one unit (<c>…Ms</c>/<c>…Milliseconds</c>, <c>…Seconds</c>).
 /// </summary>
 public sealed class PromptJobsOptions
 {
@@ -37,20 +39,21 @@ public sealed class PromptJobsOptions
     /// <c>Inference__MaxBatchRows</c> rows); false decodes each message on its own, <see cref="BatchSize"/> prompts per call.</summary>
     public bool DynamicBatching { get; set; } = true;
 
-    /// <summary><c>Jobs__BatchWindowMs</c>: how long the oldest waiting prompt waits for others before its batch starts
-    /// (a full batch starts at once); 0 starts at once.</summary>
-    public int BatchWindowMs { get; set; } = 5;
+    /// <summary><c>Jobs__BatchWindowMs</c> (milliseconds): how long the oldest waiting prompt waits for others before its
+    /// batch starts (a full batch starts at once); 0 starts at once.</summary>
+    public TimeSpan BatchWindow { get; set; } = TimeSpan.FromMilliseconds(5);
 
-    /// <summary><c>Jobs__RetryAfterSeconds</c>: the polling hint on 202 and on unfinished jobs.</summary>
+    /// <summary><c>Jobs__RetryAfterSeconds</c>: the polling hint on 202 and on unfinished jobs, in the whole seconds of the
+    /// <c>Retry-After</c> header it fills.</summary>
     public int RetryAfterSeconds { get; set; } = 2;
 
     /// <summary><c>Jobs__SubmitTokenizerWaitSeconds</c>: how long a submit waits for the model (its tokenizer) to load
     /// for the context-window check before accepting the job unchecked; the load carries on in the background.</summary>
-    public double SubmitTokenizerWaitSeconds { get; set; } = 20;
+    public TimeSpan SubmitTokenizerWait { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary><c>Jobs__ModelRetryAfterSeconds</c>: after a failed model load, submits skip the token check (rather
     /// than retrying the load on every request) for this long.</summary>
-    public double ModelRetryAfterSeconds { get; set; } = 30;
+    public TimeSpan ModelRetryAfter { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary><c>Jobs__MaxInlineMessageBytes</c>: job specs larger than this are kept in <c>jobs/_inputs/{id}.json</c>
     /// and the queue message only carries the id (a queue message holds at most 64 KiB).</summary>
@@ -62,8 +65,10 @@ public sealed class PromptJobsOptions
     /// <summary><c>Jobs__CancelPollMilliseconds</c>: how often an instance checks the records of the jobs it runs for a
     /// cancel request (a HEAD per job, at most 8 a second per instance, round robin: see JobCancellationWatcher).</summary>
     public TimeSpan CancelPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary><c>Jobs__ProgressIntervalMilliseconds</c>: least time between two progress writes of a running job.</summary>
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary><c>Inference__MaxNewTokensCeiling</c>.</summary>
     public int MaxNewTokensCeiling { get; set; } = 512;
 

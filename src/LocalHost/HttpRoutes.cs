@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Mvc;
@@ -39,75 +38,39 @@ internal static class HttpRoutes
             await next(http).ConfigureAwait(false);
         });
 
-        // Each route requires the key when its function's HttpTrigger says AuthorizationLevel.Function, as the Functions
-        // host reads it from functions.metadata: health (probes carry no key) and the playground page are anonymous.
-        app.MapPost("/api/jobs", (HttpContext http, SubmitJob function) =>
-            ExecuteAsync(http, KeyFor<SubmitJob>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapGet("/api/health", (HttpContext http, GetHealth function) =>
-            ExecuteAsync(http, KeyFor<GetHealth>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapPost("/api/completions", (HttpContext http, CreateCompletion function) =>
-            ExecuteAsync(http, KeyFor<CreateCompletion>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapGet("/api/jobs/{id}", (HttpContext http, string id, GetJob function) =>
-            ExecuteAsync(http, KeyFor<GetJob>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
-        app.MapGet("/api/jobs", (HttpContext http, ListJobs function) =>
-            ExecuteAsync(http, KeyFor<ListJobs>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapDelete("/api/jobs/{id}", (HttpContext http, string id, CancelJob function) =>
-            ExecuteAsync(http, KeyFor<CancelJob>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
-        app.MapPost("/api/jobs/{id}/cancel", (HttpContext http, string id, CancelJobAction function) =>
-            ExecuteAsync(http, KeyFor<CancelJobAction>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
-        app.MapGet("/api/playground", (HttpContext http, GetPlayground function) =>
-            ExecuteAsync(http, KeyFor<GetPlayground>(functionKey), () => Task.FromResult(function.Run(http.Request))));
-        app.MapGet("/api/v1/models", (HttpContext http, ListOpenAiModels function) =>
-            ExecuteAsync(http, KeyFor<ListOpenAiModels>(functionKey), () => Task.FromResult(function.Run(http.Request))));
-        app.MapGet("/api/v1/models/{id}", (HttpContext http, string id, GetOpenAiModel function) =>
-            ExecuteAsync(http, KeyFor<GetOpenAiModel>(functionKey), () => Task.FromResult(function.Run(http.Request, id))));
-        app.MapPost("/api/v1/completions", (HttpContext http, CreateOpenAiCompletion function) =>
-            ExecuteAsync(http, KeyFor<CreateOpenAiCompletion>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapPost("/api/v1/chat/completions", (HttpContext http, CreateChatCompletion function) =>
-            ExecuteAsync(http, KeyFor<CreateChatCompletion>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapPost("/api/tokenize", (HttpContext http, TokenizeText function) =>
-            ExecuteAsync(http, KeyFor<TokenizeText>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        MapBatches(app, functionKey);
+        // The Functions host's home page: "/" answers 200 with a page saying the app is up, so an address opened in a
+        // browser (or probed) shows a running host rather than an empty 404.
+        app.Map("/", () => Results.Content(HomePage, "text/html"));
+
+        // Every HTTP function of the Functions app, at the route, methods and authorization level its [HttpTrigger] states,
+        // as the Functions host reads them from functions.metadata: a new function needs no edit here.
+        foreach (var function in HttpFunction.All(typeof(SubmitJob).Assembly))
+        {
+            var required = function.AuthLevel == AuthorizationLevel.Anonymous ? null : functionKey;
+            RequestDelegate handler = http => ExecuteAsync(http, required, function);
+            if (function.Methods is null)
+                app.Map(function.Pattern, handler);
+            else
+                app.MapMethods(function.Pattern, function.Methods, handler);
+        }
     }
 
-    /// <summary>OpenAI's Files and Batches API (docs/batches.md).</summary>
-    private static void MapBatches(WebApplication app, string? functionKey)
-    {
-        app.MapPost("/api/v1/files", (HttpContext http, CreateFile function) =>
-            ExecuteAsync(http, KeyFor<CreateFile>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapGet("/api/v1/files", (HttpContext http, ListFiles function) =>
-            ExecuteAsync(http, KeyFor<ListFiles>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapGet("/api/v1/files/{id}", (HttpContext http, string id, GetFile function) =>
-            ExecuteAsync(http, KeyFor<GetFile>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
-        app.MapGet("/api/v1/files/{id}/content", (HttpContext http, string id, GetFileContent function) =>
-            ExecuteAsync(http, KeyFor<GetFileContent>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
-        app.MapDelete("/api/v1/files/{id}", (HttpContext http, string id, DeleteFile function) =>
-            ExecuteAsync(http, KeyFor<DeleteFile>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
-        app.MapPost("/api/v1/batches", (HttpContext http, CreateBatch function) =>
-            ExecuteAsync(http, KeyFor<CreateBatch>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapGet("/api/v1/batches", (HttpContext http, ListBatches function) =>
-            ExecuteAsync(http, KeyFor<ListBatches>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
-        app.MapGet("/api/v1/batches/{id}", (HttpContext http, string id, GetBatch function) =>
-            ExecuteAsync(http, KeyFor<GetBatch>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
-        app.MapPost("/api/v1/batches/{id}/cancel", (HttpContext http, string id, CancelBatch function) =>
-            ExecuteAsync(http, KeyFor<CancelBatch>(functionKey), () => function.RunAsync(http.Request, id, http.RequestAborted)));
-    }
-
-    /// <summary>The key a function's route requires: none for <see cref="AuthorizationLevel.Anonymous"/>, else the function key
-    /// (this host has no master key: Admin-level functions would also take the function key; the app has none).</summary>
-    internal static string? KeyFor<TFunction>(string? functionKey) => AuthLevelOf<TFunction>.Level == AuthorizationLevel.Anonymous ? null : functionKey;
-
-    /// <summary>The <see cref="HttpTriggerAttribute.AuthLevel"/> of a Functions class's one function, read once.</summary>
-    private static class AuthLevelOf<TFunction>
-    {
-        public static readonly AuthorizationLevel Level = typeof(TFunction).GetMethods(BindingFlags.Public | BindingFlags.Instance)
-            .Single(m => m.GetCustomAttribute<FunctionAttribute>() is not null)
-            .GetParameters().Select(p => p.GetCustomAttribute<HttpTriggerAttribute>()).Single(a => a is not null)!.AuthLevel;
-    }
+    /// <summary>The page at <c>/</c>; its title is the Functions host's.</summary>
+    internal const string HomePage = """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head><meta charset="utf-8"><title>Your Azure Function App is up and running.</title></head>
+        <body>
+        <h1>Your Azure Function App is up and running.</h1>
+        <p>This is the local host (src/LocalHost) running the app's functions under <code>/api</code>:
+        try the <a href="api/playground">playground</a> or <a href="api/health">health</a>.</p>
+        </body>
+        </html>
+        """;
 
     // The functions return MVC action results (the Functions ASP.NET Core integration executes them the same way);
     // minimal APIs do not, so run the result against an ActionContext (needs AddMvcCore's result executors).
-    private static async Task ExecuteAsync(HttpContext http, string? functionKey, Func<Task<IActionResult>> invoke)
+    private static async Task ExecuteAsync(HttpContext http, string? functionKey, HttpFunction function)
     {
         if (functionKey is not null && !HasKey(http.Request, functionKey))
         {
@@ -115,7 +78,7 @@ internal static class HttpRoutes
             http.Response.ContentLength = 0;
             return;
         }
-        var result = await invoke().ConfigureAwait(false);
+        var result = await function.InvokeAsync(http).ConfigureAwait(false);
         await result.ExecuteResultAsync(new ActionContext(http, http.GetRouteData(), new ActionDescriptor())).ConfigureAwait(false);
     }
 

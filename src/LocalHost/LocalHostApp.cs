@@ -13,8 +13,11 @@ namespace Serverless.LocalHost;
 /// <item>queue settings: the repository's root <c>host.json</c>, copied beside the host (<see cref="HostJsonQueueSettings"/>);</item>
 /// <item>listening address: <c>--urls</c> / <c>ASPNETCORE_URLS</c>, else <c>http://127.0.0.1:7071</c>;</item>
 /// <item>function key: <c>LocalHost__FunctionKey</c> (optional): when set, the HTTP functions require it as the Functions
-/// host does in Azure (<see cref="HttpRoutes"/>).</item>
+/// host does in Azure (<see cref="HttpRoutes"/>);</item>
+/// <item>environment: <c>AZURE_FUNCTIONS_ENVIRONMENT</c>, else ASP.NET Core's (<c>ASPNETCORE_ENVIRONMENT</c>,
+/// <c>--environment</c>), else Development, as <c>func start</c> runs the Functions host (<see cref="EnvironmentSetting"/>).</item>
 /// </list>
+/// <see cref="Usage"/> says the same to people (<c>--help</c>).
 /// </summary>
 public static class LocalHostApp
 {
@@ -44,6 +47,14 @@ public static class LocalHostApp
             builder.Configuration.Sources.Insert(i, new MemoryConfigurationSource { InitialData = sources[i] });
         }
 
+        // Core Tools start the Functions host with AZURE_FUNCTIONS_ENVIRONMENT=Development unless it is set, and the host passes
+        // it to the worker: the local host does the same (callbacks may then go to http://127.0.0.1, as under func start).
+        var environment = builder.Configuration[EnvironmentSetting] is { Length: > 0 } named ? named
+            : string.IsNullOrEmpty(builder.Configuration[HostDefaults.EnvironmentKey]) ? Environments.Development
+            : builder.Environment.EnvironmentName;
+        builder.Environment.EnvironmentName = environment;
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [EnvironmentSetting] = environment });
+
         var queueSettings = HostJsonQueueSettings.Read(
             builder.Configuration["LocalHost:HostJson"] ?? Path.Combine(AppContext.BaseDirectory, "host.json"),
             builder.Configuration);
@@ -62,24 +73,7 @@ public static class LocalHostApp
         builder.Services.AddPromptJobs(builder.Configuration);
         // Heartbeat and dead-instance sweeps (issue 25, docs/reliability.md).
         builder.Services.AddJobFailoverService();
-        builder.Services.AddTransient<SubmitJob>();
-        builder.Services.AddTransient<GetJob>();
-        builder.Services.AddTransient<ListJobs>();
-        builder.Services.AddTransient<CancelJob>();
-        builder.Services.AddTransient<CancelJobAction>();
-        builder.Services.AddTransient<GetHealth>();
-        builder.Services.AddTransient<CreateCompletion>();
-        builder.Services.AddTransient<GetPlayground>();
-        builder.Services.AddTransient<TokenizeText>();
-        builder.Services.AddTransient<ListOpenAiModels>();
-        builder.Services.AddTransient<GetOpenAiModel>();
-        builder.Services.AddTransient<CreateOpenAiCompletion>();
-        builder.Services.AddTransient<CreateChatCompletion>();
-        foreach (var batchFunction in new[] { typeof(CreateFile), typeof(ListFiles), typeof(GetFile), typeof(GetFileContent), typeof(DeleteFile),
-                     typeof(CreateBatch), typeof(ListBatches), typeof(GetBatch), typeof(CancelBatch) })
-        {
-            builder.Services.AddTransient(batchFunction);
-        }
+        // The HTTP functions' classes are created per request from these services, as the isolated worker does (HttpRoutes).
         // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
         builder.Services.AddSingleton(queueSettings);
         builder.Services.AddSingleton<QueueTriggerHost>();
@@ -88,11 +82,38 @@ public static class LocalHostApp
         var app = builder.Build();
         HttpRoutes.Map(app);
         app.Logger.LogInformation(
-            "Local host: settings from {Settings}; queue settings from host.json: {QueueSettings}; function key {KeyState}; telemetry export: {Exporters}",
-            localSettings ?? "defaults + environment", queueSettings,
+            "Local host ({Environment}): settings from {Settings}; queue settings from host.json: {QueueSettings}; function key {KeyState}; telemetry export: {Exporters}",
+            environment, localSettings ?? "defaults + environment", queueSettings,
             string.IsNullOrEmpty(app.Configuration[HttpRoutes.FunctionKeySetting]) ? "not required" : "required", exporters);
         return app;
     }
+
+    /// <summary>The Functions host's environment variable, which Core Tools set to Development.</summary>
+    public const string EnvironmentSetting = "AZURE_FUNCTIONS_ENVIRONMENT";
+
+    /// <summary>Whether the command line asks for <see cref="Usage"/> instead of a host.</summary>
+    public static bool IsHelp(IReadOnlyList<string> args) => args.Any(a => a is "--help" or "-h" or "-?" or "/?");
+
+    /// <summary>What <c>--help</c> prints.</summary>
+    public static string Usage => $"""
+        Serverless.LocalHost: the Functions app's functions without Azure Functions Core Tools (HTTP on Kestrel, queue
+        triggers under the WebJobs SDK), reading the same host.json and app settings as `func start`.
+
+        Usage: dotnet run --project src/LocalHost -- [options] [--SETTING=VALUE ...]
+
+        Options:
+          --urls URL               where to listen (default {DefaultUrl}; also ASPNETCORE_URLS)
+          --telemetry console      print spans and metrics to the console as well
+          --log-format json        console logs as JSON lines
+          --SETTING=VALUE          any app setting, e.g. --PromptJobsQueue=my-queue --Model:Prefix=v2/
+          -h, --help               print this and exit
+
+        App settings, later wins: local.settings.sample.json (beside the host), local.settings.json Values (working
+        directory, then src/Functions/), environment variables, the command line. Queue settings: host.json, with
+        AzureFunctionsJobHost__extensions__queues__* overrides as on Azure.
+        LocalHost__FunctionKey=KEY   require KEY (x-functions-key or ?code=) as Azure does; unset: no key, as func start
+        {EnvironmentSetting}  default Development, as func start (ASPNETCORE_ENVIRONMENT when only that is set)
+        """;
 
     /// <summary><c>--telemetry console</c>: print spans and metrics to the console (besides any configured exporter).</summary>
     public const string TelemetrySwitch = "telemetry";

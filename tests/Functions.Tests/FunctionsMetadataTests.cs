@@ -35,14 +35,26 @@ public sealed class FunctionsMetadataTests
         });
     }
 
+    /// <summary>How many functions have a trigger of this type (<c>httpTrigger</c>, <c>queueTrigger</c>).</summary>
+    internal static int Count(string type) =>
+        Functions.Value.Count(f => f.GetProperty("bindings").EnumerateArray().Any(b => b.GetProperty("type").GetString() == type));
+
+    /// <summary>The HTTP trigger bindings.</summary>
+    internal static IReadOnlyList<JsonElement> Http() =>
+        Functions.Value.SelectMany(f => f.GetProperty("bindings").EnumerateArray()).Where(b => b.GetProperty("type").GetString() == "httpTrigger").ToList();
+
+    /// <summary>A count as the docs write it in words.</summary>
+    internal static string Words(int count) => new[]
+    {
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "twenty-one", "twenty-two",
+        "twenty-three", "twenty-four", "twenty-five", "twenty-six", "twenty-seven", "twenty-eight", "twenty-nine", "thirty",
+    }[count];
+
     [Fact]
     public void README_states_the_number_of_http_and_queue_functions_the_build_declares()
     {
-        string[] words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "twenty-one", "twenty-two",
-            "twenty-three", "twenty-four", "twenty-five", "twenty-six", "twenty-seven", "twenty-eight", "twenty-nine", "thirty"];
-        int Count(string type) => Functions.Value.Count(f => f.GetProperty("bindings").EnumerateArray().Any(b => b.GetProperty("type").GetString() == type));
-        var stated = $"{words[Count("httpTrigger")]} HTTP functions and {words[Count("queueTrigger")]} queue functions";
+        var stated = $"{Words(Count("httpTrigger"))} HTTP functions and {Words(Count("queueTrigger"))} queue functions";
 
         var readme = File.ReadAllText(Path.Combine(Paths.RepositoryRoot, "README.md"));
         Assert.True(readme.Split(stated).Length == 3, $"README.md should say \"{stated}\" twice (the architecture and the layout table)");
@@ -66,6 +78,26 @@ public sealed class FunctionsMetadataTests
         // The IActionResult return value is the HTTP response.
         Assert.Contains(Function(name).GetProperty("bindings").EnumerateArray(),
             b => b.GetProperty("type").GetString() == "http" && b.GetProperty("direction").GetString() == "Out");
+    }
+
+    [Fact]
+    public void The_local_host_maps_every_http_function_at_the_route_methods_and_auth_level_the_metadata_states()
+    {
+        // What the Functions host reads (functions.metadata, written by the Worker SDK) and what the local host reads from
+        // the same attributes by reflection: one table, so a new function runs on both hosts with no edit to either.
+        var declared = Functions.Value
+            .Select(f => (Name: f.GetProperty("name").GetString()!, Trigger: f.GetProperty("bindings").EnumerateArray().Single(b => b.GetProperty("direction").GetString() == "In")))
+            .Where(f => f.Trigger.GetProperty("type").GetString() == "httpTrigger")
+            .Select(f => $"{f.Name} {f.Trigger.GetProperty("route").GetString()} " +
+                $"{string.Join(',', f.Trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()!.ToUpperInvariant()))} {f.Trigger.GetProperty("authLevel").GetString()}")
+            .Order(StringComparer.Ordinal);
+
+        var mapped = Serverless.LocalHost.HttpFunction.All(typeof(SubmitJob).Assembly)
+            .Select(f => $"{f.Name} {f.Route} {string.Join(',', f.Methods ?? [])} {f.AuthLevel}")
+            .Order(StringComparer.Ordinal);
+
+        Assert.Equal(declared, mapped);
+        Assert.Equal(Count("httpTrigger"), mapped.Count());
     }
 
     [Fact]

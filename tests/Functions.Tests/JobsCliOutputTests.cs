@@ -36,6 +36,26 @@ public sealed class JobsCliOutputTests(LocalHostFixture host) : IClassFixture<Lo
     }
 
     [Fact]
+    public async Task Bench_with_streams_reports_the_streams_tokens_per_second_beside_the_jobs_and_the_aggregate()
+    {
+        var r = await CliProcess.RunAsync("jobs", "bench", "--jobs", "4", "--concurrency", "2", "--streams", "2", "--max-new-tokens", "8", "--forced",
+            "--json", "--url", Url);
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var summary = JsonDocument.Parse(r.Stdout);
+        var root = summary.RootElement;
+        Assert.Equal(4, root.GetProperty("succeeded").GetInt32());
+        Assert.Equal(2, root.GetProperty("streams").GetInt32());
+        Assert.Equal(0, root.GetProperty("stream_errors").GetInt32());
+        Assert.True(root.GetProperty("stream_tokens").GetInt64() > 0, r.ToString());
+        var wall = root.GetProperty("wall_s").GetDouble();
+        Assert.Equal(root.GetProperty("stream_tokens").GetInt64() / wall, root.GetProperty("stream_tokens_per_second").GetDouble(), 0.5);
+        Assert.Equal(root.GetProperty("tokens_per_second").GetDouble() + root.GetProperty("stream_tokens_per_second").GetDouble(),
+            root.GetProperty("aggregate_tokens_per_second").GetDouble(), 0.5);
+        Assert.Contains("streams: 2 concurrent", r.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task List_prints_a_table_with_a_header_and_json_on_request()
     {
         var id = await host.SubmitAsync(new { prompt = "Where is Titan?" });

@@ -25,7 +25,7 @@ public sealed class HttpTimeBudgetTests : IDisposable
             ["PromptJobsQueue"] = "blackholed",
         }).Build();
         var services = new ServiceCollection();
-        services.AddSingleton(new PromptJobsOptions { QueueName = "blackholed", HttpTimeBudget = Budget, HttpStorageCallTimeout = TimeSpan.FromSeconds(1), SubmitTokenizerWaitSeconds = 0.1 });
+        services.AddSingleton(new PromptJobsOptions { QueueName = "blackholed", HttpTimeBudget = Budget, HttpStorageCallTimeout = TimeSpan.FromSeconds(1), SubmitTokenizerWait = TimeSpan.FromSeconds(0.1) });
         services.AddSingleton<ITokenizerSource, NeverLoads>();
         return services.AddPromptJobs(configuration).BuildServiceProvider().GetRequiredService<JobsApi>();
     }

@@ -14,6 +14,9 @@ public sealed class SettingsAtStartTests
     [InlineData("JobsContainer", "jobs--records")]
     [InlineData("CompletionsContainer", "-completions")]
     [InlineData("Jobs:BatchWindowMs", "soon")]
+    [InlineData("Jobs:SubmitTokenizerWaitSeconds", "-1")]
+    [InlineData("Completions:TimeBudgetSeconds", "2 minutes")]
+    [InlineData("Callbacks:RetryDelayMilliseconds", "1.5")]
     public async Task An_invalid_setting_stops_the_host_at_start_naming_it(string key, string value)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());

@@ -29,7 +29,7 @@ public sealed class UnexpectedFailureTests : IDisposable
         }).Build();
         var services = new ServiceCollection();
         services.AddLogging(b => b.AddProvider(logs));
-        services.AddSingleton(new PromptJobsOptions { QueueName = "slow", HttpTimeBudget = TimeSpan.FromMinutes(2), HttpStorageCallTimeout = PerTry, SubmitTokenizerWaitSeconds = 0 });
+        services.AddSingleton(new PromptJobsOptions { QueueName = "slow", HttpTimeBudget = TimeSpan.FromMinutes(2), HttpStorageCallTimeout = PerTry, SubmitTokenizerWait = TimeSpan.Zero });
         services.AddSingleton<ITokenizerSource, NoModel>();
         return services.AddPromptJobs(configuration).BuildServiceProvider().GetRequiredService<JobsApi>();
     }

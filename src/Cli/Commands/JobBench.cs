@@ -12,6 +12,9 @@ namespace Serverless.Cli.Commands;
 /// client saw it (submit → observed finished, so within one poll interval) and as recorded (created_at → completed_at).
 /// The last line is one JSON object (<c>jobs_per_minute</c>, <c>p50_ms</c>, <c>p95_ms</c>, <c>tokens_per_second</c>, …) for
 /// scripts. <c>--mixed-prompts N</c> also submits one job of N prompts first and reports it apart (mixed load).
+/// <c>--streams N</c> keeps N streamed completions (<c>POST /api/completions</c>, <c>"stream": true</c>, the jobs' prompt and
+/// parameters) running beside the jobs for the whole run, each starting the next as it ends, and reports their tokens
+/// per second and the aggregate of jobs and streams (<c>stream_tokens_per_second</c>, <c>aggregate_tokens_per_second</c>).
 /// </summary>
 internal static class JobBench
 {
@@ -34,6 +37,10 @@ internal static class JobBench
         {
             Description = "Mixed load: also submit one job of this many prompts before the single-prompt jobs; it is reported apart.",
         };
+        var streams = new Option<int>("--streams")
+        {
+            Description = "Mixed load: also keep this many streamed completions (POST /api/completions, the jobs' prompt and parameters) running beside the jobs; reports their tokens/s.",
+        };
         var poll = new Option<int>("--poll-ms")
         {
             Description = "Status poll interval per job, ms (instead of the Retry-After hint of an unfinished job; a 503's is followed).",
@@ -45,13 +52,14 @@ internal static class JobBench
         var json = JobCommands.JsonOption("one summary object (jobs_per_minute, p50_ms, …) on stdout, the table on stderr");
         var command = new Command("bench", "Load benchmark: submit many jobs, print jobs/minute and p50/p95 job latency.")
         {
-            jobs, concurrency, prompt, maxNewTokens, spread, promptTokens, forced, mixed, poll, url, key, timeout, json,
+            jobs, concurrency, prompt, maxNewTokens, spread, promptTokens, forced, mixed, streams, poll, url, key, timeout, json,
         };
         command.SetAction((parse, ct) => JobCommands.Guard(async () =>
         {
             // Checked here, not in a validator: validators do not see default values.
             if (parse.GetValue(jobs) < 1 || parse.GetValue(concurrency) < 1) throw new ArgumentException("--jobs and --concurrency must be at least 1.");
-            if (parse.GetValue(promptTokens) < 0 || parse.GetValue(mixed) < 0) throw new ArgumentException("--prompt-tokens and --mixed-prompts cannot be negative.");
+            if (parse.GetValue(promptTokens) < 0 || parse.GetValue(mixed) < 0 || parse.GetValue(streams) < 0)
+                throw new ArgumentException("--prompt-tokens, --mixed-prompts and --streams cannot be negative.");
             if (parse.GetValue(spread) is var from && from != 0 && (from < 1 || from > parse.GetValue(maxNewTokens)))
                 throw new ArgumentException($"--max-new-tokens-from must be between 1 and --max-new-tokens ({parse.GetValue(maxNewTokens)}); got {from}.");
             // The table for people on stdout, or with --json the summary alone on stdout and the table on stderr.
@@ -68,6 +76,10 @@ internal static class JobBench
             human.WriteLine($"bench: {n} jobs, {parse.GetValue(concurrency)} in flight, against {parse.GetValue(url)}");
 
             var wall = Stopwatch.StartNew();
+            // The streams run from the start until the last job has finished; their tokens count up to that moment.
+            using var stopStreams = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var streamLoad = new StreamLoad();
+            var streaming = Enumerable.Range(0, parse.GetValue(streams)).Select(_ => streamLoad.RunAsync(client, spec, stopStreams.Token)).ToArray();
             Task<Outcome>? big = null;
             if (parse.GetValue(mixed) is > 0 and var bigCount)
             {
@@ -80,7 +92,10 @@ internal static class JobBench
                 new ParallelOptions { MaxDegreeOfParallelism = parse.GetValue(concurrency), CancellationToken = ct },
                 async (i, token) => outcomes[i] = await RunJobAsync(client, JobSpec(spec, i, parse.GetValue(spread), parse.GetValue(forced)), jobTimeout, pollInterval, token));
             var singlesWall = wall.Elapsed;
+            var streamTokens = streamLoad.Tokens;
             var bigOutcome = big is null ? null : await big;
+            await stopStreams.CancelAsync();
+            await Task.WhenAll(streaming);
             wall.Stop();
 
             var succeeded = outcomes.Where(o => o.Status == "succeeded").ToArray();
@@ -97,6 +112,12 @@ internal static class JobBench
                 human.WriteLine(F($"latency (recorded, created_at → completed_at): p50 {Percentile(recorded, 50):0} ms, p95 {Percentile(recorded, 95):0} ms, max {recorded[^1]:0} ms"));
             if (bigOutcome is not null)
                 human.WriteLine(F($"mixed: the {parse.GetValue(mixed)}-prompt job {bigOutcome.Status} in {bigOutcome.ClientLatency.TotalMilliseconds:0} ms"));
+            var jobTokens = succeeded.Sum(o => o.OutputTokens);
+            if (streaming.Length > 0)
+            {
+                human.WriteLine(F($"streams: {streaming.Length} concurrent, {streamLoad.Completed} completed, {streamTokens} tokens, {streamTokens / singlesWall.TotalSeconds:0.0} tokens/s; jobs and streams together {(jobTokens + streamTokens) / singlesWall.TotalSeconds:0.0} tokens/s"));
+                if (streamLoad.FirstError is { } streamError) human.WriteLine($"  stream error ({streamLoad.Errors} in all): {streamError}");
+            }
             var summary = new JsonObject
             {
                 ["mode"] = bigOutcome is null ? "single" : "mixed",
@@ -117,8 +138,18 @@ internal static class JobBench
                 // created_at → started_at: in the queue until a worker took the message (its polling and backlog).
                 ["queued_p50_ms"] = queued.Length > 0 ? Math.Round(Percentile(queued, 50), 1) : null,
                 ["queued_p95_ms"] = queued.Length > 0 ? Math.Round(Percentile(queued, 95), 1) : null,
-                ["tokens_per_second"] = Math.Round(succeeded.Sum(o => o.OutputTokens) / singlesWall.TotalSeconds, 2),
+                ["tokens_per_second"] = Math.Round(jobTokens / singlesWall.TotalSeconds, 2),
+                // Jobs' and streams' tokens over the same wall time: the instance's whole output.
+                ["aggregate_tokens_per_second"] = Math.Round((jobTokens + streamTokens) / singlesWall.TotalSeconds, 2),
             };
+            if (streaming.Length > 0)
+            {
+                summary["streams"] = streaming.Length;
+                summary["stream_completions"] = streamLoad.Completed;
+                summary["stream_errors"] = streamLoad.Errors;
+                summary["stream_tokens"] = streamTokens;
+                summary["stream_tokens_per_second"] = Math.Round(streamTokens / singlesWall.TotalSeconds, 2);
+            }
             if (bigOutcome is not null)
             {
                 summary["mixed_prompts"] = parse.GetValue(mixed);
@@ -126,7 +157,7 @@ internal static class JobBench
                 summary["mixed_job_ms"] = Math.Round(bigOutcome.ClientLatency.TotalMilliseconds, 1);
             }
             if (parse.GetValue(json)) Console.WriteLine(summary.ToJsonString());
-            return succeeded.Length == n && bigOutcome is null or { Status: "succeeded" } ? 0 : 1;
+            return succeeded.Length == n && bigOutcome is null or { Status: "succeeded" } && streamLoad.Errors == 0 ? 0 : 1;
         }));
         return command;
     }
@@ -145,6 +176,41 @@ internal static class JobBench
         catch (Exception ex) when (ex is JobClientException or TimeoutException or HttpRequestException)
         {
             return new Outcome("error", Stopwatch.GetElapsedTime(started), null, ex.Message);
+        }
+    }
+
+    /// <summary>Streamed completions run back to back by each of several loops: the tokens they received, how many ended.</summary>
+    private sealed class StreamLoad
+    {
+        private long _tokens;
+        private int _completed, _errors;
+
+        public long Tokens => Interlocked.Read(ref _tokens);
+        public int Completed => Volatile.Read(ref _completed);
+        public int Errors => Volatile.Read(ref _errors);
+        public string? FirstError { get; private set; }
+
+        /// <summary>One stream after another with <paramref name="spec"/> until <paramref name="stop"/>.</summary>
+        public async Task RunAsync(JobClient client, JsonObject spec, CancellationToken stop)
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await client.StreamCompletionAsync(spec, (_, _) => Interlocked.Increment(ref _tokens), stop);
+                    Interlocked.Increment(ref _completed);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e) when (e is JobClientException or HttpRequestException or OperationCanceledException or JsonException)
+                {
+                    // Counted and reported; a pause so an unavailable host is not hammered.
+                    if (Interlocked.Increment(ref _errors) == 1) FirstError = e.Message;
+                    try { await Task.Delay(TimeSpan.FromMilliseconds(500), stop); } catch (OperationCanceledException) { return; }
+                }
+            }
         }
     }
 

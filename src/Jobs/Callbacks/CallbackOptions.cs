@@ -11,10 +11,10 @@ public sealed class CallbackOptions
     public int MaxAttempts { get; set; } = 3;
 
     /// <summary><c>Callbacks__TimeoutSeconds</c>: how long one try may take, connecting included.</summary>
-    public double TimeoutSeconds { get; set; } = 5;
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary><c>Callbacks__RetryDelayMilliseconds</c>: the wait before the second try, doubled before each next one.</summary>
-    public int RetryDelayMilliseconds { get; set; } = 1000;
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest <c>callback_url</c> accepted, in characters.</summary>
     public const int MaxUrlLength = 2048;

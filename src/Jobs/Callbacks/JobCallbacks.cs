@@ -69,7 +69,7 @@ internal sealed class JobCallbacks : IDisposable
         for (var attempt = 1; attempt <= attempts; attempt++)
         {
             if (attempt > 1)
-                await Task.Delay(TimeSpan.FromMilliseconds(_options.RetryDelayMilliseconds * Math.Pow(2, attempt - 2)), _time, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(_options.RetryDelay * Math.Pow(2, attempt - 2), _time, cancellationToken).ConfigureAwait(false);
             var (delivery, retry) = await TryOnceAsync(job.Id, url, body, signature, attempt, cancellationToken).ConfigureAwait(false);
             outcome = delivery;
             if (delivery.State == CallbackDelivery.Delivered) break;
@@ -96,7 +96,7 @@ internal sealed class JobCallbacks : IDisposable
         CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(_options.TimeoutSeconds));
+        timeout.CancelAfter(_options.Timeout);
         using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
         request.Headers.Add(SignatureHeader, signature);
@@ -117,7 +117,7 @@ internal sealed class JobCallbacks : IDisposable
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is HttpRequestException or OperationCanceledException)
         {
-            var error = e is OperationCanceledException ? $"No answer within {_options.TimeoutSeconds.ToString(CultureInfo.InvariantCulture)} s." : e.Message;
+            var error = e is OperationCanceledException ? $"No answer within {_options.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s." : e.Message;
             return (new CallbackDelivery(CallbackDelivery.Failed, attempt, _time.GetUtcNow(), Error: error), true);
         }
     }

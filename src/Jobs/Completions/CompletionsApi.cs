@@ -56,7 +56,7 @@ public sealed class CompletionsApi
         ArgumentNullException.ThrowIfNull(request);
         // One budget for the whole request, model load included; it outlives this method when the answer streams.
         var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        budget.CancelAfter(TimeSpan.FromSeconds(_options.TimeBudgetSeconds));
+        budget.CancelAfter(_options.TimeBudget);
         return await PrepareAsync(request, budget, cancellationToken).ConfigureAwait(false);
     }
 

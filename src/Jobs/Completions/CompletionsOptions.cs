@@ -15,5 +15,5 @@ public sealed class CompletionsOptions
 
     /// <summary><c>Completions__TimeBudgetSeconds</c>: the whole request (model load included) stops generating after
     /// this long and ends with <c>finish_reason: "time_budget"</c>.</summary>
-    public double TimeBudgetSeconds { get; set; } = 120;
+    public TimeSpan TimeBudget { get; set; } = TimeSpan.FromSeconds(120);
 }

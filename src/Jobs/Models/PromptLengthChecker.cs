@@ -6,7 +6,7 @@ namespace Serverless.Jobs.Models;
 /// The <see cref="SubmitModel"/> for submit-time checks (tokenizer, context window, generation defaults), from
 /// <c>config.json</c>, <c>spiece.model</c> and <c>generation_config.json</c> only (<see cref="SubmitTokenizer"/>), asked
 /// for on every submit so a refreshed model is followed. Never fails a submit: if the model is not there (not uploaded
-/// yet, still downloading) the job is accepted unchecked and the worker decides. A failed load is retried at most every <see cref="PromptJobsOptions.ModelRetryAfterSeconds"/>
+/// yet, still downloading) the job is accepted unchecked and the worker decides. A failed load is retried at most every <see cref="PromptJobsOptions.ModelRetryAfter"/>
 /// so a missing model does not cost every request a storage round trip.
 /// </summary>
 internal sealed class PromptLengthChecker(ITokenizerSource tokenizers, PromptJobsOptions options, TimeProvider time, ILogger<PromptLengthChecker> logger)
@@ -22,7 +22,7 @@ internal sealed class PromptLengthChecker(ITokenizerSource tokenizers, PromptJob
         lock (_gate)
         {
             if (_load is { IsFaulted: true } or { IsCanceled: true } &&
-                time.GetUtcNow() - _failedAt >= TimeSpan.FromSeconds(options.ModelRetryAfterSeconds))
+                time.GetUtcNow() - _failedAt >= options.ModelRetryAfter)
             {
                 _load = null;
             }
@@ -36,12 +36,12 @@ internal sealed class PromptLengthChecker(ITokenizerSource tokenizers, PromptJob
         }
         try
         {
-            return await load.WaitAsync(TimeSpan.FromSeconds(options.SubmitTokenizerWaitSeconds), time, cancellationToken).ConfigureAwait(false);
+            return await load.WaitAsync(options.SubmitTokenizerWait, time, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             logger.LogInformation("The model is still loading after {WaitSeconds} s; accepting the job without the context-window check (the worker checks it)",
-                options.SubmitTokenizerWaitSeconds);
+                options.SubmitTokenizerWait.TotalSeconds);
             return null;
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

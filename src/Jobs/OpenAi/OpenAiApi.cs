@@ -83,7 +83,7 @@ public sealed class OpenAiApi
         if (_keys.Check(request) is { } refused) return refused;
         var limits = _completions.Limits;
         var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        budget.CancelAfter(TimeSpan.FromSeconds(limits.TimeBudgetSeconds));
+        budget.CancelAfter(limits.TimeBudget);
         var owned = true;
         try
         {
