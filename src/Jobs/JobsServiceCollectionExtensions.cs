@@ -109,8 +109,10 @@ public static class JobsServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptScheduler>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
+        // One key check for every /v1 route (OpenAI-compatible completions, Files, Batches): Bearer or api-key against OpenAi__ApiKey.
+        services.TryAddSingleton(_ => new OpenAi.ApiKeyCheck(ReadOpenAiOptions(configuration), IsDevelopment(configuration)));
         services.TryAddSingleton(sp => new OpenAi.OpenAiApi(sp.GetRequiredService<Completions.CompletionsApi>(), ReadOpenAiOptions(configuration),
-            IsDevelopment(configuration), sp.GetRequiredService<ILogger<OpenAi.OpenAiApi>>()));
+            sp.GetRequiredService<OpenAi.ApiKeyCheck>(), sp.GetRequiredService<ILogger<OpenAi.OpenAiApi>>()));
         services.TryAddSingleton(sp => new Playground.PlaygroundApi(sp.GetRequiredService<PromptJobsOptions>()));
         services.TryAddSingleton(sp => new Playground.TokenizeApi(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Playground.TokenizeApi>>()));
@@ -159,6 +161,7 @@ public static class JobsServiceCollectionExtensions
         options.Completions.MaxNewTokens = Int(configuration, "Completions:MaxNewTokens", options.Completions.MaxNewTokens, 1);
         options.Completions.MaxRequestBodyBytes = Int(configuration, "Completions:MaxRequestBodyBytes", options.Completions.MaxRequestBodyBytes, 1024);
         options.Completions.TimeBudgetSeconds = Double(configuration, "Completions:TimeBudgetSeconds", options.Completions.TimeBudgetSeconds);
+        options.Completions.MaxConcurrent = Int(configuration, "Completions:MaxConcurrent", options.Completions.MaxConcurrent, 1);
         options.Callbacks.Secret = configuration["Callbacks:Secret"] ?? "";
         options.Callbacks.MaxAttempts = Int(configuration, "Callbacks:MaxAttempts", options.Callbacks.MaxAttempts, 1);
         options.Callbacks.TimeoutSeconds = Double(configuration, "Callbacks:TimeoutSeconds", options.Callbacks.TimeoutSeconds);

@@ -68,6 +68,9 @@ internal static class HttpRoutes
         app.MapPost("/api/tokenize", (HttpContext http, TokenizeText function) =>
             ExecuteAsync(http, KeyFor<TokenizeText>(functionKey), () => function.RunAsync(http.Request, http.RequestAborted)));
         MapBatches(app, functionKey);
+        // Lowest precedence (a catch-all): only what no route above takes, any method, as UnknownOpenAiRoute under the host.
+        app.MapMethods("/api/v1/{**path}", ["GET", "POST", "PUT", "PATCH", "DELETE"], (HttpContext http, UnknownOpenAiRoute function) =>
+            ExecuteAsync(http, KeyFor<UnknownOpenAiRoute>(functionKey), () => Task.FromResult(function.Run(http.Request))));
     }
 
     /// <summary>OpenAI's Files and Batches API (docs/batches.md).</summary>
