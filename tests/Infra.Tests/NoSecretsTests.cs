@@ -24,7 +24,7 @@ public sealed class NoSecretsTests(CompiledTemplate compiled)
     public void The_only_secure_input_is_the_OpenAI_key_and_only_a_Key_Vault_secret_receives_it()
     {
         // Every securestring parameter, in main and in every module.
-        Assert.Equal(2, compiled.Json.Split("\"securestring\"", StringComparison.OrdinalIgnoreCase).Length - 1);
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Count(compiled.Json, "\"securestring\"", System.Text.RegularExpressions.RegexOptions.IgnoreCase));
         var parameters = compiled.Root.Template["parameters"]!.AsObject();
         Assert.Equal("securestring", parameters["openAiApiKey"]!["type"]!.GetValue<string>());
         Assert.Single(parameters, p => p.Value!["type"]!.GetValue<string>().Equals("securestring", StringComparison.OrdinalIgnoreCase));
