@@ -18,23 +18,7 @@ internal static class LogSoftmax
         var count = Math.Min(top, scores.Length);
         var ids = new int[count];
         var values = new float[count];
-        var filled = 0;
-        for (var i = 0; i < scores.Length && count > 0; i++)
-        {
-            var score = Clean(scores[i]);
-            // Insert into the descending list when it beats the last kept one (strictly: a tie keeps the lower id).
-            if (filled == count && !(score > values[filled - 1]))
-                continue;
-            var at = filled == count ? count - 1 : filled++;
-            while (at > 0 && score > values[at - 1])
-            {
-                values[at] = values[at - 1];
-                ids[at] = ids[at - 1];
-                at--;
-            }
-            values[at] = score;
-            ids[at] = i;
-        }
+        var filled = BeamSearch.TopK(scores, values, ids); // most likely first, ties: lower id first
         var list = new TokenLogProb[filled];
         for (var k = 0; k < filled; k++)
             list[k] = new TokenLogProb(ids[k], LogProb(values[k], normalizer));
