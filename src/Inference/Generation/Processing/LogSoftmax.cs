@@ -18,7 +18,7 @@ internal static class LogSoftmax
         var count = Math.Min(top, scores.Length);
         var ids = new int[count];
         var values = new float[count];
-        var filled = BeamSearch.TopK(scores, values, ids); // most likely first, ties: lower id first
+        var filled = count == 0 ? 0 : BeamSearch.TopK(scores, values, ids); // most likely first, ties: lower id first
         var list = new TokenLogProb[filled];
         for (var k = 0; k < filled; k++)
             list[k] = new TokenLogProb(ids[k], LogProb(values[k], normalizer));
