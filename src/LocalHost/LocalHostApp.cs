@@ -72,6 +72,7 @@ public static class LocalHostApp
         builder.Services.AddTransient<GetPlayground>();
         builder.Services.AddTransient<TokenizeText>();
         builder.Services.AddTransient<ListOpenAiModels>();
+        builder.Services.AddTransient<UnknownOpenAiRoute>();
         builder.Services.AddTransient<GetOpenAiModel>();
         builder.Services.AddTransient<CreateOpenAiCompletion>();
         builder.Services.AddTransient<CreateChatCompletion>();
