@@ -44,6 +44,19 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@secure()
+@description('The key of the /v1 routes (OpenAi__ApiKey): kept in Key Vault, read by the app through a Key Vault reference. azd generates it on the first provision and keeps it in the environment (.azure/<env>/config.json); elsewhere pass one.')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 40
+      noSpecial: true
+    }
+  }
+})
+param openAiApiKey string
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -54,6 +67,9 @@ var functionAppName = 'func-api-${resourceToken}'
 var identityName = 'id-api-${resourceToken}'
 var storageAccountName = 'st${resourceToken}'
 var applicationInsightsName = 'appi-${resourceToken}'
+var keyVaultName = 'kv-${resourceToken}'
+// Versionless: the app reads the latest version, so a rotated key takes effect without a redeployment.
+var openAiKeySecretUri = 'https://${keyVaultName}${environment().suffixes.keyvaultDns}/secrets/openai-api-key'
 // Flex pulls the app package from here; one container per app (azd's naming).
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
 
@@ -110,6 +126,17 @@ module monitoring 'core/monitor/monitoring.bicep' = {
   }
 }
 
+module keyVault 'core/security/key-vault.bicep' = {
+  name: 'keyVault'
+  scope: rg
+  params: {
+    name: keyVaultName
+    location: location
+    tags: tags
+    openAiApiKey: openAiApiKey
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -117,6 +144,7 @@ module rbac 'app/rbac.bicep' = {
     identity
     storage
     monitoring
+    keyVault
   ]
   params: {
     storageAccountName: storageAccountName
@@ -124,6 +152,7 @@ module rbac 'app/rbac.bicep' = {
     jobsQueueName: 'prompt-jobs'
     applicationInsightsName: applicationInsightsName
     appIdentityName: identityName
+    keyVaultName: keyVaultName
     uploaderPrincipalId: principalId
     uploaderPrincipalType: principalType
   }
@@ -171,11 +200,14 @@ module api 'app/api.bicep' = {
       Completions__MaxNewTokens: '256'
       Completions__MaxRequestBodyBytes: '65536'
       Completions__TimeBudgetSeconds: '120'
+      Completions__MaxConcurrent: '64'
       Callbacks__MaxAttempts: '3'
       Callbacks__TimeoutSeconds: '5'
       Callbacks__RetryDelayMilliseconds: '1000'
-      // The /v1 (OpenAI-compatible) routes check OpenAi__ApiKey themselves; that key is a secret set on the app (a Key
-      // Vault reference), never here: without it every /v1 request is a 401. Anonymous access is for Development only.
+      // Every /v1 route (OpenAI-compatible completions, Files, Batches) checks OpenAi__ApiKey itself: a Key Vault
+      // reference, resolved by the platform with the app's identity (keyVaultReferenceIdentity), so the key itself is
+      // never an app setting. Anonymous access is for Development only.
+      OpenAi__ApiKey: '@Microsoft.KeyVault(SecretUri=${openAiKeySecretUri})'
       OpenAi__AllowAnonymous: 'false'
       // Prompts and completions stay out of spans and logs; 'true' puts them there (prompts may be private).
       Telemetry__IncludeText: 'false'

@@ -11,6 +11,8 @@
 //   messages, moves failures to prompt-jobs-poison (and may create it), and submission enqueues.
 // - Monitoring Metrics Publisher on the Application Insights component: with local auth disabled it is the
 //   only way telemetry is accepted.
+// - Key Vault Secrets User on the app's Key Vault: reads the secrets its Key Vault references name (OpenAi__ApiKey),
+//   nothing else (it cannot list, write or delete them, nor touch keys and certificates).
 //
 // The deploying user (optional, azd's principalId): Storage Blob Data Contributor on the models container
 // only, so `serverless model upload` can write the model and nothing else; Storage Queue Data Message Sender
@@ -31,6 +33,9 @@ param applicationInsightsName string
 
 @description('Name of the app\'s user-assigned identity (in this resource group).')
 param appIdentityName string
+
+@description('Name of the Key Vault holding the app\'s secrets.')
+param keyVaultName string
 
 @description('Object id of a user or service principal allowed to upload the model and enqueue jobs. Empty: no assignment.')
 param uploaderPrincipalId string = ''
@@ -69,6 +74,21 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 
 resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
   name: appIdentityName
+}
+
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource appKeyVaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(keyVault.id, appIdentity.id, '4633458b-17de-408a-b874-0445c86b69e6')
+  scope: keyVault
+  properties: {
+    // Key Vault Secrets User
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4633458b-17de-408a-b874-0445c86b69e6')
+    principalId: appIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
 }
 
 resource appBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

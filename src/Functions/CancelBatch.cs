@@ -10,8 +10,8 @@ public sealed class CancelBatch(BatchesApi api)
 {
     [Function(nameof(CancelBatch))]
     public Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "v1/batches/{id}/cancel")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/batches/{id}/cancel")] HttpRequest request,
         string id,
         CancellationToken cancellationToken)
-        => api.CancelAsync(id, cancellationToken);
+        => api.CancelAsync(request, id, cancellationToken);
 }

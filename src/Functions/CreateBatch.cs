@@ -10,7 +10,7 @@ public sealed class CreateBatch(BatchesApi api)
 {
     [Function(nameof(CreateBatch))]
     public Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "v1/batches")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/batches")] HttpRequest request,
         CancellationToken cancellationToken)
         => api.CreateAsync(request, cancellationToken);
 }

@@ -10,7 +10,7 @@ public sealed class CreateFile(FilesApi api)
 {
     [Function(nameof(CreateFile))]
     public Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "v1/files")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/files")] HttpRequest request,
         CancellationToken cancellationToken)
         => api.UploadAsync(request, cancellationToken);
 }

@@ -10,8 +10,8 @@ public sealed class DeleteFile(FilesApi api)
 {
     [Function(nameof(DeleteFile))]
     public Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "delete", Route = "v1/files/{id}")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/files/{id}")] HttpRequest request,
         string id,
         CancellationToken cancellationToken)
-        => api.DeleteAsync(id, cancellationToken);
+        => api.DeleteAsync(request, id, cancellationToken);
 }

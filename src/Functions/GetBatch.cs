@@ -10,8 +10,8 @@ public sealed class GetBatch(BatchesApi api)
 {
     [Function(nameof(GetBatch))]
     public Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "v1/batches/{id}")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/batches/{id}")] HttpRequest request,
         string id,
         CancellationToken cancellationToken)
-        => api.GetAsync(id, cancellationToken);
+        => api.GetAsync(request, id, cancellationToken);
 }

@@ -10,8 +10,8 @@ public sealed class GetFileContent(FilesApi api)
 {
     [Function(nameof(GetFileContent))]
     public Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "v1/files/{id}/content")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/files/{id}/content")] HttpRequest request,
         string id,
         CancellationToken cancellationToken)
-        => api.ContentAsync(id, cancellationToken);
+        => api.ContentAsync(request, id, cancellationToken);
 }

@@ -10,7 +10,7 @@ public sealed class ListBatches(BatchesApi api)
 {
     [Function(nameof(ListBatches))]
     public Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "v1/batches")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/batches")] HttpRequest request,
         CancellationToken cancellationToken)
         => api.ListAsync(request, cancellationToken);
 }

@@ -10,7 +10,7 @@ public sealed class ListFiles(FilesApi api)
 {
     [Function(nameof(ListFiles))]
     public Task<IActionResult> RunAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "v1/files")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/files")] HttpRequest request,
         CancellationToken cancellationToken)
         => api.ListAsync(request, cancellationToken);
 }

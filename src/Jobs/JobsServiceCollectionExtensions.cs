@@ -107,8 +107,10 @@ public static class JobsServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new Completions.CompletionsApi(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<PromptScheduler>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Completions.CompletionsApi>>()));
+        // One key check for every /v1 route (OpenAI-compatible completions, Files, Batches): Bearer or api-key against OpenAi__ApiKey.
+        services.TryAddSingleton(_ => new OpenAi.ApiKeyCheck(ReadOpenAiOptions(configuration), IsDevelopment(configuration)));
         services.TryAddSingleton(sp => new OpenAi.OpenAiApi(sp.GetRequiredService<Completions.CompletionsApi>(), ReadOpenAiOptions(configuration),
-            IsDevelopment(configuration), sp.GetRequiredService<ILogger<OpenAi.OpenAiApi>>()));
+            sp.GetRequiredService<OpenAi.ApiKeyCheck>(), sp.GetRequiredService<ILogger<OpenAi.OpenAiApi>>()));
         services.TryAddSingleton(sp => new Playground.PlaygroundApi(sp.GetRequiredService<PromptJobsOptions>()));
         services.TryAddSingleton(sp => new Playground.TokenizeApi(sp.GetRequiredService<ITokenizerSource>(), sp.GetRequiredService<PromptJobsOptions>(),
             sp.GetRequiredService<ILogger<Playground.TokenizeApi>>()));

@@ -40,6 +40,7 @@ public static class PromptJobsSettings
         options.Completions.MaxNewTokens = Int(configuration, "Completions:MaxNewTokens", options.Completions.MaxNewTokens, 1);
         options.Completions.MaxRequestBodyBytes = Int(configuration, "Completions:MaxRequestBodyBytes", options.Completions.MaxRequestBodyBytes, 1024);
         options.Completions.TimeBudget = Seconds(configuration, "Completions:TimeBudgetSeconds", options.Completions.TimeBudget);
+        options.Completions.MaxConcurrent = Int(configuration, "Completions:MaxConcurrent", options.Completions.MaxConcurrent, 1);
         options.Callbacks.Secret = configuration["Callbacks:Secret"] ?? "";
         options.Callbacks.MaxAttempts = Int(configuration, "Callbacks:MaxAttempts", options.Callbacks.MaxAttempts, 1);
         options.Callbacks.Timeout = Seconds(configuration, "Callbacks:TimeoutSeconds", options.Callbacks.Timeout);

@@ -20,13 +20,22 @@ public abstract partial class EndToEndTests<THost>
 {
     private static readonly TimeSpan BatchTimeout = TimeSpan.FromMinutes(3);
 
+    /// <summary>The SDK with the app's OpenAI key, sent as the SDK sends it (Bearer): the Files and Batches routes check it
+    /// as the completion routes do (docs/openai.md, "Keys").</summary>
     private OpenAIClient FilesAndBatchesClient()
     {
+        SkipIfNoOpenAiKey();
         var options = new OpenAIClientOptions { Endpoint = new Uri(host.BaseUrl, "api/v1"), NetworkTimeout = TimeSpan.FromMinutes(2) };
-        // The Functions host's key, as the SDK's default header (docs/batches.md, "Keys").
-        if (host.FunctionKey is { } key)
-            options.AddPolicy(new FunctionKeyPolicy(key), PipelinePosition.PerCall);
-        return new OpenAIClient(new ApiKeyCredential("unused-here"), options);
+        return new OpenAIClient(new ApiKeyCredential(host.OpenAiKey!), options);
+    }
+
+    /// <summary>Plain HTTP with the app's OpenAI key as Bearer.</summary>
+    private HttpClient OpenAiHttp()
+    {
+        SkipIfNoOpenAiKey();
+        var http = new HttpClient { BaseAddress = host.BaseUrl };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", host.OpenAiKey);
+        return http;
     }
 
     private static string CompletionLine(string customId, string prompt, int maxTokens = 4) =>
@@ -286,14 +295,15 @@ public abstract partial class EndToEndTests<THost>
 
         var clock = Stopwatch.StartNew();
         string? batchId = null;
+        using var http = OpenAiHttp();
         while (batchId is null && clock.Elapsed < DropTimeout)
         {
-            using var list = await host.Http.GetAsync("api/v1/batches?limit=100");
+            using var list = await http.GetAsync("api/v1/batches?limit=100");
             using var page = JsonDocument.Parse(await list.Content.ReadAsStringAsync());
             foreach (var b in page.RootElement.GetProperty("data").EnumerateArray())
             {
                 // (Other tests delete their input files.)
-                using var file = await host.Http.GetAsync($"api/v1/files/{b.GetProperty("input_file_id").GetString()}");
+                using var file = await http.GetAsync($"api/v1/files/{b.GetProperty("input_file_id").GetString()}");
                 if (file.IsSuccessStatusCode && JsonDocument.Parse(await file.Content.ReadAsStringAsync()).RootElement.GetProperty("filename").GetString() == name)
                     batchId = b.GetProperty("id").GetString();
             }
@@ -303,21 +313,5 @@ public abstract partial class EndToEndTests<THost>
         var batch = await WaitForBatchAsync(batchId);
         Assert.True(batch.GetProperty("status").GetString() == "completed", batch.GetRawText());
         Assert.Equal(["d-1", "d-2"], (await DownloadLinesAsync(batch.GetProperty("output_file_id"))).Select(l => l.GetProperty("custom_id").GetString()).Order());
-    }
-
-    /// <summary>Sends the Functions host's key with every SDK request.</summary>
-    private sealed class FunctionKeyPolicy(string key) : PipelinePolicy
-    {
-        public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
-        {
-            message.Request.Headers.Set("x-functions-key", key);
-            ProcessNext(message, pipeline, currentIndex);
-        }
-
-        public override ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
-        {
-            message.Request.Headers.Set("x-functions-key", key);
-            return ProcessNextAsync(message, pipeline, currentIndex);
-        }
     }
 }

@@ -162,4 +162,92 @@ public abstract partial class EndToEndTests<THost>
         using var noKeyError = JsonDocument.Parse(await noKey.Content.ReadAsStringAsync());
         Assert.Equal("invalid_api_key", noKeyError.RootElement.GetProperty("error").GetProperty("code").GetString());
     }
+
+    [SkippableFact]
+    public async Task The_OpenAI_chat_client_gets_each_tokens_log_probability_and_its_most_likely_alternatives()
+    {
+        SkipIfNoOpenAiKey();
+        var chat = OpenAi().GetChatClient(host.OpenAiModel);
+        var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 8, IncludeLogProbabilities = true, TopLogProbabilityCount = 3 };
+
+        ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage(Prompt)], options);
+
+        var tokens = completion.ContentTokenLogProbabilities;
+        // Every generated token but a final end-of-sequence (OpenAI leaves its own end token out too).
+        Assert.Equal(completion.Usage.OutputTokenCount - (completion.FinishReason == ChatFinishReason.Stop ? 1 : 0), tokens.Count);
+        foreach (var token in tokens)
+        {
+            Assert.Equal(3, token.TopLogProbabilities.Count);
+            Assert.True(token.LogProbability <= 0, $"log-probability {token.LogProbability}");
+            Assert.Equal(token.TopLogProbabilities.Select(t => t.LogProbability).OrderDescending(), token.TopLogProbabilities.Select(t => t.LogProbability));
+            // Greedy: the chosen token is the most likely one.
+            Assert.Equal(token.TopLogProbabilities[0].Token, token.Token);
+            Assert.Equal(token.TopLogProbabilities[0].LogProbability, token.LogProbability);
+        }
+
+        var streamed = new List<ChatTokenLogProbabilityDetails>();
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage(Prompt)], options))
+            streamed.AddRange(update.ContentTokenLogProbabilities);
+        Assert.Equal(tokens.Select(t => (t.Token, t.LogProbability)), streamed.Select(t => (t.Token, t.LogProbability)));
+    }
+
+    [SkippableFact]
+    public async Task A_frequency_penalty_through_the_SDK_gives_the_text_api_completions_gives_for_that_penalty()
+    {
+        SkipIfNoOpenAiKey();
+        var chat = OpenAi().GetChatClient(host.OpenAiModel);
+
+        ChatCompletion penalised = await chat.CompleteChatAsync([new UserChatMessage(Prompt)],
+            new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 24, FrequencyPenalty = 1.5f, PresencePenalty = 0.5f });
+
+        using var native = await host.Http.PostAsync("api/completions",
+            HostFixture.Json(new { prompt = Prompt, parameters = new { max_new_tokens = 24, frequency_penalty = 1.5, presence_penalty = 0.5 } }));
+        using var expected = JsonDocument.Parse(await native.Content.ReadAsStringAsync());
+        Assert.Equal(expected.RootElement.GetProperty("generated_text").GetString(), penalised.Content[0].Text);
+    }
+
+    [SkippableFact]
+    public async Task An_unknown_v1_route_or_method_is_OpenAIs_404_and_the_real_routes_still_answer()
+    {
+        SkipIfNoOpenAiKey();
+        using var http = new HttpClient { BaseAddress = host.BaseUrl };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", host.OpenAiKey);
+
+        foreach (var (method, path) in new[] { (HttpMethod.Post, "api/v1/embeddings"), (HttpMethod.Get, "api/v1/chat/completions"), (HttpMethod.Get, "api/v1/files/x/y/z") })
+        {
+            using var response = await http.SendAsync(new HttpRequestMessage(method, path));
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            Assert.Equal("unknown_url", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+        }
+        using var stranger = await host.Anonymous.PostAsync("api/v1/embeddings", HostFixture.Json(new { }));
+        Assert.Equal(HttpStatusCode.Unauthorized, stranger.StatusCode);
+        // The catch-all shadows none of the real routes (the Functions host orders routes by function name).
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("api/v1/models")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("api/v1/files")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("api/v1/batches")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("api/v1/files/file-none")).StatusCode);
+    }
+
+    [SkippableFact]
+    public async Task The_files_and_batches_routes_take_the_apps_OpenAI_key_as_bearer_or_api_key_and_refuse_others()
+    {
+        SkipIfNoOpenAiKey();
+        using var bearer = new HttpRequestMessage(HttpMethod.Get, "api/v1/files");
+        bearer.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", host.OpenAiKey);
+        using var apiKey = new HttpRequestMessage(HttpMethod.Get, "api/v1/batches");
+        apiKey.Headers.Add("api-key", host.OpenAiKey);
+        using var wrong = new HttpRequestMessage(HttpMethod.Get, "api/v1/batches");
+        wrong.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "not-the-key");
+
+        Assert.Equal(HttpStatusCode.OK, (await host.Anonymous.SendAsync(bearer)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await host.Anonymous.SendAsync(apiKey)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await host.Anonymous.SendAsync(wrong)).StatusCode);
+        using var none = await host.Anonymous.GetAsync("api/v1/files");
+        Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+        using var error = JsonDocument.Parse(await none.Content.ReadAsStringAsync());
+        Assert.Equal("invalid_api_key", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+        // The function key alone is not the OpenAI key.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await host.Http.GetAsync("api/v1/files")).StatusCode);
+    }
 }

@@ -27,7 +27,7 @@ public sealed class FunctionsMetadataTests
     public void Exactly_the_job_control_completion_health_playground_and_tokenize_functions_are_declared()
     {
         var names = Functions.Value.Select(f => f.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-        Assert.Equal(["CancelBatch", "CancelJob", "CancelJobAction", "CreateBatch", "CreateChatCompletion", "CreateCompletion", "CreateFile", "CreateOpenAiCompletion", "DeleteFile", "FailPoisonedBatchWork", "FailPoisonedJob", "GetBatch", "GetFile", "GetFileContent", "GetHealth", "GetJob", "GetOpenAiModel", "GetPlayground", "ListBatches", "ListFiles", "ListJobs", "ListOpenAiModels", "ProcessBatchWork", "ProcessJob", "SubmitJob", "TokenizeText"], names);
+        Assert.Equal(["CancelBatch", "CancelJob", "CancelJobAction", "CreateBatch", "CreateChatCompletion", "CreateCompletion", "CreateFile", "CreateOpenAiCompletion", "DeleteFile", "FailPoisonedBatchWork", "FailPoisonedJob", "GetBatch", "GetFile", "GetFileContent", "GetHealth", "GetJob", "GetOpenAiModel", "GetPlayground", "ListBatches", "ListFiles", "ListJobs", "ListOpenAiModels", "ProcessBatchWork", "ProcessJob", "SubmitJob", "TokenizeText", "UnknownOpenAiRoute"], names);
         Assert.All(Functions.Value, f =>
         {
             Assert.Equal("Serverless.Functions.dll", f.GetProperty("scriptFile").GetString());
@@ -98,6 +98,20 @@ public sealed class FunctionsMetadataTests
 
         Assert.Equal(declared, mapped);
         Assert.Equal(Count("httpTrigger"), mapped.Count());
+    }
+
+    [Fact]
+    public void Every_v1_function_is_anonymous_to_the_host_and_the_catch_all_is_tried_last()
+    {
+        // The /v1 routes check the app's OpenAI key themselves (the SDKs send Bearer or api-key, never x-functions-key).
+        var v1 = Functions.Value.Select(f => f.GetProperty("name").GetString()!).Where(n => Trigger(n).TryGetProperty("route", out var r) && r.GetString()!.StartsWith("v1/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(14, v1.Count);
+        Assert.All(v1, n => Assert.Equal("Anonymous", Trigger(n).GetProperty("authLevel").GetString()));
+        // The Functions host tries routes in the order of their functions' names (azure-functions-host#9876): the
+        // catch-all must come after every real route, in either comparison.
+        Assert.Equal("v1/{*path}", Trigger("UnknownOpenAiRoute").GetProperty("route").GetString());
+        Assert.Equal("UnknownOpenAiRoute", v1.Order(StringComparer.Ordinal).Last());
+        Assert.Equal("UnknownOpenAiRoute", v1.Order(StringComparer.OrdinalIgnoreCase).Last());
     }
 
     [Fact]

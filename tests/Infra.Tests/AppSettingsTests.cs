@@ -10,7 +10,7 @@ public sealed class AppSettingsTests(CompiledTemplate compiled)
     // AzureWebJobsStorage is replaced by its identity-based AzureWebJobsStorage__* form; an empty
     // Model__CacheDirectory means "under the temp folder", which is also what an absent one means; Callbacks__Secret is a
     // secret: set it on the app (a Key Vault reference), never in the template (empty: jobs with a callback_url are refused);
-    // so is OpenAi__ApiKey (empty: every /v1 request is a 401).
+    // OpenAi__ApiKey is deployed as a Key Vault reference, not the sample's value (KeyVaultTests).
     private static readonly string[] NotDeployed = ["FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "Model__CacheDirectory", "Callbacks__Secret", "OpenAi__ApiKey"];
 
     private JsonObject Settings()

@@ -14,7 +14,10 @@ public sealed partial class AzdFilesTests(CompiledTemplate compiled)
         var declared = compiled.Root.Template["parameters"]!.AsObject();
 
         Assert.All(supplied, p => Assert.True(declared.ContainsKey(p.Key), $"main.parameters.json sets '{p.Key}', which main.bicep does not declare."));
-        var required = declared.Where(p => p.Value?["defaultValue"] is null).Select(p => p.Key);
+        // azd generates a parameter whose metadata says so (the /v1 key) and keeps it in the environment: not in the file.
+        var required = declared.Where(p => p.Value?["defaultValue"] is null && p.Value?["metadata"]?["azd"]?["type"]?.GetValue<string>() != "generate").Select(p => p.Key);
+        Assert.Equal(["openAiApiKey"], declared.Where(p => p.Value?["metadata"]?["azd"]?["type"]?.GetValue<string>() == "generate").Select(p => p.Key));
+        Assert.DoesNotContain("openAiApiKey", supplied.Select(p => p.Key));
         Assert.All(required, name => Assert.True(supplied.ContainsKey(name), $"main.parameters.json does not set required parameter '{name}'."));
         Assert.Equal("${AZURE_ENV_NAME}", supplied["environmentName"]?["value"]?.GetValue<string>());
         Assert.Equal("${AZURE_LOCATION}", supplied["location"]?["value"]?.GetValue<string>());

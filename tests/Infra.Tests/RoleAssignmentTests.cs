@@ -1,6 +1,6 @@
 namespace Serverless.Infra.Tests;
 
-/// <summary>The app's identity gets exactly three roles and the deploying user two, each scoped to the one resource it is for.</summary>
+/// <summary>The app's identity gets exactly four roles and the deploying user two, each scoped to the one resource it is for.</summary>
 [Collection(CompiledTemplateCollection.Name)]
 public sealed class RoleAssignmentTests(CompiledTemplate compiled)
 {
@@ -9,6 +9,7 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
     private const string MonitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
     private const string StorageBlobDataContributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
     private const string StorageQueueDataMessageSender = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a";
+    private const string KeyVaultSecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
 
     private sealed record Assignment(string Role, string Principal, string Scope, bool Conditional, ArmResource Resource);
 
@@ -26,6 +27,7 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
     [InlineData(StorageBlobDataOwner, "Microsoft.Storage/storageAccounts")]
     [InlineData(StorageQueueDataContributor, "Microsoft.Storage/storageAccounts")]
     [InlineData(MonitoringMetricsPublisher, "Microsoft.Insights/components")]
+    [InlineData(KeyVaultSecretsUser, "Microsoft.KeyVault/vaults")]
     public void App_identity_has_role_on_exactly_that_resource(string role, string scopeType)
     {
         var assignment = Assert.Single(Assignments(), a => a.Role.Contains(role, StringComparison.Ordinal));
@@ -46,9 +48,9 @@ public sealed class RoleAssignmentTests(CompiledTemplate compiled)
     public void No_other_role_is_granted_and_none_at_resource_group_scope()
     {
         var assignments = Assignments();
-        var allowed = new[] { StorageBlobDataOwner, StorageQueueDataContributor, MonitoringMetricsPublisher, StorageBlobDataContributor, StorageQueueDataMessageSender };
+        var allowed = new[] { StorageBlobDataOwner, StorageQueueDataContributor, MonitoringMetricsPublisher, KeyVaultSecretsUser, StorageBlobDataContributor, StorageQueueDataMessageSender };
 
-        Assert.Equal(5, assignments.Count);
+        Assert.Equal(6, assignments.Count);
         Assert.All(allowed, role => Assert.Single(assignments, a => a.Role.Contains(role, StringComparison.Ordinal)));
         Assert.All(assignments, a => Assert.Contains(allowed, role => a.Role.Contains(role, StringComparison.Ordinal)));
         Assert.All(assignments, a => Assert.NotEqual("", a.Scope));

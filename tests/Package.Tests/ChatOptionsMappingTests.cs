@@ -157,10 +157,30 @@ public sealed class ChatOptionsMappingTests(DemoModelFixture demo)
     }
 
     [Fact]
-    public async Task Presence_and_frequency_penalties_are_refused_rather_than_ignored()
+    public async Task Frequency_penalty_is_the_engines_additive_frequency_penalty()
     {
-        await Assert.ThrowsAsync<NotSupportedException>(() => Ask(new ChatOptions { PresencePenalty = 0.5f }));
-        await Assert.ThrowsAsync<NotSupportedException>(() => Ask(new ChatOptions { FrequencyPenalty = 0.5f }));
+        // min_new_tokens keeps the completion long enough to repeat itself, where the penalty shows.
+        var response = await Ask(new ChatOptions { MaxOutputTokens = 40, FrequencyPenalty = 2, AdditionalProperties = new() { ["min_new_tokens"] = 40 } });
+
+        Assert.Equal(await Engine(o => o with { FrequencyPenalty = 2, MinNewTokens = 40 }, maxNewTokens: 40), response.Text);
+        Assert.NotEqual(await Engine(o => o with { MinNewTokens = 40 }, maxNewTokens: 40), response.Text);
+    }
+
+    [Fact]
+    public async Task Presence_penalty_is_the_engines_additive_presence_penalty()
+    {
+        var response = await Ask(new ChatOptions { MaxOutputTokens = 40, PresencePenalty = 2, AdditionalProperties = new() { ["min_new_tokens"] = 40 } });
+
+        Assert.Equal(await Engine(o => o with { PresencePenalty = 2, MinNewTokens = 40 }, maxNewTokens: 40), response.Text);
+        Assert.NotEqual(await Engine(o => o with { MinNewTokens = 40 }, maxNewTokens: 40), response.Text);
+    }
+
+    [Fact]
+    public async Task A_penalty_outside_minus_two_to_two_is_refused_by_the_engine_naming_its_parameter()
+    {
+        var error = await Assert.ThrowsAsync<InvalidGenerationOptionsException>(() => Ask(new ChatOptions { FrequencyPenalty = 3 }));
+
+        Assert.Contains("frequency_penalty", error.Message);
     }
 
     private Task<ChatResponse> Ask(ChatOptions options) => demo.Client.GetResponseAsync(Question, options);

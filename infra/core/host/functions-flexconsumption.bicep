@@ -72,6 +72,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references (OpenAi__ApiKey) resolve with the user-assigned identity; the default would be a
+    // system-assigned identity this app does not have.
+    keyVaultReferenceIdentity: identityResourceId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'

@@ -140,6 +140,9 @@ public static class BatchCommands
             throw new ArgumentException($"--url '{text}' is not an http(s) URL, e.g. {JobCommands.DefaultUrl}.");
         var http = new HttpClient { BaseAddress = new Uri(baseUrl, "api/"), Timeout = TimeSpan.FromMinutes(10) };
         if ((parse.GetValue(key) ?? Environment.GetEnvironmentVariable("SERVERLESS_FUNCTION_KEY")) is { Length: > 0 } k) http.DefaultRequestHeaders.Add("x-functions-key", k);
+        // The /v1 routes check the app's OpenAI key (OpenAi__ApiKey), sent as the SDKs send it.
+        if (Environment.GetEnvironmentVariable("SERVERLESS_OPENAI_KEY") is { Length: > 0 } openAiKey)
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", openAiKey);
         return http;
     }
 

@@ -37,12 +37,12 @@ internal static class ChatOptionsMapping
         }
         if (chat.StopSequences is { Count: > 0 } stops)
             options = options with { StopStrings = [.. stops] };
-        // The engine has no presence or frequency penalty (yet): refusing them is better than ignoring a request that
-        // would change the text. repetition_penalty and no_repeat_ngram_size (AdditionalProperties) are the HF ways.
-        if (chat.PresencePenalty is { } presence && presence != 0)
-            throw new NotSupportedException($"ChatOptions.PresencePenalty ({presence}) is not supported by this engine; use AdditionalProperties[\"repetition_penalty\"] or [\"no_repeat_ngram_size\"].");
-        if (chat.FrequencyPenalty is { } frequency && frequency != 0)
-            throw new NotSupportedException($"ChatOptions.FrequencyPenalty ({frequency}) is not supported by this engine; use AdditionalProperties[\"repetition_penalty\"] or [\"no_repeat_ngram_size\"].");
+        // OpenAI's additive penalties, as OpenAI defines them (GenerationOptions.FrequencyPenalty/PresencePenalty); Hugging
+        // Face's multiplicative repetition_penalty is AdditionalProperties["repetition_penalty"].
+        if (chat.FrequencyPenalty is { } frequency)
+            options = options with { FrequencyPenalty = frequency };
+        if (chat.PresencePenalty is { } presence)
+            options = options with { PresencePenalty = presence };
         return chat.AdditionalProperties is { Count: > 0 } additional ? ApplyAdditional(options, additional) : options;
     }
 

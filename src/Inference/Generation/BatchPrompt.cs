@@ -26,6 +26,7 @@ public sealed class BatchPrompt
         new(text ?? throw new ArgumentNullException(nameof(text)), null, options, cancellationToken)
         {
             Observer = (observer ?? throw new ArgumentNullException(nameof(observer))).Inner,
+            TopLogProbs = observer.TopLogProbs,
         };
 
     /// <summary>An already tokenized prompt (ending with <c>&lt;/s&gt;</c> as the tokenizer makes them).</summary>
@@ -44,6 +45,8 @@ public sealed class BatchPrompt
     /// <summary>When the call started (Stopwatch ticks), if before the prefill: the start of the result's timings.</summary>
     internal long CallStart { get; init; }
     internal ITokenObserver? Observer { get; init; }
+    /// <summary>Alternatives per token whose log-probabilities the row computes (<see cref="TokenObserver.TopLogProbs"/>); null: none.</summary>
+    internal int? TopLogProbs { get; init; }
     internal IScoreObserver? ScoreObserver { get; init; }
 
     internal static BatchPrompt FromPrepared(int index, PreparedPrompt prepared, GenerationOptions options, long callStart,

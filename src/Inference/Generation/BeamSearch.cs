@@ -168,7 +168,8 @@ internal static class BeamSearch
 
     /// <summary>
     /// The <c>scores.Length</c> largest values of <paramref name="row"/>, best first; on ties the lower index first.
-    /// Returns how many were found (fewer only if the row is shorter).
+    /// Returns how many were found (fewer only if the row is shorter). NaN counts as negative infinity (as the sampler
+    /// counts it); <see cref="Processing.LogSoftmax"/> lists the most likely tokens with it too.
     /// </summary>
     internal static int TopK(ReadOnlySpan<float> row, Span<float> scores, Span<int> indices)
     {
@@ -176,7 +177,7 @@ internal static class BeamSearch
         var count = 0;
         for (var i = 0; i < row.Length; i++)
         {
-            var x = row[i];
+            var x = float.IsNaN(row[i]) ? float.NegativeInfinity : row[i];
             if (count == k && !(x > scores[k - 1]))
                 continue;
             var pos = count < k ? count++ : k - 1;

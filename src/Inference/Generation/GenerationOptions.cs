@@ -25,6 +25,10 @@ public sealed record GenerationOptions
     public bool EarlyStopping { get; init; }
     /// <summary>repetition_penalty: scores of tokens already in the decoder input are divided by it (multiplied when negative); finite and greater than 0, 1 turns it off.</summary>
     public double RepetitionPenalty { get; init; } = 1.0;
+    /// <summary>frequency_penalty (OpenAI's, additive): the score of a token generated c times so far is lowered by c times it; -2 to 2, 0 turns it off.</summary>
+    public double FrequencyPenalty { get; init; }
+    /// <summary>presence_penalty (OpenAI's, additive): the score of a token generated at least once so far is lowered by it; -2 to 2, 0 turns it off.</summary>
+    public double PresencePenalty { get; init; }
     /// <summary>no_repeat_ngram_size: no n-gram of this size occurs twice in the decoder input; 0 turns it off.</summary>
     public int NoRepeatNgramSize { get; init; }
     /// <summary>stop_strings: generation ends at the first occurrence of any, which is cut off; at most 8, each 1 to 100 characters.</summary>

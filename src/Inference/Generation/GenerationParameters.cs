@@ -13,6 +13,13 @@ public static class GenerationParameters
     private const int MaxBeams = 16;
     private const int MaxStopStrings = 8;
     private const int MaxStopStringLength = 100;
+    private const double MaxOccurrencePenalty = 2; // OpenAI's and vLLM's range
+
+    private static void Penalty(double value, Action<string> fail)
+    {
+        if (!(value >= -MaxOccurrencePenalty && value <= MaxOccurrencePenalty))
+            fail($"must be a number from {-MaxOccurrencePenalty} to {MaxOccurrencePenalty}, where 0 turns it off (got {F(value)})");
+    }
 
     private static readonly string[] TruncationNames = ["none", "keep_start", "keep_end"];
 
@@ -97,6 +104,14 @@ public static class GenerationParameters
                 if (!(o.RepetitionPenalty > 0) || !double.IsFinite(o.RepetitionPenalty))
                     fail($"must be a finite number greater than 0, where 1 turns it off (got {F(o.RepetitionPenalty)})");
             }) { Minimum = 0, MinimumExclusive = true },
+        new("frequency_penalty", GenerationParameterType.Number,
+            "OpenAI's additive penalty: the score of a token generated c times so far is lowered by c times it; -2 to 2, 0 turns it off.",
+            o => o.FrequencyPenalty, Number((o, v) => o with { FrequencyPenalty = v }),
+            (o, _, fail) => Penalty(o.FrequencyPenalty, fail)) { Minimum = -MaxOccurrencePenalty, Maximum = MaxOccurrencePenalty, InGenerationConfig = false },
+        new("presence_penalty", GenerationParameterType.Number,
+            "OpenAI's additive penalty: the score of a token generated at least once so far is lowered by it; -2 to 2, 0 turns it off.",
+            o => o.PresencePenalty, Number((o, v) => o with { PresencePenalty = v }),
+            (o, _, fail) => Penalty(o.PresencePenalty, fail)) { Minimum = -MaxOccurrencePenalty, Maximum = MaxOccurrencePenalty, InGenerationConfig = false },
         new("no_repeat_ngram_size", GenerationParameterType.Integer,
             "No n-gram of this size occurs twice in the decoder input; 0 turns it off.",
             o => o.NoRepeatNgramSize, Int((o, v) => o with { NoRepeatNgramSize = v }),

@@ -15,6 +15,10 @@ public sealed record GenerationResult(
     int TokensTruncated,
     GenerationTimings Timings)
 {
+    /// <summary>Each generated token's log-probabilities, in order (one per <see cref="OutputIds"/> entry), when the row
+    /// asked for them (<see cref="TokenObserver.TopLogProbs"/>); null otherwise.</summary>
+    public IReadOnlyList<StepLogProbs>? LogProbs { get; init; }
+
     /// <summary>Generated tokens per second of generation (first decoder step to last).</summary>
     public double TokensPerSecond => Timings.Decode > TimeSpan.Zero ? OutputTokens / Timings.Decode.TotalSeconds : 0;
 }

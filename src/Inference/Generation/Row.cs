@@ -16,6 +16,7 @@ internal sealed class Row(BatchPrompt prompt, PreparedPrompt prepared, T5Model m
     private readonly TokenSampler _sampler = new(prompt.Options);
     private readonly StopStringMatcher? _stops = prompt.Options.StopStrings.Count > 0 ? new StopStringMatcher(prompt.Options.StopStrings) : null;
     private readonly int[] _generated = new int[prompt.Options.MaxNewTokens];
+    private readonly List<StepLogProbs>? _logProbs = prompt.TopLogProbs is not null ? new(prompt.Options.MaxNewTokens) : null;
     private int _length;
 
     public BatchPrompt Prompt { get; } = prompt;
@@ -43,6 +44,12 @@ internal sealed class Row(BatchPrompt prompt, PreparedPrompt prepared, T5Model m
         _processors.Process(scores, Generated);
         Prompt.ScoreObserver?.OnScores(Prompt.Index, _length, scores);
         token = _sampler.Next(scores);
+        StepLogProbs? logProbs = null;
+        if (_logProbs is not null)
+        {
+            logProbs = LogSoftmax.Of(scores, token, Prompt.TopLogProbs!.Value);
+            _logProbs.Add(logProbs);
+        }
         _generated[_length++] = token;
         FinishReason? reason = null;
         if (IsEos(model.Config, token))
@@ -52,7 +59,7 @@ internal sealed class Row(BatchPrompt prompt, PreparedPrompt prepared, T5Model m
         else if (_length == Prompt.Options.MaxNewTokens)
             reason = FinishReason.Length;
         if (reason is null)
-            Prompt.Observer?.OnToken(Prompt.Index, Generated);
+            Prompt.Observer?.OnToken(Prompt.Index, Generated, logProbs);
         return reason;
     }
 
@@ -76,7 +83,10 @@ internal sealed class Row(BatchPrompt prompt, PreparedPrompt prepared, T5Model m
                 FirstTokenAt == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(AdmittedAt, FirstTokenAt),
                 Stopwatch.GetElapsedTime(AdmittedAt, finishedAt),
                 DecodeStart == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(DecodeStart, finishedAt),
-                Ticks(inside)));
+                Ticks(inside)))
+        {
+            LogProbs = _logProbs?.ToArray(),
+        };
     }
 
     internal static bool IsEos(T5Config config, int token)

@@ -22,6 +22,24 @@ public sealed class TokenObserver
         _observer = new TokenStreamObserver(model.Tokenizer, options.StopStrings, _channel.Writer);
     }
 
+    /// <summary>Most likely alternatives to list per token (0 to <see cref="MaxTopLogProbs"/>): with a value, the row
+    /// computes each step's log-probabilities (<see cref="StreamedToken.LogProbs"/>, <see cref="GenerationResult.LogProbs"/>);
+    /// null (the default) computes none. Greedy search and sampling rows only (num_beams 1).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Below 0 or above <see cref="MaxTopLogProbs"/>.</exception>
+    public int? TopLogProbs
+    {
+        get;
+        init
+        {
+            if (value is < 0 or > MaxTopLogProbs)
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"TopLogProbs must be from 0 to {MaxTopLogProbs}.");
+            field = value;
+        }
+    }
+
+    /// <summary>The most alternatives <see cref="TopLogProbs"/> lists (OpenAI's own limit).</summary>
+    public const int MaxTopLogProbs = 20;
+
     /// <summary>The tokens with their text, as they are generated.</summary>
     public ChannelReader<StreamedToken> Tokens => _channel.Reader;
 

@@ -17,10 +17,12 @@ internal sealed class TokenStreamObserver(T5Tokenizer tokenizer, IReadOnlyList<s
     private int _seen;
     private string _emitted = "";
 
-    public void OnToken(int row, ReadOnlySpan<int> generated)
+    public void OnToken(int row, ReadOnlySpan<int> generated) => OnToken(row, generated, null);
+
+    public void OnToken(int row, ReadOnlySpan<int> generated, StepLogProbs? logProbs)
     {
         _seen = generated.Length;
-        writer.TryWrite(new StreamedToken(generated[^1], Advance(tokenizer.Decode(generated, skipSpecialTokens: true))));
+        writer.TryWrite(new StreamedToken(generated[^1], Advance(tokenizer.Decode(generated, skipSpecialTokens: true))) { LogProbs = logProbs });
     }
 
     /// <summary>Sends the tokens of <paramref name="result"/> not reported yet; the texts then add up to its text.</summary>
@@ -33,7 +35,7 @@ internal sealed class TokenStreamObserver(T5Tokenizer tokenizer, IReadOnlyList<s
             var piece = i == ids.Count - 1
                 ? Rest(result.Text)
                 : Advance(tokenizer.Decode(all.AsSpan(0, i + 1), skipSpecialTokens: true));
-            writer.TryWrite(new StreamedToken(ids[i], piece));
+            writer.TryWrite(new StreamedToken(ids[i], piece) { LogProbs = result.LogProbs is { } steps && i < steps.Count ? steps[i] : null });
         }
         _seen = ids.Count;
     }

@@ -42,9 +42,9 @@ public static class BatchesServiceCollectionExtensions
         services.TryAddSingleton<IBatchLineRunner>(sp => new EngineBatchLineRunner(sp.GetRequiredService<IJobModelSource>(), sp.GetRequiredService<Batching.PromptScheduler>(), sp.GetRequiredService<BatchOptions>(),
             sp.GetRequiredService<PromptJobsOptions>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new FilesApi(sp.GetRequiredService<FileStore>(), sp.GetRequiredService<BatchOptions>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<FilesApi>>()));
+            sp.GetRequiredService<OpenAi.ApiKeyCheck>(), sp.GetRequiredService<ILogger<FilesApi>>()));
         services.TryAddSingleton(sp => new BatchesApi(sp.GetRequiredService<BatchStore>(), sp.GetRequiredService<FileStore>(), sp.GetRequiredService<BatchQueue>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BatchesApi>>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OpenAi.ApiKeyCheck>(), sp.GetRequiredService<ILogger<BatchesApi>>()));
         services.TryAddSingleton(sp => new BatchWorker(sp.GetRequiredService<BatchStore>(), sp.GetRequiredService<FileStore>(), sp.GetRequiredService<BatchQueue>(),
             sp.GetRequiredService<StorageConnection>().CreateBlobServiceClient(StorageRetry.ModelTransfer), sp.GetRequiredService<IBatchLineRunner>(),
             sp.GetRequiredService<BatchOptions>(), InstanceName(configuration), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BatchWorker>>()));

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
 using Serverless.Jobs.Http;
+using Serverless.Jobs.OpenAi;
 
 namespace Serverless.Jobs.Batches;
 
@@ -18,9 +19,11 @@ public sealed class FilesApi
     private readonly BatchOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly ApiKeyCheck _keys;
 
-    internal FilesApi(FileStore files, BatchOptions options, TimeProvider time, ILogger<FilesApi> logger)
+    internal FilesApi(FileStore files, BatchOptions options, TimeProvider time, ApiKeyCheck keys, ILogger<FilesApi> logger)
     {
+        _keys = keys;
         _files = files;
         _options = options;
         _time = time;
@@ -30,12 +33,13 @@ public sealed class FilesApi
     public async Task<IActionResult> UploadAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (_keys.Check(request) is { } refused) return refused;
         // A multipart body carries a few hundred bytes of headers around the file.
         var limit = _options.MaxFileBytes + 64 * 1024;
         if (request.ContentLength > limit) return TooLarge();
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = limit;
         if (!request.HasFormContentType)
-            return OpenAiError.Result(400, "Upload the file as multipart/form-data with fields 'file' and 'purpose'.", "file");
+            return OpenAiError.Of(400, "Upload the file as multipart/form-data with fields 'file' and 'purpose'.", "file");
 
         IFormCollection form;
         try
@@ -46,13 +50,13 @@ public sealed class FilesApi
         {
             return e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) || e is BadHttpRequestException { StatusCode: 413 }
                 ? TooLarge()
-                : OpenAiError.Result(400, "The multipart body could not be read: " + e.Message, "file");
+                : OpenAiError.Of(400, "The multipart body could not be read: " + e.Message, "file");
         }
         var purpose = form["purpose"].ToString();
         if (purpose != "batch")
-            return OpenAiError.Result(400, $"purpose must be 'batch' (got '{purpose}'); this service keeps files for the Batches API only.", "purpose");
+            return OpenAiError.Of(400, $"purpose must be 'batch' (got '{purpose}'); this service keeps files for the Batches API only.", "purpose");
         if (form.Files.GetFile("file") is not { } file)
-            return OpenAiError.Result(400, "The form has no 'file' part.", "file");
+            return OpenAiError.Of(400, "The form has no 'file' part.", "file");
         if (file.Length > _options.MaxFileBytes) return TooLarge();
 
         var id = BatchIds.NewFileId(_time.GetUtcNow());
@@ -63,39 +67,52 @@ public sealed class FilesApi
         return new JobsHttpResult(200, created);
     }
 
-    private JobsHttpResult TooLarge() =>
-        OpenAiError.Result(413, $"The file is larger than {_options.MaxFileBytes} bytes, the limit (setting Batches__MaxFileBytes). Split it into several batches.",
+    private OpenAiError TooLarge() =>
+        OpenAiError.Of(413, $"The file is larger than {_options.MaxFileBytes} bytes, the limit (setting Batches__MaxFileBytes). Split it into several batches.",
             "file", "file_too_large");
 
-    public async Task<IActionResult> GetAsync(string id, CancellationToken cancellationToken) =>
-        await _files.GetAsync(id, cancellationToken).ConfigureAwait(false) is { } file ? new JobsHttpResult(200, file) : NotFound(id);
+    public async Task<IActionResult> GetAsync(HttpRequest request, string id, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (_keys.Check(request) is { } refused) return refused;
+        return await _files.GetAsync(id, cancellationToken).ConfigureAwait(false) is { } file ? new JobsHttpResult(200, file) : NotFound(id);
+    }
 
-    public async Task<IActionResult> ContentAsync(string id, CancellationToken cancellationToken) =>
-        await _files.OpenReadAsync(id, cancellationToken).ConfigureAwait(false) is { } stream ? new StreamResult(stream, "application/jsonl") : NotFound(id);
+    public async Task<IActionResult> ContentAsync(HttpRequest request, string id, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (_keys.Check(request) is { } refused) return refused;
+        return await _files.OpenReadAsync(id, cancellationToken).ConfigureAwait(false) is { } stream ? new StreamResult(stream, "application/jsonl") : NotFound(id);
+    }
 
-    public async Task<IActionResult> DeleteAsync(string id, CancellationToken cancellationToken) =>
-        await _files.DeleteAsync(id, cancellationToken).ConfigureAwait(false)
+    public async Task<IActionResult> DeleteAsync(HttpRequest request, string id, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (_keys.Check(request) is { } refused) return refused;
+        return await _files.DeleteAsync(id, cancellationToken).ConfigureAwait(false)
             ? new JobsHttpResult(200, new Dictionary<string, object> { ["id"] = id, ["object"] = "file", ["deleted"] = true })
             : NotFound(id);
+    }
 
     /// <summary><c>GET /v1/files?purpose=&amp;limit=&amp;after=</c>: newest first, OpenAI's list object.</summary>
     public async Task<IActionResult> ListAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (_keys.Check(request) is { } refused) return refused;
         if (!ListPage.TryRead(request, out var limit, out var after, out var refusal)) return refusal!;
         var purpose = request.Query["purpose"].ToString() is { Length: > 0 } p ? p : null;
         var files = await _files.ListAsync(purpose, after, limit, cancellationToken).ConfigureAwait(false);
         return ListPage.Result(files, limit, f => f.Id);
     }
 
-    private static JobsHttpResult NotFound(string id) => OpenAiError.Result(404, $"No such File object: {id}", "id");
+    private static OpenAiError NotFound(string id) => OpenAiError.Of(404, $"No such File object: {id}", "id");
 }
 
 /// <summary>OpenAI's cursor lists: <c>limit</c> (1–100, default 20) and <c>after</c> (an id); answers
 /// <c>{"object": "list", "data", "first_id", "last_id", "has_more"}</c>.</summary>
 internal static class ListPage
 {
-    public static bool TryRead(HttpRequest request, out int limit, out string? after, out JobsHttpResult? refusal)
+    public static bool TryRead(HttpRequest request, out int limit, out string? after, out IActionResult? refusal)
     {
         limit = 20;
         after = request.Query["after"].ToString() is { Length: > 0 } a ? a : null;
@@ -103,7 +120,7 @@ internal static class ListPage
         if (request.Query["limit"].ToString() is { Length: > 0 } text &&
             (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 10_000))
         {
-            refusal = OpenAiError.Result(400, $"limit must be an integer from 1 to 10000, not '{text}'.", "limit");
+            refusal = OpenAiError.Of(400, $"limit must be an integer from 1 to 10000, not '{text}'.", "limit");
             return false;
         }
         return true;

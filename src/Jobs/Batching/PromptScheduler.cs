@@ -49,10 +49,12 @@ internal sealed class PromptScheduler : IAsyncDisposable, IDisposable
     /// <paramref name="cancellationToken"/> ends the row before its next step (or takes it out of the queue); the result
     /// then holds what was generated, with <see cref="FinishReason.Cancelled"/>, as <c>model.StartTokenStream</c> does.
     /// </summary>
-    public TokenStream StartStream(T5Model model, string prompt, GenerationOptions options, CancellationToken cancellationToken)
+    /// <param name="topLogProbs">With a value, each token carries its log-probabilities and this many alternatives
+    /// (<see cref="TokenObserver.TopLogProbs"/>).</param>
+    public TokenStream StartStream(T5Model model, string prompt, GenerationOptions options, CancellationToken cancellationToken, int? topLogProbs = null)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        var observer = new TokenObserver(model, options);
+        var observer = new TokenObserver(model, options) { TopLogProbs = topLogProbs };
         var done = Enqueue(model, [new QueuedPrompt(0, prompt, observer)], options, cancellationToken)[0];
         return observer.ToTokenStream(ResultOf(done));
 

@@ -48,6 +48,11 @@ public sealed class CompletionsApi
     /// <summary>Completions generating right now.</summary>
     internal int Active => Volatile.Read(ref _active);
 
+    /// <summary>Whether <see cref="CompletionsOptions.MaxConcurrent"/> completions are generating: a new request gets 429.
+    /// A soft limit (requests checked at once may all pass), which is what it needs to be: it keeps a burst from queueing
+    /// past what the instance can answer within the time budget.</summary>
+    internal bool IsSaturated => Active >= _options.MaxConcurrent;
+
     /// <returns>200 JSON (one object, or an array for <c>prompts</c>/<c>inputs</c> arrays) or an event stream; 400 for
     /// invalid input or limits; 413 for a body over <see cref="CompletionsOptions.MaxRequestBodyBytes"/>; 503 when the
     /// model cannot be loaded within the time budget.</returns>
@@ -84,6 +89,12 @@ public sealed class CompletionsApi
             }
             if (spec is null) return Invalid(errors.ToDictionary());
             var stream = streamField ?? AcceptsEventStream(request);
+            if (IsSaturated)
+            {
+                return JobsHttpResult.Problem(429, "Too many completions",
+                        $"This instance is generating {_options.MaxConcurrent} completions, its limit (Completions__MaxConcurrent); retry after the Retry-After seconds, or submit a job: POST /api/jobs.")
+                    .WithHeader("Retry-After", RetryAfterSeconds.ToString(CultureInfo.InvariantCulture));
+            }
 
             JobModelLease lease;
             try
@@ -161,10 +172,11 @@ public sealed class CompletionsApi
 
     /// <summary>Starts one completion as a row of the instance's decode loop (beside the jobs' rows); see
     /// <see cref="Batching.PromptScheduler.StartStream"/>.</summary>
-    internal TokenStream Start(Inference.Model.T5Model model, string prompt, GenerationOptions options, CancellationToken cancellationToken)
+    internal TokenStream Start(Inference.Model.T5Model model, string prompt, GenerationOptions options, CancellationToken cancellationToken,
+        int? topLogProbs = null)
     {
         Interlocked.Increment(ref _active);
-        return _scheduler.StartStream(model, prompt, options, cancellationToken);
+        return _scheduler.StartStream(model, prompt, options, cancellationToken, topLogProbs);
     }
 
     /// <summary>Waits for the completion to end and counts it.</summary>

@@ -13,6 +13,12 @@ public sealed class CompletionsOptions
     /// <summary><c>Completions__MaxRequestBodyBytes</c>: larger bodies get 413.</summary>
     public int MaxRequestBodyBytes { get; set; } = 64 * 1024;
 
+    /// <summary><c>Completions__MaxConcurrent</c>: completions generating at once on this instance (<c>/api/completions</c>
+    /// and the OpenAI-compatible routes together, each a row of the instance's decode loop). A request that arrives when
+    /// this many are generating is refused with 429 and <c>Retry-After</c>: beyond it a completion would wait for rows
+    /// already waiting, and its time budget would run out waiting.</summary>
+    public int MaxConcurrent { get; set; } = 64;
+
     /// <summary><c>Completions__TimeBudgetSeconds</c>: the whole request (model load included) stops generating after
     /// this long and ends with <c>finish_reason: "time_budget"</c>.</summary>
     public TimeSpan TimeBudget { get; set; } = TimeSpan.FromSeconds(120);

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http;
 namespace Serverless.Jobs.OpenAi;
 
 /// <summary>
-/// The key check of the <c>/v1</c> routes, which are anonymous to the Functions host (it only knows
+/// The key check of every <c>/v1</c> route (models, completions, chat, Files, Batches), which are anonymous to the Functions host (it only knows
 /// <c>x-functions-key</c>/<c>?code=</c>, which the OpenAI SDKs do not send): <c>Authorization: Bearer KEY</c> or
 /// <c>api-key: KEY</c> against <see cref="OpenAiOptions.ApiKeys"/>, compared in constant time (over SHA-256 digests, so
 /// not even the length leaks). Keys never reach a log or an error message.
@@ -28,7 +28,7 @@ internal sealed class ApiKeyCheck
         if (_digests.Length == 0)
         {
             return OpenAiError.Unauthorized(
-                "This app has no API key for its OpenAI-compatible routes: set the app setting OpenAi__ApiKey, then send it as 'Authorization: Bearer <key>' or 'api-key: <key>'.");
+                "This app has no API key for its /v1 routes: set the app setting OpenAi__ApiKey (in Azure a Key Vault reference; if it is set, the reference did not resolve: check the secret and the app identity's Key Vault Secrets User role), then send it as 'Authorization: Bearer <key>' or 'api-key: <key>'.");
         }
         var presented = Presented(request);
         if (presented is null)

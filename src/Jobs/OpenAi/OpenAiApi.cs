@@ -26,11 +26,11 @@ public sealed class OpenAiApi
     private readonly ILogger<OpenAiApi> _logger;
     private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
-    internal OpenAiApi(CompletionsApi completions, OpenAiOptions options, bool development, ILogger<OpenAiApi> logger)
+    internal OpenAiApi(CompletionsApi completions, OpenAiOptions options, ApiKeyCheck keys, ILogger<OpenAiApi> logger)
     {
         _completions = completions;
         _options = options;
-        _keys = new ApiKeyCheck(options, development);
+        _keys = keys;
         _logger = logger;
     }
 
@@ -65,7 +65,9 @@ public sealed class OpenAiApi
     {
         ArgumentNullException.ThrowIfNull(request);
         if (_keys.Check(request) is { } refused) return refused;
-        return OpenAiError.NotFound($"Unknown route: {request.Method} {request.Path}. This app serves GET /v1/models, GET /v1/models/{{id}}, POST /v1/completions and POST /v1/chat/completions.",
+        return OpenAiError.NotFound(
+            $"Unknown route: {request.Method} {request.Path}. This app serves GET /v1/models, GET /v1/models/{{id}}, POST /v1/completions, POST /v1/chat/completions, "
+            + "POST|GET /v1/files, GET|DELETE /v1/files/{id}, GET /v1/files/{id}/content, POST|GET /v1/batches, GET /v1/batches/{id} and POST /v1/batches/{id}/cancel.",
             code: "unknown_url");
     }
 
@@ -104,6 +106,12 @@ public sealed class OpenAiApi
                 return e.ToError();
             }
             if (parsed.Model != _options.ModelId) return UnknownModel(parsed.Model, "model");
+            if (_completions.IsSaturated)
+            {
+                return OpenAiError.RateLimited(
+                    $"This instance is generating {_completions.Limits.MaxConcurrent} completions, its limit (Completions__MaxConcurrent); retry after the Retry-After seconds. Large work: POST /v1/batches.",
+                    _completions.RetryAfterSeconds);
+            }
             var choices = parsed.Prompts.Count * parsed.N;
             if (choices > limits.MaxPrompts)
             {
@@ -143,7 +151,7 @@ public sealed class OpenAiApi
                             lease.Dispose();
                             return invalid;
                         }
-                        runs.Add(new OpenAiRun(p * parsed.N + c, parsed.Prompts[p], options, c == 0));
+                        runs.Add(new OpenAiRun(p * parsed.N + c, parsed.Prompts[p], options, c == 0, parsed.TopLogProbs));
                     }
                 }
             }
@@ -165,9 +173,17 @@ public sealed class OpenAiApi
                 var results = new List<OpenAiChoice>(runs.Count);
                 foreach (var run in runs)
                 {
-                    var stream = _completions.Start(lease.Model, run.Prompt, run.Options, budget.Token);
+                    var stream = _completions.Start(lease.Model, run.Prompt, run.Options, budget.Token, run.TopLogProbs);
+                    OpenAiLogProbs? logProbs = null;
+                    if (run.TopLogProbs is not null)
+                    {
+                        // The tokens carry the log-probabilities; the stream always ends (the row's result or its failure ends it).
+                        logProbs = new OpenAiLogProbs(lease.Model.Tokenizer);
+                        await foreach (var token in stream.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+                            logProbs.Add(token);
+                    }
                     var result = await _completions.EndAsync(run.Index, stream, budget, cancellationToken).ConfigureAwait(false);
-                    results.Add(run.Finish(result));
+                    results.Add(run.Finish(result, logProbs));
                 }
                 return new OpenAiJson(w => OpenAiObjects.Completion(w, route, id, created, parsed.Model, results));
             }
@@ -178,9 +194,7 @@ public sealed class OpenAiApi
         }
     }
 
-    /// <summary>The engine's validation, the synchronous limit, and the context-window rule: prompt tokens plus the token
-    /// budget must fit the model's window (OpenAI's rule; the decoder of flan-T5 has its own positions, but a client sizing
-    /// requests for an OpenAI model expects this one).</summary>
+    /// <summary>The synchronous limit, then <see cref="OpenAiRequest.Check"/> (the engine's validation and the context-window rule).</summary>
     private static OpenAiError? Check(OpenAiRequest request, GenerationOptions options, int promptTokens, int window, CompletionsOptions limits)
     {
         if (options.MaxNewTokens > limits.MaxNewTokens)
@@ -188,31 +202,18 @@ public sealed class OpenAiApi
             return OpenAiError.Invalid(request.MaxTokensParam,
                 $"{request.MaxTokensParam} is {options.MaxNewTokens}, but a synchronous completion generates at most {limits.MaxNewTokens} tokens here. Longer work: POST /api/jobs.");
         }
-        if (options.Validate(int.MaxValue) is { Count: > 0 } errors)
-            return OpenAiError.Invalid(ParamOf(errors[0].Parameter, request), $"{errors[0].Parameter}: {errors[0].Message}");
-        if (promptTokens + options.MaxNewTokens > window)
-        {
-            return OpenAiError.Invalid(request.PromptParam,
-                $"This model's maximum context length is {window} tokens. However, you requested {promptTokens + options.MaxNewTokens} tokens ({promptTokens} in the {(request.Route == OpenAiRoute.ChatCompletions ? "messages" : "prompt")}, {options.MaxNewTokens} in the completion). Please reduce the length of the {(request.Route == OpenAiRoute.ChatCompletions ? "messages" : "prompt")} or completion.",
-                "context_length_exceeded");
-        }
-        return null;
+        return request.Check(options, promptTokens, window, int.MaxValue);
     }
-
-    private static string ParamOf(string engineName, OpenAiRequest request) => engineName switch
-    {
-        "max_new_tokens" => request.MaxTokensParam,
-        "stop_strings" => "stop",
-        _ => engineName,
-    };
 
     private static OpenAiError UnknownModel(string id, string? param) =>
         OpenAiError.NotFound($"The model '{id}' does not exist or you do not have access to it. GET /v1/models lists the model this app serves.", param, "model_not_found");
 }
 
 /// <summary>One choice to generate: its index, prompt, options, and whether its usage counts the prompt.</summary>
-internal sealed record OpenAiRun(int Index, string Prompt, GenerationOptions Options, bool CountsPrompt)
+/// <param name="TopLogProbs">Alternatives per token whose log-probabilities to return; null for none.</param>
+internal sealed record OpenAiRun(int Index, string Prompt, GenerationOptions Options, bool CountsPrompt, int? TopLogProbs = null)
 {
-    public OpenAiChoice Finish(PromptResult result) =>
-        new(Index, result.GeneratedText, OpenAiObjects.FinishReason(result.FinishReason), result.InputTokens, result.OutputTokens, CountsPrompt);
+    public OpenAiChoice Finish(PromptResult result, OpenAiLogProbs? logProbs = null) =>
+        new(Index, result.GeneratedText, OpenAiObjects.FinishReason(result.FinishReason), result.InputTokens, result.OutputTokens, CountsPrompt,
+            logProbs?.Tokens);
 }

@@ -19,6 +19,15 @@ internal sealed class OpenAiError(int status, string message, string type, strin
     /// <summary>Seconds for <c>Retry-After</c> (429/503); null for none.</summary>
     public int? RetryAfterSeconds { get; init; }
 
+    /// <summary>An error of any status, its type the one OpenAI gives that status.</summary>
+    public static OpenAiError Of(int status, string message, string? param = null, string? code = null) =>
+        new(status, message, status switch
+        {
+            StatusCodes.Status429TooManyRequests => "rate_limit_error",
+            < 500 => "invalid_request_error",
+            _ => "server_error",
+        }, param, code);
+
     public static OpenAiError Invalid(string? param, string message, string? code = null) =>
         new(StatusCodes.Status400BadRequest, message, "invalid_request_error", param, code);
 
@@ -31,6 +40,10 @@ internal sealed class OpenAiError(int status, string message, string type, strin
     public static OpenAiError TooLarge(int maxBytes) =>
         new(StatusCodes.Status413RequestEntityTooLarge, $"The request body is larger than {maxBytes} bytes. Larger work belongs in a job: POST /api/jobs.",
             "invalid_request_error", null, "request_too_large");
+
+    /// <summary>429: the SDKs retry it (after <c>Retry-After</c>) and then raise their rate-limit exception.</summary>
+    public static OpenAiError RateLimited(string message, int retryAfterSeconds) =>
+        new(StatusCodes.Status429TooManyRequests, message, "rate_limit_error", null, "rate_limit_exceeded") { RetryAfterSeconds = retryAfterSeconds };
 
     public static OpenAiError Unavailable(string message, int retryAfterSeconds) =>
         new(StatusCodes.Status503ServiceUnavailable, message, "server_error", null, "service_unavailable") { RetryAfterSeconds = retryAfterSeconds };

@@ -2,8 +2,10 @@ using System.Text.Json;
 
 namespace Serverless.Jobs.OpenAi;
 
-/// <summary>One finished choice: its index (prompt × n + copy), text, OpenAI finish reason and token counts.</summary>
-internal sealed record OpenAiChoice(int Index, string Text, string FinishReason, int PromptTokens, int CompletionTokens, bool CountsPrompt);
+/// <summary>One finished choice: its index (prompt × n + copy), text, OpenAI finish reason, token counts and, when asked
+/// for, its tokens' log-probabilities.</summary>
+internal sealed record OpenAiChoice(int Index, string Text, string FinishReason, int PromptTokens, int CompletionTokens, bool CountsPrompt,
+    IReadOnlyList<OpenAiTokenLogProb>? LogProbs = null);
 
 /// <summary>
 /// OpenAI's response objects, field for field as the official SDKs read them: <c>text_completion</c>,
@@ -46,7 +48,7 @@ internal static class OpenAiObjects
             {
                 w.WriteString("text", choice.Text);
             }
-            w.WriteNull("logprobs");
+            OpenAiLogProbs.Write(w, route, choice.LogProbs);
             w.WriteString("finish_reason", choice.FinishReason);
             w.WriteEndObject();
         }
@@ -58,7 +60,7 @@ internal static class OpenAiObjects
     /// <summary>A streamed chunk of one choice: a chat delta (<paramref name="role"/> on the first, <paramref name="text"/>
     /// when there is some) or a completion's text; <paramref name="finishReason"/> on the last.</summary>
     public static void Chunk(Utf8JsonWriter w, OpenAiRoute route, string id, long created, string model, int index,
-        string? role, string? text, string? finishReason, bool includeUsage)
+        string? role, string? text, string? finishReason, bool includeUsage, IReadOnlyList<OpenAiTokenLogProb>? logProbs = null)
     {
         w.WriteStartObject();
         Head(w, id, route == OpenAiRoute.ChatCompletions ? "chat.completion.chunk" : "text_completion", created, model);
@@ -76,7 +78,7 @@ internal static class OpenAiObjects
         {
             w.WriteString("text", text ?? "");
         }
-        w.WriteNull("logprobs");
+        OpenAiLogProbs.Write(w, route, logProbs);
         w.WriteString("finish_reason", finishReason);
         w.WriteEndObject();
         w.WriteEndArray();

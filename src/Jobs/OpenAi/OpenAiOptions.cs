@@ -16,7 +16,10 @@ public sealed class OpenAiOptions
     /// <summary>The model id the routes serve: the model's Blob prefix without its trailing slash (<c>flan-t5-small</c>).</summary>
     public string ModelId { get; set; } = "flan-t5-small";
 
-    /// <summary>Splits a key setting into its keys.</summary>
+    /// <summary>Splits a key setting into its keys. A Key Vault reference the platform did not resolve (it then hands the
+    /// app the reference's own text, e.g. when the identity may not read the secret) is no key: its text is not secret.</summary>
     public static IReadOnlyList<string> ParseKeys(string? setting) =>
-        (setting ?? "").Split([',', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        (setting ?? "").TrimStart().StartsWith("@Microsoft.KeyVault(", StringComparison.OrdinalIgnoreCase)
+            ? []
+            : (setting ?? "").Split([',', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

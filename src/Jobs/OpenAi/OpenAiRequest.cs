@@ -35,13 +35,30 @@ internal sealed record OpenAiRequest(
     /// <summary>The field that set the token budget.</summary>
     public string MaxTokensParam { get; init; } = "max_tokens";
 
+    /// <summary><c>frequency_penalty</c> and <c>presence_penalty</c> (-2 to 2): OpenAI's additive penalties, the engine's
+    /// <see cref="GenerationOptions.FrequencyPenalty"/> and <see cref="GenerationOptions.PresencePenalty"/>.</summary>
+    public double? FrequencyPenalty { get; init; }
+
+    public double? PresencePenalty { get; init; }
+
+    /// <summary><c>min_tokens</c> (vLLM's extension): end-of-sequence is banned until this many tokens (HF's min_new_tokens).</summary>
+    public int? MinTokens { get; init; }
+
+    /// <summary>Log-probabilities asked for: null for none, else how many alternatives per token (completions'
+    /// <c>logprobs</c>, 0 to 5; chat's <c>top_logprobs</c>, 0 to 20, with <c>logprobs: true</c>).</summary>
+    public int? TopLogProbs { get; init; }
+
     /// <summary>Reads <paramref name="root"/>; throws <see cref="OpenAiRequestException"/> naming the first bad field.</summary>
-    public static OpenAiRequest Read(OpenAiRoute route, JsonElement root)
+    /// <param name="modelOptional">A batch line may leave <c>model</c> out (<see cref="Model"/> is then empty): the batch
+    /// names its endpoint, and this app serves one model.</param>
+    public static OpenAiRequest Read(OpenAiRoute route, JsonElement root, bool modelOptional = false)
     {
         if (root.ValueKind != JsonValueKind.Object) throw new OpenAiRequestException(null, "The request body must be a JSON object.");
         var model = root.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String && m.GetString() is { Length: > 0 } name
             ? name
-            : throw new OpenAiRequestException("model", "You must provide a model parameter (GET /v1/models lists the model this app serves).");
+            : modelOptional && m.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null
+                ? ""
+                : throw new OpenAiRequestException("model", "You must provide a model parameter (GET /v1/models lists the model this app serves).");
 
         var prompts = route == OpenAiRoute.ChatCompletions ? [ReadMessages(root)] : ReadPrompts(root);
 
@@ -62,17 +79,7 @@ internal sealed record OpenAiRequest(
         {
             throw new OpenAiRequestException("response_format", "Only response_format {\"type\": \"text\"} is supported.");
         }
-        if (route == OpenAiRoute.Completions && Get(root, "logprobs") is { ValueKind: JsonValueKind.Number } lp && lp.GetDouble() > 0)
-            throw new OpenAiRequestException("logprobs", "logprobs is not supported yet.");
-        if (route == OpenAiRoute.ChatCompletions && Get(root, "logprobs") is { ValueKind: JsonValueKind.True })
-            throw new OpenAiRequestException("logprobs", "logprobs is not supported yet.");
-        if (route == OpenAiRoute.ChatCompletions && Get(root, "top_logprobs") is { ValueKind: JsonValueKind.Number } tlp && tlp.GetDouble() > 0)
-            throw new OpenAiRequestException("top_logprobs", "top_logprobs is not supported yet.");
-        foreach (var penalty in new[] { "presence_penalty", "frequency_penalty" })
-        {
-            var value = Number(root, penalty, -2, 2);
-            if (value is { } p && p != 0) throw new OpenAiRequestException(penalty, $"{penalty} is not supported yet; use 0 or leave it out.");
-        }
+        var topLogProbs = ReadLogProbs(route, root);
 
         var n = Integer(root, "n", 1, int.MaxValue) ?? 1;
         if (route == OpenAiRoute.Completions && Integer(root, "best_of", 1, int.MaxValue) is { } bestOf && bestOf != n)
@@ -107,8 +114,65 @@ internal sealed record OpenAiRequest(
 
         return new OpenAiRequest(route, model, prompts, n, stream, includeUsage, maxTokens,
             Number(root, "temperature", 0, 2), Number(root, "top_p", 0, 1), Long(root, "seed"), ReadStop(root))
-        { MaxTokensParam = maxTokensParam };
+        {
+            MaxTokensParam = maxTokensParam,
+            FrequencyPenalty = Number(root, "frequency_penalty", -2, 2),
+            PresencePenalty = Number(root, "presence_penalty", -2, 2),
+            MinTokens = Integer(root, "min_tokens", 0, int.MaxValue),
+            TopLogProbs = topLogProbs,
+        };
     }
+
+    /// <summary>Completions: <c>logprobs</c> is the number of alternatives (0 to 5, OpenAI's limit). Chat: <c>logprobs</c>
+    /// true turns them on and <c>top_logprobs</c> (0 to 20) is the number of alternatives, refused without it.</summary>
+    private static int? ReadLogProbs(OpenAiRoute route, JsonElement root)
+    {
+        if (route == OpenAiRoute.Completions)
+            return Integer(root, "logprobs", 0, 5);
+        var on = Get(root, "logprobs") switch
+        {
+            null or { ValueKind: JsonValueKind.Null or JsonValueKind.False } => false,
+            { ValueKind: JsonValueKind.True } => true,
+            _ => throw new OpenAiRequestException("logprobs", "logprobs must be true or false."),
+        };
+        var top = Integer(root, "top_logprobs", 0, TokenObserver.MaxTopLogProbs);
+        if (top is not null && !on)
+            throw new OpenAiRequestException("top_logprobs", "top_logprobs needs logprobs: true.");
+        return on ? top ?? 0 : null;
+    }
+
+    /// <summary>
+    /// The engine's validation (the first bad parameter, under its OpenAI name) and the context-window rule: prompt tokens
+    /// plus the token budget must fit the model's window (OpenAI's rule; flan-T5's decoder has its own positions, but a
+    /// client sizing requests for an OpenAI model expects this one). Log-probabilities need greedy search or sampling.
+    /// </summary>
+    /// <returns>The 400, or null when the request can run.</returns>
+    public OpenAiError? Check(GenerationOptions options, int promptTokens, int window, int maxNewTokensCeiling)
+    {
+        if (options.Validate(maxNewTokensCeiling) is { Count: > 0 } errors)
+            return OpenAiError.Invalid(ParamOf(errors[0].Parameter), $"{ParamOf(errors[0].Parameter)}: {errors[0].Message}");
+        if (TopLogProbs is not null && options.NumBeams > 1)
+        {
+            return OpenAiError.Invalid("logprobs",
+                $"Log-probabilities need greedy search or sampling, but this model's generation_config.json sets num_beams {options.NumBeams}; send a temperature.");
+        }
+        if (promptTokens + options.MaxNewTokens > window)
+        {
+            var what = Route == OpenAiRoute.ChatCompletions ? "messages" : "prompt";
+            return OpenAiError.Invalid(PromptParam,
+                $"This model's maximum context length (its context window) is {window} tokens. However, you requested {promptTokens + options.MaxNewTokens} tokens ({promptTokens} in the {what}, {options.MaxNewTokens} in the completion). Please reduce the length of the {what} or completion.",
+                "context_length_exceeded");
+        }
+        return null;
+    }
+
+    private string ParamOf(string engineName) => engineName switch
+    {
+        "max_new_tokens" => MaxTokensParam,
+        "min_new_tokens" => "min_tokens",
+        "stop_strings" => "stop",
+        _ => engineName,
+    };
 
     /// <summary>The engine's options for choice <paramref name="choice"/> (0 to n-1) over the model's defaults:
     /// <c>temperature</c> 0 (or <c>top_p</c> 0) is greedy search, above 0 samples over the whole vocabulary (OpenAI has
@@ -134,6 +198,9 @@ internal sealed record OpenAiRequest(
             };
         }
         if (Seed is { } seed) options = options with { Seed = unchecked((ulong)(seed + choice)) };
+        if (FrequencyPenalty is { } frequency) options = options with { FrequencyPenalty = frequency };
+        if (PresencePenalty is { } presence) options = options with { PresencePenalty = presence };
+        if (MinTokens is { } minTokens) options = options with { MinNewTokens = minTokens };
         return options;
     }
 

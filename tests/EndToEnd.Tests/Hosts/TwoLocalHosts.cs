@@ -90,9 +90,12 @@ public sealed class TwoInstanceBatchTests(TwoLocalHostsFixture host) : IClassFix
             body = new { prompt = $"Where is Ganymede? {id}", max_tokens = 16 },
         })));
         using var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { new StringContent(jsonl), "file", "two.jsonl" } };
-        using var upload = await host.Http.PostAsync("api/v1/files", form);
+        // The /v1 routes take the app's OpenAI key (Bearer), not the function key.
+        using var http = new HttpClient { BaseAddress = host.BaseUrl };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", host.OpenAiKey);
+        using var upload = await http.PostAsync("api/v1/files", form);
         var fileId = JsonDocument.Parse(await upload.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString();
-        using var create = await host.Http.PostAsync("api/v1/batches", HostFixture.Json(new { input_file_id = fileId, endpoint = "/v1/completions", completion_window = "24h" }));
+        using var create = await http.PostAsync("api/v1/batches", HostFixture.Json(new { input_file_id = fileId, endpoint = "/v1/completions", completion_window = "24h" }));
         var batchId = JsonDocument.Parse(await create.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
 
         JsonElement batch;
@@ -100,13 +103,13 @@ public sealed class TwoInstanceBatchTests(TwoLocalHostsFixture host) : IClassFix
         do
         {
             await Task.Delay(500);
-            batch = JsonDocument.Parse(await host.Http.GetStringAsync($"api/v1/batches/{batchId}")).RootElement.Clone();
+            batch = JsonDocument.Parse(await http.GetStringAsync($"api/v1/batches/{batchId}")).RootElement.Clone();
             Assert.True(wait.Elapsed < TimeSpan.FromMinutes(5), $"{batch.GetRawText()}{host.HostLogTail()}");
         }
         while (batch.GetProperty("status").GetString() is not ("completed" or "failed" or "cancelled"));
 
         Assert.True(batch.GetProperty("status").GetString() == "completed", batch.GetRawText());
-        var output = await host.Http.GetStringAsync($"api/v1/files/{batch.GetProperty("output_file_id").GetString()}/content");
+        var output = await http.GetStringAsync($"api/v1/files/{batch.GetProperty("output_file_id").GetString()}/content");
         var answered = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("custom_id").GetString()).ToList();
         Assert.Equal(ids.Order(), answered.Order());
 

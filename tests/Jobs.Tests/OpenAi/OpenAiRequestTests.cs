@@ -64,6 +64,53 @@ public sealed class OpenAiRequestTests
     }
 
     [Fact]
+    public void Frequency_and_presence_penalties_and_min_tokens_map_onto_the_engines_options()
+    {
+        var request = Read(OpenAiRoute.Completions, """{"model":"m","prompt":"hi","frequency_penalty":0.5,"presence_penalty":-1.25,"min_tokens":3}""");
+        var options = request.OptionsOver(ModelDefaults, 64, 0);
+
+        Assert.Equal(0.5, options.FrequencyPenalty);
+        Assert.Equal(-1.25, options.PresencePenalty);
+        Assert.Equal(3, options.MinNewTokens);
+        Assert.Equal(ModelDefaults with { MaxNewTokens = 64 }, options with { FrequencyPenalty = 0, PresencePenalty = 0, MinNewTokens = 0 });
+    }
+
+    [Theory]
+    [InlineData(false, """{"model":"m","prompt":"x"}""", null)]
+    [InlineData(false, """{"model":"m","prompt":"x","logprobs":null}""", null)]
+    [InlineData(false, """{"model":"m","prompt":"x","logprobs":0}""", 0)]
+    [InlineData(false, """{"model":"m","prompt":"x","logprobs":5}""", 5)]
+    [InlineData(true, """{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":false}""", null)]
+    [InlineData(true, """{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true}""", 0)]
+    [InlineData(true, """{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":20}""", 20)]
+    public void Log_probabilities_are_asked_for_as_each_route_spells_it(bool chat, string json, int? top)
+    {
+        Assert.Equal(top, Read(chat ? OpenAiRoute.ChatCompletions : OpenAiRoute.Completions, json).TopLogProbs);
+    }
+
+    [Fact]
+    public void A_context_window_overrun_names_the_counts_the_window_and_the_field()
+    {
+        var request = Read(OpenAiRoute.ChatCompletions, """{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":100}""");
+
+        var error = request.Check(request.OptionsOver(ModelDefaults, 64, 0), promptTokens: 450, window: 512, maxNewTokensCeiling: 512)!;
+
+        Assert.Equal("messages", error.Param);
+        Assert.Equal("context_length_exceeded", error.Code);
+        Assert.Contains("512 tokens", error.Message, StringComparison.Ordinal);
+        Assert.Contains("550 tokens (450 in the messages, 100 in the completion)", error.Message, StringComparison.Ordinal);
+        Assert.Null(request.Check(request.OptionsOver(ModelDefaults, 64, 0), promptTokens: 412, window: 512, maxNewTokensCeiling: 512));
+    }
+
+    [Fact]
+    public void Min_tokens_above_max_tokens_is_refused_under_its_OpenAI_name()
+    {
+        var request = Read(OpenAiRoute.Completions, """{"model":"m","prompt":"x","max_tokens":4,"min_tokens":9}""");
+
+        Assert.Equal("min_tokens", request.Check(request.OptionsOver(ModelDefaults, 64, 0), 3, 512, 512)?.Param);
+    }
+
+    [Fact]
     public void A_prompt_array_is_one_prompt_each()
     {
         Assert.Equal(["a", "b"], Read(OpenAiRoute.Completions, """{"model":"m","prompt":["a","b"]}""").Prompts);
@@ -73,8 +120,10 @@ public sealed class OpenAiRequestTests
     [InlineData("""{"model":"m","prompt":"x","echo":true}""", "echo")]
     [InlineData("""{"model":"m","prompt":"x","suffix":"y"}""", "suffix")]
     [InlineData("""{"model":"m","prompt":"x","best_of":3}""", "best_of")]
-    [InlineData("""{"model":"m","prompt":"x","logprobs":2}""", "logprobs")]
-    [InlineData("""{"model":"m","prompt":"x","presence_penalty":0.5}""", "presence_penalty")]
+    [InlineData("""{"model":"m","prompt":"x","logprobs":6}""", "logprobs")]
+    [InlineData("""{"model":"m","prompt":"x","presence_penalty":2.5}""", "presence_penalty")]
+    [InlineData("""{"model":"m","prompt":"x","frequency_penalty":-3}""", "frequency_penalty")]
+    [InlineData("""{"model":"m","prompt":"x","min_tokens":-1}""", "min_tokens")]
     [InlineData("""{"model":"m","prompt":"x","temperature":3}""", "temperature")]
     [InlineData("""{"model":"m","prompt":"x","n":0}""", "n")]
     [InlineData("""{"model":"m","prompt":"x","stop":["a","b","c","d","e"]}""", "stop")]
@@ -91,7 +140,9 @@ public sealed class OpenAiRequestTests
     [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]}""", "messages")]
     [InlineData("""{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}""", "messages[0].content[0]")]
     [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}""", "tools")]
-    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true}""", "logprobs")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":2}""", "top_logprobs")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":21}""", "top_logprobs")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":1}""", "logprobs")]
     [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}""", "response_format")]
     public void A_chat_field_it_cannot_honour_is_refused_naming_it(string json, string param)
     {

@@ -2,7 +2,8 @@ namespace Serverless.Inference.Generation.Processing;
 
 /// <summary>
 /// The logits processors of Hugging Face <c>generate</c> that do not depend on sampling, applied in place to one
-/// row's next-token scores: repetition_penalty, no_repeat_ngram_size and min_new_tokens (in HF's order).
+/// row's next-token scores: repetition_penalty, then OpenAI's frequency_penalty and presence_penalty (vLLM's order,
+/// <see cref="OccurrencePenalties"/>), no_repeat_ngram_size and min_new_tokens (in HF's order).
 /// Temperature, top_k and top_p are applied by <see cref="TokenSampler"/>.
 /// </summary>
 /// <remarks>
@@ -20,6 +21,7 @@ public sealed class LogitsProcessorPipeline
     private readonly int _minNewTokens;
     private readonly int _eosTokenId;
     private readonly int _decoderStartTokenId;
+    private readonly OccurrencePenalties? _occurrencePenalties; // null = both 0
 
     // Per-token "seen in this call" marks for repetition_penalty; a new stamp per call avoids clearing the array.
     private int[] _seenStamp = [];
@@ -33,6 +35,8 @@ public sealed class LogitsProcessorPipeline
         _minNewTokens = options.MinNewTokens;
         _eosTokenId = eosTokenId;
         _decoderStartTokenId = decoderStartTokenId;
+        if (options.FrequencyPenalty != 0 || options.PresencePenalty != 0)
+            _occurrencePenalties = new OccurrencePenalties((float)options.FrequencyPenalty, (float)options.PresencePenalty);
     }
 
     /// <summary>Builds the processors that <paramref name="options"/> turn on.</summary>
@@ -48,6 +52,8 @@ public sealed class LogitsProcessorPipeline
             throw new ArgumentException($"repetition_penalty must be a finite number greater than 0 (got {options.RepetitionPenalty}); call GenerationOptions.Validate first.", nameof(options));
         if (options.NoRepeatNgramSize < 0)
             throw new ArgumentException($"no_repeat_ngram_size must be at least 0 (got {options.NoRepeatNgramSize}); call GenerationOptions.Validate first.", nameof(options));
+        if (!double.IsFinite(options.FrequencyPenalty) || !double.IsFinite(options.PresencePenalty))
+            throw new ArgumentException($"frequency_penalty and presence_penalty must be finite (got {options.FrequencyPenalty}, {options.PresencePenalty}); call GenerationOptions.Validate first.", nameof(options));
         return new LogitsProcessorPipeline(options, eosTokenId, decoderStartTokenId);
     }
 
@@ -62,6 +68,8 @@ public sealed class LogitsProcessorPipeline
     {
         if (_repetitionPenalty != 1f)
             ApplyRepetitionPenalty(logits, generated);
+
+        _occurrencePenalties?.Apply(logits, generated);
 
         if (_noRepeatNgramSize > 0)
             BanRepeatedNgrams(logits, generated);
