@@ -229,7 +229,8 @@ public sealed class TwoLocalHosts : IAsyncDisposable
                         using var response = await Http.GetAsync("api/jobs/e2e-readiness-probe");
                         answered = response.StatusCode == HttpStatusCode.NotFound && response.Content.Headers.ContentType?.MediaType == "application/problem+json";
                     }
-                    if (answered && Process.Tail(400).Contains(QueueTriggersStarted, StringComparison.Ordinal)) return;
+                    // The whole log: the real Functions host logs thousands of storage client lines after it.
+                    if (answered && Process.Tail(int.MaxValue).Contains(QueueTriggersStarted, StringComparison.Ordinal)) return;
                 }
                 catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
                 await Task.Delay(250);
