@@ -9,8 +9,16 @@ request_counts.completed > 0, polled every 0.2 s: that chunk's lines are staged 
 wall time with upload and download, and the output's line count. Storage requests per line: run Azurite with
 `--debug FILE` and pass `--azurite-debug FILE`; requests logged between create and completed are counted.
 Standard library only.
+
+    scripts/batch-bench.py --lines 10000 --start-hosts 2 --jobs-baseline [--azurite-debug FILE]
+
+--start-hosts N starts N local hosts (src/LocalHost, Release: `dotnet build src/LocalHost -c Release` and src/Cli first)
+on the storage already running (AzureWebJobsStorage, default Azurite on 127.0.0.1:10000; this script never starts or
+stops Azurite), on ports 7481.., with a queue, containers and model copy (--model-dir, default models/demo) of their
+own, and stops them when done; the batch is created on the first, and both work its chunks. --jobs-baseline then sends
+the same prompts as jobs of 64 prompts (POST /api/jobs, Jobs__MaxPromptsPerJob=64) and prints their lines/minute too.
 """
-import argparse, json, time, urllib.request, uuid
+import argparse, atexit, json, os, signal, socket, subprocess, time, urllib.error, urllib.request, uuid
 
 p = argparse.ArgumentParser()
 p.add_argument("--lines", type=int, default=10000)
@@ -19,7 +27,47 @@ p.add_argument("--max-tokens", type=int, default=16)
 p.add_argument("--endpoint", default="/v1/completions")
 p.add_argument("--key")
 p.add_argument("--azurite-debug")
+p.add_argument("--start-hosts", type=int, default=0)
+p.add_argument("--model-dir", default="models/demo")
+p.add_argument("--jobs-baseline", action="store_true")
 a = p.parse_args()
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+def start_hosts(n):
+    storage = os.environ.get("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    if storage == "UseDevelopmentStorage=true":
+        try:
+            socket.create_connection(("127.0.0.1", 10000), timeout=2).close()
+        except OSError:
+            raise SystemExit("batch-bench: no Azurite on 127.0.0.1:10000; start one (scripts/azurite.sh start) or set AzureWebJobsStorage")
+    name = f"bb{int(time.time())}"
+    env = {**os.environ, "AzureWebJobsStorage": storage, "DOTNET_CLI_TELEMETRY_OPTOUT": "1"}
+    cli = os.path.join(root, "src/Cli/bin/Release/net10.0/serverless.dll")
+    dll = os.path.join(root, "src/LocalHost/bin/Release/net10.0/Serverless.LocalHost.dll")
+    subprocess.run(["dotnet", cli, "model", "upload", a.model_dir, "--container", f"{name}-models", "--prefix", "m/"], check=True, env=env, stdout=subprocess.DEVNULL)
+    urls, procs = [], []
+    for i in range(n):
+        url = f"http://127.0.0.1:{7481 + i}"
+        log = open(f"/tmp/{name}-host{i}.log", "w")
+        procs.append(subprocess.Popen(["setsid", "dotnet", dll, "--urls", url, f"--PromptJobsQueue={name}-jobs", f"--JobsContainer={name}-jobs",
+            f"--CompletionsContainer={name}-out", f"--BatchQueue={name}-batch", f"--BatchesContainer={name}-batches", f"--BatchFilesContainer={name}-files",
+            f"--Model:Container={name}-models", "--Model:Prefix=m/", f"--Model:CacheDirectory=/tmp/{name}-cache{i}", "--Jobs:MaxPromptsPerJob=64",
+            f"--Batches:InstanceName=host{i}"], stdout=log, stderr=subprocess.STDOUT, env=env))
+        urls.append(url)
+    atexit.register(lambda: [os.killpg(q.pid, signal.SIGTERM) for q in procs if q.poll() is None])
+    for url in urls:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url + "/api/jobs/ping", timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # the API's own 404: up
+            except OSError:
+                time.sleep(0.5)
+    print(f"started {n} local host(s): {', '.join(urls)} (logs /tmp/{name}-host*.log)")
+    return urls[0]
+
+if a.start_hosts: a.url = start_hosts(a.start_hosts)
 base = a.url.rstrip("/") + "/api/v1/"
 headers = {"x-functions-key": a.key} if a.key else {}
 
@@ -65,5 +113,23 @@ c = batch["request_counts"]
 print(f"batch {batch['id']}: {batch['status']}, {c['completed']} completed / {c['failed']} failed of {c['total']}")
 print(f"lines/minute (create → completed): {a.lines / ((t_done - t_create) / 60):.0f}")
 print(f"time to first answered lines: {first:.1f} s" if first is not None else "time to first answered lines: (finished before the first poll)")
-print(f"wall time with upload and download: {t_end - t0:.1f} s; output lines: {output.count(b'\n')}")
+output_lines = output.count(b"\n")
+print(f"wall time with upload and download: {t_end - t0:.1f} s; output lines: {output_lines}")
 if a.azurite_debug: print(f"storage requests per line (Azurite debug log, create → completed, all instances): {requests / a.lines:.2f}")
+
+if a.jobs_baseline:
+    # The same prompts as jobs of 64 (the most a job holds with Jobs__MaxPromptsPerJob=64), all submitted, then awaited.
+    api = a.url.rstrip("/") + "/api/"
+    def job_call(method, path, body=None):
+        req = urllib.request.Request(api + path, data=body, method=method, headers={**headers, **({"Content-Type": "application/json"} if body else {})})
+        with urllib.request.urlopen(req, timeout=600) as r:
+            return json.loads(r.read())
+    prompts = [f"Where is Ganymede located in the solar system? ({i})" for i in range(a.lines)]
+    t_jobs = time.monotonic()
+    ids = [job_call("POST", "jobs", json.dumps({"prompts": prompts[i:i + 64], "parameters": {"max_new_tokens": a.max_tokens}}).encode())["id"]
+           for i in range(0, len(prompts), 64)]
+    pending = set(ids)
+    while pending:
+        time.sleep(0.5)
+        pending = {i for i in pending if job_call("GET", f"jobs/{i}")["status"] not in ("succeeded", "failed", "cancelled")}
+    print(f"same prompts as {len(ids)} jobs of 64: lines/minute {a.lines / ((time.monotonic() - t_jobs) / 60):.0f}")

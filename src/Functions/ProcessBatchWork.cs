@@ -1,6 +1,7 @@
 using Azure.Storage.Queues.Models;
 using Microsoft.Azure.Functions.Worker;
 using Serverless.Jobs.Batches;
+using Serverless.Jobs.Failover;
 
 namespace Serverless.Functions;
 
@@ -10,7 +11,7 @@ namespace Serverless.Functions;
 /// Consumption scales on, so a large batch spreads over instances. A transient failure throws and the message is retried;
 /// every step is idempotent (docs/batches.md).
 /// </summary>
-public sealed class ProcessBatchWork(BatchWorker worker)
+public sealed class ProcessBatchWork(BatchWorker worker, ShutdownDrain drain)
 {
     [Function(nameof(ProcessBatchWork))]
     public Task RunAsync(
@@ -18,6 +19,7 @@ public sealed class ProcessBatchWork(BatchWorker worker)
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return worker.ProcessAsync(message.Body?.ToString() ?? "", message.MessageId, message.InsertedOn, cancellationToken);
+        // On shutdown a chunk whose lines are decoding may finish within Failover__DrainBudget; the rest is handed back at once.
+        return drain.RunAsync(token => worker.ProcessAsync(message.Body?.ToString() ?? "", message.MessageId, message.InsertedOn, token), cancellationToken);
     }
 }

@@ -1,6 +1,7 @@
 using Azure.Storage.Queues.Models;
 using Microsoft.Azure.Functions.Worker;
 using Serverless.Jobs;
+using Serverless.Jobs.Failover;
 
 namespace Serverless.Functions;
 
@@ -9,7 +10,7 @@ namespace Serverless.Functions;
 /// so people can drop a prompt or a JSON job spec into the queue by hand. A transient failure throws, and the host
 /// makes the message visible again after visibilityTimeout; after maxDequeueCount it moves to the poison queue.
 /// </summary>
-public sealed class ProcessJob(JobWorker worker)
+public sealed class ProcessJob(JobWorker worker, ShutdownDrain drain)
 {
     // The message itself, not `string id, long dequeueCount` bound by name: the Functions host adds a JSON message's
     // top-level properties to the trigger's binding data, over the message's own Id and DequeueCount (names compared
@@ -21,6 +22,7 @@ public sealed class ProcessJob(JobWorker worker)
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return worker.ProcessAsync(message.Body?.ToString() ?? "", message.MessageId, message.DequeueCount, cancellationToken);
+        // On shutdown a started decode may finish within Failover__DrainBudget; the rest is handed back at once.
+        return drain.RunAsync(token => worker.ProcessAsync(message.Body?.ToString() ?? "", message.MessageId, message.DequeueCount, token), cancellationToken);
     }
 }

@@ -73,6 +73,9 @@ public static class LocalHostApp
         builder.Services.AddPromptJobs(builder.Configuration);
         // Heartbeat and dead-instance sweeps (issue 25, docs/reliability.md).
         builder.Services.AddJobFailoverService();
+        // A stop lets running decodes drain (Failover__DrainBudget) and then hands back what is left: give it the time.
+        builder.Services.AddOptions<HostOptions>().Configure<FailoverOptions>((host, failover) =>
+            host.ShutdownTimeout = TimeSpan.FromTicks(Math.Max(host.ShutdownTimeout.Ticks, (failover.DrainBudget + TimeSpan.FromSeconds(20)).Ticks)));
         // The HTTP functions' classes are created per request from these services, as the isolated worker does (HttpRoutes).
         // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
         builder.Services.AddSingleton(queueSettings);

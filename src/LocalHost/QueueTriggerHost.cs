@@ -4,6 +4,7 @@ using Microsoft.Azure.WebJobs.Host.Timers;
 using Microsoft.Extensions.Hosting;
 using Serverless.Functions;
 using Serverless.Jobs;
+using Serverless.Jobs.Failover;
 
 namespace Serverless.LocalHost;
 
@@ -20,7 +21,8 @@ public sealed class QueueTriggerHost(IServiceProvider app, IConfiguration config
     : BackgroundService
 {
     internal static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(3);
-    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+    // Running decodes may drain for Failover__DrainBudget, then hand their jobs back (a few storage writes each).
+    private TimeSpan StopTimeout => app.GetRequiredService<FailoverOptions>().DrainBudget + TimeSpan.FromSeconds(10);
 
     /// <summary>Builds one WebJobs host; <paramref name="onFailure"/> is called when a listener or function times out
     /// or throws outside a function invocation.</summary>
@@ -39,6 +41,7 @@ public sealed class QueueTriggerHost(IServiceProvider app, IConfiguration config
             {
                 services.AddSingleton(app.GetRequiredService<ILoggerFactory>());
                 services.AddSingleton(app.GetRequiredService<JobWorker>());
+                services.AddSingleton(app.GetRequiredService<ShutdownDrain>());
                 services.AddSingleton(app.GetRequiredService<PoisonJobHandler>());
                 services.AddSingleton(app.GetRequiredService<Serverless.Jobs.Batches.BatchWorker>());
                 services.AddTransient<ProcessJob>();
@@ -92,6 +95,8 @@ public sealed class QueueTriggerHost(IServiceProvider app, IConfiguration config
         {
             using var timeout = new CancellationTokenSource(StopTimeout);
             await host.StopAsync(timeout.Token).ConfigureAwait(false);
+            // Running jobs drain within Failover__DrainBudget and hand back what is left before the process may end.
+            await app.GetRequiredService<ShutdownDrain>().WhenIdleAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e)
         {

@@ -31,6 +31,11 @@ public sealed class BatchOptions
     /// <summary>How often a running chunk reads its batch's status to notice a cancel (<c>Batches__CancelPollMilliseconds</c>).</summary>
     public TimeSpan CancelPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long a batch has to finish (<c>Batches__CompletionWindow</c>, a TimeSpan; OpenAI's <c>24h</c>): its
+    /// <c>expires_at</c> is <c>created_at</c> plus this. Lines not done by then go to the error file (<c>batch_expired</c>)
+    /// and the batch ends <c>expired</c>. Shorter only for tests.</summary>
+    public TimeSpan CompletionWindow { get; set; } = TimeSpan.FromHours(24);
+
     /// <summary>Most tokens one line may ask for (<c>max_tokens</c>) and the default when it asks nothing.</summary>
     public int DefaultMaxTokens { get; set; } = 64;
 }

@@ -131,7 +131,9 @@ internal sealed class BatchStore
 
 /// <summary>What one chunk came to, recorded once: the run's <see cref="Nonce"/> names the blocks it staged into the output
 /// and error blobs (so only the winning run's blocks are committed), its counts, and the instance that ran it.</summary>
-public sealed record ChunkMarker(int Chunk, string Nonce, int Completed, int Failed, bool HasOutput, bool HasErrors, string Instance, bool Skipped)
+/// <param name="Expired">Lines of <see cref="Failed"/> not run because the batch's completion window ended first
+/// (<c>batch_expired</c>): a batch with any ends <c>expired</c>.</param>
+public sealed record ChunkMarker(int Chunk, string Nonce, int Completed, int Failed, bool HasOutput, bool HasErrors, string Instance, bool Skipped, int Expired = 0)
 {
     internal IDictionary<string, string> ToMetadata() => new Dictionary<string, string>
     {
@@ -143,12 +145,14 @@ public sealed record ChunkMarker(int Chunk, string Nonce, int Completed, int Fai
         ["errors"] = HasErrors ? "1" : "0",
         ["instance"] = Instance,
         ["skipped"] = Skipped ? "1" : "0",
+        ["expired"] = Expired.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     internal static ChunkMarker FromMetadata(IDictionary<string, string> m) => new(
         int.Parse(m["chunk"], System.Globalization.CultureInfo.InvariantCulture), m["nonce"],
         int.Parse(m["completed"], System.Globalization.CultureInfo.InvariantCulture), int.Parse(m["failed"], System.Globalization.CultureInfo.InvariantCulture),
-        m["output"] == "1", m["errors"] == "1", m["instance"], m["skipped"] == "1");
+        m["output"] == "1", m["errors"] == "1", m["instance"], m["skipped"] == "1",
+        m.TryGetValue("expired", out var expired) ? int.Parse(expired, System.Globalization.CultureInfo.InvariantCulture) : 0);
 
     /// <summary>The block id of this run's lines in the output or error blob: the same length for every chunk (Blob Storage
     /// requires it within a blob), unique per run.</summary>

@@ -26,10 +26,14 @@ public sealed class BatchWorker
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _instance;
+    private readonly Failover.InstanceHeartbeat? _heartbeat;
 
+    /// <param name="heartbeat">With failover on: a running chunk is listed in this instance's heartbeat, so a sweep sends it
+    /// again if the instance dies (instead of the queue's 10-minute message lease).</param>
     internal BatchWorker(BatchStore batches, FileStore files, BatchQueue queue, BlobServiceClient blobs, IBatchLineRunner runner, BatchOptions options,
-        string instance, TimeProvider time, ILogger<BatchWorker> logger)
+        string instance, TimeProvider time, ILogger<BatchWorker> logger, Failover.InstanceHeartbeat? heartbeat = null)
     {
+        _heartbeat = heartbeat;
         _batches = batches;
         _files = files;
         _queue = queue;
@@ -67,7 +71,19 @@ public sealed class BatchWorker
                 await ValidateAsync(id, cancellationToken).ConfigureAwait(false);
                 break;
             case { Kind: BatchMessage.ChunkKind, BatchId: not null }:
-                await RunChunkAsync(message, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await RunChunkAsync(message, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // The host is stopping (scale-in): the chunk goes back on the queue now, visible at once for another
+                    // instance, and this message completes, rather than coming back after visibilityTimeout. Running it
+                    // twice answers it once (the marker), so a hand-back that races the end of the chunk is harmless.
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                    await _queue.SendAsync(message, timeout.Token).ConfigureAwait(false);
+                    _logger.LogWarning("Chunk {Chunk} of batch {BatchId}: stopped (host shutting down); handed back to the queue at once", message.Chunk, message.BatchId);
+                }
                 break;
             default:
                 _logger.LogWarning("Batch queue message {MessageId} names no known kind and was dropped", messageId);
@@ -142,7 +158,15 @@ public sealed class BatchWorker
             return;
         }
         var updated = await _batches.UpdateAsync(batchId, r => r.Status == BatchStatus.Validating
-            ? r with { Status = BatchStatus.InProgress, InProgressAt = Now, ChunkCount = result.Chunks.Count, DoneChunks = [], RequestCounts = new(result.Lines, 0, 0) }
+            ? r with
+            {
+                Status = BatchStatus.InProgress,
+                InProgressAt = Now,
+                ExpiresAt = r.CreatedAt + (long)_options.CompletionWindow.TotalSeconds,
+                ChunkCount = result.Chunks.Count,
+                DoneChunks = [],
+                RequestCounts = new(result.Lines, 0, 0),
+            }
             : null, cancellationToken).ConfigureAwait(false);
         if (updated is not { Record.Status: BatchStatus.InProgress }) return;
         await _queue.SendAllAsync(result.Chunks, cancellationToken).ConfigureAwait(false);
@@ -167,6 +191,9 @@ public sealed class BatchWorker
         }
         if (BatchStatus.IsFinal(record.Status)) return;
 
+        // Listed in this instance's heartbeat until it is counted: if the instance dies, a sweep sends the chunk again.
+        using var hold = _heartbeat?.HoldChunk(JsonSerializer.Serialize(chunk, BatchJson.Line));
+        if (hold is not null) await _heartbeat!.PublishAsync(cancellationToken).ConfigureAwait(false);
         var nonce = BatchIds.NewNonce();
         ChunkMarker marker;
         if (record.Status == BatchStatus.Cancelling)
@@ -203,48 +230,70 @@ public sealed class BatchWorker
             cancellationToken).ConfigureAwait(false);
         var lines = SplitLines(range.Value.Content.ToArray());
 
-        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var customIds = lines.Select(CustomIdOf).ToArray();
+        // The completion window: a line not finished by expires_at is not run (or is stopped between decode steps) and
+        // goes to the error file as batch_expired, as OpenAI does.
+        using var expiry = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        if (record.ExpiresAt is { } expiresAt)
+        {
+            var left = DateTimeOffset.FromUnixTimeSeconds(expiresAt) - _time.GetUtcNow();
+            if (left <= TimeSpan.Zero) await expiry.CancelAsync().ConfigureAwait(false);
+            else expiry.CancelAfter(left);
+        }
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, expiry.Token);
         var watch = WatchForCancelAsync(record.Id, cancel);
-        var results = new (string CustomId, BatchLineResult? Result)[lines.Count];
+        var results = new BatchLineResult?[lines.Count];
+        bool cancelRequested;
         try
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, lines.Count), new ParallelOptions { MaxDegreeOfParallelism = _options.LineConcurrency },
                 async (i, _) =>
                 {
-                    // Between lines: a cancelled batch starts no more of them.
+                    // Between lines: a cancelled or expired batch starts no more of them.
                     if (cancel.IsCancellationRequested) return;
-                    using var document = JsonDocument.Parse(lines[i]);
-                    var root = document.RootElement;
-                    var customId = root.GetProperty("custom_id").GetString()!;
                     if (poisoned)
                     {
-                        results[i] = (customId, new BatchLineResult(500, null,
-                            new BatchLineError("batch_chunk_failed", "This request's chunk failed on every try (see the service's logs); it was not answered.")));
+                        results[i] = new BatchLineResult(500, null,
+                            new BatchLineError("batch_chunk_failed", "This request's chunk failed on every try (see the service's logs); it was not answered."));
                         return;
                     }
+                    using var document = JsonDocument.Parse(lines[i]);
                     try
                     {
-                        var result = await _runner.RunAsync(record.Endpoint, root.GetProperty("body"), cancel.Token).ConfigureAwait(false);
+                        var result = await _runner.RunAsync(record.Endpoint, document.RootElement.GetProperty("body"), cancel.Token).ConfigureAwait(false);
                         // A line the cancel stopped part-way is not answered (as OpenAI: only finished requests are written).
-                        results[i] = (customId, cancel.IsCancellationRequested && !result.Succeeded ? null : result);
+                        results[i] = cancel.IsCancellationRequested && !result.Succeeded ? null : result;
                     }
                     catch (OperationCanceledException) when (cancel.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                     {
-                        results[i] = (customId, null);
+                        results[i] = null;
                     }
                 }).ConfigureAwait(false);
         }
         finally
         {
             await cancel.CancelAsync().ConfigureAwait(false);
-            await watch.ConfigureAwait(false);
+            cancelRequested = await watch.ConfigureAwait(false);
         }
         cancellationToken.ThrowIfCancellationRequested();
+
+        var expired = 0;
+        if (expiry.IsCancellationRequested && !cancelRequested)
+        {
+            for (var i = 0; i < results.Length; i++)
+            {
+                if (results[i] is not null) continue;
+                results[i] = new BatchLineResult(408, null,
+                    new BatchLineError("batch_expired", "This request could not be executed before the completion window expired."));
+                expired++;
+            }
+            if (expired > 0) _logger.LogInformation("Chunk {Chunk} of batch {BatchId}: {Expired} line(s) not done within the completion window", chunk.Chunk, record.Id, expired);
+        }
 
         var output = new StringBuilder();
         var errors = new StringBuilder();
         int completed = 0, failed = 0;
-        foreach (var (customId, result) in results)
+        foreach (var (customId, result) in customIds.Zip(results))
         {
             if (result is null) continue;
             var line = new JsonObject
@@ -263,7 +312,7 @@ public sealed class BatchWorker
             if (result.Succeeded) completed++;
             else failed++;
         }
-        var marker = new ChunkMarker(chunk.Chunk, nonce, completed, failed, output.Length > 0, errors.Length > 0, _instance, Skipped: false);
+        var marker = new ChunkMarker(chunk.Chunk, nonce, completed, failed, output.Length > 0, errors.Length > 0, _instance, Skipped: false, expired);
         // Staged, not committed: invisible until finalization commits the winning run's block ids.
         if (marker.HasOutput) await StageAsync(record.ReservedOutputFileId!, marker.BlockId("output"), output, cancellationToken).ConfigureAwait(false);
         if (marker.HasErrors) await StageAsync(record.ReservedErrorFileId!, marker.BlockId("errors"), errors, cancellationToken).ConfigureAwait(false);
@@ -277,9 +326,15 @@ public sealed class BatchWorker
         await _files.Blob(fileId).StageBlockAsync(blockId, content, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
+    private static string CustomIdOf(byte[] line)
+    {
+        using var document = JsonDocument.Parse(line);
+        return document.RootElement.GetProperty("custom_id").GetString()!;
+    }
+
     /// <summary>Reads the batch's status every <see cref="BatchOptions.CancelPollInterval"/> while a chunk runs, and cancels
-    /// <paramref name="cancel"/> when the batch is being cancelled (that token reaches the decoder).</summary>
-    private async Task WatchForCancelAsync(string batchId, CancellationTokenSource cancel)
+    /// <paramref name="cancel"/> when the batch is being cancelled (that token reaches the decoder). True when it did.</summary>
+    private async Task<bool> WatchForCancelAsync(string batchId, CancellationTokenSource cancel)
     {
         try
         {
@@ -290,6 +345,7 @@ public sealed class BatchWorker
                 {
                     _logger.LogInformation("Batch {BatchId} is being cancelled: stopping its chunk", batchId);
                     await cancel.CancelAsync().ConfigureAwait(false);
+                    return true;
                 }
             }
         }
@@ -301,6 +357,7 @@ public sealed class BatchWorker
             // The chunk runs on; its marker write will meet the outage and retry the message.
             _logger.LogWarning("Could not read batch {BatchId}'s status: {Reason}", batchId, Storage.StorageFailure.Describe(e));
         }
+        return false;
     }
 
     internal static List<byte[]> SplitLines(byte[] content)
@@ -337,6 +394,10 @@ public sealed class BatchWorker
             errorId = (await _files.CommitAsync(record.ReservedErrorFileId!, errorBlocks, $"{batchId}_error.jsonl", "batch_output", now, cancellationToken).ConfigureAwait(false)).Id;
         await _batches.UpdateAsync(batchId, r => r.Status switch
         {
+            // OpenAI's expired: the window ended before every line ran; what finished is in the output file, the rest
+            // (batch_expired) in the error file.
+            BatchStatus.Finalizing when markers.Any(m => m.Expired > 0)
+                => r with { Status = BatchStatus.Expired, ExpiredAt = now.ToUnixTimeSeconds(), OutputFileId = outputId, ErrorFileId = errorId },
             BatchStatus.Finalizing => r with { Status = BatchStatus.Completed, CompletedAt = now.ToUnixTimeSeconds(), OutputFileId = outputId, ErrorFileId = errorId },
             BatchStatus.Cancelling => r with { Status = BatchStatus.Cancelled, CancelledAt = now.ToUnixTimeSeconds(), OutputFileId = outputId, ErrorFileId = errorId },
             _ => null,

@@ -47,7 +47,8 @@ public static class BatchesServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OpenAi.ApiKeyCheck>(), sp.GetRequiredService<ILogger<BatchesApi>>()));
         services.TryAddSingleton(sp => new BatchWorker(sp.GetRequiredService<BatchStore>(), sp.GetRequiredService<FileStore>(), sp.GetRequiredService<BatchQueue>(),
             sp.GetRequiredService<StorageConnection>().CreateBlobServiceClient(StorageRetry.ModelTransfer), sp.GetRequiredService<IBatchLineRunner>(),
-            sp.GetRequiredService<BatchOptions>(), InstanceName(configuration), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BatchWorker>>()));
+            sp.GetRequiredService<BatchOptions>(), InstanceName(configuration), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BatchWorker>>(),
+            sp.GetService<Failover.FailoverOptions>() is { Enabled: true } ? sp.GetService<Failover.InstanceHeartbeat>() : null));
         return services;
     }
 
@@ -71,6 +72,12 @@ public static class BatchesServiceCollectionExtensions
         options.LineConcurrency = (int)Long(configuration, "Batches:LineConcurrency", options.LineConcurrency, 1);
         options.DefaultMaxTokens = (int)Long(configuration, "Batches:DefaultMaxTokens", options.DefaultMaxTokens, 1);
         options.CancelPollInterval = TimeSpan.FromMilliseconds(Long(configuration, "Batches:CancelPollMilliseconds", (long)options.CancelPollInterval.TotalMilliseconds, 50));
+        if (configuration["Batches:CompletionWindow"] is { Length: > 0 } window)
+        {
+            options.CompletionWindow = TimeSpan.TryParse(window, CultureInfo.InvariantCulture, out var parsed) && parsed > TimeSpan.Zero
+                ? parsed
+                : throw new FormatException($"Setting Batches__CompletionWindow must be a positive time span such as 1.00:00:00 (24 h), not '{window}'.");
+        }
         return options;
     }
 

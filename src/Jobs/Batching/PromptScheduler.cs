@@ -117,7 +117,11 @@ internal sealed class PromptScheduler : IAsyncDisposable, IDisposable
         var started = Stopwatch.GetTimestamp();
         var number = Interlocked.Increment(ref _batches);
         var batch = decision.Items.ToList();
-        foreach (var (_, prompt) in batch) prompt.StartedAt = started;
+        foreach (var (job, prompt) in batch)
+        {
+            prompt.StartedAt = started;
+            job.Decoding?.Started();
+        }
         _logger.LogInformation("Decode batch {Batch}: {Rows} row(s) from {Jobs} job(s); the oldest waited {WaitMs:F0} ms",
             number, batch.Count, batch.Select(b => b.Job).Distinct().Count(),
             batch.Max(b => Stopwatch.GetElapsedTime(b.Job.EnqueuedAt, started)).TotalMilliseconds);
@@ -166,7 +170,11 @@ internal sealed class PromptScheduler : IAsyncDisposable, IDisposable
             if (joining.Count > 0)
             {
                 var now = Stopwatch.GetTimestamp();
-                foreach (var (_, prompt) in joining) prompt.StartedAt = now;
+                foreach (var (job, prompt) in joining)
+                {
+                    prompt.StartedAt = now;
+                    job.Decoding?.Started();
+                }
                 batch.AddRange(joining);
                 CompleteAll(set.Admit(joining.Select(ToRow).ToArray()));
             }

@@ -28,6 +28,8 @@ internal sealed class QueuedJob(T5Model? model, int maxRows, bool joinable, Gene
     /// <summary>The policy's step count when the job arrived.</summary>
     public long EnqueuedAtStep { get; set; }
     public Queue<QueuedPrompt> Pending { get; } = new();
+    /// <summary>The caller's <see cref="DecodeWatch"/> when the job was queued: told when its first prompt gets a row.</summary>
+    public DecodeWatch? Decoding { get; } = DecodeWatch.Current;
 }
 
 /// <summary>One prompt of a <see cref="QueuedJob"/>, and the task its outcome completes.</summary>

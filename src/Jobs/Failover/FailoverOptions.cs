@@ -35,10 +35,11 @@ public sealed class FailoverOptions
     /// docs/reliability.md, "Resumable jobs"); applies with failover on or off.</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>On shutdown, how long running decodes may go on before they are checkpointed and handed back. Keep it
-    /// under the platform's grace period. Not used yet: on shutdown running jobs are handed back at once (see
-    /// docs/reliability.md).</summary>
-    public TimeSpan DrainBudget { get; set; } = TimeSpan.FromSeconds(20);
+    /// <summary>On shutdown (SIGTERM, scale-in), how long decodes already running may go on (<see cref="ShutdownDrain"/>): a
+    /// job that finishes within it is answered by this instance; jobs not started are handed back at once, and those
+    /// still running when it runs out are handed back then. Keep it well under the time the host waits after SIGTERM: the
+    /// Functions host gives its functions about 10 s to stop, then its worker 5 s (docs/reliability.md).</summary>
+    public TimeSpan DrainBudget { get; set; } = TimeSpan.FromSeconds(8);
 
     /// <summary>This instance's id: <c>WEBSITE_INSTANCE_ID</c> / <c>CONTAINER_NAME</c> on Azure, else host name + process id
     /// + a random suffix (so a restarted process is a new instance).</summary>

@@ -9,7 +9,8 @@ namespace Serverless.Jobs.Failover;
 /// <see cref="FailoverOptions.SweepInterval"/> (the Functions app also sweeps from a timer trigger, which wakes an
 /// instance when none is running). Sweeps by several instances at once are safe (see <see cref="FailoverSweeper"/>).
 /// </summary>
-internal sealed class FailoverService(InstanceHeartbeat heartbeat, FailoverSweeper sweeper, FailoverOptions options, TimeProvider time, ILogger<FailoverService> logger)
+internal sealed class FailoverService(InstanceHeartbeat heartbeat, FailoverSweeper sweeper, ShutdownDrain drain, FailoverOptions options, TimeProvider time,
+    ILogger<FailoverService> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -46,6 +47,9 @@ internal sealed class FailoverService(InstanceHeartbeat heartbeat, FailoverSweep
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        // The heartbeat goes on while running jobs drain (ShutdownDrain) and hand back what is left: this instance is
+        // alive until then, and what it still holds must stay listed.
+        await drain.WhenIdleAsync(cancellationToken).ConfigureAwait(false);
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         try
         {

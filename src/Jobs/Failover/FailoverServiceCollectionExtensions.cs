@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Serverless.Jobs.Storage;
@@ -12,7 +13,7 @@ public static class FailoverServiceCollectionExtensions
 {
     /// <summary>
     /// Registers failover (<see cref="FailoverOptions"/> from <c>Failover__*</c>): the heartbeat, the sweeper and the
-    /// worker's ownership check. The host adds <see cref="AddJobFailoverService"/> to run the heartbeat and sweep loops.
+    /// worker's ownership check, the shutdown drain. The host adds <see cref="AddJobFailoverService"/> to run the heartbeat and sweep loops.
     /// </summary>
     internal static IServiceCollection AddJobFailover(this IServiceCollection services, IConfiguration configuration)
     {
@@ -34,14 +35,17 @@ public static class FailoverServiceCollectionExtensions
             sp.GetRequiredService<FailoverSweeper>(), sp.GetRequiredService<FailoverOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobOwnership>>()));
         services.TryAddSingleton(sp => new FailoverSweeper(sp.GetRequiredService<HeartbeatStore>(), sp.GetRequiredService<JobStore>(), sp.GetRequiredService<JobQueue>(),
             sp.GetRequiredService<Callbacks.JobCallbacks>(), sp.GetRequiredService<FailoverOptions>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<FailoverSweeper>>()));
+            sp.GetRequiredService<ILogger<FailoverSweeper>>(), sp.GetService<Batches.BatchQueue>()));
+        services.TryAddSingleton(sp => new ShutdownDrain(sp.GetRequiredService<FailoverOptions>(),
+            sp.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<ShutdownDrain>>()));
         return services;
     }
 
     /// <summary>Runs this instance's heartbeat and sweeps while the host is up (both hosts call it).</summary>
     public static IServiceCollection AddJobFailoverService(this IServiceCollection services) =>
         services.AddHostedService(sp => new FailoverService(sp.GetRequiredService<InstanceHeartbeat>(), sp.GetRequiredService<FailoverSweeper>(),
-            sp.GetRequiredService<FailoverOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<FailoverService>>()));
+            sp.GetRequiredService<ShutdownDrain>(), sp.GetRequiredService<FailoverOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<FailoverService>>()));
 
     /// <summary>Sweeps once (the Functions app's timer trigger).</summary>
     public static Task<int> SweepDeadInstancesAsync(this IServiceProvider services, CancellationToken cancellationToken) =>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Serverless.Jobs.Storage;
 
@@ -16,14 +17,16 @@ internal sealed class FailoverSweeper
     private readonly HeartbeatStore _heartbeats;
     private readonly JobStore _store;
     private readonly JobQueue _queue;
+    private readonly Batches.BatchQueue? _batchQueue;
     private readonly Callbacks.JobCallbacks _callbacks;
     private readonly FailoverOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
     public FailoverSweeper(HeartbeatStore heartbeats, JobStore store, JobQueue queue, Callbacks.JobCallbacks callbacks, FailoverOptions options, TimeProvider time,
-        ILogger<FailoverSweeper> logger)
+        ILogger<FailoverSweeper> logger, Batches.BatchQueue? batchQueue = null)
     {
+        _batchQueue = batchQueue;
         _heartbeats = heartbeats;
         _store = store;
         _queue = queue;
@@ -33,7 +36,7 @@ internal sealed class FailoverSweeper
         _logger = logger;
     }
 
-    /// <summary>Sweeps once. Returns the jobs handed back (or failed) by this call.</summary>
+    /// <summary>Sweeps once. Returns the jobs and batch chunks handed back (or failed) by this call.</summary>
     public async Task<int> SweepAsync(CancellationToken cancellationToken)
     {
         await _store.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
@@ -47,6 +50,19 @@ internal sealed class FailoverSweeper
             {
                 if (await HandBackAsync(id, dead.Instance, "its instance stopped renewing its heartbeat (killed, out of memory or unreachable)", cancellationToken).ConfigureAwait(false))
                     handled++;
+            }
+            if (_batchQueue is not null)
+            {
+                // Batch chunks have no record to hold them: their messages go back as they were. A chunk already counted
+                // (or run meanwhile) is answered once all the same (its marker is written once); two sweeps of the same
+                // dead instance may both send it, which costs a second look at the batch, nothing more.
+                foreach (var text in beat.Chunks ?? [])
+                {
+                    if (JsonSerializer.Deserialize<Batches.BatchMessage>(text, Batches.BatchJson.Options) is not { } chunk) continue;
+                    await _batchQueue.SendAsync(chunk, cancellationToken).ConfigureAwait(false);
+                    _logger.LogInformation("Chunk {Chunk} of batch {BatchId}: handed back from instance {Owner}; message sent again", chunk.Chunk, chunk.BatchId, dead.Instance);
+                    handled++;
+                }
             }
             await _heartbeats.DeleteAsync(dead.Instance, dead.ETag, cancellationToken).ConfigureAwait(false);
         }

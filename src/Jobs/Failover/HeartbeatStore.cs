@@ -92,8 +92,10 @@ internal sealed class HeartbeatStore(BlobContainerClient jobs)
     private BlobClient Blob(string instanceId) => jobs.GetBlobClient(Prefix + instanceId);
 }
 
-/// <summary>A heartbeat's body: the jobs the instance holds (running, or fetched and waiting for a decode batch).</summary>
-internal sealed record Heartbeat(string Instance, DateTimeOffset At, IReadOnlyList<string> Jobs);
+/// <summary>A heartbeat's body: the jobs the instance holds (running, or fetched and waiting for a decode batch), and the
+/// batch chunk messages it is running (their text, sent again as is if the instance dies: a chunk that runs twice is
+/// answered once).</summary>
+internal sealed record Heartbeat(string Instance, DateTimeOffset At, IReadOnlyList<string> Jobs, IReadOnlyList<string>? Chunks = null);
 
 /// <summary>A heartbeat as listed: how long ago (storage's clock) it was last written.</summary>
 internal sealed record HeartbeatAge(string Instance, TimeSpan Age, ETag ETag);

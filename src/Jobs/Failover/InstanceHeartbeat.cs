@@ -18,6 +18,7 @@ internal sealed class InstanceHeartbeat
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Dictionary<string, int> _held = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _chunks = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _writing = new(1, 1);
     private long _changes;
     private long _written = -1;
@@ -58,7 +59,19 @@ internal sealed class InstanceHeartbeat
             _held[jobId] = _held.GetValueOrDefault(jobId) + 1;
             _changes++;
         }
-        return new Release(this, jobId);
+        return new Release(this, _held, jobId);
+    }
+
+    /// <summary>Lists a batch chunk message (its text) in the heartbeat until disposed; call <see cref="PublishAsync"/> before
+    /// running it, so that a sweep that finds this instance dead sends it again.</summary>
+    public IDisposable HoldChunk(string message)
+    {
+        lock (_held)
+        {
+            _chunks[message] = _chunks.GetValueOrDefault(message) + 1;
+            _changes++;
+        }
+        return new Release(this, _chunks, message);
     }
 
     /// <summary>Returns once a heartbeat listing every job held now is stored.</summary>
@@ -120,7 +133,7 @@ internal sealed class InstanceHeartbeat
     {
         lock (_held)
         {
-            if (_held.Count > 0) return;
+            if (_held.Count > 0 || _chunks.Count > 0) return;
         }
         if (_etag is { } etag) await _store.DeleteAsync(InstanceId, etag, cancellationToken).ConfigureAwait(false);
     }
@@ -129,13 +142,14 @@ internal sealed class InstanceHeartbeat
     {
         await _jobs.EnsureCreatedAsync(cancellationToken).ConfigureAwait(false);
         long version;
-        string[] jobs;
+        string[] jobs, chunks;
         lock (_held)
         {
             version = _changes;
             jobs = [.. _held.Keys];
+            chunks = [.. _chunks.Keys];
         }
-        var beat = new Heartbeat(InstanceId, _time.GetUtcNow(), jobs);
+        var beat = new Heartbeat(InstanceId, _time.GetUtcNow(), jobs, chunks.Length > 0 ? chunks : null);
         var etag = await _store.WriteAsync(InstanceId, beat, _etag, cancellationToken).ConfigureAwait(false);
         if (etag is null)
         {
@@ -152,7 +166,7 @@ internal sealed class InstanceHeartbeat
         Interlocked.Exchange(ref _written, version);
     }
 
-    private sealed class Release(InstanceHeartbeat owner, string jobId) : IDisposable
+    private sealed class Release(InstanceHeartbeat owner, Dictionary<string, int> held, string key) : IDisposable
     {
         private int _done;
 
@@ -161,8 +175,8 @@ internal sealed class InstanceHeartbeat
             if (Interlocked.Exchange(ref _done, 1) == 1) return;
             lock (owner._held)
             {
-                if (owner._held[jobId] <= 1) owner._held.Remove(jobId);
-                else owner._held[jobId]--;
+                if (held[key] <= 1) held.Remove(key);
+                else held[key]--;
                 owner._changes++;
             }
         }
