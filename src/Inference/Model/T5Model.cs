@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Serverless.Inference.Tokenization;
 
@@ -24,7 +25,8 @@ public sealed class T5Model : IDisposable
     private bool _disposed;
 
     private T5Model(ModelFiles files, T5Config config, T5Tokenizer tokenizer, ModelOptions options, SessionOptions sessionOptions,
-        InferenceSession encoder, InferenceSession decoder, InferenceSession? decoderWithPast, JsonElement? generationConfig)
+        InferenceSession encoder, InferenceSession decoder, InferenceSession? decoderWithPast, JsonElement? generationConfig,
+        string? joinUnavailableReason)
     {
         Files = files;
         Config = config;
@@ -39,6 +41,7 @@ public sealed class T5Model : IDisposable
         WithPastTakesEncoderHiddenStates = decoderWithPast?.InputMetadata.ContainsKey("encoder_hidden_states") ?? false;
         FirstDecoderTakesMask = decoder.InputMetadata.ContainsKey(DecoderMaskInput);
         CanJoinRunningBatch = (decoderWithPast ?? decoder).InputMetadata.ContainsKey(DecoderMaskInput);
+        JoinUnavailableReason = CanJoinRunningBatch ? null : joinUnavailableReason ?? "the with-past decoder takes no decoder_attention_mask";
     }
 
     /// <summary>Loads a model folder (files at the top or under <c>onnx/</c>).</summary>
@@ -68,11 +71,15 @@ public sealed class T5Model : IDisposable
         var created = new List<InferenceSession>();
         try
         {
-            InferenceSession Open(string path)
+            string? joinUnavailableReason = null;
+            InferenceSession Open(string path, bool withPast = false)
             {
                 try
                 {
-                    var session = new InferenceSession(path, sessionOptions);
+                    byte[]? rewritten = null;
+                    if (withPast && options.AddDecoderMask)
+                        (rewritten, joinUnavailableReason) = RewriteForJoins(path);
+                    var session = rewritten is null ? new InferenceSession(path, sessionOptions) : new InferenceSession(rewritten, sessionOptions);
                     created.Add(session);
                     return session;
                 }
@@ -88,17 +95,17 @@ public sealed class T5Model : IDisposable
             InferenceSession? withPast = null;
             if (files.MergedDecoder is not null)
             {
-                decoder = Open(files.MergedDecoder);
+                decoder = Open(files.MergedDecoder, withPast: true);
                 GraphContract.CheckDecoder(decoder, files.MergedDecoder, config, GraphContract.DecoderKind.Merged);
             }
             else
             {
                 decoder = Open(files.Decoder!);
                 GraphContract.CheckDecoder(decoder, files.Decoder!, config, GraphContract.DecoderKind.NoPast);
-                withPast = Open(files.DecoderWithPast!);
+                withPast = Open(files.DecoderWithPast!, withPast: true);
                 GraphContract.CheckDecoder(withPast, files.DecoderWithPast!, config, GraphContract.DecoderKind.WithPast);
             }
-            return new T5Model(files, config, tokenizer, options, sessionOptions, encoder, decoder, withPast, generationConfig);
+            return new T5Model(files, config, tokenizer, options, sessionOptions, encoder, decoder, withPast, generationConfig, joinUnavailableReason);
         }
         catch
         {
@@ -145,6 +152,27 @@ public sealed class T5Model : IDisposable
     /// next batch.
     /// </summary>
     public bool CanJoinRunningBatch { get; }
+
+    /// <summary>
+    /// Why new prompts cannot join a running batch on this model (null when <see cref="CanJoinRunningBatch"/>): a stock
+    /// decoder whose graph the engine did not recognise, or <see cref="ModelOptions.AddDecoderMask"/> off. Log it once.
+    /// </summary>
+    public string? JoinUnavailableReason { get; }
+
+    /// <summary>
+    /// A stock with-past (or merged) decoder rewritten in memory to take <see cref="DecoderMaskInput"/>
+    /// (<see cref="DecoderMaskGraph"/>; the file stays as it is), or null and why not. Null and no reason: the file
+    /// takes the mask already.
+    /// </summary>
+    private static (byte[]? Graph, string? Reason) RewriteForJoins(string path)
+    {
+        var (model, reason) = DecoderMaskGraph.TryRewriteFile(path);
+        if (model is not null)
+            return (model.ToByteArray(), null);
+        return reason is not null && reason.StartsWith("it already takes", StringComparison.Ordinal)
+            ? (null, null)
+            : (null, $"{Path.GetFileName(path)} was not recognised as a T5 decoder the engine can add {DecoderMaskInput} to ({reason}); new prompts wait for the running batch to finish");
+    }
 
     /// <summary>Whether the first-step graph declares the mask too (the merged decoder of the mask export).</summary>
     internal bool FirstDecoderTakesMask { get; }
