@@ -14,6 +14,7 @@ public class QuantizedDecoderMaskTests
     [Theory]
     [InlineData("merged", QuantizedMatMulForm.MatMulNBits)]
     [InlineData("split", QuantizedMatMulForm.MatMulNBits)]
+    [InlineData("merged", QuantizedMatMulForm.MatMulInteger)]
     [InlineData("split", QuantizedMatMulForm.MatMulInteger)]
     public async Task A_quantized_stock_export_joins_with_the_logits_of_the_quantized_python_mask_export(string layout, QuantizedMatMulForm form)
     {
@@ -33,10 +34,15 @@ public class QuantizedDecoderMaskTests
 
             using var rewritten = T5Model.Load(stock, new ModelOptions { UseQuantized = true });
             using var reference = T5Model.Load(python, new ModelOptions { UseQuantized = true });
+            // The quantized graphs are the ones loaded, and the stock one joins only through the rewrite.
+            Assert.EndsWith("_quantized.onnx", rewritten.Files.MergedDecoder ?? rewritten.Files.DecoderWithPast, StringComparison.Ordinal);
             Assert.True(rewritten.CanJoinRunningBatch, rewritten.JoinUnavailableReason);
             Assert.True(reference.CanJoinRunningBatch);
+            using (var asExported = T5Model.Load(stock, new ModelOptions { UseQuantized = true, AddDecoderMask = false }))
+                Assert.False(asExported.CanJoinRunningBatch);
             var a = Run(rewritten);
             var b = Run(reference);
+            Assert.Equal(b.Count, a.Count);
             var worst = 0f;
             for (var i = 0; i < a.Count; i++)
             {

@@ -19,7 +19,7 @@ public sealed record ModelOptions
     public int MaxBatchRows { get; init; } = 32;
     /// <summary>
     /// Rewrite a stock Optimum with-past decoder in memory so that it takes <c>decoder_attention_mask</c> and new prompts
-    /// can join a running batch (docs/decoder-mask.md). Off: a stock export runs as exported (no joins).
+    /// can join a running batch (docs/continuous-batching.md). Off: a stock export runs as exported (no joins).
     /// </summary>
     public bool AddDecoderMask { get; init; } = true;
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Serverless.Inference.Tokenization;
 
@@ -71,15 +70,11 @@ public sealed class T5Model : IDisposable
         var created = new List<InferenceSession>();
         try
         {
-            string? joinUnavailableReason = null;
-            InferenceSession Open(string path, bool withPast = false)
+            InferenceSession Open(string path, byte[]? graph = null)
             {
                 try
                 {
-                    byte[]? rewritten = null;
-                    if (withPast && options.AddDecoderMask)
-                        (rewritten, joinUnavailableReason) = RewriteForJoins(path);
-                    var session = rewritten is null ? new InferenceSession(path, sessionOptions) : new InferenceSession(rewritten, sessionOptions);
+                    var session = graph is null ? new InferenceSession(path, sessionOptions) : new InferenceSession(graph, sessionOptions);
                     created.Add(session);
                     return session;
                 }
@@ -89,20 +84,40 @@ public sealed class T5Model : IDisposable
                 }
             }
 
+            // The with-past decoder (or the merged one) of a stock export runs with decoder_attention_mask added in memory, so
+            // rows can join a running batch (DecoderMaskGraph); the file stays as it is. Not recognised: as exported, no joins.
+            string? joinUnavailableReason = null;
+            InferenceSession OpenWithPast(string path)
+            {
+                (var graph, joinUnavailableReason) = DecoderMaskGraph.ForLoad(path, options.AddDecoderMask);
+                if (graph is null)
+                    return Open(path);
+                try
+                {
+                    return Open(path, graph);
+                }
+                catch (ModelFormatException e)
+                {
+                    joinUnavailableReason = $"ONNX Runtime refused {Path.GetFileName(path)} with {DecoderMaskInput} added ({e.InnerException?.Message}); " +
+                        "new prompts wait for the running batch to finish";
+                    return Open(path);
+                }
+            }
+
             var encoder = Open(files.Encoder);
             GraphContract.CheckEncoder(encoder, files.Encoder, config);
             InferenceSession decoder;
             InferenceSession? withPast = null;
             if (files.MergedDecoder is not null)
             {
-                decoder = Open(files.MergedDecoder, withPast: true);
+                decoder = OpenWithPast(files.MergedDecoder);
                 GraphContract.CheckDecoder(decoder, files.MergedDecoder, config, GraphContract.DecoderKind.Merged);
             }
             else
             {
                 decoder = Open(files.Decoder!);
                 GraphContract.CheckDecoder(decoder, files.Decoder!, config, GraphContract.DecoderKind.NoPast);
-                withPast = Open(files.DecoderWithPast!, withPast: true);
+                withPast = OpenWithPast(files.DecoderWithPast!);
                 GraphContract.CheckDecoder(withPast, files.DecoderWithPast!, config, GraphContract.DecoderKind.WithPast);
             }
             return new T5Model(files, config, tokenizer, options, sessionOptions, encoder, decoder, withPast, generationConfig, joinUnavailableReason);
@@ -158,21 +173,6 @@ public sealed class T5Model : IDisposable
     /// decoder whose graph the engine did not recognise, or <see cref="ModelOptions.AddDecoderMask"/> off. Log it once.
     /// </summary>
     public string? JoinUnavailableReason { get; }
-
-    /// <summary>
-    /// A stock with-past (or merged) decoder rewritten in memory to take <see cref="DecoderMaskInput"/>
-    /// (<see cref="DecoderMaskGraph"/>; the file stays as it is), or null and why not. Null and no reason: the file
-    /// takes the mask already.
-    /// </summary>
-    private static (byte[]? Graph, string? Reason) RewriteForJoins(string path)
-    {
-        var (model, reason) = DecoderMaskGraph.TryRewriteFile(path);
-        if (model is not null)
-            return (model.ToByteArray(), null);
-        return reason is not null && reason.StartsWith("it already takes", StringComparison.Ordinal)
-            ? (null, null)
-            : (null, $"{Path.GetFileName(path)} was not recognised as a T5 decoder the engine can add {DecoderMaskInput} to ({reason}); new prompts wait for the running batch to finish");
-    }
 
     /// <summary>Whether the first-step graph declares the mask too (the merged decoder of the mask export).</summary>
     internal bool FirstDecoderTakesMask { get; }
