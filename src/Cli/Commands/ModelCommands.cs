@@ -10,12 +10,12 @@ using Serverless.ModelStore;
 
 namespace Serverless.Cli.Commands;
 
-/// <summary><c>model upload | verify | list | bench</c>: put the ONNX export into Blob Storage and check it.</summary>
+/// <summary><c>model upload | verify | list | bench | add-decoder-mask</c>: put the ONNX export into Blob Storage and check it.</summary>
 internal static class ModelCommands
 {
     public static Command Create() => new("model", "Upload, verify, list and benchmark the model in Blob Storage.")
     {
-        Upload(), Verify(), List(), Bench(),
+        Upload(), Verify(), List(), Bench(), DecoderMaskCommand.Create(),
     };
 
     private static Option<string> ContainerOption()

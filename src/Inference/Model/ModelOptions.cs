@@ -17,4 +17,9 @@ public sealed record ModelOptions
     /// one after another. Bounds the memory of the KV cache.
     /// </summary>
     public int MaxBatchRows { get; init; } = 32;
+    /// <summary>
+    /// Rewrite a stock Optimum with-past decoder in memory so that it takes <c>decoder_attention_mask</c> and new prompts
+    /// can join a running batch (docs/continuous-batching.md). Off: a stock export runs as exported (no joins).
+    /// </summary>
+    public bool AddDecoderMask { get; init; } = true;
 }

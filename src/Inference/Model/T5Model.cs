@@ -24,7 +24,8 @@ public sealed class T5Model : IDisposable
     private bool _disposed;
 
     private T5Model(ModelFiles files, T5Config config, T5Tokenizer tokenizer, ModelOptions options, SessionOptions sessionOptions,
-        InferenceSession encoder, InferenceSession decoder, InferenceSession? decoderWithPast, JsonElement? generationConfig)
+        InferenceSession encoder, InferenceSession decoder, InferenceSession? decoderWithPast, JsonElement? generationConfig,
+        string? joinUnavailableReason)
     {
         Files = files;
         Config = config;
@@ -39,6 +40,7 @@ public sealed class T5Model : IDisposable
         WithPastTakesEncoderHiddenStates = decoderWithPast?.InputMetadata.ContainsKey("encoder_hidden_states") ?? false;
         FirstDecoderTakesMask = decoder.InputMetadata.ContainsKey(DecoderMaskInput);
         CanJoinRunningBatch = (decoderWithPast ?? decoder).InputMetadata.ContainsKey(DecoderMaskInput);
+        JoinUnavailableReason = CanJoinRunningBatch ? null : joinUnavailableReason ?? "the with-past decoder takes no decoder_attention_mask";
     }
 
     /// <summary>Loads a model folder (files at the top or under <c>onnx/</c>).</summary>
@@ -68,11 +70,11 @@ public sealed class T5Model : IDisposable
         var created = new List<InferenceSession>();
         try
         {
-            InferenceSession Open(string path)
+            InferenceSession Open(string path, byte[]? graph = null)
             {
                 try
                 {
-                    var session = new InferenceSession(path, sessionOptions);
+                    var session = graph is null ? new InferenceSession(path, sessionOptions) : new InferenceSession(graph, sessionOptions);
                     created.Add(session);
                     return session;
                 }
@@ -82,23 +84,43 @@ public sealed class T5Model : IDisposable
                 }
             }
 
+            // The with-past decoder (or the merged one) of a stock export runs with decoder_attention_mask added in memory, so
+            // rows can join a running batch (DecoderMaskGraph); the file stays as it is. Not recognised: as exported, no joins.
+            string? joinUnavailableReason = null;
+            InferenceSession OpenWithPast(string path)
+            {
+                (var graph, joinUnavailableReason) = DecoderMaskGraph.ForLoad(path, options.AddDecoderMask);
+                if (graph is null)
+                    return Open(path);
+                try
+                {
+                    return Open(path, graph);
+                }
+                catch (ModelFormatException e)
+                {
+                    joinUnavailableReason = $"ONNX Runtime refused {Path.GetFileName(path)} with {DecoderMaskInput} added ({e.InnerException?.Message}); " +
+                        "new prompts wait for the running batch to finish";
+                    return Open(path);
+                }
+            }
+
             var encoder = Open(files.Encoder);
             GraphContract.CheckEncoder(encoder, files.Encoder, config);
             InferenceSession decoder;
             InferenceSession? withPast = null;
             if (files.MergedDecoder is not null)
             {
-                decoder = Open(files.MergedDecoder);
+                decoder = OpenWithPast(files.MergedDecoder);
                 GraphContract.CheckDecoder(decoder, files.MergedDecoder, config, GraphContract.DecoderKind.Merged);
             }
             else
             {
                 decoder = Open(files.Decoder!);
                 GraphContract.CheckDecoder(decoder, files.Decoder!, config, GraphContract.DecoderKind.NoPast);
-                withPast = Open(files.DecoderWithPast!);
+                withPast = OpenWithPast(files.DecoderWithPast!);
                 GraphContract.CheckDecoder(withPast, files.DecoderWithPast!, config, GraphContract.DecoderKind.WithPast);
             }
-            return new T5Model(files, config, tokenizer, options, sessionOptions, encoder, decoder, withPast, generationConfig);
+            return new T5Model(files, config, tokenizer, options, sessionOptions, encoder, decoder, withPast, generationConfig, joinUnavailableReason);
         }
         catch
         {
@@ -145,6 +167,12 @@ public sealed class T5Model : IDisposable
     /// next batch.
     /// </summary>
     public bool CanJoinRunningBatch { get; }
+
+    /// <summary>
+    /// Why new prompts cannot join a running batch on this model (null when <see cref="CanJoinRunningBatch"/>): a stock
+    /// decoder whose graph the engine did not recognise, or <see cref="ModelOptions.AddDecoderMask"/> off. Log it once.
+    /// </summary>
+    public string? JoinUnavailableReason { get; }
 
     /// <summary>Whether the first-step graph declares the mask too (the merged decoder of the mask export).</summary>
     internal bool FirstDecoderTakesMask { get; }
