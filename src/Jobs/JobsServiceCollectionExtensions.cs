@@ -51,7 +51,8 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(_ => StorageConnection.FromSettings(PromptJobsOptions.ConnectionName, key => configuration[key]));
         services.TryAddSingleton(sp => ModelProvider.ForT5(key => configuration[key], sp.GetRequiredService<StorageConnection>()));
         services.TryAddSingleton<ModelReadiness>();
-        services.TryAddSingleton<IJobModelSource>(sp => new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>(), sp.GetRequiredService<ModelReadiness>()));
+        services.TryAddSingleton<IJobModelSource>(sp => new ModelStoreJobModelSource(sp.GetRequiredService<ModelProvider<T5Model>>(), sp.GetRequiredService<ModelReadiness>(),
+            sp.GetRequiredService<ILogger<ModelStoreJobModelSource>>()));
         services.TryAddSingleton(sp => NewStore(sp, StorageRetry.ModelTransfer));
         services.TryAddSingleton(sp =>
         {

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration.Memory;
 using Serverless.Functions;
 using Serverless.Jobs;
 using Serverless.Jobs.Failover;
+using Serverless.Jobs.Models;
 
 namespace Serverless.LocalHost;
 
@@ -62,6 +63,7 @@ public static class LocalHostApp
         builder.Services.AddPromptJobs(builder.Configuration);
         // Heartbeat and dead-instance sweeps (issue 25, docs/reliability.md).
         builder.Services.AddJobFailoverService();
+        builder.Services.AddModelWarmUp(); // docs/cold-start.md
         builder.Services.AddTransient<SubmitJob>();
         builder.Services.AddTransient<GetJob>();
         builder.Services.AddTransient<ListJobs>();

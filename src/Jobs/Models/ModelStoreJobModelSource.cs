@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Serverless.Inference.Model;
 using Serverless.ModelStore;
 
@@ -5,8 +7,12 @@ namespace Serverless.Jobs.Models;
 
 /// <summary>The model store's provider as the job pipeline's model source.</summary>
 /// <param name="readiness">Told of every acquire's outcome, so health can say why the model cannot be served.</param>
-internal sealed class ModelStoreJobModelSource(ModelProvider<T5Model> provider, ModelReadiness? readiness = null) : IJobModelSource
+/// <param name="logger">Gets each load's cold-start line (<see cref="ModelLoadLog"/>), once per load.</param>
+internal sealed class ModelStoreJobModelSource(ModelProvider<T5Model> provider, ModelReadiness? readiness = null, ILogger? logger = null) : IJobModelSource
 {
+    private readonly ILogger _logger = logger ?? NullLogger.Instance;
+    private ModelLoadInfo? _logged;
+
     public async Task<JobModelLease> AcquireAsync(CancellationToken cancellationToken)
     {
         var before = provider.LastLoad;
@@ -24,6 +30,9 @@ internal sealed class ModelStoreJobModelSource(ModelProvider<T5Model> provider, 
         // A new load record appeared while we waited: this call (or one it joined) paid for the download and load.
         var after = provider.LastLoad;
         TimeSpan? loadTime = after is not null && !ReferenceEquals(before, after) ? after.SyncDuration + after.LoadDuration : null;
+        // Callers that joined one load (the warm-up and a first job) all see it new: the first to get here logs it.
+        if (after is not null && !ReferenceEquals(Interlocked.Exchange(ref _logged, after), after) && loadTime is not null)
+            ModelLoadLog.Loaded(_logger, after);
         return new JobModelLease(lease.Model, loadTime, lease, new JobModelInfo(provider.Container.Name, provider.Prefix, lease.Version));
     }
 }
