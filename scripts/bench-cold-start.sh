@@ -5,7 +5,7 @@
 # phase ended, in seconds from the host's start:
 #   api        the submit answered 202 (host start, function indexing, the HTTP pipeline)
 #   worker     the worker process started (/proc; under the local host, the host's own process)
-#   warm-up    the model warm-up began in the worker (its DI host built: worker start and JIT up to there)
+#   load       the model's load began (with the warm-up: the worker's host built, so worker start and JIT end there)
 #   listed     the model's prefix listed and its manifest read
 #   fetched    its files downloaded, hashed on the way (hash_ms: SHA-256 time in it, summed over parallel files)
 #   ready      ONNX Runtime's sessions created: the model loaded (load_s: fetch + sessions, as the worker logs it)
@@ -100,11 +100,11 @@ for precision in $precisions; do
     fp32) dir="$model_dir" ;;
     int8)
       dir="${XDG_CACHE_HOME:-$HOME/.cache}/serverless/bench-cold-start/int8-$(printf '%s' "$model_dir" | sha256sum | cut -c1-12)"
-      if [ ! -f "$dir/.complete" ] || [ "$model_dir/config.json" -nt "$dir/.complete" ]; then
+      if [ ! -f "$dir.complete" ] || [ "$model_dir/config.json" -nt "$dir.complete" ]; then
         echo "== quantize $model_dir (8-bit) into $dir"
         rm -rf "$dir"
         "${cli[@]}" model quantize "$model_dir" --bits 8 --out "$dir" >/dev/null
-        touch "$dir/.complete"
+        touch "$dir.complete"
       fi
       ;;
     *) echo "bench-cold-start.sh: unknown precision '$precision' (fp32, int8)" >&2; exit 2 ;;
@@ -149,19 +149,17 @@ def ms(iso):  # ISO 8601 with a UTC offset, as .NET's "O" prints it (7 fraction 
     return datetime.fromisoformat(iso).timestamp() * 1000
 def s(at): return "" if at is None else f"{(at - t0) / 1000:.2f}"
 row = {"run": name, "api": s(api), "worker": s(int(worker)) if worker else ""}
-m = re.search(r"Model warm-up: started \d+ ms after the process started \(([^)]+)\)", text)
-row["warm-up"] = s(ms(m.group(1))) if m else ""
 m = re.search(r"Model \S+ loaded: started (\S+); listed in (\d+) ms; fetched (\d+) bytes in (\d+) files in (\d+) ms \(hashing (\d+) ms of it\);"
               r".*?sessions in (\d+) ms; ready (\S+),", text)
 extra = {}
 if m:
     begun = ms(m.group(1).rstrip(";"))
     listed = begun + int(m.group(2)); fetched = listed + int(m.group(5))
-    row.update({"listed": s(listed), "fetched": s(fetched), "ready": s(ms(m.group(8)))})
+    row.update({"load": s(begun), "listed": s(listed), "fetched": s(fetched), "ready": s(ms(m.group(8)))})
     extra = {"MB": f"{int(m.group(3)) / 1e6:.0f}", "fetch_s": f"{int(m.group(5)) / 1000:.2f}", "hash_ms": m.group(6),
              "sessions_s": f"{int(m.group(7)) / 1000:.2f}"}
 else:
-    row.update({"listed": "", "fetched": "", "ready": ""})
+    row.update({"load": "", "listed": "", "fetched": "", "ready": ""})
 m = re.search(r"loaded the model in (\d+) ms", text)
 extra["load_s"] = f"{int(m.group(1)) / 1000:.2f}" if m else "(warm)"
 record = json.loads(job)
@@ -223,7 +221,7 @@ run_one() {
   local worker; worker="$(worker_started_ms "$host_pid")"
   sleep 0.5   # the last log lines
   stop_host
-  rm -rf "$work/cache-$suffix"
+  rm -rf "$work/cache-$suffix"*
   rows+=("$(phases "$name" "$log" "$t0" "$api" "$done_ms" "$worker" "$job")")
   echo "${rows[-1]}"
 }
@@ -244,7 +242,7 @@ echo "== cold start by phase, seconds from host start ($(nproc) cores, $(date -u
 printf '%s\n' "${rows[@]}" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]
-cols = ["run", "api", "worker", "warm-up", "listed", "fetched", "ready", "started", "1st token", "done", "client", "MB", "fetch_s", "hash_ms", "sessions_s", "load_s"]
+cols = ["run", "api", "worker", "load", "listed", "fetched", "ready", "started", "1st token", "done", "client", "MB", "fetch_s", "hash_ms", "sessions_s", "load_s"]
 print("| " + " | ".join(cols) + " |")
 print("|" + "---|" * len(cols))
 for r in rows: print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
