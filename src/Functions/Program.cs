@@ -6,6 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Serverless.Functions;
 using Serverless.Jobs;
 using Serverless.Jobs.Failover;
+using Serverless.Jobs.Models;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 
@@ -20,5 +21,7 @@ builder.Services.AddPipelineTelemetry(exporters, ApplicationInsightsSettings.Cre
 builder.Services.AddPromptJobs(builder.Configuration);
 // Heartbeat and dead-instance sweeps on every instance while it is up (issue 25, docs/reliability.md).
 builder.Services.AddJobFailoverService();
+// The model is fetched and loaded while the host is still starting, not on the first message (docs/cold-start.md).
+builder.Services.AddModelWarmUp();
 
 builder.Build().Run();

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration.Memory;
 using Serverless.Functions;
 using Serverless.Jobs;
 using Serverless.Jobs.Failover;
+using Serverless.Jobs.Models;
 
 namespace Serverless.LocalHost;
 
@@ -76,6 +77,7 @@ public static class LocalHostApp
         // A stop lets running decodes drain (Failover__DrainBudget) and then hands back what is left: give it the time.
         builder.Services.AddOptions<HostOptions>().Configure<FailoverOptions>((host, failover) =>
             host.ShutdownTimeout = TimeSpan.FromTicks(Math.Max(host.ShutdownTimeout.Ticks, (failover.DrainBudget + TimeSpan.FromSeconds(20)).Ticks)));
+        builder.Services.AddModelWarmUp(); // docs/cold-start.md
         // The HTTP functions' classes are created per request from these services, as the isolated worker does (HttpRoutes).
         // The queue triggers run in a WebJobs host of their own, restarted after failures (see QueueTriggerHost).
         builder.Services.AddSingleton(queueSettings);

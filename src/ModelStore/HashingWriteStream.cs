@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 
 namespace Serverless.ModelStore;
@@ -11,17 +12,21 @@ internal sealed class HashingWriteStream(Stream inner) : Stream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private long _written;
+    private long _hashTicks;
 
     /// <summary>False when the writer seeked, so the running hash does not describe the file.</summary>
     public bool IsSequential { get; private set; } = true;
 
     public long BytesWritten => _written;
 
+    /// <summary>Time spent hashing (part of the download's time, on the thread that writes): the cold-start log reports it.</summary>
+    public TimeSpan HashTime => Stopwatch.GetElapsedTime(0, _hashTicks);
+
     public string GetHashHex() => Convert.ToHexStringLower(_hash.GetHashAndReset());
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        _hash.AppendData(buffer);
+        Hash(buffer);
         inner.Write(buffer);
         _written += buffer.Length;
     }
@@ -30,9 +35,16 @@ internal sealed class HashingWriteStream(Stream inner) : Stream
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        _hash.AppendData(buffer.Span);
+        Hash(buffer.Span);
         await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
         _written += buffer.Length;
+    }
+
+    private void Hash(ReadOnlySpan<byte> buffer)
+    {
+        var started = Stopwatch.GetTimestamp();
+        _hash.AppendData(buffer);
+        _hashTicks += Stopwatch.GetTimestamp() - started;
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

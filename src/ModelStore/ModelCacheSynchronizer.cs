@@ -18,9 +18,11 @@ internal sealed record RemoteModel(
 /// <summary>
 /// The outcome of bringing the cache folder in line with storage. <see cref="Unverified"/>: cached files trusted on
 /// their metadata whose hashes the caller still has to check (<see cref="ModelCacheSynchronizer.FindCorruptAsync"/>).
+/// <see cref="HashTime"/>: SHA-256 time within <see cref="Elapsed"/>, summed over the files (they download in parallel).
 /// </summary>
 internal sealed record SyncResult(
-    string Fingerprint, int FilesDownloaded, int FilesReused, long BytesDownloaded, TimeSpan Elapsed, IReadOnlyList<string> Unverified);
+    string Fingerprint, int FilesDownloaded, int FilesReused, long BytesDownloaded, TimeSpan Elapsed, IReadOnlyList<string> Unverified,
+    TimeSpan HashTime = default);
 
 /// <summary>
 /// Brings a local cache folder in line with a model prefix in Blob Storage: lists the prefix, trusts cached files whose
@@ -176,12 +178,14 @@ internal sealed class ModelCacheSynchronizer
         var aggregator = new TransferProgressAggregator(progress, toDownload.Sum(f => f.Size), toDownload.Count);
         aggregator.Start();
         var recordGate = new object();
+        long hashTicks = 0;
         // Largest first so the long transfers start at once and small files fill the gaps.
         await Parallel.ForEachAsync(toDownload.OrderByDescending(f => f.Size),
             new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelFiles, CancellationToken = cancellationToken },
             async (file, ct) =>
             {
-                var sha = await DownloadFileAsync(file, remote.Found, aggregator.ForFile(), ct).ConfigureAwait(false);
+                var (sha, hashTime) = await DownloadFileAsync(file, remote.Found, aggregator.ForFile(), ct).ConfigureAwait(false);
+                Interlocked.Add(ref hashTicks, hashTime.Ticks);
                 aggregator.FileCompleted();
                 lock (recordGate)
                 {
@@ -192,7 +196,7 @@ internal sealed class ModelCacheSynchronizer
             }).ConfigureAwait(false);
 
         return new SyncResult(remote.Fingerprint, toDownload.Count, remote.Files.Count - toDownload.Count,
-            aggregator.BytesTransferred, stopwatch.Elapsed, unverified);
+            aggregator.BytesTransferred, stopwatch.Elapsed, unverified, TimeSpan.FromTicks(hashTicks));
     }
 
     private enum CacheState { Missing, Verified, Unverified }
@@ -242,7 +246,7 @@ internal sealed class ModelCacheSynchronizer
         return corrupt;
     }
 
-    private async Task<string> DownloadFileAsync(RemoteFile file, IReadOnlyList<string> found, IProgress<long> progress, CancellationToken cancellationToken)
+    private async Task<(string Sha256, TimeSpan HashTime)> DownloadFileAsync(RemoteFile file, IReadOnlyList<string> found, IProgress<long> progress, CancellationToken cancellationToken)
     {
         var finalPath = LocalPath(file.Name);
         Directory.CreateDirectory(Path.GetDirectoryName(finalPath)!);
@@ -252,6 +256,7 @@ internal sealed class ModelCacheSynchronizer
         {
             string sha;
             long written;
+            TimeSpan hashTime;
             var fileOptions = new FileStreamOptions
             {
                 Mode = FileMode.CreateNew,
@@ -288,9 +293,15 @@ internal sealed class ModelCacheSynchronizer
                     await hashing.FlushAsync(cancellationToken).ConfigureAwait(false);
                     written = hashing.BytesWritten;
                     sha = hashing.IsSequential ? hashing.GetHashHex() : "";
+                    hashTime = hashing.HashTime;
                 }
             }
-            if (sha.Length == 0) sha = await HashFileAsync(tempPath, cancellationToken).ConfigureAwait(false);
+            if (sha.Length == 0)
+            {
+                var second = Stopwatch.StartNew();
+                sha = await HashFileAsync(tempPath, cancellationToken).ConfigureAwait(false);
+                hashTime += second.Elapsed;
+            }
 
             if (written != file.Size)
                 throw new ModelChecksumMismatchException(blobPath, $"{file.Size} bytes", $"{written} bytes");
@@ -298,7 +309,7 @@ internal sealed class ModelCacheSynchronizer
                 throw new ModelChecksumMismatchException(blobPath, $"SHA-256 {file.Sha256}", $"SHA-256 {sha}");
 
             File.Move(tempPath, finalPath, overwrite: true);
-            return sha;
+            return (sha, hashTime);
         }
         finally
         {

@@ -86,8 +86,9 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
             LoadedModel<TModel> loaded;
             try
             {
+                var (started, listing) = (DateTimeOffset.UtcNow, Stopwatch.StartNew());
                 var remote = await GetRemoteAsync(cancellationToken).ConfigureAwait(false);
-                loaded = await SyncAndLoadAsync(remote, cancellationToken).ConfigureAwait(false);
+                loaded = await SyncAndLoadAsync(remote, started, listing.Elapsed, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e)
             {
@@ -116,9 +117,10 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var (started, listing) = (DateTimeOffset.UtcNow, Stopwatch.StartNew());
             var remote = await GetRemoteAsync(cancellationToken).ConfigureAwait(false);
             if (Volatile.Read(ref _current) is { } current && current.Version == remote.Fingerprint) return false;
-            Swap(await SyncAndLoadAsync(remote, cancellationToken).ConfigureAwait(false));
+            Swap(await SyncAndLoadAsync(remote, started, listing.Elapsed, cancellationToken).ConfigureAwait(false));
             return true;
         }
         finally
@@ -157,7 +159,8 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         }
     }
 
-    private async Task<LoadedModel<TModel>> SyncAndLoadAsync(RemoteModel remote, CancellationToken cancellationToken)
+    private async Task<LoadedModel<TModel>> SyncAndLoadAsync(
+        RemoteModel remote, DateTimeOffset started, TimeSpan listDuration, CancellationToken cancellationToken)
     {
         // The lock is held through the load too, so another process cannot swap files under a model being loaded.
         using var fileLock = await CacheLock.AcquireAsync(CacheDirectory, _options.CacheLockTimeout, cancellationToken).ConfigureAwait(false);
@@ -168,9 +171,11 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         // the load does not wait for the hash, but the model is not handed out until the hash agrees.
         var loading = Task.Run(() => _loader(CacheDirectory, cancellationToken), cancellationToken);
         IReadOnlyList<string> corrupt;
+        var verifying = Stopwatch.StartNew();
         try
         {
             corrupt = await _sync.FindCorruptAsync(sync.Unverified, cancellationToken).ConfigureAwait(false);
+            verifying.Stop();
         }
         catch
         {
@@ -189,7 +194,13 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         var model = await loading.ConfigureAwait(false);
 
         LastLoad = new ModelLoadInfo(sync.Fingerprint, CacheDirectory, sync.FilesDownloaded, sync.FilesReused, sync.BytesDownloaded,
-            sync.Elapsed, stopwatch.Elapsed);
+            sync.Elapsed, stopwatch.Elapsed)
+        {
+            StartedAt = started,
+            ListDuration = listDuration,
+            HashDuration = sync.HashTime,
+            VerifyDuration = sync.Unverified.Count > 0 ? verifying.Elapsed : TimeSpan.Zero,
+        };
         return new LoadedModel<TModel>(model, sync.Fingerprint);
     }
 

@@ -68,6 +68,7 @@ public sealed class T5Model : IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
         var created = new List<InferenceSession>();
+        var opening = new List<Task>();
         try
         {
             InferenceSession Open(string path, byte[]? graph = null)
@@ -75,7 +76,7 @@ public sealed class T5Model : IDisposable
                 try
                 {
                     var session = graph is null ? new InferenceSession(path, sessionOptions) : new InferenceSession(graph, sessionOptions);
-                    created.Add(session);
+                    lock (created) created.Add(session);
                     return session;
                 }
                 catch (OnnxRuntimeException e)
@@ -104,26 +105,39 @@ public sealed class T5Model : IDisposable
                 }
             }
 
-            var encoder = Open(files.Encoder);
+            // The graphs are opened side by side: a session's creation (parsing, graph optimization) runs mostly on one core,
+            // and on a new instance it is the largest part of the cold start (docs/cold-start.md).
+            Task<InferenceSession> Start(string path, bool withPast = false)
+            {
+                var task = Task.Run(() => withPast ? OpenWithPast(path) : Open(path));
+                opening.Add(task);
+                return task;
+            }
+            var (encoding, decoding) = (Start(files.Encoder), files.MergedDecoder is null ? Start(files.Decoder!) : Start(files.MergedDecoder, withPast: true));
+            var withPastOpening = files.MergedDecoder is null ? Start(files.DecoderWithPast!, withPast: true) : null;
+
+            var encoder = encoding.GetAwaiter().GetResult();
             GraphContract.CheckEncoder(encoder, files.Encoder, config);
             InferenceSession decoder;
             InferenceSession? withPast = null;
             if (files.MergedDecoder is not null)
             {
-                decoder = OpenWithPast(files.MergedDecoder);
+                decoder = decoding.GetAwaiter().GetResult();
                 GraphContract.CheckDecoder(decoder, files.MergedDecoder, config, GraphContract.DecoderKind.Merged);
             }
             else
             {
-                decoder = Open(files.Decoder!);
+                decoder = decoding.GetAwaiter().GetResult();
                 GraphContract.CheckDecoder(decoder, files.Decoder!, config, GraphContract.DecoderKind.NoPast);
-                withPast = OpenWithPast(files.DecoderWithPast!);
+                withPast = withPastOpening!.GetAwaiter().GetResult();
                 GraphContract.CheckDecoder(withPast, files.DecoderWithPast!, config, GraphContract.DecoderKind.WithPast);
             }
             return new T5Model(files, config, tokenizer, options, sessionOptions, encoder, decoder, withPast, generationConfig, joinUnavailableReason);
         }
         catch
         {
+            // The other graphs may still be opening: let them finish, then dispose every session made.
+            foreach (var task in opening) ((IAsyncResult)task).AsyncWaitHandle.WaitOne();
             foreach (var session in created)
                 session.Dispose();
             sessionOptions.Dispose();

@@ -27,6 +27,9 @@ public static class ModelStoreTelemetry
         activity?.SetTag("model.version", load.Version)
             .SetTag("model.files_downloaded", load.FilesDownloaded)
             .SetTag("model.files_reused", load.FilesReused)
-            .SetTag("model.bytes_downloaded", load.BytesDownloaded);
+            .SetTag("model.bytes_downloaded", load.BytesDownloaded)
+            .SetTag("model.list_ms", load.ListDuration.TotalMilliseconds)
+            .SetTag("model.hash_ms", load.HashDuration.TotalMilliseconds)
+            .SetTag("model.verify_ms", load.VerifyDuration.TotalMilliseconds);
     }
 }
