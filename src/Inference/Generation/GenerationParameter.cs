@@ -43,6 +43,7 @@ public sealed class GenerationParameter
     /// <summary>The Hugging Face name (snake_case), as in a job's <c>parameters</c> and in <c>generation_config.json</c>.</summary>
     public string Name { get; }
 
+    /// <summary>The JSON type of its value.</summary>
     public GenerationParameterType Type { get; }
 
     /// <summary>What it does and which values it takes, in one sentence.</summary>
