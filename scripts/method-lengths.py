@@ -144,14 +144,17 @@ def is_type_header(head):
     return bool(TYPE_HEADER.search(before)) or bool(re.search(r"\bextension\s*$", before))
 
 
+KEYWORDS = {"static", "public", "private", "protected", "internal", "async", "override", "virtual", "new", "readonly",
+            "unsafe", "extern", "sealed", "abstract", "partial", "implicit", "explicit", "operator"}
+
+
 def member_name(head):
     head = re.sub(r"\[[^\]]*\]", " ", head)  # attributes
     before_body = head.split("=>")[0]
-    match = None
-    for match in MEMBER_NAME.finditer(before_body.split("(")[0] + "(" if "(" in before_body else ""):
-        pass
-    if match:
-        return match.group(1)
+    # The parameter list's '(' follows the name: skip modifiers before a tuple return type, `static (int A, int B) Run(`.
+    for match in MEMBER_NAME.finditer(before_body):
+        if match.group(1) not in KEYWORDS:
+            return match.group(1)
     prop = PROPERTY_NAME.search(before_body.strip())
     return prop.group(1) if prop else before_body.strip()[:40]
 

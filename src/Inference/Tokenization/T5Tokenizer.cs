@@ -224,6 +224,7 @@ public sealed partial class T5Tokenizer : Tokenizer
     public int VocabularySize => _pieces.Length;
 
     /// <summary>The vocabulary piece of <paramref name="id"/>, or <c>&lt;extra_id_N&gt;</c> for T5's sentinel ids.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="id"/> is negative or past the sentinels.</exception>
     public string IdToPiece(int id)
     {
         if ((uint)id < (uint)_pieces.Length)
@@ -240,6 +241,8 @@ public sealed partial class T5Tokenizer : Tokenizer
     }
 
     /// <summary>Encodes text to ids; appends <c>&lt;/s&gt;</c> (id 1) when <paramref name="addEndOfSentence"/> is true.</summary>
+    /// <exception cref="InvalidOperationException"><paramref name="addEndOfSentence"/> is true and the model has no
+    /// <c>&lt;/s&gt;</c> piece.</exception>
     public int[] Encode(string text, bool addEndOfSentence = true)
     {
         ArgumentNullException.ThrowIfNull(text);
