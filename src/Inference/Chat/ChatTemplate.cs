@@ -2,8 +2,10 @@ using System.Text;
 
 namespace Serverless.Inference.Chat;
 
-/// <summary>One message of a conversation: its role (<c>system</c>, <c>developer</c>, <c>user</c> or <c>assistant</c>,
-/// as OpenAI's API names them) and its text.</summary>
+/// <summary>One message of a conversation, as <see cref="ChatTemplate.Format"/> takes it.</summary>
+/// <param name="Role"><c>system</c>, <c>developer</c>, <c>user</c> or <c>assistant</c>, as OpenAI's API names them
+/// (lower case).</param>
+/// <param name="Text">The message's text.</param>
 public sealed record ChatTurn(string Role, string Text);
 
 /// <summary>

@@ -4,7 +4,7 @@ namespace Serverless.Inference.Generation;
 /// One prompt of a decode batch (<see cref="RowSet.Prefill"/>): its own text or ids, its
 /// own generation parameters and its own cancellation, so prompts of different callers can share the decoder's steps.
 /// </summary>
-public sealed class BatchPrompt
+internal sealed class BatchPrompt
 {
     private BatchPrompt(string? text, int[]? ids, GenerationOptions options, CancellationToken cancellationToken)
     {
@@ -72,4 +72,4 @@ public sealed class BatchPrompt
 /// What became of one <see cref="BatchPrompt"/>: its result, or the error that kept it from running (an invalid
 /// parameter, beam search, a prompt over the context window, a bad id) — an error of this prompt only.
 /// </summary>
-public sealed record RowOutcome(BatchPrompt Prompt, GenerationResult? Result, Exception? Error);
+internal sealed record RowOutcome(BatchPrompt Prompt, GenerationResult? Result, Exception? Error);

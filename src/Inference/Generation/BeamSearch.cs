@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Serverless.Inference.Generation.Processing;
 using Serverless.Inference.Model;
 
 namespace Serverless.Inference.Generation;
@@ -14,41 +15,13 @@ internal static class BeamSearch
 {
     public static void Run(DecodeBatch context)
     {
-        var model = context.Model;
-        var config = model.Config;
-        var options = context.Options;
-        var batch = context.Prompts.Count;
-        var beams = options.NumBeams;
-        var rows = batch * beams;
-        var vocab = config.VocabSize;
-        var maxNew = options.MaxNewTokens;
-
-        using var stepper = context.StartDecoder(beams);
-        var pipeline = context.CreateProcessors();
-
-        // Running beams: scores (float32, as torch keeps them) and token histories, double-buffered for reordering.
-        var beamScores = new float[rows];
-        for (var r = 0; r < rows; r++)
-            beamScores[r] = r % beams == 0 ? 0f : -1e9f;
-        var sequences = new int[rows * maxNew];
-        var nextSequences = new int[rows * maxNew];
-        var nextScores = new float[rows];
-        var nextTokens = new int[rows];
-        var sourceRows = new int[rows];
-        var hypotheses = new Hypotheses[batch];
-        for (var b = 0; b < batch; b++)
-            hypotheses[b] = new Hypotheses(beams, options.LengthPenalty, options.EarlyStopping);
-        var done = new bool[batch];
-        var doneAt = new long[batch];
-        var candidateScores = new float[2 * beams];
-        var candidateIndices = new int[2 * beams];
-
-        stepper.InputIds.Fill(config.DecoderStartTokenId);
+        using var stepper = context.StartDecoder(context.Options.NumBeams);
+        var search = new RunningBeams(context);
+        stepper.InputIds.Fill(context.Model.Config.DecoderStartTokenId);
         var decodeStart = Stopwatch.GetTimestamp();
         long firstTokenAt = 0;
-        var steps = 0;
         var cancelled = false;
-        for (var step = 0; step < maxNew; step++)
+        for (var step = 0; step < context.Options.MaxNewTokens; step++)
         {
             if (context.CancellationToken.IsCancellationRequested)
             {
@@ -58,97 +31,190 @@ internal static class BeamSearch
             var logits = stepper.Step();
             if (step == 0)
                 firstTokenAt = Stopwatch.GetTimestamp();
-
-            for (var b = 0; b < batch; b++)
-            {
-                if (done[b])
-                {
-                    for (var k = 0; k < beams; k++)
-                    {
-                        var r = b * beams + k;
-                        nextScores[r] = 0;
-                        nextTokens[r] = config.PadTokenId;
-                        sourceRows[r] = b * beams;
-                    }
-                    continue;
-                }
-
-                for (var k = 0; k < beams; k++)
-                {
-                    var r = b * beams + k;
-                    var row = logits.Slice(r * vocab, vocab);
-                    LogSoftmax(row);
-                    pipeline.Process(row, sequences.AsSpan(r * maxNew, step));
-                    var beamScore = beamScores[r];
-                    for (var v = 0; v < row.Length; v++)
-                        row[v] += beamScore;
-                }
-                // The top 2K of the K × vocab candidates of this prompt, best first (torch.topk, sorted).
-                var found = TopK(logits.Slice(b * beams * vocab, beams * vocab), candidateScores, candidateIndices);
-
-                var filled = 0;
-                for (var rank = 0; rank < found && filled < beams; rank++)
-                {
-                    var token = candidateIndices[rank] % vocab;
-                    var source = b * beams + candidateIndices[rank] / vocab;
-                    var score = candidateScores[rank];
-                    if (context.IsEos(token))
-                    {
-                        if (rank >= beams)
-                            continue;
-                        hypotheses[b].Add(sequences.AsSpan(source * maxNew, step), score, generatedLength: step + 1, endedWithEos: true);
-                    }
-                    else
-                    {
-                        var r = b * beams + filled;
-                        nextScores[r] = score;
-                        nextTokens[r] = token;
-                        sourceRows[r] = source;
-                        filled++;
-                    }
-                }
-                if (hypotheses[b].IsDone(candidateScores[0], generatedLength: step + 1))
-                {
-                    done[b] = true;
-                    doneAt[b] = Stopwatch.GetTimestamp();
-                }
-            }
-
-            // Reorder the histories and the self-attention cache, then append this step's tokens.
-            for (var r = 0; r < rows; r++)
-            {
-                sequences.AsSpan(sourceRows[r] * maxNew, step).CopyTo(nextSequences.AsSpan(r * maxNew, step));
-                nextSequences[r * maxNew + step] = nextTokens[r];
-                stepper.InputIds[r] = nextTokens[r];
-            }
-            (sequences, nextSequences) = (nextSequences, sequences);
-            (beamScores, nextScores) = (nextScores, beamScores);
-            stepper.Reorder(sourceRows);
-            steps = step + 1;
-
-            var all = true;
-            foreach (var d in done)
-                all &= d;
-            if (all)
+            search.ChooseNext(logits, step);
+            search.Reorder(stepper, step);
+            if (search.AllDone)
                 break;
         }
-
         context.RunTicks += stepper.RunTicks;
-        var end = Stopwatch.GetTimestamp();
-        for (var b = 0; b < batch; b++)
+        search.Complete(cancelled, firstTokenAt, decodeStart);
+    }
+
+    /// <summary>
+    /// The running beams of one batch: scores (float32, as torch keeps them) and token histories, double-buffered for
+    /// reordering, and each prompt's finished hypotheses. Its buffers are allocated once per batch, not per step.
+    /// </summary>
+    private sealed class RunningBeams
+    {
+        private readonly DecodeBatch _context;
+        private readonly T5Config _config;
+        private readonly LogitsProcessorPipeline _pipeline;
+        private readonly int _batch, _beams, _rows, _vocab, _maxNew;
+        private float[] _beamScores;
+        private int[] _sequences;
+        private int[] _nextSequences;
+        private float[] _nextScores;
+        private readonly int[] _nextTokens;
+        private readonly int[] _sourceRows;
+        private readonly Hypotheses[] _hypotheses;
+        private readonly bool[] _done;
+        private readonly long[] _doneAt;
+        private readonly float[] _candidateScores;
+        private readonly int[] _candidateIndices;
+        private int _steps;
+
+        public RunningBeams(DecodeBatch context)
         {
-            if (!done[b])
+            _context = context;
+            _config = context.Model.Config;
+            _pipeline = context.CreateProcessors();
+            var options = context.Options;
+            _batch = context.Prompts.Count;
+            _beams = options.NumBeams;
+            _rows = _batch * _beams;
+            _vocab = _config.VocabSize;
+            _maxNew = options.MaxNewTokens;
+            _beamScores = new float[_rows];
+            for (var r = 0; r < _rows; r++)
+                _beamScores[r] = r % _beams == 0 ? 0f : -1e9f;
+            _sequences = new int[_rows * _maxNew];
+            _nextSequences = new int[_rows * _maxNew];
+            _nextScores = new float[_rows];
+            _nextTokens = new int[_rows];
+            _sourceRows = new int[_rows];
+            _hypotheses = new Hypotheses[_batch];
+            for (var b = 0; b < _batch; b++)
+                _hypotheses[b] = new Hypotheses(_beams, options.LengthPenalty, options.EarlyStopping);
+            _done = new bool[_batch];
+            _doneAt = new long[_batch];
+            _candidateScores = new float[2 * _beams];
+            _candidateIndices = new int[2 * _beams];
+        }
+
+        /// <summary>Whether every prompt of the batch is done.</summary>
+        public bool AllDone
+        {
+            get
             {
-                for (var k = 0; k < beams; k++)
+                var all = true;
+                foreach (var d in _done)
+                    all &= d;
+                return all;
+            }
+        }
+
+        /// <summary>Chooses every prompt's next beams from this step's logits (changed in place).</summary>
+        public void ChooseNext(Span<float> logits, int step)
+        {
+            for (var b = 0; b < _batch; b++)
+            {
+                if (_done[b])
                 {
-                    var r = b * beams + k;
-                    hypotheses[b].Add(sequences.AsSpan(r * maxNew, steps), beamScores[r], generatedLength: steps, endedWithEos: false);
+                    KeepPadding(b);
+                    continue;
+                }
+                ScoreCandidates(logits, b, step);
+                SelectBeams(logits, b, step);
+            }
+        }
+
+        /// <summary>A finished prompt's beams carry on with padding from its first row.</summary>
+        private void KeepPadding(int b)
+        {
+            for (var k = 0; k < _beams; k++)
+            {
+                var r = b * _beams + k;
+                _nextScores[r] = 0;
+                _nextTokens[r] = _config.PadTokenId;
+                _sourceRows[r] = b * _beams;
+            }
+        }
+
+        /// <summary>Each beam's log-probabilities after the processors, plus the beam's score so far.</summary>
+        private void ScoreCandidates(Span<float> logits, int b, int step)
+        {
+            for (var k = 0; k < _beams; k++)
+            {
+                var r = b * _beams + k;
+                var row = logits.Slice(r * _vocab, _vocab);
+                LogSoftmax(row);
+                _pipeline.Process(row, _sequences.AsSpan(r * _maxNew, step));
+                var beamScore = _beamScores[r];
+                for (var v = 0; v < row.Length; v++)
+                    row[v] += beamScore;
+            }
+        }
+
+        /// <summary>
+        /// Walks the prompt's top 2K candidates best first: an EOS of rank &lt; K becomes a finished hypothesis, the others
+        /// fill the K beams of the next step; then the "done" test.
+        /// </summary>
+        private void SelectBeams(Span<float> logits, int b, int step)
+        {
+            // The top 2K of the K × vocab candidates of this prompt, best first (torch.topk, sorted).
+            var found = TopK(logits.Slice(b * _beams * _vocab, _beams * _vocab), _candidateScores, _candidateIndices);
+            var filled = 0;
+            for (var rank = 0; rank < found && filled < _beams; rank++)
+            {
+                var token = _candidateIndices[rank] % _vocab;
+                var source = b * _beams + _candidateIndices[rank] / _vocab;
+                var score = _candidateScores[rank];
+                if (_context.IsEos(token))
+                {
+                    if (rank >= _beams)
+                        continue;
+                    _hypotheses[b].Add(_sequences.AsSpan(source * _maxNew, step), score, generatedLength: step + 1, endedWithEos: true);
+                }
+                else
+                {
+                    var r = b * _beams + filled;
+                    _nextScores[r] = score;
+                    _nextTokens[r] = token;
+                    _sourceRows[r] = source;
+                    filled++;
                 }
             }
-            var best = hypotheses[b].Best;
-            var ids = best.EndedWithEos ? [.. best.Tokens, config.EosTokenId] : best.Tokens;
-            var reason = best.EndedWithEos ? FinishReason.Eos : cancelled ? FinishReason.Cancelled : FinishReason.Length;
-            context.Complete(b, ids, reason, firstTokenAt, decodeStart, done[b] ? doneAt[b] : end);
+            if (_hypotheses[b].IsDone(_candidateScores[0], generatedLength: step + 1))
+            {
+                _done[b] = true;
+                _doneAt[b] = Stopwatch.GetTimestamp();
+            }
+        }
+
+        /// <summary>Reorders the histories and the self-attention cache, then appends this step's tokens.</summary>
+        public void Reorder(DecoderStepper stepper, int step)
+        {
+            for (var r = 0; r < _rows; r++)
+            {
+                _sequences.AsSpan(_sourceRows[r] * _maxNew, step).CopyTo(_nextSequences.AsSpan(r * _maxNew, step));
+                _nextSequences[r * _maxNew + step] = _nextTokens[r];
+                stepper.InputIds[r] = _nextTokens[r];
+            }
+            (_sequences, _nextSequences) = (_nextSequences, _sequences);
+            (_beamScores, _nextScores) = (_nextScores, _beamScores);
+            stepper.Reorder(_sourceRows);
+            _steps = step + 1;
+        }
+
+        /// <summary>Builds each prompt's result from its best hypothesis; running beams count as unfinished ones.</summary>
+        public void Complete(bool cancelled, long firstTokenAt, long decodeStart)
+        {
+            var end = Stopwatch.GetTimestamp();
+            for (var b = 0; b < _batch; b++)
+            {
+                if (!_done[b])
+                {
+                    for (var k = 0; k < _beams; k++)
+                    {
+                        var r = b * _beams + k;
+                        _hypotheses[b].Add(_sequences.AsSpan(r * _maxNew, _steps), _beamScores[r], generatedLength: _steps, endedWithEos: false);
+                    }
+                }
+                var best = _hypotheses[b].Best;
+                var ids = best.EndedWithEos ? [.. best.Tokens, _config.EosTokenId] : best.Tokens;
+                var reason = best.EndedWithEos ? FinishReason.Eos : cancelled ? FinishReason.Cancelled : FinishReason.Length;
+                _context.Complete(b, ids, reason, firstTokenAt, decodeStart, _done[b] ? _doneAt[b] : end);
+            }
         }
     }
 

@@ -6,7 +6,7 @@ namespace Serverless.Inference.Generation;
 /// timers, HTTP requests and storage callbacks of the same process waiting for the pool to grow (about a second per
 /// thread). Seen: a cancellation timer and a progress timer that fired only after a 1.3 s generation had ended.
 /// </summary>
-public static class DecodeThread
+internal static class DecodeThread
 {
     /// <summary>Runs <paramref name="loop"/> on a thread of its own.</summary>
     public static Task<T> Run<T>(Func<T> loop, CancellationToken cancellationToken) =>

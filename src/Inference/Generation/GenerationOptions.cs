@@ -3,7 +3,7 @@ namespace Serverless.Inference.Generation;
 /// <summary>How to generate: the parameter names and meanings of Hugging Face <c>generate</c>; <see cref="GenerationParameters"/> maps the HF names to these properties.</summary>
 public sealed record GenerationOptions
 {
-    /// <summary>max_new_tokens: the most tokens to generate, 1 to the host's ceiling (Inference__MaxNewTokensCeiling).</summary>
+    /// <summary>max_new_tokens: the most tokens to generate, 1 to the model's <see cref="Model.ModelOptions.MaxNewTokensCeiling"/>; 64 by default.</summary>
     public int MaxNewTokens { get; init; } = 64;
     /// <summary>min_new_tokens: end-of-sequence is banned until this many tokens were generated; 0 to max_new_tokens.</summary>
     public int MinNewTokens { get; init; }
@@ -37,13 +37,18 @@ public sealed record GenerationOptions
     public Truncation Truncation { get; init; } = Truncation.None;
 
     /// <summary>Every out-of-range parameter, each naming the parameter (snake_case, as in HF) and its allowed range.</summary>
-    /// <param name="maxNewTokensCeiling">The host's upper bound for max_new_tokens (setting Inference__MaxNewTokensCeiling).</param>
+    /// <param name="maxNewTokensCeiling">The upper bound for max_new_tokens: the model's <see cref="Model.ModelOptions.MaxNewTokensCeiling"/>.</param>
     /// <returns>All errors at once, in parameter order; empty when the options are usable.</returns>
-    /// <remarks>The ranges and messages live in <see cref="GenerationParameters"/>.</remarks>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxNewTokensCeiling"/> is less than 1.</exception>
+    /// <remarks>The ranges and messages live in <see cref="GenerationParameters"/>. Every generate call runs the same
+    /// check and throws <see cref="InvalidGenerationOptionsException"/> with these errors.</remarks>
     public IReadOnlyList<OptionError> Validate(int maxNewTokensCeiling) => GenerationParameters.Validate(this, maxNewTokensCeiling);
 }
 
-/// <summary>One invalid generation parameter: its HF name and what is allowed.</summary>
+/// <summary>One invalid generation parameter.</summary>
+/// <param name="Parameter">Its Hugging Face name (<c>top_p</c>).</param>
+/// <param name="Message">What is wrong and what is allowed, starting with the name
+/// (<c>top_p must be greater than 0 and at most 1 (got 1.5)</c>).</param>
 public sealed record OptionError(string Parameter, string Message);
 
 /// <summary>What to do with a prompt longer than the model's context window.</summary>

@@ -43,25 +43,26 @@ public sealed class GenerationParameter
     /// <summary>The Hugging Face name (snake_case), as in a job's <c>parameters</c> and in <c>generation_config.json</c>.</summary>
     public string Name { get; }
 
+    /// <summary>The JSON type of its value.</summary>
     public GenerationParameterType Type { get; }
 
     /// <summary>What it does and which values it takes, in one sentence.</summary>
     public string Description { get; }
 
     /// <summary>The smallest allowed value of a numeric parameter; null when unbounded.</summary>
-    public double? Minimum { get; init; }
+    public double? Minimum { get; internal init; }
 
     /// <summary>Whether <see cref="Minimum"/> itself is excluded (temperature, top_p).</summary>
-    public bool MinimumExclusive { get; init; }
+    public bool MinimumExclusive { get; internal init; }
 
     /// <summary>The largest allowed value; null when unbounded or set by the host (max_new_tokens: Inference__MaxNewTokensCeiling).</summary>
-    public double? Maximum { get; init; }
+    public double? Maximum { get; internal init; }
 
     /// <summary>The values a <see cref="GenerationParameterType.String"/> parameter takes; empty otherwise.</summary>
-    public IReadOnlyList<string> AllowedValues { get; init; } = [];
+    public IReadOnlyList<string> AllowedValues { get; internal init; } = [];
 
     /// <summary>Whether a model's <c>generation_config.json</c> may set its default.</summary>
-    public bool InGenerationConfig { get; init; } = true;
+    public bool InGenerationConfig { get; internal init; } = true;
 
     /// <summary>The value when nothing sets it (the defaults of <see cref="GenerationOptions"/>, as JSON would hold it).</summary>
     public object? Default => ValueOf(new GenerationOptions());

@@ -147,15 +147,22 @@ public static class GenerationParameters
 
     private static readonly Dictionary<string, GenerationParameter> ByName = All.ToDictionary(p => p.Name, StringComparer.Ordinal);
 
-    /// <summary>Finds a parameter by its Hugging Face name (case-sensitive, as HF).</summary>
+    /// <summary>Finds a parameter by its Hugging Face name (case-sensitive, as HF: <c>top_p</c>, not <c>TopP</c>).</summary>
+    /// <returns>Whether the engine knows the name; <paramref name="parameter"/> is null when not.</returns>
     public static bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out GenerationParameter? parameter) =>
         ByName.TryGetValue(name, out parameter);
 
     /// <summary>
-    /// Applies a JSON object of parameters over <paramref name="baseline"/>. A null value keeps the baseline's. Each unknown
-    /// name and each value of the wrong type is reported to <paramref name="onError"/> (name, message) and skipped;
-    /// ranges are not checked here (see <see cref="Validate"/>).
+    /// Applies a JSON object of parameters by their Hugging Face names (<c>{"max_new_tokens": 32, "num_beams": 4}</c>)
+    /// over <paramref name="baseline"/>. A null value keeps the baseline's. Each unknown name and each value of the wrong
+    /// type is reported to <paramref name="onError"/> (name, message) and skipped; ranges are not checked here
+    /// (<see cref="GenerationOptions.Validate"/>, and every generate call, check them).
     /// </summary>
+    /// <param name="baseline">The options to start from, e.g. <c>model.DefaultGenerationOptions</c>.</param>
+    /// <param name="parameters">A JSON object.</param>
+    /// <param name="onError">Called with the parameter's name and the problem, once per rejected entry.</param>
+    /// <returns>A copy of <paramref name="baseline"/> with every accepted entry set.</returns>
+    /// <exception cref="ArgumentException"><paramref name="parameters"/> is not a JSON object.</exception>
     public static GenerationOptions Apply(GenerationOptions baseline, JsonElement parameters, Action<string, string> onError)
     {
         ArgumentNullException.ThrowIfNull(baseline);
@@ -183,7 +190,7 @@ public static class GenerationParameters
     /// <param name="options">The options to check.</param>
     /// <param name="maxNewTokensCeiling">The host's upper bound for max_new_tokens (setting Inference__MaxNewTokensCeiling).</param>
     /// <returns>All errors at once, in parameter order; empty when the options are usable.</returns>
-    public static IReadOnlyList<OptionError> Validate(GenerationOptions options, int maxNewTokensCeiling)
+    internal static IReadOnlyList<OptionError> Validate(GenerationOptions options, int maxNewTokensCeiling)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxNewTokensCeiling);
@@ -205,7 +212,7 @@ public static class GenerationParameters
     /// Only the parameters marked <see cref="GenerationParameter.InGenerationConfig"/> are read; a value of the wrong
     /// type, and every other key (token ids and the like), is ignored, as Hugging Face ignores what it does not use.
     /// </summary>
-    public static GenerationOptions FromGenerationConfig(JsonElement root)
+    internal static GenerationOptions FromGenerationConfig(JsonElement root)
     {
         var options = new GenerationOptions();
         if (root.ValueKind != JsonValueKind.Object)
@@ -223,7 +230,7 @@ public static class GenerationParameters
     /// (<c>64</c>, <c>true</c>, <c>["a","b"]</c>), otherwise the text itself (<c>keep_start</c>).
     /// </summary>
     /// <exception cref="ArgumentException">There is no '=' or no name before it.</exception>
-    public static (string Name, JsonElement Value) ParseAssignment(string text)
+    internal static (string Name, JsonElement Value) ParseAssignment(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         var eq = text.IndexOf('=', StringComparison.Ordinal);
@@ -233,7 +240,7 @@ public static class GenerationParameters
     }
 
     /// <summary>A value as typed on a command line: JSON when it parses as JSON, otherwise the text itself.</summary>
-    public static JsonElement ParseValue(string text)
+    internal static JsonElement ParseValue(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         try
@@ -248,7 +255,7 @@ public static class GenerationParameters
     }
 
     /// <summary>The message for a name the table does not hold.</summary>
-    public static string UnknownMessage { get; } = $"Unknown parameter. Known: {string.Join(", ", All.Select(p => p.Name))}.";
+    internal static string UnknownMessage { get; } = $"Unknown parameter. Known: {string.Join(", ", All.Select(p => p.Name))}.";
 
     private static string F(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 

@@ -3,16 +3,18 @@ using Serverless.Inference.Model;
 namespace Serverless.Inference.Generation;
 
 /// <summary>
-/// Generation on a loaded <see cref="T5Model"/>: the engine's public face. The model knows its sessions, config and
-/// tokenizer; these members run the searches over it, so <c>Model/</c> never depends on <c>Generation/</c>. Prompts of
-/// different callers share a decode batch through a <see cref="RowSet"/>, which its owner (a scheduler) drives step by step.
+/// Generation on a loaded <see cref="T5Model"/>, as extension members: <c>model.GenerateAsync</c> (many prompts, run as
+/// shared batches of up to <see cref="ModelOptions.MaxBatchRows"/> rows), <c>model.StreamAsync</c> (text pieces),
+/// <c>model.StartTokenStream</c> (tokens, then the result) and <c>model.DefaultGenerationOptions</c>. Greedy search,
+/// sampling and beam search, as <see cref="GenerationOptions"/> ask.
 /// </summary>
 /// <remarks>
-/// Every call validates its options once, through <see cref="GenerationParameters"/>. Decoding runs on a thread-pool
-/// thread, so async callers are never blocked. Cancellation is checked between decoder steps: a call cancelled before
-/// it starts throws <see cref="OperationCanceledException"/>; <c>GenerateAsync</c> cancelled mid-way returns what was
-/// generated so far with <see cref="FinishReason.Cancelled"/>, while <c>StreamAsync</c> stops and throws
-/// <see cref="OperationCanceledException"/>.
+/// Every call validates its options first and throws <see cref="InvalidGenerationOptionsException"/> before any work.
+/// Decoding runs on a thread of its own, so async callers are never blocked; calls may run concurrently on one model.
+/// Cancellation is checked between decoder steps: a call cancelled before it starts throws
+/// <see cref="OperationCanceledException"/>; <c>GenerateAsync</c> cancelled mid-way returns what was generated so far
+/// with <see cref="FinishReason.Cancelled"/>, while <c>StreamAsync</c> stops and throws
+/// <see cref="OperationCanceledException"/>. A model disposed before the call throws <see cref="ObjectDisposedException"/>.
 /// </remarks>
 public static class ModelGeneration
 {
@@ -25,10 +27,16 @@ public static class ModelGeneration
         public GenerationOptions DefaultGenerationOptions =>
             model.GenerationConfig is { } root ? GenerationParameters.FromGenerationConfig(root) : new GenerationOptions();
 
-        /// <summary>Completes prompts as one or more batches; results are in prompt order.</summary>
-        /// <exception cref="PromptTooLongException">A prompt exceeds the context window and truncation is off; its
-        /// <see cref="PromptTooLongException.PromptIndex"/> is the prompt's index in <paramref name="prompts"/>.</exception>
+        /// <summary>Completes prompts as one or more shared batches; results are in prompt order.</summary>
+        /// <param name="prompts">The prompts, tokenized by <see cref="T5Model.Tokenizer"/> (<c>&lt;/s&gt;</c> appended).</param>
+        /// <param name="options">The generation parameters of every prompt of the call.</param>
+        /// <param name="cancellationToken">Stops every prompt before the next decoder step.</param>
+        /// <returns>One result per prompt.</returns>
+        /// <exception cref="PromptTooLongException">A prompt exceeds the context window and truncation is off (the task
+        /// faults before any batch runs); its <see cref="PromptTooLongException.PromptIndex"/> is the prompt's index in
+        /// <paramref name="prompts"/>.</exception>
         /// <exception cref="InvalidGenerationOptionsException">An option is out of range.</exception>
+        /// <exception cref="InferenceException">ONNX Runtime failed to run the model.</exception>
         public Task<IReadOnlyList<GenerationResult>> GenerateAsync(
             IReadOnlyList<string> prompts, GenerationOptions options, CancellationToken cancellationToken = default)
         {
@@ -39,6 +47,13 @@ public static class ModelGeneration
         }
 
         /// <summary>Completes already tokenized prompts (each ending with <c>&lt;/s&gt;</c> as the tokenizer makes them).</summary>
+        /// <param name="inputIds">Each prompt's ids, every one in [0, vocabulary size).</param>
+        /// <param name="options">The generation parameters of every prompt of the call.</param>
+        /// <param name="cancellationToken">Stops every prompt before the next decoder step.</param>
+        /// <returns>One result per prompt, in order.</returns>
+        /// <exception cref="ArgumentException">A prompt is empty or holds an id outside the vocabulary (the task faults).</exception>
+        /// <exception cref="PromptTooLongException">A prompt exceeds the context window and truncation is off.</exception>
+        /// <exception cref="InvalidGenerationOptionsException">An option is out of range.</exception>
         public Task<IReadOnlyList<GenerationResult>> GenerateAsync(
             IReadOnlyList<int[]> inputIds, GenerationOptions options, CancellationToken cancellationToken = default)
         {
@@ -48,7 +63,17 @@ public static class ModelGeneration
             return DecodeThread.Run(() => Generator.Generate(model, PromptSource.FromIds(inputIds), options, null, cancellationToken), cancellationToken);
         }
 
-        /// <summary>Completes prompts synchronously on the calling thread (benchmarks and tools).</summary>
+        /// <summary>
+        /// Completes already tokenized prompts synchronously on the calling thread, which it holds for the whole
+        /// generation (tools and benchmarks; prefer <c>GenerateAsync</c> in a server).
+        /// </summary>
+        /// <param name="inputIds">Each prompt's ids, every one in [0, vocabulary size).</param>
+        /// <param name="options">The generation parameters of every prompt of the call.</param>
+        /// <param name="cancellationToken">Stops every prompt before the next decoder step.</param>
+        /// <returns>One result per prompt, in order.</returns>
+        /// <exception cref="ArgumentException">A prompt is empty or holds an id outside the vocabulary.</exception>
+        /// <exception cref="PromptTooLongException">A prompt exceeds the context window and truncation is off.</exception>
+        /// <exception cref="InvalidGenerationOptionsException">An option is out of range.</exception>
         public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<int[]> inputIds, GenerationOptions options, CancellationToken cancellationToken = default)
         {
             ArgumentNullException.ThrowIfNull(inputIds);
@@ -57,6 +82,13 @@ public static class ModelGeneration
         }
 
         /// <summary>Streams the text of one completion piece by piece as tokens are produced.</summary>
+        /// <param name="prompt">The prompt, tokenized by <see cref="T5Model.Tokenizer"/>.</param>
+        /// <param name="options">The generation parameters.</param>
+        /// <param name="cancellationToken">Stops the decode loop; the enumeration then throws <see cref="OperationCanceledException"/>.</param>
+        /// <returns>Non-empty text pieces; leaving the enumeration early stops the decode loop.</returns>
+        /// <exception cref="PromptTooLongException">The prompt exceeds the context window and truncation is off (thrown by
+        /// the enumeration).</exception>
+        /// <exception cref="InvalidGenerationOptionsException">An option is out of range.</exception>
         /// <remarks>
         /// The pieces concatenate to the result's text: a piece is held back while it could still be the start of a stop
         /// string or ends in an incomplete character. Cancellation throws <see cref="OperationCanceledException"/>.
@@ -69,8 +101,13 @@ public static class ModelGeneration
             return Generator.Stream(model, PromptSource.FromText([prompt]), options, cancellationToken);
         }
 
-        /// <summary>Starts completing one prompt on a thread-pool thread and streams its tokens with their text
+        /// <summary>Starts completing one prompt on a thread of its own and streams its tokens with their text
         /// (<see cref="StreamedToken"/>), then its result; with num_beams &gt; 1 the tokens arrive when the search ends.</summary>
+        /// <param name="prompt">The prompt, tokenized by <see cref="T5Model.Tokenizer"/>.</param>
+        /// <param name="options">The generation parameters.</param>
+        /// <param name="cancellationToken">Stops the decode loop before its next step.</param>
+        /// <returns>The running completion: read its tokens, then await its result.</returns>
+        /// <exception cref="InvalidGenerationOptionsException">An option is out of range.</exception>
         /// <remarks>Cancelling <paramref name="cancellationToken"/> stops the loop before its next decoder step; the result
         /// then has <see cref="FinishReason.Cancelled"/>. Tokenizing errors (<see cref="PromptTooLongException"/>) fault
         /// <see cref="TokenStream.Completion"/>.</remarks>
@@ -98,7 +135,12 @@ public static class ModelGeneration
             return new TokenStream(channel.Reader, completion);
         }
 
-        /// <summary>Streams the completion of one already tokenized prompt.</summary>
+        /// <summary>Streams the completion of one already tokenized prompt, as the text overload does.</summary>
+        /// <param name="inputIds">The prompt's ids, every one in [0, vocabulary size), ending with <c>&lt;/s&gt;</c>.</param>
+        /// <param name="options">The generation parameters.</param>
+        /// <param name="cancellationToken">Stops the decode loop; the enumeration then throws <see cref="OperationCanceledException"/>.</param>
+        /// <returns>Non-empty text pieces; leaving the enumeration early stops the decode loop.</returns>
+        /// <exception cref="InvalidGenerationOptionsException">An option is out of range.</exception>
         public IAsyncEnumerable<string> StreamAsync(int[] inputIds, GenerationOptions options, CancellationToken cancellationToken = default)
         {
             ArgumentNullException.ThrowIfNull(inputIds);

@@ -64,6 +64,8 @@ internal sealed class Row(BatchPrompt prompt, PreparedPrompt prepared, T5Model m
     }
 
     /// <summary>Builds the row's result: decodes the text and cuts it at the first stop string.</summary>
+    /// <param name="reason">Why the row is done; <see cref="FinishReason.Stop"/> instead when the text holds a stop string
+    /// (unless cancelled).</param>
     /// <param name="stepperRunTicks">The running stepper's ONNX Runtime time now (0 when the row never joined it).</param>
     public GenerationResult Finish(FinishReason reason, long stepperRunTicks)
     {

@@ -19,7 +19,7 @@ namespace Serverless.Inference.Generation;
 /// decoder self-attention mask, so there rows at different positions cannot share a step. Not thread-safe: one thread
 /// owns a set. A set that drains (no row left) records its batch (<see cref="InferenceTelemetry.RecordBatch"/>).
 /// </remarks>
-public sealed class RowSet : IDisposable
+internal sealed class RowSet : IDisposable
 {
     /// <summary>
     /// Compact once at least this share of the stepper's rows has left. Compacting copies every per-row tensor; a
@@ -296,7 +296,7 @@ public sealed class RowSet : IDisposable
 /// Prompts that ran their encoder and first decoder step (<see cref="RowSet.Prefill"/>): the rows still generating,
 /// waiting for <see cref="RowSet.Absorb"/>, and the outcomes of those already done or rejected.
 /// </summary>
-public sealed class PrefilledRows : IDisposable
+internal sealed class PrefilledRows : IDisposable
 {
     internal PrefilledRows(DecoderStepper? stepper, Row[] rows, IReadOnlyList<RowOutcome> finished)
     {

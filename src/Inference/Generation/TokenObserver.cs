@@ -9,7 +9,7 @@ namespace Serverless.Inference.Generation;
 /// with its result (or <see cref="End"/>), which sends what was held back and ends the stream. The texts add up to the
 /// result's text (a piece is held back while it could still be the start of a stop string).
 /// </summary>
-public sealed class TokenObserver
+internal sealed class TokenObserver
 {
     private readonly Channel<StreamedToken> _channel =
         Channel.CreateUnbounded<StreamedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });

@@ -42,6 +42,8 @@ internal sealed class DecoderStepper : IDisposable
     private OrtValue? _maskValue;
     private bool _disposed;
 
+    /// <param name="model">The model whose decoder runs.</param>
+    /// <param name="rows">Decoder rows: prompts × beams.</param>
     /// <param name="encoderHidden">Owned from now on: <c>last_hidden_state</c> [rows, source, d_model].</param>
     /// <param name="encoderMask">Owned from now on: the attention mask [rows, source] (int64).</param>
     public DecoderStepper(T5Model model, int rows, OrtValue encoderHidden, OrtValue encoderMask)
@@ -86,85 +88,117 @@ internal sealed class DecoderStepper : IDisposable
     public Span<float> Step()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var names = _model.Names;
-        var layers = _config.NumDecoderLayers;
-        var cpu = OrtMemoryInfo.DefaultInstance;
         OrtValue[]? consumed = null;
         if (_step == 0)
         {
-            _binding = _model.FirstDecoder.CreateIoBinding();
-            _binding.BindInput("input_ids", _idsValue);
-            _binding.BindInput("encoder_attention_mask", _encoderMask);
-            _binding.BindInput("encoder_hidden_states", _encoderHidden);
-            if (_model.FirstDecoderTakesMask)
-                BindMask(); // declared by the merged graph; only its cache branch reads it
-            if (_model.IsMerged)
-            {
-                _binding.BindInput("use_cache_branch", _cacheFalse!);
-                for (var i = 0; i < 2 * layers; i++)
-                {
-                    _binding.BindInput(names.PastDecoder[i], _emptyPast!);
-                    _binding.BindInput(names.PastEncoder[i], _emptyPast!);
-                }
-            }
-            _binding.BindOutput("logits", _logitsValue);
-            for (var i = 0; i < 2 * layers; i++)
-                _binding.BindOutputToDevice(names.PresentDecoder[i], cpu);
-            for (var i = 0; i < 2 * layers; i++)
-                _binding.BindOutputToDevice(names.PresentEncoder[i], cpu);
+            BindFirstStep();
         }
         else
         {
             if (_step == 1)
-            {
-                if (_model.IsMerged)
-                {
-                    _binding!.BindInput("use_cache_branch", _cacheTrue!);
-                    // The cache branch does not need the encoder presents again: drop those outputs.
-                    _binding.ClearBoundOutputs();
-                    _binding.BindOutput("logits", _logitsValue);
-                }
-                else
-                {
-                    _binding!.Dispose();
-                    _binding = _model.DecoderWithPast!.CreateIoBinding();
-                    _binding.BindInput("input_ids", _idsValue);
-                    _binding.BindInput("encoder_attention_mask", _encoderMask);
-                    if (_model.WithPastTakesEncoderHiddenStates)
-                        _binding.BindInput("encoder_hidden_states", _encoderHidden);
-                    _binding.BindOutput("logits", _logitsValue);
-                }
-                for (var i = 0; i < 2 * layers; i++)
-                    _binding.BindInput(names.PastEncoder[i], _cross[i]);
-            }
+                BindCacheBranch();
             if (_rebind)
-            {
-                // Binding a name again replaces its value: the per-row tensors from Compact or Absorb.
-                _binding!.BindInput("input_ids", _idsValue);
-                _binding.BindInput("encoder_attention_mask", _encoderMask);
-                if (_model.IsMerged || _model.WithPastTakesEncoderHiddenStates)
-                    _binding.BindInput("encoder_hidden_states", _encoderHidden);
-                _binding.BindOutput("logits", _logitsValue);
-                for (var i = 0; i < 2 * layers; i++)
-                    _binding.BindInput(names.PastEncoder[i], _cross[i]);
-                _rebind = false;
-            }
-            if (_model.CanJoinRunningBatch)
-                BindMask();
-            for (var i = 0; i < 2 * layers; i++)
-            {
-                _binding!.BindInput(names.PastDecoder[i], _present[i]);
-                // Rebinding to the device makes ONNX Runtime allocate a fresh (longer) tensor rather than reuse the
-                // previous output, which is this step's input.
-                _binding.BindOutputToDevice(names.PresentDecoder[i], cpu);
-            }
+                BindRowTensors();
+            BindPast();
             consumed = _present;
         }
 
         var start = Stopwatch.GetTimestamp();
         _model.Run(_step == 0 ? _model.FirstDecoder : _model.NextDecoder, _runOptions, _binding!);
         RunTicks += Stopwatch.GetTimestamp() - start;
+        TakeOutputs(consumed);
+        _step++;
+        _length++;
+        return _logits;
+    }
 
+    /// <summary>Step 1: the decoder without past (or the merged one with <c>use_cache_branch</c> false and empty past).</summary>
+    private void BindFirstStep()
+    {
+        var names = _model.Names;
+        var layers = _config.NumDecoderLayers;
+        var cpu = OrtMemoryInfo.DefaultInstance;
+        _binding = _model.FirstDecoder.CreateIoBinding();
+        _binding.BindInput("input_ids", _idsValue);
+        _binding.BindInput("encoder_attention_mask", _encoderMask);
+        _binding.BindInput("encoder_hidden_states", _encoderHidden);
+        if (_model.FirstDecoderTakesMask)
+            BindMask(); // declared by the merged graph; only its cache branch reads it
+        if (_model.IsMerged)
+        {
+            _binding.BindInput("use_cache_branch", _cacheFalse!);
+            for (var i = 0; i < 2 * layers; i++)
+            {
+                _binding.BindInput(names.PastDecoder[i], _emptyPast!);
+                _binding.BindInput(names.PastEncoder[i], _emptyPast!);
+            }
+        }
+        _binding.BindOutput("logits", _logitsValue);
+        for (var i = 0; i < 2 * layers; i++)
+            _binding.BindOutputToDevice(names.PresentDecoder[i], cpu);
+        for (var i = 0; i < 2 * layers; i++)
+            _binding.BindOutputToDevice(names.PresentEncoder[i], cpu);
+    }
+
+    /// <summary>Step 2, once: switches to the graph with past (the merged one's cache branch) and binds the cross K/V.</summary>
+    private void BindCacheBranch()
+    {
+        var names = _model.Names;
+        if (_model.IsMerged)
+        {
+            _binding!.BindInput("use_cache_branch", _cacheTrue!);
+            // The cache branch does not need the encoder presents again: drop those outputs.
+            _binding.ClearBoundOutputs();
+            _binding.BindOutput("logits", _logitsValue);
+        }
+        else
+        {
+            _binding!.Dispose();
+            _binding = _model.DecoderWithPast!.CreateIoBinding();
+            _binding.BindInput("input_ids", _idsValue);
+            _binding.BindInput("encoder_attention_mask", _encoderMask);
+            if (_model.WithPastTakesEncoderHiddenStates)
+                _binding.BindInput("encoder_hidden_states", _encoderHidden);
+            _binding.BindOutput("logits", _logitsValue);
+        }
+        for (var i = 0; i < 2 * _config.NumDecoderLayers; i++)
+            _binding.BindInput(names.PastEncoder[i], _cross[i]);
+    }
+
+    /// <summary>Binding a name again replaces its value: the per-row tensors from <see cref="Compact"/> or <see cref="Absorb"/>.</summary>
+    private void BindRowTensors()
+    {
+        var names = _model.Names;
+        _binding!.BindInput("input_ids", _idsValue);
+        _binding.BindInput("encoder_attention_mask", _encoderMask);
+        if (_model.IsMerged || _model.WithPastTakesEncoderHiddenStates)
+            _binding.BindInput("encoder_hidden_states", _encoderHidden);
+        _binding.BindOutput("logits", _logitsValue);
+        for (var i = 0; i < 2 * _config.NumDecoderLayers; i++)
+            _binding.BindInput(names.PastEncoder[i], _cross[i]);
+        _rebind = false;
+    }
+
+    /// <summary>The last step's decoder presents as this step's past, and (joinable models) the self-attention mask.</summary>
+    private void BindPast()
+    {
+        var names = _model.Names;
+        var cpu = OrtMemoryInfo.DefaultInstance;
+        if (_model.CanJoinRunningBatch)
+            BindMask();
+        for (var i = 0; i < 2 * _config.NumDecoderLayers; i++)
+        {
+            _binding!.BindInput(names.PastDecoder[i], _present[i]);
+            // Rebinding to the device makes ONNX Runtime allocate a fresh (longer) tensor rather than reuse the
+            // previous output, which is this step's input.
+            _binding.BindOutputToDevice(names.PresentDecoder[i], cpu);
+        }
+    }
+
+    /// <summary>Keeps the step's decoder presents (and, on step 1, the cross K/V) and disposes the past they replace.</summary>
+    private void TakeOutputs(OrtValue[]? consumed)
+    {
+        var layers = _config.NumDecoderLayers;
         // Outputs come back in binding order: logits, the decoder presents, then (step 1) the encoder presents.
         var outputs = _binding!.GetOutputValues();
         var fresh = new OrtValue[2 * layers];
@@ -182,9 +216,6 @@ internal sealed class DecoderStepper : IDisposable
             foreach (var value in consumed)
                 value.Dispose();
         }
-        _step++;
-        _length++;
-        return _logits;
     }
 
     /// <summary>Binds the decoder self-attention mask of the coming step: [rows, cache + 1], zeros over each row's padding.</summary>

@@ -10,6 +10,9 @@ internal static class EncoderRun
     /// Runs the encoder over the right-padded <paramref name="prompts"/>; returns <c>last_hidden_state</c> and the attention
     /// mask, each repeated <paramref name="repeat"/> times per prompt (beam search) as OrtValues the caller owns.
     /// </summary>
+    /// <param name="model">The model whose encoder runs.</param>
+    /// <param name="prompts">Each prompt's ids.</param>
+    /// <param name="repeat">Rows per prompt (num_beams).</param>
     /// <param name="runTicks">Stopwatch ticks spent in ONNX Runtime.</param>
     public static (OrtValue Hidden, OrtValue Mask) Run(T5Model model, IReadOnlyList<int[]> prompts, int repeat, out long runTicks)
     {

@@ -43,8 +43,17 @@ public sealed class T5Model : IDisposable
         JoinUnavailableReason = CanJoinRunningBatch ? null : joinUnavailableReason ?? "the with-past decoder takes no decoder_attention_mask";
     }
 
-    /// <summary>Loads a model folder (files at the top or under <c>onnx/</c>).</summary>
-    /// <exception cref="ModelFormatException">A file is missing or does not match <c>config.json</c>.</exception>
+    /// <summary>
+    /// Loads a model folder in the Optimum layout (files at the top or under <c>onnx/</c>): <c>config.json</c>,
+    /// <c>spiece.model</c>, <c>encoder_model.onnx</c>, and <c>decoder_model.onnx</c> with
+    /// <c>decoder_with_past_model.onnx</c> or <c>decoder_model_merged.onnx</c>; <c>generation_config.json</c> when present
+    /// gives <c>model.DefaultGenerationOptions</c>. Takes seconds and the model's size in memory: load once, share.
+    /// </summary>
+    /// <param name="directory">The model folder.</param>
+    /// <param name="options">How to load it (fp32 or quantized, threads, batch size); null for the defaults.</param>
+    /// <exception cref="ModelFormatException">A file is missing, cannot be loaded by ONNX Runtime or does not match
+    /// <c>config.json</c>; the message names the file.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range (see <see cref="ModelOptions"/>).</exception>
     public static T5Model Load(string directory, ModelOptions? options = null)
     {
         options ??= new ModelOptions();
@@ -145,6 +154,7 @@ public sealed class T5Model : IDisposable
         }
     }
 
+    /// <summary>The model's tokenizer (its <c>spiece.model</c>): count or inspect tokens as the engine sees them.</summary>
     public T5Tokenizer Tokenizer { get; }
 
     /// <summary>The encoder's input limit in tokens (<c>n_positions</c>).</summary>
@@ -157,7 +167,7 @@ public sealed class T5Model : IDisposable
     internal JsonElement? GenerationConfig { get; }
 
     /// <summary>Whether the merged decoder (one graph with <c>use_cache_branch</c>) is in use.</summary>
-    public bool IsMerged => _decoderWithPast is null;
+    internal bool IsMerged => _decoderWithPast is null;
 
     internal T5Config Config { get; }
     internal ModelFiles Files { get; }
@@ -180,7 +190,7 @@ public sealed class T5Model : IDisposable
     /// positions are relative, so padding shifts nothing). Stock Optimum exports cannot: their new prompts wait for the
     /// next batch.
     /// </summary>
-    public bool CanJoinRunningBatch { get; }
+    internal bool CanJoinRunningBatch { get; }
 
     /// <summary>
     /// Why new prompts cannot join a running batch on this model (null when <see cref="CanJoinRunningBatch"/>): a stock
@@ -203,6 +213,8 @@ public sealed class T5Model : IDisposable
         }
     }
 
+    /// <summary>Releases the ONNX Runtime sessions. Call it once no call on the model is running; later calls throw
+    /// <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
         if (_disposed)

@@ -39,26 +39,7 @@ public sealed partial class T5Tokenizer : Tokenizer
 
     private T5Tokenizer(SentencePieceModelProto model)
     {
-        if (model.ModelType != 1)
-        {
-            throw new InvalidDataException($"The model type is {model.ModelType}; only unigram (1) models are supported.");
-        }
-
-        if (model.ByteFallback)
-        {
-            throw new InvalidDataException("Models trained with byte_fallback are not supported.");
-        }
-
-        if (model.TreatWhitespaceAsSuffix)
-        {
-            throw new InvalidDataException("Models trained with treat_whitespace_as_suffix are not supported.");
-        }
-
-        if (model.Pieces.Count == 0)
-        {
-            throw new InvalidDataException("The model has no pieces.");
-        }
-
+        CheckSupported(model);
         _pieces = [.. model.Pieces];
         _types = [.. model.Types];
         _scores = [.. model.Scores];
@@ -132,17 +113,7 @@ public sealed partial class T5Tokenizer : Tokenizer
         EosId = ControlId(model.EosPiece);
         PadId = ControlId(model.PadPiece);
 
-        _surfaces = new string[_pieces.Length];
-        _leadingSurfaces = new string[_pieces.Length];
-        for (var id = 0; id < _pieces.Length; id++)
-        {
-            var piece = _pieces[id];
-            _surfaces[id] = piece.Replace('\u2581', ' ');
-            _leadingSurfaces[id] = _stripLeadingSpaceOnDecode && piece[0] == '\u2581'
-                ? piece[1..].Replace('\u2581', ' ')
-                : _surfaces[id];
-        }
-
+        (_surfaces, _leadingSurfaces) = Surfaces(_pieces, _stripLeadingSpaceOnDecode);
         _extraIdPieces = new string[ExtraIdCount];
         for (var i = 0; i < ExtraIdCount; i++)
         {
@@ -154,6 +125,46 @@ public sealed partial class T5Tokenizer : Tokenizer
             var id = Array.IndexOf(_pieces, piece);
             return id >= 0 && _types[id] == PieceType.Control ? id : -1;
         }
+    }
+
+    private static void CheckSupported(SentencePieceModelProto model)
+    {
+        if (model.ModelType != 1)
+        {
+            throw new InvalidDataException($"The model type is {model.ModelType}; only unigram (1) models are supported.");
+        }
+
+        if (model.ByteFallback)
+        {
+            throw new InvalidDataException("Models trained with byte_fallback are not supported.");
+        }
+
+        if (model.TreatWhitespaceAsSuffix)
+        {
+            throw new InvalidDataException("Models trained with treat_whitespace_as_suffix are not supported.");
+        }
+
+        if (model.Pieces.Count == 0)
+        {
+            throw new InvalidDataException("The model has no pieces.");
+        }
+    }
+
+    /// <summary>Each piece's decoded text (▁ as space), and the same without its leading ▁ for the start of the output.</summary>
+    private static (string[] Surfaces, string[] Leading) Surfaces(string[] pieces, bool stripLeadingSpace)
+    {
+        var surfaces = new string[pieces.Length];
+        var leading = new string[pieces.Length];
+        for (var id = 0; id < pieces.Length; id++)
+        {
+            var piece = pieces[id];
+            surfaces[id] = piece.Replace('\u2581', ' ');
+            leading[id] = stripLeadingSpace && piece[0] == '\u2581'
+                ? piece[1..].Replace('\u2581', ' ')
+                : surfaces[id];
+        }
+
+        return (surfaces, leading);
     }
 
     /// <summary>Loads the tokenizer from a SentencePiece model file (<c>spiece.model</c>).</summary>
@@ -213,6 +224,7 @@ public sealed partial class T5Tokenizer : Tokenizer
     public int VocabularySize => _pieces.Length;
 
     /// <summary>The vocabulary piece of <paramref name="id"/>, or <c>&lt;extra_id_N&gt;</c> for T5's sentinel ids.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="id"/> is negative or past the sentinels.</exception>
     public string IdToPiece(int id)
     {
         if ((uint)id < (uint)_pieces.Length)
@@ -229,6 +241,8 @@ public sealed partial class T5Tokenizer : Tokenizer
     }
 
     /// <summary>Encodes text to ids; appends <c>&lt;/s&gt;</c> (id 1) when <paramref name="addEndOfSentence"/> is true.</summary>
+    /// <exception cref="InvalidOperationException"><paramref name="addEndOfSentence"/> is true and the model has no
+    /// <c>&lt;/s&gt;</c> piece.</exception>
     public int[] Encode(string text, bool addEndOfSentence = true)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -315,111 +329,15 @@ public sealed partial class T5Tokenizer : Tokenizer
         {
             startsAt.AsSpan(0, size + 1).Fill(-1);
             bestScore[0] = 0f;
-            var trie = _trie;
-            var scores = _scores;
-            var types = _types;
-
             var start = 0;
             while (start < size)
             {
-                var scoreHere = bestScore[start];
                 var charLength = Math.Min(SentencePieceNormalizer.Utf8CharLength(text[start]), size - start);
-                var hasSingleCharacterPiece = false;
-
-                var node = ByteTrie.Root;
-                for (var end = start; end < size;)
-                {
-                    node = trie.Next(node, text[end]);
-                    end++;
-                    if (node < 0)
-                    {
-                        break;
-                    }
-
-                    var id = trie.ValueAt(node);
-                    if (id < 0)
-                    {
-                        continue;
-                    }
-
-                    var type = types[id];
-                    if (type == PieceType.Unused)
-                    {
-                        continue;
-                    }
-
-                    var length = end - start;
-                    // SentencePiece's `auto score = user_defined ? length * max_score - 0.1 : GetScore(id)` has type
-                    // double (the bonus branch is double), so the candidate is summed and compared in double and
-                    // only stored as float. That precision decides ties, e.g. "abab…ab": keep it.
-                    var score = type == PieceType.UserDefined ? (length * (double)_maxScore) - 0.1 : scores[id];
-                    var candidate = score + scoreHere;
-                    if (startsAt[end] == -1 || candidate > bestScore[end])
-                    {
-                        bestScore[end] = (float)candidate;
-                        startsAt[end] = start;
-                        pieceId[end] = id;
-                    }
-
-                    if (length == charLength)
-                    {
-                        hasSingleCharacterPiece = true;
-                    }
-                }
-
-                if (!hasSingleCharacterPiece)
-                {
-                    var end = start + charLength;
-                    var candidate = _unknownScore + scoreHere;
-                    if (startsAt[end] == -1 || candidate > bestScore[end])
-                    {
-                        bestScore[end] = candidate;
-                        startsAt[end] = start;
-                        pieceId[end] = UnkId;
-                    }
-                }
-
+                RelaxFrom(text, start, charLength, bestScore, startsAt, pieceId);
                 start += charLength;
             }
 
-            // Backtrack from the end, writing ids right to left into the tail of the buffer, then move them down.
-            var pieceCount = 0;
-            for (var end = size; end > 0; end = startsAt[end])
-            {
-                pieceCount++;
-            }
-
-            EnsureCapacity(ref ids, pieceCount + 1);
-            var pieceEnds = ends is null ? [] : new int[pieceCount];
-            var write = pieceCount;
-            for (var end = size; end > 0; end = startsAt[end])
-            {
-                ids[--write] = pieceId[end];
-                if (ends is not null)
-                {
-                    pieceEnds[write] = end;
-                }
-            }
-
-            var count = 0;
-            for (var i = 0; i < pieceCount; i++)
-            {
-                var id = ids[i];
-                if (id == UnkId && count > 0 && ids[count - 1] == UnkId)
-                {
-                    if (ends is not null)
-                    {
-                        ends[^1] = pieceEnds[i];
-                    }
-
-                    continue;
-                }
-
-                ids[count++] = id;
-                ends?.Add(pieceEnds[i]);
-            }
-
-            return count;
+            return Backtrack(size, startsAt, pieceId, ref ids, ends);
         }
         finally
         {
@@ -427,6 +345,119 @@ public sealed partial class T5Tokenizer : Tokenizer
             ArrayPool<int>.Shared.Return(startsAt);
             ArrayPool<float>.Shared.Return(bestScore);
         }
+    }
+
+    /// <summary>
+    /// Relaxes the lattice node at the end of every piece that starts at <paramref name="start"/>, and the node after the
+    /// character there with an unknown piece when no single piece covers that character.
+    /// </summary>
+    private void RelaxFrom(ReadOnlySpan<byte> text, int start, int charLength, float[] bestScore, int[] startsAt, int[] pieceId)
+    {
+        var size = text.Length;
+        var trie = _trie;
+        var scores = _scores;
+        var types = _types;
+        var scoreHere = bestScore[start];
+        var hasSingleCharacterPiece = false;
+
+        var node = ByteTrie.Root;
+        for (var end = start; end < size;)
+        {
+            node = trie.Next(node, text[end]);
+            end++;
+            if (node < 0)
+            {
+                break;
+            }
+
+            var id = trie.ValueAt(node);
+            if (id < 0)
+            {
+                continue;
+            }
+
+            var type = types[id];
+            if (type == PieceType.Unused)
+            {
+                continue;
+            }
+
+            var length = end - start;
+            // SentencePiece's `auto score = user_defined ? length * max_score - 0.1 : GetScore(id)` has type
+            // double (the bonus branch is double), so the candidate is summed and compared in double and
+            // only stored as float. That precision decides ties, e.g. "abab…ab": keep it.
+            var score = type == PieceType.UserDefined ? (length * (double)_maxScore) - 0.1 : scores[id];
+            var candidate = score + scoreHere;
+            if (startsAt[end] == -1 || candidate > bestScore[end])
+            {
+                bestScore[end] = (float)candidate;
+                startsAt[end] = start;
+                pieceId[end] = id;
+            }
+
+            if (length == charLength)
+            {
+                hasSingleCharacterPiece = true;
+            }
+        }
+
+        if (!hasSingleCharacterPiece)
+        {
+            var end = start + charLength;
+            var candidate = _unknownScore + scoreHere;
+            if (startsAt[end] == -1 || candidate > bestScore[end])
+            {
+                bestScore[end] = candidate;
+                startsAt[end] = start;
+                pieceId[end] = UnkId;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Backtracks the best path from the end of the lattice, writing ids right to left into the tail of the buffer, then
+    /// moves them down merging consecutive unknown pieces; returns the count. <paramref name="ends"/>, when given, gets
+    /// each id's end (a byte offset of the normalised text).
+    /// </summary>
+    private int Backtrack(int size, int[] startsAt, int[] pieceId, ref int[] ids, List<int>? ends)
+    {
+        var pieceCount = 0;
+        for (var end = size; end > 0; end = startsAt[end])
+        {
+            pieceCount++;
+        }
+
+        EnsureCapacity(ref ids, pieceCount + 1);
+        var pieceEnds = ends is null ? [] : new int[pieceCount];
+        var write = pieceCount;
+        for (var end = size; end > 0; end = startsAt[end])
+        {
+            ids[--write] = pieceId[end];
+            if (ends is not null)
+            {
+                pieceEnds[write] = end;
+            }
+        }
+
+        var count = 0;
+        for (var i = 0; i < pieceCount; i++)
+        {
+            var id = ids[i];
+            if (id == UnkId && count > 0 && ids[count - 1] == UnkId)
+            {
+                if (ends is not null)
+                {
+                    ends[^1] = pieceEnds[i];
+                }
+
+                continue;
+            }
+
+            ids[count++] = id;
+            ends?.Add(pieceEnds[i]);
+        }
+
+        return count;
     }
 
     /// <summary>

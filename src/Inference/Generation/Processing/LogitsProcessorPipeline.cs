@@ -14,7 +14,7 @@ namespace Serverless.Inference.Generation.Processing;
 /// One instance per request: it reuses its own buffers and is not thread-safe. <see cref="Process"/> allocates
 /// nothing after the first call with a given row length.
 /// </remarks>
-public sealed class LogitsProcessorPipeline
+internal sealed class LogitsProcessorPipeline
 {
     private readonly float _repetitionPenalty; // 1 = off
     private readonly int _noRepeatNgramSize;   // 0 = off

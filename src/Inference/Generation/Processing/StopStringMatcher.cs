@@ -4,7 +4,7 @@ namespace Serverless.Inference.Generation.Processing;
 /// Finds stop strings in the text decoded so far (ordinal, case-sensitive) and tells a streaming caller how much of
 /// the tail to hold back because it could still become a stop string.
 /// </summary>
-public sealed class StopStringMatcher
+internal sealed class StopStringMatcher
 {
     private readonly string[] _stops;
 

@@ -11,7 +11,7 @@ namespace Serverless.Inference.Generation.Processing;
 /// double. NaN scores count as -infinity. One instance per request: it reuses its own buffers and is not
 /// thread-safe; <see cref="Next"/> allocates nothing after the first call with a given row length.
 /// </remarks>
-public sealed class TokenSampler
+internal sealed class TokenSampler
 {
     private readonly bool _doSample;
     private readonly float _temperature; // 1 = off
