@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Serverless.EndToEnd.Tests.Hosts;
 using Xunit.Abstractions;
 
 namespace Serverless.EndToEnd.Tests.Failover;
