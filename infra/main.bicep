@@ -228,6 +228,7 @@ module api 'app/api.bicep' = {
       Batches__LineConcurrency: '4'
       Batches__DefaultMaxTokens: '64'
       Batches__CancelPollMilliseconds: '1000'
+      Batches__CompletionWindow: '1.00:00:00'
     }
   }
 }

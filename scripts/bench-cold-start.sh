@@ -15,7 +15,7 @@
 # Model phases come from the app's cold-start log line (src/Jobs/Models/ModelLoadLog.cs); a tree without it (the code
 # before issue 26) shows only `load_s`, from "loaded the model in N ms". Job times come from the job's record.
 #   usage: scripts/bench-cold-start.sh
-#   ROUNDS=1  HOSTS="functions-host local"  PRECISIONS="fp32 int8"  MODEL_DIR=../main/.models/flan-t5-small-random
+#   ROUNDS=1  HOSTS="functions-host local"  PRECISIONS="fp32 int8"  MODEL_DIR=.models/flan-t5-small-random
 #   BEFORE_TREE=DIR   another checkout (e.g. the main branch) run beside this one, in alternating order each round
 #   MAX_NEW_TOKENS=32 the job's max_new_tokens (forced with min_new_tokens: the same work on every run)
 # The 8-bit export is `serverless model quantize MODEL_DIR --bits 8` into a cache outside the clone (made once; MODEL_DIR
@@ -28,7 +28,7 @@ cd "$root"
 rounds="${ROUNDS:-1}"
 hosts="${HOSTS:-functions-host local}"
 precisions="${PRECISIONS:-fp32 int8}"
-model_dir="$(cd "${MODEL_DIR:-$root/../main/.models/flan-t5-small-random}" && pwd)"
+model_dir="$(cd "${MODEL_DIR:-$root/.models/flan-t5-small-random}" && pwd)"
 before_tree="${BEFORE_TREE:+$(cd "$BEFORE_TREE" && pwd)}"
 max_new_tokens="${MAX_NEW_TOKENS:-32}"
 export AzureWebJobsStorage="${AzureWebJobsStorage:-UseDevelopmentStorage=true}"
