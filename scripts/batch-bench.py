@@ -6,11 +6,12 @@
 Start the host(s) first (`./run.sh`; for two instances, two local hosts on one Azurite with different --urls and
 Batches__InstanceName). Prints lines/minute (create to completed), the time to the first answered lines (first
 request_counts.completed > 0, polled every 0.2 s: that chunk's lines are staged in the output file then), the whole
-wall time with upload and download, and the output's line count. Storage requests per line: run Azurite with
-`--debug FILE` and pass `--azurite-debug FILE`; requests logged between create and completed are counted.
+wall time with upload and download, and the output's line count. Storage requests per line: pass Azurite's access log
+(`--azurite-log .azurite/azurite.log`, what `scripts/azurite.sh start` writes); requests logged between create and
+completed are counted.
 Standard library only.
 
-    scripts/batch-bench.py --lines 10000 --start-hosts 2 --jobs-baseline [--azurite-debug FILE]
+    scripts/batch-bench.py --lines 10000 --start-hosts 2 --jobs-baseline [--azurite-log FILE]
 
 --start-hosts N starts N local hosts (src/LocalHost, Release: `dotnet build src/LocalHost -c Release` and src/Cli first)
 on the storage already running (AzureWebJobsStorage, default Azurite on 127.0.0.1:10000; this script never starts or
@@ -26,7 +27,7 @@ p.add_argument("--url", default="http://127.0.0.1:7071")
 p.add_argument("--max-tokens", type=int, default=16)
 p.add_argument("--endpoint", default="/v1/completions")
 p.add_argument("--key")
-p.add_argument("--azurite-debug")
+p.add_argument("--azurite-log")
 p.add_argument("--start-hosts", type=int, default=0)
 p.add_argument("--model-dir", default="models/demo")
 p.add_argument("--jobs-baseline", action="store_true")
@@ -65,9 +66,9 @@ def start_hosts(n):
             except OSError:
                 time.sleep(0.5)
     print(f"started {n} local host(s): {', '.join(urls)} (logs /tmp/{name}-host*.log)")
-    return urls[0]
+    return urls[0], name
 
-if a.start_hosts: a.url = start_hosts(a.start_hosts)
+if a.start_hosts: a.url, host_name = start_hosts(a.start_hosts)
 base = a.url.rstrip("/") + "/api/v1/"
 headers = {"x-functions-key": a.key} if a.key else {}
 
@@ -85,9 +86,9 @@ def line(i):
     return json.dumps({"custom_id": f"bench-{i}", "method": "POST", "url": a.endpoint, "body": body})
 
 def log_lines():
-    if not a.azurite_debug: return 0
-    with open(a.azurite_debug, "rb") as f:
-        return sum(1 for l in f if b"Request URL" in l or b"RequestHandler" in l)
+    if not a.azurite_log: return 0
+    with open(a.azurite_log, "rb") as f:
+        return sum(1 for l in f if b'" HTTP/1.' in l)  # one access-log line per request
 
 jsonl = ("\n".join(line(i) for i in range(a.lines)) + "\n").encode()
 boundary = uuid.uuid4().hex
@@ -115,7 +116,14 @@ print(f"lines/minute (create → completed): {a.lines / ((t_done - t_create) / 6
 print(f"time to first answered lines: {first:.1f} s" if first is not None else "time to first answered lines: (finished before the first poll)")
 output_lines = output.count(b"\n")
 print(f"wall time with upload and download: {t_end - t0:.1f} s; output lines: {output_lines}")
-if a.azurite_debug: print(f"storage requests per line (Azurite debug log, create → completed, all instances): {requests / a.lines:.2f}")
+if a.azurite_log: print(f"storage requests per line (Azurite access log, create → completed, all instances): {requests / a.lines:.2f}")
+
+if a.start_hosts:
+    # Who did the work: each host logs one line per chunk it answered (BatchWorker, "Chunk N of batch B answered by").
+    for i in range(a.start_hosts):
+        with open(f"/tmp/{host_name}-host{i}.log", encoding="utf-8", errors="replace") as log:
+            chunks = sum(1 for l in log if batch["id"] in l and "answered by" in l)
+        print(f"host{i}: answered {chunks} chunk(s)")
 
 if a.jobs_baseline:
     # The same prompts as jobs of 64 (the most a job holds with Jobs__MaxPromptsPerJob=64), all submitted, then awaited.

@@ -12,7 +12,8 @@
 # WebJobs queue extension's own, renewed while the function runs; QueuesOptions has no setting for it).
 # Storage: AzureWebJobsStorage, default Azurite on 127.0.0.1:10000-10002, which must be running already (this script
 # never starts or stops one: `scripts/azurite.sh start` reuses a running Azurite and starts one otherwise). For the
-# requests the heartbeats and leases cost, start Azurite with `--debug FILE` and read FILE with scripts/storage-requests.py.
+# requests the heartbeats and leases cost, read the access log `scripts/azurite.sh start` writes
+# (.azurite/azurite.log) with `scripts/storage-requests.py --failover`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -207,6 +207,12 @@ public sealed class BatchWorker
         }
 
         var winner = await _batches.WriteMarkerOnceAsync(batchId, marker, cancellationToken).ConfigureAwait(false);
+        // One line per chunk (100 lines by default) says which instance answered it: a redelivery that lost logs nothing.
+        if (winner.Nonce == nonce)
+        {
+            _logger.LogInformation("Chunk {Chunk} of batch {BatchId} answered by {Instance}: {Completed} line(s) in the output file, {Failed} in the error file",
+                chunk.Chunk, batchId, _instance, marker.Completed, marker.Failed);
+        }
         var counted = await _batches.UpdateAsync(batchId, r =>
         {
             var done = r.DoneChunks ?? [];
