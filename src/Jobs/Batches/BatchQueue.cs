@@ -18,10 +18,13 @@ internal sealed class BatchQueue
 
     public QueueClient Client => _queue;
 
-    public async Task SendAsync(BatchMessage message, CancellationToken cancellationToken)
+    public Task SendAsync(BatchMessage message, CancellationToken cancellationToken) => SendAsync(message, TimeSpan.Zero, cancellationToken);
+
+    /// <summary>Sends a message that stays invisible for <paramref name="visibleAfter"/>.</summary>
+    public async Task SendAsync(BatchMessage message, TimeSpan visibleAfter, CancellationToken cancellationToken)
     {
         await _ensureCreated.RunAsync(cancellationToken).ConfigureAwait(false);
-        await _queue.SendMessageAsync(JsonSerializer.Serialize(message, BatchJson.Line), cancellationToken).ConfigureAwait(false);
+        await _queue.SendMessageAsync(JsonSerializer.Serialize(message, BatchJson.Line), visibleAfter, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends many, 16 at a time: a 50,000-line batch is 500 chunk messages.</summary>

@@ -77,11 +77,12 @@ public sealed class BatchWorker
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
-                    // The host is stopping (scale-in): the chunk goes back on the queue now, visible at once for another
-                    // instance, and this message completes, rather than coming back after visibilityTimeout. Running it
-                    // twice answers it once (the marker), so a hand-back that races the end of the chunk is harmless.
+                    // The host is stopping (scale-in): the chunk goes back on the queue now, visible to other instances
+                    // after ShutdownDrain.HandBackDelay, and this message completes, rather than coming back after
+                    // visibilityTimeout. Running it twice answers it once (the marker), so a hand-back that races the end
+                    // of the chunk is harmless.
                     using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                    await _queue.SendAsync(message, timeout.Token).ConfigureAwait(false);
+                    await _queue.SendAsync(message, Failover.ShutdownDrain.HandBackDelay, timeout.Token).ConfigureAwait(false);
                     _logger.LogWarning("Chunk {Chunk} of batch {BatchId}: stopped (host shutting down); handed back to the queue at once", message.Chunk, message.BatchId);
                 }
                 break;

@@ -48,7 +48,7 @@ internal sealed class FailoverSweeper
             _logger.LogWarning("Instance {Instance} is dead (heartbeat {Age:F0} s old); handing back its {Count} job(s)", dead.Instance, dead.Age.TotalSeconds, beat.Jobs.Count);
             foreach (var id in beat.Jobs)
             {
-                if (await HandBackAsync(id, dead.Instance, "its instance stopped renewing its heartbeat (killed, out of memory or unreachable)", cancellationToken).ConfigureAwait(false))
+                if (await HandBackAsync(id, dead.Instance, "its instance stopped renewing its heartbeat (killed, out of memory or unreachable)", TimeSpan.Zero, cancellationToken).ConfigureAwait(false))
                     handled++;
             }
             if (_batchQueue is not null)
@@ -70,9 +70,9 @@ internal sealed class FailoverSweeper
     }
 
     /// <summary>Moves job <paramref name="id"/> from <paramref name="owner"/> back to the queue (running → queued, message sent
-    /// again), or fails it once <see cref="FailoverOptions.MaxAttempts"/> attempts have been lost. False when the record
-    /// says someone else holds it, or that it ended.</summary>
-    public async Task<bool> HandBackAsync(string id, string owner, string why, CancellationToken cancellationToken)
+    /// again, visible after <paramref name="visibleAfter"/>), or fails it once <see cref="FailoverOptions.MaxAttempts"/>
+    /// attempts have been lost. False when the record says someone else holds it, or that it ended.</summary>
+    public async Task<bool> HandBackAsync(string id, string owner, string why, TimeSpan visibleAfter, CancellationToken cancellationToken)
     {
         JobLease? lease = null;
         var now = _time.GetUtcNow();
@@ -95,7 +95,7 @@ internal sealed class FailoverSweeper
         }
         // Record first, then the message: a sweep that stops in between leaves a queued job whose first message comes
         // back when the dead instance's message lease runs out (the old 10-minute path), never a job held by no one forever.
-        await _queue.SendAsync(JobOwnership.MessageFor(id, lease), cancellationToken).ConfigureAwait(false);
+        await _queue.SendAsync(JobOwnership.MessageFor(id, lease), visibleAfter, cancellationToken).ConfigureAwait(false);
         _logger.LogInformation("Job {JobId}: handed back from instance {Owner} after attempt {Attempt}; message sent again", id, owner, stored.Attempts);
         return true;
     }

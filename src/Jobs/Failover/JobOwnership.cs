@@ -65,14 +65,15 @@ internal sealed class JobOwnership
     }
 
     /// <summary>Graceful scale-in: the host is stopping, so this instance gives the job back now (record queued again,
-    /// a new message visible at once) instead of leaving its message invisible until a timeout. Bounded by
+    /// a new message visible after <see cref="ShutdownDrain.HandBackDelay"/>) instead of leaving its message invisible
+    /// until a timeout. Bounded by
     /// <paramref name="budget"/>; false when it could not (the message then comes back the old way).</summary>
     public async Task<bool> HandBackOnShutdownAsync(string id, TimeSpan budget)
     {
         using var timeout = new CancellationTokenSource(budget);
         try
         {
-            return await _sweeper.HandBackAsync(id, InstanceId, "the instance was shutting down (scale-in or restart)", timeout.Token).ConfigureAwait(false);
+            return await _sweeper.HandBackAsync(id, InstanceId, "the instance was shutting down (scale-in or restart)", ShutdownDrain.HandBackDelay, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (StorageFailure.Is(e) || e is OperationCanceledException)
         {

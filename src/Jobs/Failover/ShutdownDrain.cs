@@ -7,13 +7,19 @@ namespace Serverless.Jobs.Failover;
 /// Graceful scale-in (issue 25): how a queue invocation ends when its host stops. A job whose decode has started may go
 /// on for <see cref="FailoverOptions.DrainBudget"/> (one deadline for the whole instance, counted from the first stop
 /// signal) and is answered here if it finishes in time; a job none of whose prompts reached a decode batch is stopped at
-/// once, so the worker hands it back (record queued again, a new message visible now) for another instance to take;
-/// when the budget runs out the jobs still running are stopped and handed back the same way. The stop signal is
-/// whichever comes first: the invocation's own token (the host cancelling its functions) or the application stopping
-/// (SIGTERM, scale-in), since hosts differ in which they give and when.
+/// once, so the worker hands it back (record queued again, a new message visible after <see cref="HandBackDelay"/>) for
+/// another instance to take; when the budget runs out the jobs still running are stopped and handed back the same way.
+/// The stop signal is whichever comes first: the invocation's own token (the host cancelling its functions) or the
+/// application stopping (SIGTERM, scale-in), since hosts differ in which they give and when.
 /// </summary>
 public sealed class ShutdownDrain
 {
+    /// <summary>How long a message handed back on shutdown stays invisible. The hand-back starts at the first stop
+    /// signal, while this instance's own queue listener may still be polling (it stops a moment later, when the host
+    /// stops its triggers): a message visible at once could be received by that listener and then never dispatched,
+    /// which leaves it invisible for the extension's 10-minute receive lease. Other instances see it after this.</summary>
+    internal static readonly TimeSpan HandBackDelay = TimeSpan.FromSeconds(2);
+
     private readonly FailoverOptions _options;
     private readonly CancellationToken _stopping;
     private readonly TimeProvider _time;

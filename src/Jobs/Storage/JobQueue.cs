@@ -16,9 +16,12 @@ internal sealed class JobQueue
 
     public QueueClient Client { get; }
 
-    public async Task SendAsync(string message, CancellationToken cancellationToken)
+    public Task SendAsync(string message, CancellationToken cancellationToken) => SendAsync(message, TimeSpan.Zero, cancellationToken);
+
+    /// <summary>Sends a message that stays invisible for <paramref name="visibleAfter"/>.</summary>
+    public async Task SendAsync(string message, TimeSpan visibleAfter, CancellationToken cancellationToken)
     {
         await _ensureCreated.RunAsync(cancellationToken).ConfigureAwait(false);
-        await Client.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        await Client.SendMessageAsync(message, visibleAfter, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 }

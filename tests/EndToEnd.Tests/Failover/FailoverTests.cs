@@ -29,8 +29,9 @@ public sealed class FailoverTests
     /// queue's polling and a start; generous for a loaded 2-core machine.</summary>
     private static readonly TimeSpan TakeoverBound = TwoLocalHosts.DeadAfter + TwoLocalHosts.Sweep + TimeSpan.FromSeconds(15);
 
-    /// <summary>A host hands a job it had not started back within this of SIGTERM: a few storage writes and the other
-    /// host's next poll (host.json maxPollingInterval 0.5 s), on a loaded machine.</summary>
+    /// <summary>A host hands a job it had not started back within this of SIGTERM: a few storage writes, the message's
+    /// 2 s before it shows (ShutdownDrain.HandBackDelay) and the other host's next poll (host.json maxPollingInterval
+    /// 0.5 s), on a loaded machine.</summary>
     private static readonly TimeSpan AtOnce = TimeSpan.FromSeconds(10);
 
     private static readonly Dictionary<string, string> OnePromptAtATime = new()
