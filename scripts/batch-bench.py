@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Batch benchmark: an N-line JSONL through OpenAI's Batches API of a running host (docs/batches.md, "Benchmark").
 
-    scripts/batch-bench.py --lines 10000 --url http://127.0.0.1:7071 [--max-tokens 16] [--key KEY] [--endpoint /v1/completions]
+    scripts/batch-bench.py --lines 10000 --url http://127.0.0.1:7071 [--max-tokens 16] [--api-key KEY] [--key KEY] [--endpoint /v1/completions]
+
+--api-key is the app's OpenAI key (app setting OpenAi__ApiKey; default: the OPENAI_API_KEY environment variable), sent
+as `Authorization: Bearer` to the /v1 routes; --key is the function key, sent as x-functions-key to /api/jobs.
 
 Start the host(s) first (`./run.sh`; for two instances, two local hosts on one Azurite with different --urls and
 Batches__InstanceName). Prints lines/minute (create to completed), the time to the first answered lines (first
@@ -16,17 +19,19 @@ Standard library only.
 --start-hosts N starts N local hosts (src/LocalHost, Release: `dotnet build src/LocalHost -c Release` and src/Cli first)
 on the storage already running (AzureWebJobsStorage, default Azurite on 127.0.0.1:10000; this script never starts or
 stops Azurite), on ports 7481.., with a queue, containers and model copy (--model-dir, default models/demo) of their
-own, and stops them when done; the batch is created on the first, and both work its chunks. --jobs-baseline then sends
+own and a fresh random OpenAi__ApiKey, and stops them when done; the batch is created on the first, and both work its
+chunks. --jobs-baseline then sends
 the same prompts as jobs of 64 prompts (POST /api/jobs, Jobs__MaxPromptsPerJob=64) and prints their lines/minute too.
 """
-import argparse, atexit, json, os, signal, socket, subprocess, time, urllib.error, urllib.request, uuid
+import argparse, atexit, json, os, secrets, signal, socket, subprocess, time, urllib.error, urllib.request, uuid
 
 p = argparse.ArgumentParser()
 p.add_argument("--lines", type=int, default=10000)
 p.add_argument("--url", default="http://127.0.0.1:7071")
 p.add_argument("--max-tokens", type=int, default=16)
 p.add_argument("--endpoint", default="/v1/completions")
-p.add_argument("--key")
+p.add_argument("--key", help="the function key (x-functions-key) for /api/jobs")
+p.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"), help="the app's OpenAI key (OpenAi__ApiKey) for /v1")
 p.add_argument("--azurite-log")
 p.add_argument("--start-hosts", type=int, default=0)
 p.add_argument("--model-dir", default="models/demo")
@@ -42,6 +47,7 @@ def start_hosts(n):
         except OSError:
             raise SystemExit("batch-bench: no Azurite on 127.0.0.1:10000; start one (scripts/azurite.sh start) or set AzureWebJobsStorage")
     name = f"bb{int(time.time())}"
+    a.api_key = secrets.token_urlsafe(24)  # the hosts' OpenAi__ApiKey, for this run only
     env = {**os.environ, "AzureWebJobsStorage": storage, "DOTNET_CLI_TELEMETRY_OPTOUT": "1"}
     cli = os.path.join(root, "src/Cli/bin/Release/net10.0/serverless.dll")
     dll = os.path.join(root, "src/LocalHost/bin/Release/net10.0/Serverless.LocalHost.dll")
@@ -53,7 +59,7 @@ def start_hosts(n):
         procs.append(subprocess.Popen(["setsid", "dotnet", dll, "--urls", url, f"--PromptJobsQueue={name}-jobs", f"--JobsContainer={name}-jobs",
             f"--CompletionsContainer={name}-out", f"--BatchQueue={name}-batch", f"--BatchesContainer={name}-batches", f"--BatchFilesContainer={name}-files",
             f"--Model:Container={name}-models", "--Model:Prefix=m/", f"--Model:CacheDirectory=/tmp/{name}-cache{i}", "--Jobs:MaxPromptsPerJob=64",
-            f"--Batches:InstanceName=host{i}"], stdout=log, stderr=subprocess.STDOUT, env=env))
+            f"--Batches:InstanceName=host{i}", f"--OpenAi:ApiKey={a.api_key}"], stdout=log, stderr=subprocess.STDOUT, env=env))
         urls.append(url)
     atexit.register(lambda: [os.killpg(q.pid, signal.SIGTERM) for q in procs if q.poll() is None])
     for url in urls:
@@ -71,9 +77,10 @@ def start_hosts(n):
 if a.start_hosts: a.url, host_name = start_hosts(a.start_hosts)
 base = a.url.rstrip("/") + "/api/v1/"
 headers = {"x-functions-key": a.key} if a.key else {}
+v1_headers = {"Authorization": f"Bearer {a.api_key}"} if a.api_key else {}
 
 def call(method, path, body=None, content_type="application/json"):
-    req = urllib.request.Request(base + path, data=body, method=method, headers={**headers, **({"Content-Type": content_type} if body else {})})
+    req = urllib.request.Request(base + path, data=body, method=method, headers={**v1_headers, **({"Content-Type": content_type} if body else {})})
     with urllib.request.urlopen(req, timeout=600) as r:
         return r.read()
 
@@ -88,7 +95,7 @@ def line(i):
 def log_lines():
     if not a.azurite_log: return 0
     with open(a.azurite_log, "rb") as f:
-        return sum(1 for l in f if b'" HTTP/1.' in l)  # one access-log line per request
+        return sum(1 for l in f if b' HTTP/1.' in l)  # one access-log line per request ("GET /path HTTP/1.1" 200 …)
 
 jsonl = ("\n".join(line(i) for i in range(a.lines)) + "\n").encode()
 boundary = uuid.uuid4().hex

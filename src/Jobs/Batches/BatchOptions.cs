@@ -28,7 +28,8 @@ public sealed class BatchOptions
     /// <summary>Lines of one chunk run at once (<c>Batches__LineConcurrency</c>), so the instance's decode batches fill.</summary>
     public int LineConcurrency { get; set; } = 4;
 
-    /// <summary>How often a running chunk reads its batch's status to notice a cancel (<c>Batches__CancelPollMilliseconds</c>).</summary>
+    /// <summary>How often the chunks of a batch running on an instance read the batch's status to notice a cancel: one
+    /// read per batch per instance per interval, shared by its chunks (<c>Batches__CancelPollMilliseconds</c>).</summary>
     public TimeSpan CancelPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a batch has to finish (<c>Batches__CompletionWindow</c>, a TimeSpan; OpenAI's <c>24h</c>): its

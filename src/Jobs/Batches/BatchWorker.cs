@@ -27,6 +27,7 @@ public sealed class BatchWorker
     private readonly ILogger _logger;
     private readonly string _instance;
     private readonly Failover.InstanceHeartbeat? _heartbeat;
+    private readonly BatchStatusPoll _statusPoll;
 
     /// <param name="heartbeat">With failover on: a running chunk is listed in this instance's heartbeat, so a sweep sends it
     /// again if the instance dies (instead of the queue's 10-minute message lease).</param>
@@ -43,6 +44,7 @@ public sealed class BatchWorker
         _instance = instance;
         _time = time;
         _logger = logger;
+        _statusPoll = new BatchStatusPoll(batches, options.CancelPollInterval, time);
     }
 
     /// <summary>The name chunk markers record for this instance.</summary>
@@ -348,7 +350,7 @@ public sealed class BatchWorker
             while (!cancel.IsCancellationRequested)
             {
                 await Task.Delay(_options.CancelPollInterval, _time, cancel.Token).ConfigureAwait(false);
-                if (await _batches.GetAsync(batchId, cancel.Token).ConfigureAwait(false) is { Record.Status: BatchStatus.Cancelling or BatchStatus.Cancelled })
+                if (await _statusPoll.GetAsync(batchId, cancel.Token).ConfigureAwait(false) is BatchStatus.Cancelling or BatchStatus.Cancelled)
                 {
                     _logger.LogInformation("Batch {BatchId} is being cancelled: stopping its chunk", batchId);
                     await cancel.CancelAsync().ConfigureAwait(false);
