@@ -68,7 +68,8 @@ run_mode() {
       | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')")
   done
   echo "kill-mid-job: $mode: submitted ${#ids[@]} jobs of $prompts prompts to queue $name (logs: $state)"
-  # Once a job has progress (part-way through), the victim is the host that has decoded the most batches.
+  # Once a job has progress (part-way through), the victim is the host holding the most invocations right now (started
+  # less finished, from its log): on a fast machine a host can have finished its share before the look.
   local victim="" running=0
   for _ in $(seq 1 1200); do
     running=0
@@ -78,8 +79,9 @@ run_mode() {
     [ "$running" -gt 0 ] && break; sleep 0.1
   done
   local c0 c1
-  c0=$(grep -c "Decode batch" "$state/host0.log" || true)
-  c1=$(grep -c "Decode batch" "$state/host1.log" || true)
+  held() { echo $(( $(grep -c "Executing 'ProcessJob'" "$1" || true) - $(grep -c "Executed 'ProcessJob'" "$1" || true) )); }
+  c0=$(held "$state/host0.log")
+  c1=$(held "$state/host1.log")
   if [ "$c0" -ge "$c1" ]; then victim=0; else victim=1; fi
   kill -KILL -- "-${pids[$victim]}"; local killed_at; killed_at=$(date +%s)
   local survivor=$((1 - victim)) url="${urls[$((1 - victim))]}"
