@@ -20,8 +20,8 @@ Standard library only.
 on the storage already running (AzureWebJobsStorage, default Azurite on 127.0.0.1:10000; this script never starts or
 stops Azurite), on ports 7481.., with a queue, containers and model copy (--model-dir, default models/demo) of their
 own and a fresh random OpenAi__ApiKey, and stops them when done; the batch is created on the first, and both work its
-chunks. --jobs-baseline then sends
-the same prompts as jobs of 64 prompts (POST /api/jobs, Jobs__MaxPromptsPerJob=64) and prints their lines/minute too.
+chunks. --jobs-baseline then sends the same prompts as jobs of 64 prompts (POST /api/jobs, Jobs__MaxPromptsPerJob=64)
+and prints their lines/minute too.
 """
 import argparse, atexit, json, os, secrets, signal, socket, subprocess, time, urllib.error, urllib.request, uuid
 
