@@ -86,14 +86,15 @@ for tree in "${trees[@]}"; do
     app_dir[$tree]="$work/app-$tree"
   fi
   [[ " $hosts " == *" local "* ]] && dotnet build "$dir/src/LocalHost/LocalHost.csproj" -c Release -nologo -v quiet -clp:ErrorsOnly >/dev/null
+  dotnet build "$dir/src/Cli/Cli.csproj" -c Release -nologo -v quiet -clp:ErrorsOnly >/dev/null
 done
-dotnet build src/Cli/Cli.csproj -c Release -nologo -v quiet -clp:ErrorsOnly >/dev/null
 cli=(dotnet "$root/src/Cli/bin/Release/net10.0/serverless.dll")
 if [[ " $hosts " == *" functions-host "* ]] && [ -z "${host_dir:-}" ]; then
   echo "bench-cold-start.sh: no real host (../shared/functions-host missing; E2E_FUNCTIONS_HOST_SRC)" >&2; exit 1
 fi
 
-# The models: uploaded once per run, read by every host and tree (each with its own empty cache).
+# The models: uploaded once per run and tree, with that tree's own CLI (an upload may store the graphs differently: since
+# issue 26 the weights go to <graph>.onnx_data), read by every host (each with its own empty cache).
 models="coldstart-models-$run_id"
 for precision in $precisions; do
   case "$precision" in
@@ -109,8 +110,11 @@ for precision in $precisions; do
       ;;
     *) echo "bench-cold-start.sh: unknown precision '$precision' (fp32, int8)" >&2; exit 2 ;;
   esac
-  echo "== upload $precision ($dir)"
-  "${cli[@]}" model upload "$dir" --container "$models" --prefix "$precision/" --connection "$AzureWebJobsStorage" | tail -1
+  for tree in "${trees[@]}"; do
+    echo "== upload $precision ($dir) with the $tree tree's CLI"
+    dotnet "${tree_dir[$tree]}/src/Cli/bin/Release/net10.0/serverless.dll" model upload "$dir" --container "$models" \
+      --prefix "$tree-$precision/" --connection "$AzureWebJobsStorage" | tail -1
+  done
 done
 
 # worker_started_ms SESSION: start time (Unix ms) of the worker process in the host's session, from /proc.
@@ -184,7 +188,7 @@ run_one() {
   key="bench-key-$suffix"; port="$(free_port)"; url="http://127.0.0.1:$port"
   log="$work/$host-$precision-$tree-r$round.log"
   settings=(PromptJobsQueue="cold-$suffix" JobsContainer="cold-jobs-$suffix" CompletionsContainer="cold-out-$suffix"
-            Model__Container="$models" Model__Prefix="$precision/" Model__CacheDirectory="$work/cache-$suffix")
+            Model__Container="$models" Model__Prefix="$tree-$precision/" Model__CacheDirectory="$work/cache-$suffix")
   [ "$precision" = int8 ] && settings+=(Model__UseQuantized=true)
   echo "== $name (load $(cut -d' ' -f1-3 /proc/loadavg))"
   local t0; t0=$(now_ms)

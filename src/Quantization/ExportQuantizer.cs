@@ -1,3 +1,4 @@
+using Serverless.Inference.Onnx;
 namespace Serverless.Quantization;
 
 /// <summary>One quantized file of an export.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Onnx;
+using Serverless.Inference.Onnx;
 
 namespace Serverless.Quantization;
 

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Serverless.Inference.Generation;
+using Serverless.Inference.Model;
 
 namespace Serverless.ModelStore.Tests;
 
@@ -32,6 +34,86 @@ public sealed class ModelUploaderTests
         Assert.Equal(manifest.Files.Count + 1, version.FileCount);
         Assert.True(version.HasManifest);
         Assert.True(version.TotalBytes > total);
+    }
+
+    [Fact]
+    public async Task Upload_StoresTheGraphsWeightsAsExternalDataOnce_AndTheCopyGeneratesAsTheExportDoes()
+    {
+        await using var storage = new TestStorage();
+        var export = Path.Combine(AppContext.BaseDirectory, "Models", "demo");
+        var before = Directory.GetFiles(export).ToDictionary(f => f, File.ReadAllBytes);
+
+        var manifest = await ModelUploader.UploadAsync(export, storage.Container, "demo/");
+
+        // The split pair is uploaded (not the merged decoder), the graphs' weights beside them, each distinct tensor once:
+        // the with-past decoder's weights are all in the first decoder's file, and the encoder shares the embedding there.
+        // The export is untouched.
+        string[] graphs = ["decoder_model.onnx", "decoder_with_past_model.onnx", "encoder_model.onnx"];
+        Assert.Equal(graphs.Concat(["config.json", "decoder_model.onnx_data", "encoder_model.onnx_data", "generation_config.json", "spiece.model"]).Order(StringComparer.Ordinal),
+            manifest.Files.Select(f => f.Name).Order(StringComparer.Ordinal));
+        Assert.All(before, file => Assert.Equal(file.Value, File.ReadAllBytes(file.Key)));
+        var copy = storage.NewCacheDirectory();
+        Directory.CreateDirectory(copy);
+        foreach (var file in manifest.Files)
+            await storage.Container.GetBlobClient("demo/" + file.Name).DownloadToAsync(Path.Combine(copy, file.Name));
+        Assert.Equal(["decoder_model.onnx_data"], OnnxExternalData.ReadLocations(Path.Combine(copy, "decoder_model.onnx")));
+        Assert.Equal(["decoder_model.onnx_data"], OnnxExternalData.ReadLocations(Path.Combine(copy, "decoder_with_past_model.onnx")));
+        Assert.Equal(["decoder_model.onnx_data", "encoder_model.onnx_data"], OnnxExternalData.ReadLocations(Path.Combine(copy, "encoder_model.onnx")).Order(StringComparer.Ordinal));
+        var exported = graphs.Sum(g => new FileInfo(Path.Combine(export, g)).Length);
+        var uploaded = manifest.Files.Where(f => f.Name.Contains(".onnx", StringComparison.Ordinal)).Sum(f => f.Size);
+        Assert.True(uploaded < exported * 0.6, $"{uploaded} bytes of graphs uploaded for {exported} exported");
+
+        using var original = T5Model.Load(export);
+        using var fromUpload = T5Model.Load(copy);
+        Assert.True(fromUpload.CanJoinRunningBatch, fromUpload.JoinUnavailableReason);
+        int[][] prompts = [[27, 7, 4, 754, 73, 1], [44, 1], [5, 90, 91, 92, 93, 94, 95, 96, 97, 98, 1]];
+        var options = new GenerationOptions { MaxNewTokens = 12, MinNewTokens = 12 };
+        var expected = await original.GenerateAsync(prompts, options);
+        var actual = await fromUpload.GenerateAsync(prompts, options);
+        Assert.Equal(expected.Select(r => r.OutputIds), actual.Select(r => r.OutputIds));
+
+        // Staging is deterministic: uploading the same export again leaves every blob as it is (the caches stay valid).
+        var etags = await ETagsAsync(storage.Container, "demo/");
+        await ModelUploader.UploadAsync(export, storage.Container, "demo/");
+        var again = await ETagsAsync(storage.Container, "demo/");
+        Assert.Equal(etags.Where(e => e.Key != "demo/manifest.json"), again.Where(e => e.Key != "demo/manifest.json"));
+    }
+
+    [Fact]
+    public async Task Upload_OfAMergedDecoderExport_SharesTheEncodersWeights_AndTheCopyGeneratesAsTheExportDoes()
+    {
+        await using var storage = new TestStorage();
+        var export = storage.NewCacheDirectory();
+        Directory.CreateDirectory(export);
+        foreach (var file in Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Models", "demo")))
+        {
+            if (Path.GetFileName(file) is not ("decoder_model.onnx" or "decoder_with_past_model.onnx"))
+                File.Copy(file, Path.Combine(export, Path.GetFileName(file)));
+        }
+
+        var manifest = await ModelUploader.UploadAsync(export, storage.Container, "merged/");
+
+        var copy = storage.NewCacheDirectory();
+        Directory.CreateDirectory(copy);
+        foreach (var file in manifest.Files)
+            await storage.Container.GetBlobClient("merged/" + file.Name).DownloadToAsync(Path.Combine(copy, file.Name));
+        // The encoder is saved first; the merged decoder reuses its embedding and keeps the rest in a file of its own.
+        Assert.Equal(["decoder_model_merged.onnx_data", "encoder_model.onnx_data"],
+            OnnxExternalData.ReadLocations(Path.Combine(copy, "decoder_model_merged.onnx")).Order(StringComparer.Ordinal));
+        using var original = T5Model.Load(export);
+        using var fromUpload = T5Model.Load(copy);
+        Assert.True(fromUpload.CanJoinRunningBatch, fromUpload.JoinUnavailableReason);
+        var options = new GenerationOptions { MaxNewTokens = 12, MinNewTokens = 12 };
+        int[][] prompts = [[27, 7, 4, 754, 73, 1], [44, 1]];
+        Assert.Equal((await original.GenerateAsync(prompts, options)).Select(r => r.OutputIds), (await fromUpload.GenerateAsync(prompts, options)).Select(r => r.OutputIds));
+    }
+
+    private static async Task<Dictionary<string, Azure.ETag>> ETagsAsync(Azure.Storage.Blobs.BlobContainerClient container, string prefix)
+    {
+        var etags = new Dictionary<string, Azure.ETag>(StringComparer.Ordinal);
+        await foreach (var blob in container.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = prefix }))
+            etags[blob.Name] = blob.Properties.ETag!.Value;
+        return etags;
     }
 
     [Fact]

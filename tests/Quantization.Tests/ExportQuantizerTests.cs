@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
+using Serverless.Inference;
 using Serverless.Inference.Generation;
 using Serverless.Inference.Model;
+using Serverless.Inference.Onnx;
 
 namespace Serverless.Quantization.Tests;
 
@@ -106,7 +108,7 @@ public class ExportQuantizerTests
         var path = Path.Combine(folder, "encoder_model.onnx");
         OnnxModelFile.Save(OnnxModelFile.Load(Path.Combine(TestModels.Demo, "encoder_model.onnx")), path, externalDataThreshold: 0);
         File.Delete(path + "_data");
-        var e = Assert.Throws<QuantizationException>(() => OnnxModelFile.Load(path));
+        var e = Assert.Throws<ModelFormatException>(() => OnnxModelFile.Load(path));
         Assert.Contains("encoder_model.onnx_data", e.Message);
         Assert.Contains("tensor '", e.Message);
     }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Onnx;
+using Serverless.Inference.Onnx;
 
 namespace Serverless.Quantization.Tests;
 

@@ -1,4 +1,5 @@
 using Onnx;
+using Serverless.Inference.Onnx;
 
 namespace Serverless.Quantization.Tests;
 

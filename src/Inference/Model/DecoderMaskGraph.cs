@@ -1,6 +1,7 @@
 using System.Globalization;
 using Google.Protobuf;
 using Onnx;
+using Serverless.Inference.Onnx;
 
 namespace Serverless.Inference.Model;
 
@@ -55,9 +56,7 @@ internal static class DecoderMaskGraph
             return (Outcome.NotRecognised, "it has no past_key_values.{i}.decoder.key input (not a with-past decoder)");
         if (pastKeys.Any(k => k.Type?.TensorType?.ElemType != (int)TensorProto.Types.DataType.Float))
             return (Outcome.NotRecognised, "its cached keys are not float32");
-        var graphs = AllGraphs(top).ToList();
-        if (graphs.SelectMany(g => g.Initializer).Any(t => t.DataLocation == TensorProto.Types.DataLocation.External))
-            return (Outcome.NotRecognised, "its weights are stored as external data, which the rewrite does not read");
+        var graphs = GraphWalker.AllGraphs(top).ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var graph in graphs)
         {
@@ -301,22 +300,4 @@ internal static class DecoderMaskGraph
         Output = { output },
         Attribute = { new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = value } },
     };
-
-    /// <summary>The graph and its subgraphs (If branches, Loop and Scan bodies).</summary>
-    private static IEnumerable<GraphProto> AllGraphs(GraphProto root)
-    {
-        yield return root;
-        foreach (var node in root.Node)
-        {
-            foreach (var attribute in node.Attribute)
-            {
-                var subgraphs = attribute.G is { } g ? attribute.Graphs.Prepend(g) : attribute.Graphs;
-                foreach (var sub in subgraphs)
-                {
-                    foreach (var graph in AllGraphs(sub))
-                        yield return graph;
-                }
-            }
-        }
-    }
 }

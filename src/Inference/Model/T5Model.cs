@@ -20,10 +20,10 @@ public sealed class T5Model : IDisposable
     private readonly InferenceSession _encoder;
     private readonly InferenceSession _decoder;          // merged, or the decoder without past
     private readonly InferenceSession? _decoderWithPast; // split layout only
-    private readonly SessionOptions _sessionOptions;
+    private readonly IReadOnlyList<SessionOptions> _sessionOptions;
     private bool _disposed;
 
-    private T5Model(ModelFiles files, T5Config config, T5Tokenizer tokenizer, ModelOptions options, SessionOptions sessionOptions,
+    private T5Model(ModelFiles files, T5Config config, T5Tokenizer tokenizer, ModelOptions options, IReadOnlyList<SessionOptions> sessionOptions,
         InferenceSession encoder, InferenceSession decoder, InferenceSession? decoderWithPast, JsonElement? generationConfig,
         string? joinUnavailableReason)
     {
@@ -69,13 +69,15 @@ public sealed class T5Model : IDisposable
         var generationConfig = ReadGenerationConfig(files.GenerationConfig);
         var tokenizer = T5Tokenizer.FromFile(files.SentencePiece);
 
-        var sessionOptions = new SessionOptions
+        SessionOptions NewSessionOptions() => new()
         {
             GraphOptimizationLevel = options.GraphOptimizationLevel,
             IntraOpNumThreads = options.IntraOpThreads,
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
+        var sessionOptions = NewSessionOptions();
+        var allSessionOptions = new List<SessionOptions> { sessionOptions };
         var created = new List<InferenceSession>();
         var opening = new List<Task>();
         try
@@ -84,7 +86,7 @@ public sealed class T5Model : IDisposable
             {
                 try
                 {
-                    var session = graph is null ? new InferenceSession(path, sessionOptions) : new InferenceSession(graph, sessionOptions);
+                    var session = graph is null ? new InferenceSession(path, sessionOptions) : new InferenceSession(graph, FromMemoryOptions(path));
                     lock (created) created.Add(session);
                     return session;
                 }
@@ -92,6 +94,17 @@ public sealed class T5Model : IDisposable
                 {
                     throw new ModelFormatException($"{Path.GetFileName(path)} in '{Path.GetDirectoryName(path)}' could not be loaded by ONNX Runtime: {e.Message}", e);
                 }
+            }
+
+            // A graph opened from memory has no folder of its own: its external weights (<graph>.onnx_data, as `serverless model
+            // upload` stores them) are found through this setting. It overrides the folder of every graph opened with the same
+            // options, so each graph opened from memory gets options of its own.
+            SessionOptions FromMemoryOptions(string path)
+            {
+                var fromMemory = NewSessionOptions();
+                lock (allSessionOptions) allSessionOptions.Add(fromMemory);
+                fromMemory.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(path)!);
+                return fromMemory;
             }
 
             // The with-past decoder (or the merged one) of a stock export runs with decoder_attention_mask added in memory, so
@@ -141,7 +154,7 @@ public sealed class T5Model : IDisposable
                 withPast = withPastOpening!.GetAwaiter().GetResult();
                 GraphContract.CheckDecoder(withPast, files.DecoderWithPast!, config, GraphContract.DecoderKind.WithPast);
             }
-            return new T5Model(files, config, tokenizer, options, sessionOptions, encoder, decoder, withPast, generationConfig, joinUnavailableReason);
+            return new T5Model(files, config, tokenizer, options, allSessionOptions, encoder, decoder, withPast, generationConfig, joinUnavailableReason);
         }
         catch
         {
@@ -149,7 +162,8 @@ public sealed class T5Model : IDisposable
             foreach (var task in opening) ((IAsyncResult)task).AsyncWaitHandle.WaitOne();
             foreach (var session in created)
                 session.Dispose();
-            sessionOptions.Dispose();
+            foreach (var used in allSessionOptions)
+                used.Dispose();
             throw;
         }
     }
@@ -223,7 +237,8 @@ public sealed class T5Model : IDisposable
         _encoder.Dispose();
         _decoder.Dispose();
         _decoderWithPast?.Dispose();
-        _sessionOptions.Dispose();
+        foreach (var options in _sessionOptions)
+            options.Dispose();
     }
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);

@@ -2,6 +2,7 @@ using Google.Protobuf;
 using Onnx;
 using Serverless.Inference.Generation;
 using Serverless.Inference.Model;
+using Serverless.Inference.Onnx;
 
 namespace Serverless.Inference.Tests.Model;
 
@@ -104,6 +105,35 @@ public sealed class StockDecoderMaskTests(TinyModels stock, JoinableTinyModels p
                 worst = Math.Max(worst, Math.Abs(reference[i][j] - rewritten[i][j]));
         }
         Assert.True(worst <= 1e-5f, $"max |difference| {worst} over {reference.Count} steps");
+    }
+
+    [Theory]
+    [InlineData("merged", "decoder_model.onnx,decoder_with_past_model.onnx")]
+    [InlineData("split", "decoder_model_merged.onnx")]
+    public void A_stock_export_with_its_weights_in_external_data_joins_with_the_same_logits(string layout, string unused)
+    {
+        // As `serverless model upload` stores graphs: the weights in <graph>.onnx_data beside a graph of a few hundred KB.
+        // The rewritten with-past graph is then opened from memory and finds its weights through the session options.
+        var directory = TinyModels.CopyModel(exclude: unused);
+        try
+        {
+            foreach (var graph in Directory.GetFiles(directory, "*.onnx"))
+                OnnxModelFile.Save(OnnxModelFile.Load(graph), graph, externalDataThreshold: 0);
+            Assert.All(Directory.GetFiles(directory, "*.onnx"), graph => Assert.True(File.Exists(graph + "_data"), graph));
+
+            using var external = T5Model.Load(directory);
+
+            Assert.True(external.CanJoinRunningBatch, external.JoinUnavailableReason);
+            var expected = JoinedSteps(stock.Get(layout));
+            var actual = JoinedSteps(external);
+            Assert.Equal(expected.Count, actual.Count);
+            for (var i = 0; i < expected.Count; i++)
+                Assert.Equal(expected[i], actual[i]);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 using Onnx;
 
-namespace Serverless.Quantization;
+namespace Serverless.Inference.Onnx;
 
 /// <summary>Walks a graph and the subgraphs of its nodes (If branches, Loop and Scan bodies), depth first, in order.</summary>
 internal static class GraphWalker

@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Onnx;
 
-namespace Serverless.Quantization;
+namespace Serverless.Inference.Onnx;
 
 /// <summary>
 /// Reads and writes ONNX models with the protobuf schema. Tensors stored as external data are read into memory on
@@ -14,12 +14,12 @@ internal static class OnnxModelFile
     private const int ExternalAlignment = 4096;
 
     /// <summary>Tensors smaller than this stay inside the model even when external data is written.</summary>
-    private const int ExternalMinimumBytes = 1024;
+    internal const int ExternalMinimumBytes = 1024;
 
     public static ModelProto Load(string path)
     {
         if (!File.Exists(path))
-            throw new QuantizationException($"The model file '{path}' does not exist.");
+            throw new ModelFormatException($"The model file '{path}' does not exist.");
         ModelProto model;
         try
         {
@@ -28,10 +28,10 @@ internal static class OnnxModelFile
         }
         catch (InvalidProtocolBufferException e)
         {
-            throw new QuantizationException($"'{path}' is not an ONNX model (protobuf parse failed: {e.Message}).", e);
+            throw new ModelFormatException($"'{path}' is not an ONNX model (protobuf parse failed: {e.Message}).", e);
         }
         if (model.Graph is null)
-            throw new QuantizationException($"'{path}' has no graph.");
+            throw new ModelFormatException($"'{path}' has no graph.");
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         foreach (var graph in GraphWalker.AllGraphs(model.Graph))
         {
@@ -49,12 +49,18 @@ internal static class OnnxModelFile
         return model;
     }
 
-    /// <summary>Writes the model; returns the files written (the model, and its external-data file if any).</summary>
-    public static IReadOnlyList<string> Save(ModelProto model, string path, long externalDataThreshold)
+    /// <summary>
+    /// Writes the model; returns the files written (the model, and its external-data file if any bytes went there). With
+    /// <paramref name="shared"/> (for graphs saved into its folder), a tensor whose bytes another graph wrote already points
+    /// at them rather than being written again.
+    /// </summary>
+    public static IReadOnlyList<string> Save(ModelProto model, string path, long externalDataThreshold, SharedWeights? shared = null)
     {
         var full = Path.GetFullPath(path);
         var dataName = Path.GetFileName(full) + "_data";
         var dataPath = Path.Combine(Path.GetDirectoryName(full)!, dataName);
+        if (shared is not null && shared.Folder != Path.GetDirectoryName(full))
+            throw new ArgumentException($"The shared weights are those of '{shared.Folder}', not of the folder of '{full}'.", nameof(shared));
         var tensors = GraphWalker.AllGraphs(model.Graph).SelectMany(g => g.Initializer).ToList();
         var total = tensors.Sum(t => (long)t.RawData.Length);
         if (File.Exists(dataPath))
@@ -67,25 +73,30 @@ internal static class OnnxModelFile
 
         // Move large raw tensors out, in graph order (deterministic), then write the now small model.
         var moved = new List<(TensorProto Tensor, ByteString Data)>();
+        long written = 0;
         WriteAtomically(dataPath, stream =>
         {
-            long offset = 0;
             foreach (var tensor in tensors)
             {
                 if (tensor.RawData.Length < ExternalMinimumBytes)
                     continue;
-                var padding = (ExternalAlignment - offset % ExternalAlignment) % ExternalAlignment;
-                stream.Write(new byte[padding]);
-                offset += padding;
                 var data = tensor.RawData;
-                data.WriteTo(stream);
+                var (location, offset) = shared?.Find(data.Span) ?? (dataName, -1);
+                if (offset < 0)
+                {
+                    var padding = (ExternalAlignment - written % ExternalAlignment) % ExternalAlignment;
+                    stream.Write(new byte[padding]);
+                    offset = written + padding;
+                    data.WriteTo(stream);
+                    written = offset + data.Length;
+                    shared?.Add(data.Span, dataName, offset);
+                }
                 tensor.DataLocation = TensorProto.Types.DataLocation.External;
-                tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
+                tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = location });
                 tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
                 tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = data.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
                 tensor.ClearRawData();
                 moved.Add((tensor, data));
-                offset += data.Length;
             }
         });
         try
@@ -102,7 +113,10 @@ internal static class OnnxModelFile
                 tensor.RawData = data;
             }
         }
-        return [full, dataPath];
+        if (written > 0)
+            return [full, dataPath];
+        File.Delete(dataPath);
+        return [full];
     }
 
     private static void WriteAtomically(string path, Action<Stream> write)
@@ -129,17 +143,17 @@ internal static class OnnxModelFile
             }
         }
         if (location is null)
-            throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' is stored as external data but names no location.");
+            throw new ModelFormatException($"'{modelPath}': tensor '{tensor.Name}' is stored as external data but names no location.");
         var file = Path.GetFullPath(Path.Combine(directory, location));
         if (!file.StartsWith(directory + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' points outside the model folder ('{location}').");
+            throw new ModelFormatException($"'{modelPath}': tensor '{tensor.Name}' points outside the model folder ('{location}').");
         if (!File.Exists(file))
-            throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' is stored in '{location}', which is missing beside the model.");
+            throw new ModelFormatException($"'{modelPath}': tensor '{tensor.Name}' is stored in '{location}', which is missing beside the model.");
         using var stream = File.OpenRead(file);
         if (length < 0)
             length = stream.Length - offset;
         if (offset < 0 || offset + length > stream.Length || length > int.MaxValue)
-            throw new QuantizationException($"'{modelPath}': tensor '{tensor.Name}' reads {length} bytes at offset {offset} of '{location}' ({stream.Length} bytes).");
+            throw new ModelFormatException($"'{modelPath}': tensor '{tensor.Name}' reads {length} bytes at offset {offset} of '{location}' ({stream.Length} bytes).");
         var bytes = new byte[length];
         stream.Position = offset;
         stream.ReadExactly(bytes);
