@@ -159,6 +159,13 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         }
     }
 
+    /// <summary>
+    /// Runs the loader on a thread of its own: a load blocks for seconds (ONNX Runtime's session creation), and on a new
+    /// instance it runs while the host is still starting, whose work the thread pool's few threads should be free for.
+    /// </summary>
+    private Task<TModel> Load(CancellationToken cancellationToken) =>
+        Task.Factory.StartNew(() => _loader(CacheDirectory, cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
     private async Task<LoadedModel<TModel>> SyncAndLoadAsync(
         RemoteModel remote, DateTimeOffset started, TimeSpan listDuration, CancellationToken cancellationToken)
     {
@@ -169,7 +176,7 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
         var stopwatch = Stopwatch.StartNew();
         // Cached files untouched since they were verified are re-hashed while the model loads (the warm-start path):
         // the load does not wait for the hash, but the model is not handed out until the hash agrees.
-        var loading = Task.Run(() => _loader(CacheDirectory, cancellationToken), cancellationToken);
+        var loading = Load(cancellationToken);
         IReadOnlyList<string> corrupt;
         var verifying = Stopwatch.StartNew();
         try
@@ -189,7 +196,7 @@ public sealed class ModelProvider<TModel> : IDisposable where TModel : class, ID
             await DisposeWhenLoadedAsync(loading).ConfigureAwait(false);
             sync = await SyncAsync(remote, deferHashing: false, cancellationToken).ConfigureAwait(false);
             stopwatch.Restart();
-            loading = Task.Run(() => _loader(CacheDirectory, cancellationToken), cancellationToken);
+            loading = Load(cancellationToken);
         }
         var model = await loading.ConfigureAwait(false);
 

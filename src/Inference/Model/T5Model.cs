@@ -128,10 +128,12 @@ public sealed class T5Model : IDisposable
             }
 
             // The graphs are opened side by side: a session's creation (parsing, graph optimization) runs mostly on one core,
-            // and on a new instance it is the largest part of the cold start (docs/cold-start.md).
+            // and on a new instance it is a large part of the cold start (docs/cold-start.md). Each on a thread of its own, not
+            // the thread pool's: on a new instance the host is starting beside the load and needs the pool's few threads.
             Task<InferenceSession> Start(string path, bool withPast = false)
             {
-                var task = Task.Run(() => withPast ? OpenWithPast(path) : Open(path));
+                var task = Task.Factory.StartNew(() => withPast ? OpenWithPast(path) : Open(path), CancellationToken.None,
+                    TaskCreationOptions.LongRunning, TaskScheduler.Default);
                 opening.Add(task);
                 return task;
             }
