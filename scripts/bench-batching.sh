@@ -71,7 +71,7 @@ before_tree="${BEFORE_TREE:-}"
 dotnet build src/Cli/Cli.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 cli=(dotnet "$root/src/Cli/bin/Release/net10.0/serverless.dll")
 models="bench-models-$run_id"
-"${cli[@]}" model upload "$model_dir" --container "$models" --prefix flan/ | tail -1
+"${cli[@]}" model upload "$model_dir" --container "$models" --prefix flan/ | tail -2
 
 # start_host NAME PORT BATCHING [ENV=VALUE...]  (TREE=DIR before it: that checkout's local host)
 start_host() {

@@ -113,7 +113,7 @@ for precision in $precisions; do
   for tree in "${trees[@]}"; do
     echo "== upload $precision ($dir) with the $tree tree's CLI"
     dotnet "${tree_dir[$tree]}/src/Cli/bin/Release/net10.0/serverless.dll" model upload "$dir" --container "$models" \
-      --prefix "$tree-$precision/" --connection "$AzureWebJobsStorage" | tail -1
+      --prefix "$tree-$precision/" --connection "$AzureWebJobsStorage" | tail -2
   done
 done
 

@@ -50,7 +50,7 @@ fi
 dotnet build src/LocalHost/LocalHost.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 dotnet build src/Cli/Cli.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 models="bench-openai-models-$run_id"
-dotnet "$root/src/Cli/bin/Release/net10.0/serverless.dll" model upload "$model_dir" --container "$models" --prefix flan/ | tail -1
+dotnet "$root/src/Cli/bin/Release/net10.0/serverless.dll" model upload "$model_dir" --container "$models" --prefix flan/ | tail -2
 
 OpenAi__ApiKey="$key" PromptJobsQueue="bench-openai-$run_id" JobsContainer="bench-openai-$run_id" \
   CompletionsContainer="bench-openai-out-$run_id" Model__Container="$models" Model__Prefix=flan/ \

@@ -290,12 +290,16 @@ public sealed class CliTests
                 Assert.Contains(skipped, r.Stderr, StringComparison.Ordinal);
             var stored = (await container.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = "hf/" }).ToListAsync())
                 .ToDictionary(b => b.Name["hf/".Length..], b => b.Properties.ContentLength);
+            // The graphs go up with their weights in external data (each distinct tensor once); the other files as they are.
             Assert.Equal(
-                ["config.json", "decoder_model.onnx", "decoder_with_past_model.onnx", "encoder_model.onnx", "generation_config.json", "manifest.json",
-                    "spiece.model"],
+                ["config.json", "decoder_model.onnx", "decoder_model.onnx_data", "decoder_with_past_model.onnx", "encoder_model.onnx",
+                    "encoder_model.onnx_data", "generation_config.json", "manifest.json", "spiece.model"],
                 stored.Keys.Order(StringComparer.Ordinal));
-            foreach (var name in stored.Keys.Where(n => n != "manifest.json"))
+            foreach (var name in new[] { "config.json", "generation_config.json", "spiece.model" })
                 Assert.Equal(new FileInfo(Path.Combine(Paths.DemoModelDirectory, name)).Length, stored[name]);
+            foreach (var graph in new[] { "decoder_model.onnx", "decoder_with_past_model.onnx", "encoder_model.onnx" })
+                Assert.True(stored[graph] < new FileInfo(Path.Combine(Paths.DemoModelDirectory, graph)).Length / 4, graph);
+            Assert.Contains("Stored the graphs' weights as external data", r.Stdout, StringComparison.Ordinal);
 
             var verify = await CliProcess.RunAsync("model", "verify", "--container", container.Name, "--prefix", "hf/");
             Assert.True(verify.ExitCode == 0, verify.ToString());

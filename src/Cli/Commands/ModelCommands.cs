@@ -83,6 +83,8 @@ internal static class ModelCommands
             var stopwatch = Stopwatch.StartNew();
             var manifest = await ModelUploader.UploadAsync(plan, client, parse.GetValue(prefix)!, new ConsoleProgress("upload"), ct);
             var bytes = manifest.Files.Sum(f => f.Size);
+            Console.WriteLine($"Uploaded {manifest.Files.Count} files ({Mb(bytes)}) to {Where(client)}/{parse.GetValue(prefix)!.Trim('/')}/ " +
+                $"in {stopwatch.Elapsed.TotalSeconds:0.0} s; manifest written.");
             var dataFiles = manifest.Files.Select(f => f.Name).Except(plan.Files).ToList();
             if (dataFiles.Count > 0)
             {
@@ -90,8 +92,6 @@ internal static class ModelCommands
                 Console.WriteLine($"Stored the graphs' weights as external data, each distinct tensor once ({string.Join(", ", dataFiles)}): " +
                     $"{Mb(bytes)} instead of the export's {Mb(exported)}, and ONNX Runtime opens the graphs about three times faster.");
             }
-            Console.WriteLine($"Uploaded {manifest.Files.Count} files ({Mb(bytes)}) to {Where(client)}/{parse.GetValue(prefix)!.Trim('/')}/ " +
-                $"in {stopwatch.Elapsed.TotalSeconds:0.0} s; manifest written.");
             return 0;
         }));
         return command;
