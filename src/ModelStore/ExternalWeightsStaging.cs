@@ -18,13 +18,13 @@ internal sealed class ExternalWeightsStaging : IDisposable
     /// <summary>
     /// Stages the graphs among <paramref name="files"/> (relative paths, read from <paramref name="paths"/>) and returns the
     /// files to upload in their place, by relative path: each staged graph and the data files written beside it. A graph
-    /// keeps its form when its weights are external already, when it has none worth moving, when the name of its data file
-    /// is taken, or when it is not readable as ONNX (the engine names that problem when it loads the graph).
+    /// keeps its form when its weights are external already, when it has none worth moving, when the upload has a file of
+    /// its data file's name already, or when it is not readable as ONNX (the engine names that problem when it loads the graph).
     /// </summary>
     public IReadOnlyDictionary<string, string> Stage(IReadOnlyCollection<string> files, IReadOnlyDictionary<string, string> paths, CancellationToken cancellationToken)
     {
         var staged = new Dictionary<string, string>(StringComparer.Ordinal);
-        var graphs = files.Where(f => f.EndsWith(".onnx", StringComparison.Ordinal) && !files.Contains(f + "_data") && !File.Exists(paths[f] + "_data"));
+        var graphs = files.Where(f => f.EndsWith(".onnx", StringComparison.Ordinal) && !files.Contains(f + "_data"));
         // Weights are shared within one folder and one precision (a worker fetches only its precision's files), and the
         // merged decoder only reuses the others' weights: a worker that loads the split pair does not fetch its file.
         foreach (var group in graphs.GroupBy(f => (Folder: Path.GetDirectoryName(f) ?? "", Quantized: !ModelLayout.IsWanted(f, useQuantized: false))))

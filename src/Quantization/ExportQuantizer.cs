@@ -1,4 +1,5 @@
 using Serverless.Inference.Onnx;
+
 namespace Serverless.Quantization;
 
 /// <summary>One quantized file of an export.</summary>

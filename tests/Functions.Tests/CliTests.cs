@@ -300,6 +300,10 @@ public sealed class CliTests
             foreach (var graph in new[] { "decoder_model.onnx", "decoder_with_past_model.onnx", "encoder_model.onnx" })
                 Assert.True(stored[graph] < new FileInfo(Path.Combine(Paths.DemoModelDirectory, graph)).Length / 4, graph);
             Assert.Contains("Stored the graphs' weights as external data", r.Stdout, StringComparison.Ordinal);
+            // The export's size is the linked files' (a snapshot holds links), not the links' own.
+            var exported = new[] { "config.json", "decoder_model.onnx", "decoder_with_past_model.onnx", "encoder_model.onnx", "generation_config.json", "spiece.model" }
+                .Sum(name => new FileInfo(Path.Combine(Paths.DemoModelDirectory, name)).Length);
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"instead of the export's {exported / 1e6:0.0} MB"), r.Stdout, StringComparison.Ordinal);
 
             var verify = await CliProcess.RunAsync("model", "verify", "--container", container.Name, "--prefix", "hf/");
             Assert.True(verify.ExitCode == 0, verify.ToString());

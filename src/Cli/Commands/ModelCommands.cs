@@ -88,7 +88,9 @@ internal static class ModelCommands
             var dataFiles = manifest.Files.Select(f => f.Name).Except(plan.Files).ToList();
             if (dataFiles.Count > 0)
             {
-                var exported = plan.Files.Sum(f => new FileInfo(Path.Combine(plan.Root, f)).Length);
+                // A Hugging Face snapshot's files are links: their own length is not the file's.
+                var exported = plan.Files.Select(f => new FileInfo(Path.Combine(plan.Root, f)))
+                    .Sum(file => file.LinkTarget is null ? file.Length : ((FileInfo)file.ResolveLinkTarget(returnFinalTarget: true)!).Length);
                 Console.WriteLine($"Stored the graphs' weights as external data, each distinct tensor once ({string.Join(", ", dataFiles)}): " +
                     $"{Mb(bytes)} instead of the export's {Mb(exported)}, and ONNX Runtime opens the graphs about three times faster.");
             }
